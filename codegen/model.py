@@ -1,0 +1,431 @@
+"""Stage 2: a typed, fully precomputed model of the schema.
+
+Every Python name, annotation, expression and docstring the templates print is
+computed here, so the templates only lay text out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from google.protobuf import descriptor_pb2
+
+from codegen import naming
+from codegen.errors import CodegenError
+
+FDP = descriptor_pb2.FieldDescriptorProto
+
+# Requests whose answer is not the name-derived ``*Res``: the five trading requests
+# are answered by execution events (or an order error event).
+EXPLICIT_RESPONSES: dict[str, str] = {
+    "ProtoOANewOrderReq": "ProtoOAExecutionEvent",
+    "ProtoOACancelOrderReq": "ProtoOAExecutionEvent",
+    "ProtoOAAmendOrderReq": "ProtoOAExecutionEvent",
+    "ProtoOAAmendPositionSLTPReq": "ProtoOAExecutionEvent",
+    "ProtoOAClosePositionReq": "ProtoOAExecutionEvent",
+}
+
+# Requests that count against the per-connection historical-data rate limit.
+HISTORICAL_REQUESTS = frozenset(
+    {
+        "ProtoOAGetTrendbarsReq",
+        "ProtoOAGetTickDataReq",
+        "ProtoOADealListReq",
+        "ProtoOACashFlowHistoryListReq",
+    }
+)
+
+# Requests that only need application authorisation (no trading account session).
+APPLICATION_LEVEL_REQUESTS = frozenset(
+    {
+        "ProtoOAApplicationAuthReq",
+        "ProtoOAVersionReq",
+        "ProtoOAGetAccountListByAccessTokenReq",
+        "ProtoOAGetCtidProfileByTokenReq",
+        "ProtoOARefreshTokenReq",
+        "ProtoOAAccountAuthReq",
+    }
+)
+
+# Field names whose values are credentials: kept out of reprs.
+SECRET_FIELDS = frozenset({"clientSecret", "accessToken", "refreshToken"})
+
+_SCALARS: dict[int, str] = {
+    FDP.TYPE_DOUBLE: "float",
+    FDP.TYPE_FLOAT: "float",
+    FDP.TYPE_INT64: "int",
+    FDP.TYPE_UINT64: "int",
+    FDP.TYPE_INT32: "int",
+    FDP.TYPE_FIXED64: "int",
+    FDP.TYPE_FIXED32: "int",
+    FDP.TYPE_BOOL: "bool",
+    FDP.TYPE_STRING: "str",
+    FDP.TYPE_BYTES: "bytes",
+    FDP.TYPE_UINT32: "int",
+    FDP.TYPE_SFIXED32: "int",
+    FDP.TYPE_SFIXED64: "int",
+    FDP.TYPE_SINT32: "int",
+    FDP.TYPE_SINT64: "int",
+}
+
+Label = Literal["required", "optional", "repeated"]
+Kind = Literal["scalar", "enum", "message"]
+
+
+def docstring_text(text: str) -> str:
+    """Make comment text safe inside a triple-quoted docstring."""
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').strip()
+
+
+def _comment(locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location], path: tuple[int, ...]) -> str:
+    location = locations.get(path)
+    if location is None:
+        return ""
+    parts = [location.leading_comments, location.trailing_comments]
+    lines = [line.strip() for part in parts for line in part.strip().splitlines()]
+    return docstring_text("\n".join(line for line in lines if line))
+
+
+@dataclass(frozen=True, slots=True)
+class EnumValue:
+    name: str
+    number: int
+    doc: str
+
+
+@dataclass(frozen=True, slots=True)
+class Enum:
+    proto_name: str
+    py_name: str
+    file: str
+    doc: str
+    values: tuple[EnumValue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    proto_name: str
+    py_name: str
+    number: int
+    label: Label
+    kind: Kind
+    element_type: str  # scalar type, enum class or wrapper class (Python names)
+    annotation: str  # dataclass annotation
+    param_annotation: str  # annotation as a send_* parameter
+    default: str | None  # dataclass default expression; None = no default
+    from_proto: str  # expression over the protobuf message ``m``
+    to_proto: str  # expression over the wrapper ``self`` producing a constructor argument
+    param_to_proto: str  # the same over a send_* parameter of the same name
+    default_doc: str  # the proto2 default as Python text, or ""
+    doc: str
+    secret: bool
+    deprecated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    proto_name: str
+    py_name: str
+    file: str
+    pb2_module: str  # alias of the pb2 module inside generated code
+    proto_ref: str  # e.g. ``_OpenApiMessages_pb2.ProtoOASpotEvent``
+    doc: str
+    fields: tuple[Field, ...]
+    payload_type: int | None
+    payload_enum_value: str | None
+
+    @property
+    def summary(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else f"The {self.proto_name} message."
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    field: Field
+    keyword_only: bool
+    default: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    message: Message
+    response: Message
+    method: str
+    parameters: tuple[Parameter, ...]
+    historical: bool
+    trading: bool
+    account_scoped: bool
+
+    @property
+    def positional(self) -> tuple[Parameter, ...]:
+        return tuple(p for p in self.parameters if not p.keyword_only)
+
+    @property
+    def keyword(self) -> tuple[Parameter, ...]:
+        return tuple(p for p in self.parameters if p.keyword_only)
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    name: str  # ``OpenApiMessages.proto``
+    module: str  # ``OpenApiMessages_pb2``
+    alias: str  # ``_OpenApiMessages_pb2``
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    files: tuple[File, ...]
+    enums: tuple[Enum, ...]
+    messages: tuple[Message, ...]
+    requests: tuple[Request, ...]
+
+    def message(self, proto_name: str) -> Message:
+        for message in self.messages:
+            if message.proto_name == proto_name:
+                return message
+        raise KeyError(proto_name)
+
+
+def _module_of(file_name: str) -> str:
+    return file_name.removesuffix(".proto").replace("-", "_").replace(".", "_") + "_pb2"
+
+
+def _default_literal(field: descriptor_pb2.FieldDescriptorProto, enum_py: str | None) -> str:
+    if not field.HasField("default_value"):
+        return ""
+    value = field.default_value
+    if field.type == FDP.TYPE_ENUM:
+        return f"{enum_py}.{value}"
+    if field.type == FDP.TYPE_BOOL:
+        return "True" if value == "true" else "False"
+    if field.type == FDP.TYPE_STRING:
+        return repr(value)
+    return value
+
+
+def build(descriptors: descriptor_pb2.FileDescriptorSet) -> Model:
+    files: list[File] = []
+    enum_files: dict[str, str] = {}
+    message_files: dict[str, str] = {}
+    all_names: list[str] = []
+    for fd in descriptors.file:
+        if fd.package:
+            raise CodegenError(f"{fd.name}: a package ({fd.package}) is not supported; the schema has none")
+        module = _module_of(fd.name)
+        files.append(File(name=fd.name, module=module, alias="_" + module))
+        for enum in fd.enum_type:
+            enum_files[enum.name] = fd.name
+            all_names.append(enum.name)
+        for msg in fd.message_type:
+            if msg.nested_type or msg.enum_type:
+                raise CodegenError(f"{fd.name}: message {msg.name} nests types; the generator expects a flat schema")
+            message_files[msg.name] = fd.name
+            all_names.append(msg.name)
+    try:
+        public = naming.public_names(all_names)
+    except ValueError as exc:
+        raise CodegenError(str(exc)) from exc
+    alias_of = {f.name: f.alias for f in files}
+
+    enum_refs = {name: f"{alias_of[file]}.{name}" for name, file in enum_files.items()}
+    enums: list[Enum] = []
+    enum_numbers: dict[str, dict[str, int]] = {}
+    for fd in descriptors.file:
+        locations = {tuple(loc.path): loc for loc in fd.source_code_info.location}
+        for i, enum in enumerate(fd.enum_type):
+            values = tuple(
+                EnumValue(name=v.name, number=v.number, doc=_comment(locations, (5, i, 2, j)))
+                for j, v in enumerate(enum.value)
+            )
+            enum_numbers[enum.name] = {v.name: v.number for v in values}
+            enums.append(
+                Enum(
+                    proto_name=enum.name,
+                    py_name=public[enum.name],
+                    file=fd.name,
+                    doc=_comment(locations, (5, i)),
+                    values=values,
+                )
+            )
+
+    messages: list[Message] = []
+    for fd in descriptors.file:
+        locations = {tuple(loc.path): loc for loc in fd.source_code_info.location}
+        for i, msg in enumerate(fd.message_type):
+            payload_type: int | None = None
+            payload_value: str | None = None
+            fields: list[Field] = []
+            for j, f in enumerate(msg.field):
+                if f.name == "payloadType" and f.number == 1:
+                    if f.type == FDP.TYPE_ENUM and f.HasField("default_value"):
+                        enum_name = f.type_name.lstrip(".")
+                        numbers = enum_numbers.get(enum_name, {})
+                        if f.default_value not in numbers:
+                            raise CodegenError(
+                                f"{fd.name}: message {msg.name} defaults payloadType to "
+                                f"{enum_name}.{f.default_value}, which does not exist. Fix: add the "
+                                f"value to {enum_name} or delete {msg.name}."
+                            )
+                        payload_type = numbers[f.default_value]
+                        payload_value = f.default_value
+                        continue
+                    if f.label == FDP.LABEL_REQUIRED:
+                        pass  # the envelope's own payloadType: an ordinary field
+                    else:
+                        continue
+                fields.append(_field(f, public, enum_refs, locations, (4, i, 2, j)))
+            messages.append(
+                Message(
+                    proto_name=msg.name,
+                    py_name=public[msg.name],
+                    file=fd.name,
+                    pb2_module=alias_of[fd.name],
+                    proto_ref=f"{alias_of[fd.name]}.{msg.name}",
+                    doc=_comment(locations, (4, i)),
+                    fields=tuple(fields),
+                    payload_type=payload_type,
+                    payload_enum_value=payload_value,
+                )
+            )
+
+    seen_types: dict[int, str] = {}
+    for message in messages:
+        if message.payload_type is None:
+            continue
+        if message.payload_type in seen_types:
+            raise CodegenError(
+                f"{message.file}: messages {seen_types[message.payload_type]} and {message.proto_name} "
+                f"share payload type {message.payload_type}"
+            )
+        seen_types[message.payload_type] = message.proto_name
+
+    by_name = {m.proto_name: m for m in messages}
+    requests = [_request(m, by_name) for m in messages if m.proto_name.endswith("Req") and m.payload_type is not None]
+    for name in EXPLICIT_RESPONSES:
+        if name not in by_name:
+            raise CodegenError(
+                f"codegen/model.py: EXPLICIT_RESPONSES names {name}, which the schema does not define. "
+                "Fix: remove the entry or restore the message."
+            )
+    return Model(files=tuple(files), enums=tuple(enums), messages=tuple(messages), requests=tuple(requests))
+
+
+def _label(f: descriptor_pb2.FieldDescriptorProto) -> Label:
+    if f.label == FDP.LABEL_REQUIRED:
+        return "required"
+    if f.label == FDP.LABEL_REPEATED:
+        return "repeated"
+    return "optional"
+
+
+def _field(
+    f: descriptor_pb2.FieldDescriptorProto,
+    public: dict[str, str],
+    enum_refs: dict[str, str],
+    locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location],
+    path: tuple[int, ...],
+) -> Field:
+    label = _label(f)
+    py = naming.snake_case(f.name)
+    src = f"m.{f.name}"
+    kind: Kind
+    value_type = ""  # the pb2 enum's ValueType, which mypy-protobuf stubs demand
+    if f.type == FDP.TYPE_MESSAGE:
+        kind = "message"
+        element = public[f.type_name.lstrip(".")]
+    elif f.type == FDP.TYPE_ENUM:
+        kind = "enum"
+        element = public[f.type_name.lstrip(".")]
+        value_type = enum_refs[f.type_name.lstrip(".")] + ".ValueType"
+    else:
+        kind = "scalar"
+        element = _SCALARS[f.type]
+
+    def convert_in(expr: str) -> str:
+        if kind == "message":
+            return f"{element}.from_proto({expr})"
+        if kind == "enum":
+            return f"{element}({expr})"
+        return expr
+
+    def convert_out(expr: str) -> str:
+        if kind == "message":
+            return f"{expr}.to_proto()"
+        if kind == "enum":
+            return f"{value_type}({expr})"
+        return expr
+
+    if label == "repeated":
+        annotation = f"tuple[{element}, ...]"
+        param_annotation = f"Sequence[{element}]"
+        default: str | None = "()"
+        from_proto = f"tuple({convert_in('x')} for x in {src})" if kind != "scalar" else f"tuple({src})"
+        to_proto = f"[{convert_out('x')} for x in self.{py}]" if kind != "scalar" else f"self.{py}"
+        param_to_proto = f"[{convert_out('x')} for x in {py}]" if kind != "scalar" else py
+    elif label == "required":
+        annotation = element
+        param_annotation = element
+        default = None
+        from_proto = convert_in(src)
+        to_proto = convert_out(f"self.{py}")
+        param_to_proto = convert_out(py)
+    else:
+        annotation = f"{element} | None"
+        param_annotation = annotation
+        default = "None"
+        from_proto = f"({convert_in(src)} if m.HasField({f.name!r}) else None)"
+        if kind != "scalar":
+            to_proto = f"({convert_out('self.' + py)} if self.{py} is not None else None)"
+            param_to_proto = f"({convert_out(py)} if {py} is not None else None)"
+        else:
+            to_proto = f"self.{py}"
+            param_to_proto = py
+    return Field(
+        proto_name=f.name,
+        py_name=py,
+        number=f.number,
+        label=label,
+        kind=kind,
+        element_type=element,
+        annotation=annotation,
+        param_annotation=param_annotation,
+        default=default,
+        from_proto=from_proto,
+        to_proto=to_proto,
+        param_to_proto=param_to_proto,
+        default_doc=_default_literal(f, element if kind == "enum" else None),
+        doc=_comment(locations, path),
+        secret=f.name in SECRET_FIELDS,
+        deprecated=f.options.deprecated,
+    )
+
+
+def _request(message: Message, by_name: dict[str, Message]) -> Request:
+    response_name = EXPLICIT_RESPONSES.get(message.proto_name, message.proto_name[: -len("Req")] + "Res")
+    response = by_name.get(response_name)
+    if response is None or response.payload_type is None:
+        raise CodegenError(
+            f"{message.file}: request {message.proto_name} has no answer: {response_name} is not defined "
+            f"(or has no payload type). Fix: add message {response_name} to the schema, or map "
+            f"{message.proto_name} to its answer in EXPLICIT_RESPONSES in codegen/model.py."
+        )
+    parameters: list[Parameter] = []
+    fields = message.fields
+    for index, field in enumerate(fields):
+        if field.label == "optional":
+            parameters.append(Parameter(field=field, keyword_only=True, default="None"))
+        elif field.label == "required":
+            parameters.append(Parameter(field=field, keyword_only=False, default=None))
+        else:
+            required_follows = any(later.label == "required" for later in fields[index + 1 :])
+            parameters.append(Parameter(field=field, keyword_only=False, default=None if required_follows else "()"))
+    return Request(
+        message=message,
+        response=response,
+        method=naming.method_name(message.proto_name),
+        parameters=tuple(parameters),
+        historical=message.proto_name in HISTORICAL_REQUESTS,
+        trading=message.proto_name in EXPLICIT_RESPONSES,
+        account_scoped=any(f.proto_name == "ctidTraderAccountId" for f in message.fields),
+    )
