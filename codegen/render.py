@@ -28,7 +28,7 @@ def environment(template_dir: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - renders Python source, not HTML
     )
 
 
@@ -52,7 +52,18 @@ def _format(files: dict[str, str]) -> dict[str, str]:
         for name, text in files.items():
             (root / name).write_text(text, encoding="utf-8")
         proc = subprocess.run(
-            [sys.executable, "-m", "ruff", "format", "--quiet", "--no-cache", "--line-length", "110", "--isolated", "."],
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "format",
+                "--quiet",
+                "--no-cache",
+                "--line-length",
+                "110",
+                "--isolated",
+                ".",
+            ],
             cwd=root,
             capture_output=True,
             text=True,
@@ -67,7 +78,9 @@ def _manifest(inputs: dict[str, bytes], outputs: dict[str, str]) -> str:
     data = {
         "generator": "python -m codegen",
         "inputs": {name: hashlib.sha256(blob).hexdigest() for name, blob in sorted(inputs.items())},
-        "outputs": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(outputs.items())},
+        "outputs": {
+            name: hashlib.sha256(text.encode()).hexdigest() for name, text in sorted(outputs.items())
+        },
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -83,7 +96,9 @@ def render(model: Model, loaded: Loaded, template_dir: Path, inputs: dict[str, b
     out = _format(rendered)
     for name, text in loaded.pb2_sources.items():
         text = _package_relative(text, model)
-        out[name] = HEADER.format(source=f"protos/{name.split('_pb2')[0]}.proto (protoc + mypy-protobuf)") + text
+        out[name] = (
+            HEADER.format(source=f"protos/{name.split('_pb2')[0]}.proto (protoc + mypy-protobuf)") + text
+        )
     out["py.typed"] = ""
     out["manifest.json"] = _manifest(inputs, {k: v for k, v in out.items()})
     return out

@@ -165,7 +165,9 @@ class OAuthError(CTraderError):
         status_code: The HTTP status, when there was a reply.
     """
 
-    def __init__(self, error_code: str, description: str | None = None, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, error_code: str, description: str | None = None, *, status_code: int | None = None
+    ) -> None:
         self.error_code = error_code
         self.description = description
         self.status_code = status_code
