@@ -1,0 +1,57 @@
+"""Developer sessions: ``nox -s codegen``, ``nox -s tests``, ``nox -s interop`` ...
+
+Each session installs what it needs into its own virtualenv under ``.nox/``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["codegen_check", "lint", "mypy", "tests"]
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def codegen(session: nox.Session) -> None:
+    """Regenerate src/ctrader_typed/_generated/ from protos/ (run after editing protos/, codegen/ or templates/)."""
+    session.install("-e", ".[codegen]")
+    session.run("python", "-m", "codegen", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def codegen_check(session: nox.Session) -> None:
+    """Fail if the committed generated code differs from a fresh run."""
+    session.install("-e", ".[codegen]")
+    session.run("python", "-m", "codegen", "--check")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("-e", ".[codegen]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def mypy(session: nox.Session) -> None:
+    """mypy --strict over src, codegen and tests."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (pass pytest arguments after --)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def interop(session: nox.Session) -> None:
+    """Spotware's official OpenApiPy, in its own virtualenv, runs the whole flow against `ctrader-typed sim`."""
+    session.install("-e", ".[sim]")
+    session.run("python", "tests/interop/run_interop.py", *session.posargs)
