@@ -3,15 +3,34 @@
 ``TokenSet`` is what the OAuth endpoints (and ``ProtoOARefreshTokenReq``) hand out.
 A ``TokenStore`` keeps the newest set; the client hands every refreshed set to its
 store *before* using it, so a crash never loses the only valid refresh token.
+
+Two stores come with the package: ``MemoryTokenStore`` and ``FileTokenStore``, a JSON
+file per client id and environment under ``$CTRADER_TYPED_HOME`` (default
+``~/.config/ctrader-typed/``), created with mode 0600 and replaced atomically.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import hashlib
+import json
+import os
+import re
+import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, overload, runtime_checkable
+from pathlib import Path
+from typing import Any, Literal, Protocol, overload, runtime_checkable
 
-__all__ = ["MemoryTokenStore", "TokenSet", "TokenStore"]
+__all__ = [
+    "FileTokenStore",
+    "MemoryTokenStore",
+    "TokenSet",
+    "TokenStore",
+    "TokenStoreError",
+    "default_token_dir",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,3 +120,143 @@ class MemoryTokenStore:
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore(has_tokens={self._tokens is not None}, saves={self.saves})"
+
+
+class TokenStoreError(Exception):
+    """A stored token file exists but cannot be read as a token set."""
+
+
+def default_token_dir() -> Path:
+    """``$CTRADER_TYPED_HOME``, else ``$XDG_CONFIG_HOME/ctrader-typed``, else ``~/.config/ctrader-typed``."""
+    home = os.environ.get("CTRADER_TYPED_HOME")
+    if home:
+        return Path(home).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(config).expanduser() if config else Path.home() / ".config"
+    return base / "ctrader-typed"
+
+
+_FILE_FORMAT = 1
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class FileTokenStore:
+    """A ``TokenStore`` backed by one JSON file.
+
+    Writes go to a temporary file in the same directory (created 0600 with ``O_EXCL``),
+    are fsynced, then ``os.replace``-d over the old file and the directory is fsynced:
+    a crash leaves either the old or the new file, never a partial one. Directories are
+    created 0700. Use ``for_client`` for the standard location.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def for_client(
+        cls, client_id: str, environment: str = "demo", *, directory: str | os.PathLike[str] | None = None
+    ) -> FileTokenStore:
+        """The store for ``client_id`` on ``environment`` (``"demo"``/``"live"``) in ``directory``."""
+        if not client_id:
+            raise ValueError("client_id is empty")
+        if not environment or _UNSAFE.search(environment):
+            raise ValueError(f"environment must be a plain name like 'demo' or 'live', not {environment!r}")
+        safe = _UNSAFE.sub("_", client_id)[:64]
+        if safe != client_id:  # keep different ids apart after sanitising
+            safe += "-" + hashlib.sha256(client_id.encode()).hexdigest()[:12]
+        folder = Path(directory) if directory is not None else default_token_dir()
+        return cls(folder / f"tokens-{safe}-{environment}.json")
+
+    def __repr__(self) -> str:
+        return f"FileTokenStore({str(self.path)!r})"
+
+    async def load(self) -> TokenSet | None:
+        return await asyncio.to_thread(self.load_sync)
+
+    async def save(self, tokens: TokenSet) -> None:
+        await asyncio.to_thread(self.save_sync, tokens)
+
+    def load_sync(self) -> TokenSet | None:
+        """The stored set, ``None`` if there is no file; ``TokenStoreError`` if it is unreadable."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TokenStoreError(f"cannot read token file {self.path}: {exc.strerror or exc}") from None
+        try:
+            return _tokens_from_json(json.loads(raw))
+        except (ValueError, TypeError, KeyError):
+            raise TokenStoreError(f"token file {self.path} is not a valid token set") from None
+
+    def save_sync(self, tokens: TokenSet) -> None:
+        """Write ``tokens`` atomically and durably."""
+        data = json.dumps(_tokens_to_json(tokens), indent=2, sort_keys=True).encode() + b"\n"
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = folder / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(folder)
+
+    def delete(self) -> bool:
+        """Remove the file; ``True`` if there was one."""
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.path.parent)
+        return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # directories cannot be opened for fsync on Windows
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _tokens_to_json(tokens: TokenSet) -> dict[str, Any]:
+    return {
+        "format": _FILE_FORMAT,
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "token_type": tokens.token_type,
+        "expires_at": tokens.expires_at.isoformat() if tokens.expires_at is not None else None,
+        "scope": tokens.scope,
+        "saved_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _tokens_from_json(data: Any) -> TokenSet:
+    if not isinstance(data, dict) or data.get("format") != _FILE_FORMAT:
+        raise ValueError("not a token file")
+    access, refresh = data["access_token"], data["refresh_token"]
+    if not isinstance(access, str) or not isinstance(refresh, str) or not access:
+        raise ValueError("tokens missing")
+    expires_at = None
+    if data.get("expires_at") is not None:
+        expires_at = datetime.fromisoformat(str(data["expires_at"]))
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+    scope = data.get("scope")
+    token_type = data.get("token_type")
+    return TokenSet(
+        access,
+        refresh,
+        token_type if isinstance(token_type, str) and token_type else "bearer",
+        expires_at,
+        scope if isinstance(scope, str) else None,
+    )

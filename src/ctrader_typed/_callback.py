@@ -1,0 +1,295 @@
+"""A one-shot loopback HTTP server that catches the OAuth redirect.
+
+``CallbackServer`` listens only on the loopback address of an ``http://`` redirect URI
+(``localhost`` means both 127.0.0.1 and ::1, on the same port), answers anything that is
+not the callback path with 404, ignores callbacks whose ``state`` is not ours (400), takes
+exactly one valid callback, and stops listening as soon as it has it. The browser that
+delivered the code is kept waiting until ``finish()`` says whether the code could be
+exchanged, so the page it shows tells the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import ipaddress
+import logging
+import os
+import socket
+import urllib.parse
+from types import TracebackType
+from typing import Self
+
+from ctrader_typed.errors import OAuthError
+
+__all__ = ["CallbackServer"]
+
+logger = logging.getLogger("ctrader_typed.oauth")
+
+_MAX_HEAD = 16 * 1024
+
+
+class CallbackServer:
+    """Listen on a loopback redirect URI for one OAuth callback.
+
+    Args:
+        redirect_uri: ``http://localhost:PORT/path``, ``http://127.0.0.1:PORT/path`` or
+            ``http://[::1]:PORT/path``. Port 0 picks a free port (tests); read the real
+            one back from ``redirect_uri``.
+        state: The ``state`` sent to the consent page; callbacks without it are refused.
+            ``None`` accepts any state.
+        request_timeout: Seconds a connection may take to send its request line.
+        finish_timeout: Seconds the browser is kept waiting for ``finish()``.
+    """
+
+    def __init__(
+        self,
+        redirect_uri: str,
+        *,
+        state: str | None,
+        request_timeout: float = 10.0,
+        finish_timeout: float = 60.0,
+    ) -> None:
+        parsed = urllib.parse.urlsplit(redirect_uri)
+        if parsed.scheme != "http":
+            raise ValueError(f"a local callback needs an http:// redirect URI, not {redirect_uri!r}")
+        host = parsed.hostname or ""
+        if host == "localhost":
+            self._hosts = ["127.0.0.1", "::1"]
+        else:
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+            if not loopback:
+                raise ValueError(
+                    f"a local callback needs a loopback redirect URI (localhost, 127.0.0.1 or [::1]), "
+                    f"not {redirect_uri!r}"
+                )
+            self._hosts = [host]
+        self._requested_uri = redirect_uri
+        self._parsed = parsed
+        self._port = parsed.port if parsed.port is not None else 80
+        self._path = parsed.path or "/"
+        self._state = state
+        self._request_timeout = request_timeout
+        self._finish_timeout = finish_timeout
+        self._servers: list[asyncio.Server] = []
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._winner: asyncio.Task[None] | None = None
+        self._code: asyncio.Future[str] | None = None
+        self._outcome: asyncio.Future[tuple[bool, str]] | None = None
+        self.rejections: list[str] = []
+        """Why requests were turned away (``"wrong path"``, ``"state mismatch"`` ...)."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None:
+            await self.finish(False, "Sign-in failed; see the terminal for details.")
+        await self.close()
+
+    @property
+    def redirect_uri(self) -> str:
+        """The redirect URI in use: as given, or with the chosen port if port 0 was given."""
+        if self._parsed.port != 0 or not self._servers:
+            return self._requested_uri
+        host = self._parsed.hostname or ""
+        netloc = f"[{host}]:{self._port}" if ":" in host else f"{host}:{self._port}"
+        return urllib.parse.urlunsplit(self._parsed._replace(netloc=netloc))
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs actually listened on."""
+        result: list[tuple[str, int]] = []
+        for server in self._servers:
+            for sock in server.sockets:
+                name = sock.getsockname()
+                result.append((str(name[0]), int(name[1])))
+        return result
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._code = loop.create_future()
+        self._outcome = loop.create_future()
+        for index, host in enumerate(self._hosts):
+            try:
+                sock = _listening_socket(host, self._port)
+            except OSError as exc:
+                if index > 0:  # e.g. no IPv6 on this machine: 127.0.0.1 is enough
+                    continue
+                await self.close()
+                raise OAuthError(
+                    "CALLBACK_PORT_IN_USE",
+                    f"cannot listen on {host}:{self._port} ({exc.strerror or exc}); free the port "
+                    f"or register another loopback redirect URI",
+                ) from None
+            self._port = sock.getsockname()[1]
+            self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=_MAX_HEAD))
+
+    async def wait(self, timeout: float) -> str:
+        """The code of the one valid callback; ``OAuthError`` on timeout or a refused consent."""
+        if self._code is None:
+            raise RuntimeError("CallbackServer.start() was not called")
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(self._code)
+        except TimeoutError:
+            raise OAuthError(
+                "CALLBACK_TIMEOUT", f"no redirect reached {self.redirect_uri} within {timeout:g}s"
+            ) from None
+
+    async def finish(self, ok: bool, message: str) -> None:
+        """Tell the waiting browser how the sign-in ended, then let its connection close."""
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_result((ok, message))
+        await self._wait_for_winner(self._finish_timeout)
+
+    async def close(self) -> None:
+        """Stop listening and end every connection; safe to call twice."""
+        self._stop_listening()
+        if self._outcome is not None and not self._outcome.done():
+            self._outcome.set_result((False, "Sign-in was abandoned; see the terminal."))
+        await self._wait_for_winner(2.0)
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+        servers, self._servers = self._servers, []
+        for server in servers:
+            await server.wait_closed()
+        if self._code is not None:
+            if not self._code.done():
+                self._code.cancel()
+            elif not self._code.cancelled():
+                self._code.exception()  # mark a refused consent as seen if nobody waited for it
+
+    def _stop_listening(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    async def _wait_for_winner(self, timeout: float) -> None:
+        """Let the connection that brought the code write its page."""
+        if self._winner is not None and not self._winner.done():
+            await asyncio.wait([self._winner], timeout=timeout)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            try:
+                async with asyncio.timeout(self._request_timeout):
+                    head = await reader.readuntil(b"\r\n\r\n")
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                return
+            status, title, text = await self._answer(head)
+            writer.write(_page(status, title, text))
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+        finally:
+            self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _answer(self, head: bytes) -> tuple[int, str, str]:
+        assert self._code is not None
+        assert self._outcome is not None
+        parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            return self._reject(400, "malformed request", "Bad request", "This is not an HTTP request.")
+        method, target, _ = parts
+        if method != "GET":
+            return self._reject(405, f"method {method}", "Method not allowed", "Only GET is served here.")
+        url = urllib.parse.urlsplit(target)
+        if url.path != self._path:
+            return self._reject(404, "wrong path", "Not found", "This is not the sign-in callback address.")
+        if self._code.done():
+            return self._reject(
+                410, "second callback", "Already used", "This sign-in has already completed; start a new one."
+            )
+        params = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        if self._state is not None and params.get("state") != [self._state]:
+            return self._reject(
+                400,
+                "state mismatch",
+                "Sign-in refused",
+                "This answer does not belong to the sign-in running in the terminal (state mismatch).",
+            )
+        if "error" in params:
+            error = params["error"][0] or "ACCESS_DENIED"
+            description = params.get("error_description", [""])[0] or None
+            self._code.set_exception(OAuthError(error, description))
+            self._stop_listening()
+            shown = error if not description else f"{error}: {description}"
+            return 400, "Sign-in refused", f"The authorization server said: {shown}"
+        code = params.get("code", [""])[0]
+        if not code:
+            return self._reject(400, "no code", "Sign-in refused", "The redirect carries no code.")
+        self._code.set_result(code)
+        self._winner = asyncio.current_task()
+        self._stop_listening()
+        try:
+            ok, message = await asyncio.wait_for(asyncio.shield(self._outcome), self._finish_timeout)
+        except TimeoutError:
+            ok, message = True, "Authorization received; return to the terminal."
+        return (200, "Signed in", message) if ok else (500, "Sign-in failed", message)
+
+    def _reject(self, status: int, reason: str, title: str, text: str) -> tuple[int, str, str]:
+        self.rejections.append(reason)
+        logger.warning("OAuth callback server turned a request away: %s", reason)
+        return status, title, text
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    410: "Gone",
+    500: "Internal Server Error",
+}
+
+
+def _page(status: int, title: str, text: str) -> bytes:
+    body = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)} - ctrader-typed</title></head>"
+        f"<body style='font-family:sans-serif;margin:3em'><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(text)}</p></body></html>"
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        "Content-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "Referrer-Policy: no-referrer\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("ascii")
+    return head + body
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if os.name != "nt":  # POSIX: rebinding over TIME_WAIT; Windows' variant would allow hijacking
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(8)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
