@@ -36,17 +36,20 @@ HISTORICAL_REQUESTS = frozenset(
     }
 )
 
-# Requests that only need application authorisation (no trading account session).
-APPLICATION_LEVEL_REQUESTS = frozenset(
+# What a request needs before the server accepts it. "application": nothing but the
+# connection (or application auth); "token": application auth and an access token of any
+# scope; "accounts": an authorised account session (a token with the view scope is enough);
+# "trading": an account session whose token has the trading scope.
+APPLICATION_REQUESTS = frozenset({"ProtoOAApplicationAuthReq", "ProtoOAVersionReq"})
+TOKEN_REQUESTS = frozenset(
     {
-        "ProtoOAApplicationAuthReq",
-        "ProtoOAVersionReq",
         "ProtoOAGetAccountListByAccessTokenReq",
         "ProtoOAGetCtidProfileByTokenReq",
         "ProtoOARefreshTokenReq",
         "ProtoOAAccountAuthReq",
     }
 )
+TRADING_SCOPE_REQUESTS = frozenset({*EXPLICIT_RESPONSES, "ProtoOAMarginCallUpdateReq"})
 
 # Field names whose values are credentials: kept out of reprs.
 SECRET_FIELDS = frozenset({"clientSecret", "accessToken", "refreshToken"})
@@ -70,6 +73,7 @@ _SCALARS: dict[int, str] = {
 }
 
 Label = Literal["required", "optional", "repeated"]
+Scope = Literal["application", "token", "accounts", "trading"]
 Kind = Literal["scalar", "enum", "message"]
 
 
@@ -158,6 +162,7 @@ class Request:
     historical: bool
     trading: bool
     account_scoped: bool
+    scope: Scope
 
     @property
     def positional(self) -> tuple[Parameter, ...]:
@@ -430,4 +435,15 @@ def _request(message: Message, by_name: dict[str, Message]) -> Request:
         historical=message.proto_name in HISTORICAL_REQUESTS,
         trading=message.proto_name in EXPLICIT_RESPONSES,
         account_scoped=any(f.proto_name == "ctidTraderAccountId" for f in message.fields),
+        scope=_scope(message.proto_name),
     )
+
+
+def _scope(name: str) -> Scope:
+    if name in APPLICATION_REQUESTS:
+        return "application"
+    if name in TOKEN_REQUESTS:
+        return "token"
+    if name in TRADING_SCOPE_REQUESTS:
+        return "trading"
+    return "accounts"
