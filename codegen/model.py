@@ -128,6 +128,11 @@ class Field:
     secret: bool
     deprecated: bool
 
+    @property
+    def lazy(self) -> bool:
+        """Repeated sub-messages of a parsed message are wrapped on first access."""
+        return self.label == "repeated" and self.kind == "message"
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -140,6 +145,14 @@ class Message:
     fields: tuple[Field, ...]
     payload_type: int | None
     payload_enum_value: str | None
+
+    @property
+    def lazy_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.lazy)
+
+    @property
+    def enums_used(self) -> tuple[str, ...]:
+        return tuple(sorted({f.element_type for f in self.fields if f.kind == "enum"}))
 
     @property
     def summary(self) -> str:
@@ -347,11 +360,11 @@ def _field(
         kind = "scalar"
         element = _SCALARS[f.type]
 
-    def convert_in(expr: str) -> str:
+    def convert_in(expr: str, owned: str = "owned") -> str:
         if kind == "message":
-            return f"{element}.from_proto({expr})"
+            return f"{element}._from_proto({expr}, {owned})"
         if kind == "enum":
-            return f"{element}({expr})"
+            return f"_{element}_BY_VALUE[{expr}]"
         return expr
 
     def convert_out(expr: str) -> str:
@@ -365,7 +378,16 @@ def _field(
         annotation = f"tuple[{element}, ...]"
         param_annotation = f"Sequence[{element}]"
         default: str | None = "()"
-        from_proto = f"tuple({convert_in('x')} for x in {src})" if kind != "scalar" else f"tuple({src})"
+        if kind == "message":
+            # Parsed (owned) messages wrap their repeated sub-messages on first access.
+            from_proto = (
+                f"(_Pending({src}, {element}._from_proto) if owned "
+                f"else tuple({convert_in('x', 'False')} for x in {src}))"
+            )
+        elif kind == "enum":
+            from_proto = f"tuple({convert_in('x')} for x in {src})"
+        else:
+            from_proto = f"tuple({src})"
         to_proto = f"[{convert_out('x')} for x in self.{py}]" if kind != "scalar" else f"self.{py}"
         param_to_proto = f"[{convert_out('x')} for x in {py}]" if kind != "scalar" else py
     elif label == "required":

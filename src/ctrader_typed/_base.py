@@ -9,7 +9,8 @@ generated ``send_*_req`` coroutine calls.
 
 from __future__ import annotations
 
-from typing import ClassVar, Generic, Self, TypeVar, cast
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from google.protobuf.message import Message as ProtobufMessage
 
@@ -53,7 +54,15 @@ class ProtoWrapper(Wrapper, Generic[P]):
 
     @classmethod
     def from_proto(cls, m: P) -> Self:
-        """Build the wrapper from its protobuf message."""
+        """Build the wrapper from a protobuf message.
+
+        Everything is converted at once, so later changes to ``m`` never show through.
+        """
+        return cls._from_proto(m, False)
+
+    @classmethod
+    def _from_proto(cls, m: P, owned: bool) -> Self:
+        """Build the wrapper; ``owned`` messages are private to it and may be read lazily."""
         raise NotImplementedError
 
     def to_proto(self) -> P:
@@ -62,8 +71,56 @@ class ProtoWrapper(Wrapper, Generic[P]):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
-        """Parse serialized protobuf bytes (a ``ProtoMessage.payload``) into the wrapper."""
-        return cls.from_proto(cast(P, cls.PROTO.FromString(data)))
+        """Parse serialized protobuf bytes (a ``ProtoMessage.payload``) into the wrapper.
+
+        Repeated sub-messages (a symbol list, a page of bars) are wrapped the first time
+        the field is read, so decoding a large answer costs little more than parsing it.
+        """
+        return cls._from_proto(cast(P, cls.PROTO.FromString(data)), True)
+
+
+class _Pending:
+    """A repeated sub-message field of a parsed message, not wrapped yet."""
+
+    __slots__ = ("convert", "items")
+
+    def __init__(self, items: Iterable[Any], convert: Callable[[Any, bool], Any]) -> None:
+        self.items = items
+        self.convert = convert
+
+    def materialize(self) -> tuple[Any, ...]:
+        convert = self.convert
+        return tuple([convert(item, True) for item in self.items])
+
+
+class _LazyField:
+    """Data descriptor over a slot that turns a ``_Pending`` value into a tuple on first read."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self._slot = slot
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self._slot.__get__(obj, owner)
+        if type(value) is _Pending:
+            value = value.materialize()
+            self._slot.__set__(obj, value)
+        return value
+
+    def __set__(self, obj: object, value: object) -> None:
+        self._slot.__set__(obj, value)
+
+    def __delete__(self, obj: object) -> None:
+        self._slot.__delete__(obj)
+
+
+def _install_lazy(cls: type, *names: str) -> None:
+    """Let the named slots of a generated wrapper hold ``_Pending`` values until read."""
+    for name in names:
+        setattr(cls, name, _LazyField(cls.__dict__[name]))
 
 
 class RequestSender:

@@ -122,3 +122,52 @@ def test_enum_members_mirror_the_schema() -> None:
 def test_spot_prices_keep_full_uint64_range(bid: int, ask: int) -> None:
     spot = SpotEvent(ctid_trader_account_id=1, symbol_id=1, bid=bid, ask=ask)
     assert SpotEvent.from_bytes(spot.to_bytes()) == spot
+
+
+def _symbols_list() -> Message:
+    from ctrader_typed._generated import OpenApiMessages_pb2
+
+    message = OpenApiMessages_pb2.ProtoOASymbolsListRes(ctidTraderAccountId=7)
+    for i in range(3):
+        symbol = message.symbol.add()
+        symbol.symbolId = i
+        symbol.symbolName = f"S{i}"
+    return message
+
+
+def test_parsed_repeated_sub_messages_wrap_on_first_read_and_behave_like_tuples() -> None:
+    import copy
+    import pickle
+
+    from ctrader_typed import LightSymbol, SymbolsListRes
+
+    message = _symbols_list()
+    lazy = SymbolsListRes.from_bytes(message.SerializeToString())
+    eager = SymbolsListRes.from_proto(message)  # type: ignore[arg-type]
+    assert type(eager.symbol) is tuple
+    assert lazy == eager
+    assert hash(lazy) == hash(eager)
+    assert type(lazy.symbol) is tuple
+    assert lazy.symbol[1] == LightSymbol(symbol_id=1, symbol_name="S1")
+    assert lazy.symbol is lazy.symbol  # wrapped once, then kept
+    assert "symbol_name='S2'" in repr(SymbolsListRes.from_bytes(message.SerializeToString()))
+    assert pickle.loads(pickle.dumps(lazy)) == eager  # noqa: S301 - our own bytes
+    assert copy.deepcopy(lazy) == eager
+    assert dataclasses.replace(lazy, ctid_trader_account_id=8).symbol == eager.symbol
+    assert (
+        dataclasses.asdict(SymbolsListRes.from_bytes(message.SerializeToString()))["symbol"][0]["symbol_id"]
+        == 0
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lazy.symbol = ()  # type: ignore[misc]
+
+
+def test_from_proto_copies_so_later_changes_to_the_message_never_show_through() -> None:
+    from ctrader_typed import SymbolsListRes
+
+    message = _symbols_list()
+    wrapped = SymbolsListRes.from_proto(message)  # type: ignore[arg-type]
+    message.symbol.add().symbolId = 99  # type: ignore[attr-defined]
+    message.ctidTraderAccountId = 1  # type: ignore[attr-defined]
+    assert [s.symbol_id for s in wrapped.symbol] == [0, 1, 2]
+    assert wrapped.ctid_trader_account_id == 7

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar, Self
 
-from ctrader_typed._base import ProtoWrapper
+from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as _OpenApiCommonMessages_pb2
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _OpenApiModelMessages_pb2
@@ -170,6 +170,58 @@ __all__ = [
     "GetPositionUnrealizedPnLRes",
 ]
 
+_new = object.__new__
+_set = object.__setattr__
+_CommonPayloadType_BY_VALUE: dict[int, CommonPayloadType] = {
+    member.value: member for member in CommonPayloadType
+}
+_CommonErrorCode_BY_VALUE: dict[int, CommonErrorCode] = {member.value: member for member in CommonErrorCode}
+_PayloadType_BY_VALUE: dict[int, PayloadType] = {member.value: member for member in PayloadType}
+_DayOfWeek_BY_VALUE: dict[int, DayOfWeek] = {member.value: member for member in DayOfWeek}
+_CommissionType_BY_VALUE: dict[int, CommissionType] = {member.value: member for member in CommissionType}
+_SymbolDistanceType_BY_VALUE: dict[int, SymbolDistanceType] = {
+    member.value: member for member in SymbolDistanceType
+}
+_MinCommissionType_BY_VALUE: dict[int, MinCommissionType] = {
+    member.value: member for member in MinCommissionType
+}
+_TradingMode_BY_VALUE: dict[int, TradingMode] = {member.value: member for member in TradingMode}
+_SwapCalculationType_BY_VALUE: dict[int, SwapCalculationType] = {
+    member.value: member for member in SwapCalculationType
+}
+_AccessRights_BY_VALUE: dict[int, AccessRights] = {member.value: member for member in AccessRights}
+_TotalMarginCalculationType_BY_VALUE: dict[int, TotalMarginCalculationType] = {
+    member.value: member for member in TotalMarginCalculationType
+}
+_AccountType_BY_VALUE: dict[int, AccountType] = {member.value: member for member in AccountType}
+_PositionStatus_BY_VALUE: dict[int, PositionStatus] = {member.value: member for member in PositionStatus}
+_TradeSide_BY_VALUE: dict[int, TradeSide] = {member.value: member for member in TradeSide}
+_OrderType_BY_VALUE: dict[int, OrderType] = {member.value: member for member in OrderType}
+_TimeInForce_BY_VALUE: dict[int, TimeInForce] = {member.value: member for member in TimeInForce}
+_OrderStatus_BY_VALUE: dict[int, OrderStatus] = {member.value: member for member in OrderStatus}
+_OrderTriggerMethod_BY_VALUE: dict[int, OrderTriggerMethod] = {
+    member.value: member for member in OrderTriggerMethod
+}
+_ExecutionType_BY_VALUE: dict[int, ExecutionType] = {member.value: member for member in ExecutionType}
+_ChangeBonusType_BY_VALUE: dict[int, ChangeBonusType] = {member.value: member for member in ChangeBonusType}
+_ChangeBalanceType_BY_VALUE: dict[int, ChangeBalanceType] = {
+    member.value: member for member in ChangeBalanceType
+}
+_DealStatus_BY_VALUE: dict[int, DealStatus] = {member.value: member for member in DealStatus}
+_TrendbarPeriod_BY_VALUE: dict[int, TrendbarPeriod] = {member.value: member for member in TrendbarPeriod}
+_QuoteType_BY_VALUE: dict[int, QuoteType] = {member.value: member for member in QuoteType}
+_ClientPermissionScope_BY_VALUE: dict[int, ClientPermissionScope] = {
+    member.value: member for member in ClientPermissionScope
+}
+_NotificationType_BY_VALUE: dict[int, NotificationType] = {
+    member.value: member for member in NotificationType
+}
+_ErrorCode_BY_VALUE: dict[int, ErrorCode] = {member.value: member for member in ErrorCode}
+_LimitedRiskMarginCalculationStrategy_BY_VALUE: dict[int, LimitedRiskMarginCalculationStrategy] = {
+    member.value: member for member in LimitedRiskMarginCalculationStrategy
+}
+_StopOutStrategy_BY_VALUE: dict[int, StopOutStrategy] = {member.value: member for member in StopOutStrategy}
+
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
@@ -193,12 +245,12 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     reply (and related events) so answers can be paired with requests."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoMessage) -> Self:
-        return cls(
-            payload_type=m.payloadType,
-            payload=(m.payload if m.HasField("payload") else None),
-            client_msg_id=(m.clientMsgId if m.HasField("clientMsgId") else None),
-        )
+    def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoMessage, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "payload_type", m.payloadType)
+        _set(o, "payload", (m.payload if m.HasField("payload") else None))
+        _set(o, "client_msg_id", (m.clientMsgId if m.HasField("clientMsgId") else None))
+        return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoMessage:
         return _OpenApiCommonMessages_pb2.ProtoMessage(
@@ -230,14 +282,16 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
     """If the server is in maintenance: the moment it is expected to end, in Unix milliseconds."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes) -> Self:
-        return cls(
-            error_code=m.errorCode,
-            description=(m.description if m.HasField("description") else None),
-            maintenance_end_timestamp=(
-                m.maintenanceEndTimestamp if m.HasField("maintenanceEndTimestamp") else None
-            ),
+    def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "error_code", m.errorCode)
+        _set(o, "description", (m.description if m.HasField("description") else None))
+        _set(
+            o,
+            "maintenance_end_timestamp",
+            (m.maintenanceEndTimestamp if m.HasField("maintenanceEndTimestamp") else None),
         )
+        return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoErrorRes:
         return _OpenApiCommonMessages_pb2.ProtoErrorRes(
@@ -262,8 +316,9 @@ class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent
     PAYLOAD_TYPE: ClassVar[int | None] = 51
 
     @classmethod
-    def from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent) -> Self:
-        return cls()
+    def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent, owned: bool) -> Self:
+        o = _new(cls)
+        return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent:
         return _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent()
@@ -291,13 +346,13 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
     """Number of decimal places used when expressing amounts of this asset."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAsset) -> Self:
-        return cls(
-            asset_id=m.assetId,
-            name=m.name,
-            display_name=(m.displayName if m.HasField("displayName") else None),
-            digits=(m.digits if m.HasField("digits") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAsset, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "asset_id", m.assetId)
+        _set(o, "name", m.name)
+        _set(o, "display_name", (m.displayName if m.HasField("displayName") else None))
+        _set(o, "digits", (m.digits if m.HasField("digits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAAsset:
         return _OpenApiModelMessages_pb2.ProtoOAAsset(
@@ -464,59 +519,113 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     """Unit in which the symbol's base asset is measured (e.g. ounces or barrels)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbol) -> Self:
-        return cls(
-            symbol_id=m.symbolId,
-            digits=m.digits,
-            pip_position=m.pipPosition,
-            enable_short_selling=(m.enableShortSelling if m.HasField("enableShortSelling") else None),
-            guaranteed_stop_loss=(m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None),
-            swap_rollover_3_days=(
-                DayOfWeek(m.swapRollover3Days) if m.HasField("swapRollover3Days") else None
-            ),
-            swap_long=(m.swapLong if m.HasField("swapLong") else None),
-            swap_short=(m.swapShort if m.HasField("swapShort") else None),
-            max_volume=(m.maxVolume if m.HasField("maxVolume") else None),
-            min_volume=(m.minVolume if m.HasField("minVolume") else None),
-            step_volume=(m.stepVolume if m.HasField("stepVolume") else None),
-            max_exposure=(m.maxExposure if m.HasField("maxExposure") else None),
-            schedule=tuple(Interval.from_proto(x) for x in m.schedule),
-            commission=(m.commission if m.HasField("commission") else None),
-            commission_type=(CommissionType(m.commissionType) if m.HasField("commissionType") else None),
-            sl_distance=(m.slDistance if m.HasField("slDistance") else None),
-            tp_distance=(m.tpDistance if m.HasField("tpDistance") else None),
-            gsl_distance=(m.gslDistance if m.HasField("gslDistance") else None),
-            gsl_charge=(m.gslCharge if m.HasField("gslCharge") else None),
-            distance_set_in=(SymbolDistanceType(m.distanceSetIn) if m.HasField("distanceSetIn") else None),
-            min_commission=(m.minCommission if m.HasField("minCommission") else None),
-            min_commission_type=(
-                MinCommissionType(m.minCommissionType) if m.HasField("minCommissionType") else None
-            ),
-            min_commission_asset=(m.minCommissionAsset if m.HasField("minCommissionAsset") else None),
-            rollover_commission=(m.rolloverCommission if m.HasField("rolloverCommission") else None),
-            skip_rollover_days=(m.skipRolloverDays if m.HasField("skipRolloverDays") else None),
-            schedule_time_zone=(m.scheduleTimeZone if m.HasField("scheduleTimeZone") else None),
-            trading_mode=(TradingMode(m.tradingMode) if m.HasField("tradingMode") else None),
-            rollover_commission_3_days=(
-                DayOfWeek(m.rolloverCommission3Days) if m.HasField("rolloverCommission3Days") else None
-            ),
-            swap_calculation_type=(
-                SwapCalculationType(m.swapCalculationType) if m.HasField("swapCalculationType") else None
-            ),
-            lot_size=(m.lotSize if m.HasField("lotSize") else None),
-            precise_trading_commission_rate=(
-                m.preciseTradingCommissionRate if m.HasField("preciseTradingCommissionRate") else None
-            ),
-            precise_min_commission=(m.preciseMinCommission if m.HasField("preciseMinCommission") else None),
-            holiday=tuple(Holiday.from_proto(x) for x in m.holiday),
-            pnl_conversion_fee_rate=(m.pnlConversionFeeRate if m.HasField("pnlConversionFeeRate") else None),
-            leverage_id=(m.leverageId if m.HasField("leverageId") else None),
-            swap_period=(m.swapPeriod if m.HasField("swapPeriod") else None),
-            swap_time=(m.swapTime if m.HasField("swapTime") else None),
-            skip_swap_periods=(m.skipSWAPPeriods if m.HasField("skipSWAPPeriods") else None),
-            charge_swap_at_weekends=(m.chargeSwapAtWeekends if m.HasField("chargeSwapAtWeekends") else None),
-            measurement_units=(m.measurementUnits if m.HasField("measurementUnits") else None),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbol, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "digits", m.digits)
+        _set(o, "pip_position", m.pipPosition)
+        _set(o, "enable_short_selling", (m.enableShortSelling if m.HasField("enableShortSelling") else None))
+        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
+        _set(
+            o,
+            "swap_rollover_3_days",
+            (_DayOfWeek_BY_VALUE[m.swapRollover3Days] if m.HasField("swapRollover3Days") else None),
         )
+        _set(o, "swap_long", (m.swapLong if m.HasField("swapLong") else None))
+        _set(o, "swap_short", (m.swapShort if m.HasField("swapShort") else None))
+        _set(o, "max_volume", (m.maxVolume if m.HasField("maxVolume") else None))
+        _set(o, "min_volume", (m.minVolume if m.HasField("minVolume") else None))
+        _set(o, "step_volume", (m.stepVolume if m.HasField("stepVolume") else None))
+        _set(o, "max_exposure", (m.maxExposure if m.HasField("maxExposure") else None))
+        _set(
+            o,
+            "schedule",
+            (
+                _Pending(m.schedule, Interval._from_proto)
+                if owned
+                else tuple(Interval._from_proto(x, False) for x in m.schedule)
+            ),
+        )
+        _set(o, "commission", (m.commission if m.HasField("commission") else None))
+        _set(
+            o,
+            "commission_type",
+            (_CommissionType_BY_VALUE[m.commissionType] if m.HasField("commissionType") else None),
+        )
+        _set(o, "sl_distance", (m.slDistance if m.HasField("slDistance") else None))
+        _set(o, "tp_distance", (m.tpDistance if m.HasField("tpDistance") else None))
+        _set(o, "gsl_distance", (m.gslDistance if m.HasField("gslDistance") else None))
+        _set(o, "gsl_charge", (m.gslCharge if m.HasField("gslCharge") else None))
+        _set(
+            o,
+            "distance_set_in",
+            (_SymbolDistanceType_BY_VALUE[m.distanceSetIn] if m.HasField("distanceSetIn") else None),
+        )
+        _set(o, "min_commission", (m.minCommission if m.HasField("minCommission") else None))
+        _set(
+            o,
+            "min_commission_type",
+            (_MinCommissionType_BY_VALUE[m.minCommissionType] if m.HasField("minCommissionType") else None),
+        )
+        _set(o, "min_commission_asset", (m.minCommissionAsset if m.HasField("minCommissionAsset") else None))
+        _set(o, "rollover_commission", (m.rolloverCommission if m.HasField("rolloverCommission") else None))
+        _set(o, "skip_rollover_days", (m.skipRolloverDays if m.HasField("skipRolloverDays") else None))
+        _set(o, "schedule_time_zone", (m.scheduleTimeZone if m.HasField("scheduleTimeZone") else None))
+        _set(o, "trading_mode", (_TradingMode_BY_VALUE[m.tradingMode] if m.HasField("tradingMode") else None))
+        _set(
+            o,
+            "rollover_commission_3_days",
+            (
+                _DayOfWeek_BY_VALUE[m.rolloverCommission3Days]
+                if m.HasField("rolloverCommission3Days")
+                else None
+            ),
+        )
+        _set(
+            o,
+            "swap_calculation_type",
+            (
+                _SwapCalculationType_BY_VALUE[m.swapCalculationType]
+                if m.HasField("swapCalculationType")
+                else None
+            ),
+        )
+        _set(o, "lot_size", (m.lotSize if m.HasField("lotSize") else None))
+        _set(
+            o,
+            "precise_trading_commission_rate",
+            (m.preciseTradingCommissionRate if m.HasField("preciseTradingCommissionRate") else None),
+        )
+        _set(
+            o,
+            "precise_min_commission",
+            (m.preciseMinCommission if m.HasField("preciseMinCommission") else None),
+        )
+        _set(
+            o,
+            "holiday",
+            (
+                _Pending(m.holiday, Holiday._from_proto)
+                if owned
+                else tuple(Holiday._from_proto(x, False) for x in m.holiday)
+            ),
+        )
+        _set(
+            o,
+            "pnl_conversion_fee_rate",
+            (m.pnlConversionFeeRate if m.HasField("pnlConversionFeeRate") else None),
+        )
+        _set(o, "leverage_id", (m.leverageId if m.HasField("leverageId") else None))
+        _set(o, "swap_period", (m.swapPeriod if m.HasField("swapPeriod") else None))
+        _set(o, "swap_time", (m.swapTime if m.HasField("swapTime") else None))
+        _set(o, "skip_swap_periods", (m.skipSWAPPeriods if m.HasField("skipSWAPPeriods") else None))
+        _set(
+            o,
+            "charge_swap_at_weekends",
+            (m.chargeSwapAtWeekends if m.HasField("chargeSwapAtWeekends") else None),
+        )
+        _set(o, "measurement_units", (m.measurementUnits if m.HasField("measurementUnits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbol:
         return _OpenApiModelMessages_pb2.ProtoOASymbol(
@@ -591,6 +700,9 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
         )
 
 
+_install_lazy(Symbol, "schedule", "holiday")
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
     """Compact summary of a symbol, as returned by the symbol list request. Fetch ProtoOASymbol for
@@ -628,17 +740,17 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
     """Ordering key for display; lower values are listed first."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOALightSymbol) -> Self:
-        return cls(
-            symbol_id=m.symbolId,
-            symbol_name=(m.symbolName if m.HasField("symbolName") else None),
-            enabled=(m.enabled if m.HasField("enabled") else None),
-            base_asset_id=(m.baseAssetId if m.HasField("baseAssetId") else None),
-            quote_asset_id=(m.quoteAssetId if m.HasField("quoteAssetId") else None),
-            symbol_category_id=(m.symbolCategoryId if m.HasField("symbolCategoryId") else None),
-            description=(m.description if m.HasField("description") else None),
-            sorting_number=(m.sortingNumber if m.HasField("sortingNumber") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOALightSymbol, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "symbol_name", (m.symbolName if m.HasField("symbolName") else None))
+        _set(o, "enabled", (m.enabled if m.HasField("enabled") else None))
+        _set(o, "base_asset_id", (m.baseAssetId if m.HasField("baseAssetId") else None))
+        _set(o, "quote_asset_id", (m.quoteAssetId if m.HasField("quoteAssetId") else None))
+        _set(o, "symbol_category_id", (m.symbolCategoryId if m.HasField("symbolCategoryId") else None))
+        _set(o, "description", (m.description if m.HasField("description") else None))
+        _set(o, "sorting_number", (m.sortingNumber if m.HasField("sortingNumber") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOALightSymbol:
         return _OpenApiModelMessages_pb2.ProtoOALightSymbol(
@@ -677,13 +789,13 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
     """Free-text description of the symbol."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol) -> Self:
-        return cls(
-            symbol_id=m.symbolId,
-            name=m.name,
-            utc_last_update_timestamp=m.utcLastUpdateTimestamp,
-            description=(m.description if m.HasField("description") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "name", m.name)
+        _set(o, "utc_last_update_timestamp", m.utcLastUpdateTimestamp)
+        _set(o, "description", (m.description if m.HasField("description") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol:
         return _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol(
@@ -718,13 +830,13 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
     """Ordering key for display; lower values are listed first."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbolCategory) -> Self:
-        return cls(
-            id=m.id,
-            asset_class_id=m.assetClassId,
-            name=m.name,
-            sorting_number=(m.sortingNumber if m.HasField("sortingNumber") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbolCategory, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "id", m.id)
+        _set(o, "asset_class_id", m.assetClassId)
+        _set(o, "name", m.name)
+        _set(o, "sorting_number", (m.sortingNumber if m.HasField("sortingNumber") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbolCategory:
         return _OpenApiModelMessages_pb2.ProtoOASymbolCategory(
@@ -754,11 +866,11 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
     """Session closing, seconds since Sunday 00:00 in the schedule time zone; this second is excluded."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAInterval) -> Self:
-        return cls(
-            start_second=m.startSecond,
-            end_second=m.endSecond,
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAInterval, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "start_second", m.startSecond)
+        _set(o, "end_second", m.endSecond)
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAInterval:
         return _OpenApiModelMessages_pb2.ProtoOAInterval(
@@ -857,39 +969,63 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     When absent the server's default applies: ``StopOutStrategy.MOST_MARGIN_USED_FIRST``."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrader) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            balance=m.balance,
-            balance_version=(m.balanceVersion if m.HasField("balanceVersion") else None),
-            manager_bonus=(m.managerBonus if m.HasField("managerBonus") else None),
-            ib_bonus=(m.ibBonus if m.HasField("ibBonus") else None),
-            non_withdrawable_bonus=(m.nonWithdrawableBonus if m.HasField("nonWithdrawableBonus") else None),
-            access_rights=(AccessRights(m.accessRights) if m.HasField("accessRights") else None),
-            deposit_asset_id=m.depositAssetId,
-            swap_free=(m.swapFree if m.HasField("swapFree") else None),
-            leverage_in_cents=(m.leverageInCents if m.HasField("leverageInCents") else None),
-            total_margin_calculation_type=(
-                TotalMarginCalculationType(m.totalMarginCalculationType)
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrader, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "balance", m.balance)
+        _set(o, "balance_version", (m.balanceVersion if m.HasField("balanceVersion") else None))
+        _set(o, "manager_bonus", (m.managerBonus if m.HasField("managerBonus") else None))
+        _set(o, "ib_bonus", (m.ibBonus if m.HasField("ibBonus") else None))
+        _set(
+            o,
+            "non_withdrawable_bonus",
+            (m.nonWithdrawableBonus if m.HasField("nonWithdrawableBonus") else None),
+        )
+        _set(
+            o,
+            "access_rights",
+            (_AccessRights_BY_VALUE[m.accessRights] if m.HasField("accessRights") else None),
+        )
+        _set(o, "deposit_asset_id", m.depositAssetId)
+        _set(o, "swap_free", (m.swapFree if m.HasField("swapFree") else None))
+        _set(o, "leverage_in_cents", (m.leverageInCents if m.HasField("leverageInCents") else None))
+        _set(
+            o,
+            "total_margin_calculation_type",
+            (
+                _TotalMarginCalculationType_BY_VALUE[m.totalMarginCalculationType]
                 if m.HasField("totalMarginCalculationType")
                 else None
             ),
-            max_leverage=(m.maxLeverage if m.HasField("maxLeverage") else None),
-            french_risk=(m.frenchRisk if m.HasField("frenchRisk") else None),
-            trader_login=(m.traderLogin if m.HasField("traderLogin") else None),
-            account_type=(AccountType(m.accountType) if m.HasField("accountType") else None),
-            broker_name=(m.brokerName if m.HasField("brokerName") else None),
-            registration_timestamp=(m.registrationTimestamp if m.HasField("registrationTimestamp") else None),
-            is_limited_risk=(m.isLimitedRisk if m.HasField("isLimitedRisk") else None),
-            limited_risk_margin_calculation_strategy=(
-                LimitedRiskMarginCalculationStrategy(m.limitedRiskMarginCalculationStrategy)
+        )
+        _set(o, "max_leverage", (m.maxLeverage if m.HasField("maxLeverage") else None))
+        _set(o, "french_risk", (m.frenchRisk if m.HasField("frenchRisk") else None))
+        _set(o, "trader_login", (m.traderLogin if m.HasField("traderLogin") else None))
+        _set(o, "account_type", (_AccountType_BY_VALUE[m.accountType] if m.HasField("accountType") else None))
+        _set(o, "broker_name", (m.brokerName if m.HasField("brokerName") else None))
+        _set(
+            o,
+            "registration_timestamp",
+            (m.registrationTimestamp if m.HasField("registrationTimestamp") else None),
+        )
+        _set(o, "is_limited_risk", (m.isLimitedRisk if m.HasField("isLimitedRisk") else None))
+        _set(
+            o,
+            "limited_risk_margin_calculation_strategy",
+            (
+                _LimitedRiskMarginCalculationStrategy_BY_VALUE[m.limitedRiskMarginCalculationStrategy]
                 if m.HasField("limitedRiskMarginCalculationStrategy")
                 else None
             ),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
-            fair_stop_out=(m.fairStopOut if m.HasField("fairStopOut") else None),
-            stop_out_strategy=(StopOutStrategy(m.stopOutStrategy) if m.HasField("stopOutStrategy") else None),
         )
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        _set(o, "fair_stop_out", (m.fairStopOut if m.HasField("fairStopOut") else None))
+        _set(
+            o,
+            "stop_out_strategy",
+            (_StopOutStrategy_BY_VALUE[m.stopOutStrategy] if m.HasField("stopOutStrategy") else None),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATrader:
         return _OpenApiModelMessages_pb2.ProtoOATrader(
@@ -1005,29 +1141,39 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     """True when the stop loss trails the market price."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPosition) -> Self:
-        return cls(
-            position_id=m.positionId,
-            trade_data=TradeData.from_proto(m.tradeData),
-            position_status=PositionStatus(m.positionStatus),
-            swap=m.swap,
-            price=(m.price if m.HasField("price") else None),
-            stop_loss=(m.stopLoss if m.HasField("stopLoss") else None),
-            take_profit=(m.takeProfit if m.HasField("takeProfit") else None),
-            utc_last_update_timestamp=(
-                m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None
-            ),
-            commission=(m.commission if m.HasField("commission") else None),
-            margin_rate=(m.marginRate if m.HasField("marginRate") else None),
-            mirroring_commission=(m.mirroringCommission if m.HasField("mirroringCommission") else None),
-            guaranteed_stop_loss=(m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None),
-            used_margin=(m.usedMargin if m.HasField("usedMargin") else None),
-            stop_loss_trigger_method=(
-                OrderTriggerMethod(m.stopLossTriggerMethod) if m.HasField("stopLossTriggerMethod") else None
-            ),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
-            trailing_stop_loss=(m.trailingStopLoss if m.HasField("trailingStopLoss") else None),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPosition, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "position_id", m.positionId)
+        _set(o, "trade_data", TradeData._from_proto(m.tradeData, owned))
+        _set(o, "position_status", _PositionStatus_BY_VALUE[m.positionStatus])
+        _set(o, "swap", m.swap)
+        _set(o, "price", (m.price if m.HasField("price") else None))
+        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
+        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
+        _set(
+            o,
+            "utc_last_update_timestamp",
+            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
         )
+        _set(o, "commission", (m.commission if m.HasField("commission") else None))
+        _set(o, "margin_rate", (m.marginRate if m.HasField("marginRate") else None))
+        _set(
+            o, "mirroring_commission", (m.mirroringCommission if m.HasField("mirroringCommission") else None)
+        )
+        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
+        _set(o, "used_margin", (m.usedMargin if m.HasField("usedMargin") else None))
+        _set(
+            o,
+            "stop_loss_trigger_method",
+            (
+                _OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod]
+                if m.HasField("stopLossTriggerMethod")
+                else None
+            ),
+        )
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAPosition:
         return _OpenApiModelMessages_pb2.ProtoOAPosition(
@@ -1093,18 +1239,18 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
     """When the position was closed, in Unix milliseconds."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATradeData) -> Self:
-        return cls(
-            symbol_id=m.symbolId,
-            volume=m.volume,
-            trade_side=TradeSide(m.tradeSide),
-            open_timestamp=(m.openTimestamp if m.HasField("openTimestamp") else None),
-            label=(m.label if m.HasField("label") else None),
-            guaranteed_stop_loss=(m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None),
-            comment=(m.comment if m.HasField("comment") else None),
-            measurement_units=(m.measurementUnits if m.HasField("measurementUnits") else None),
-            close_timestamp=(m.closeTimestamp if m.HasField("closeTimestamp") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATradeData, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "volume", m.volume)
+        _set(o, "trade_side", _TradeSide_BY_VALUE[m.tradeSide])
+        _set(o, "open_timestamp", (m.openTimestamp if m.HasField("openTimestamp") else None))
+        _set(o, "label", (m.label if m.HasField("label") else None))
+        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
+        _set(o, "comment", (m.comment if m.HasField("comment") else None))
+        _set(o, "measurement_units", (m.measurementUnits if m.HasField("measurementUnits") else None))
+        _set(o, "close_timestamp", (m.closeTimestamp if m.HasField("closeTimestamp") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATradeData:
         return _OpenApiModelMessages_pb2.ProtoOATradeData(
@@ -1206,36 +1352,44 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAOrder) -> Self:
-        return cls(
-            order_id=m.orderId,
-            trade_data=TradeData.from_proto(m.tradeData),
-            order_type=OrderType(m.orderType),
-            order_status=OrderStatus(m.orderStatus),
-            expiration_timestamp=(m.expirationTimestamp if m.HasField("expirationTimestamp") else None),
-            execution_price=(m.executionPrice if m.HasField("executionPrice") else None),
-            executed_volume=(m.executedVolume if m.HasField("executedVolume") else None),
-            utc_last_update_timestamp=(
-                m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None
-            ),
-            base_slippage_price=(m.baseSlippagePrice if m.HasField("baseSlippagePrice") else None),
-            slippage_in_points=(m.slippageInPoints if m.HasField("slippageInPoints") else None),
-            closing_order=(m.closingOrder if m.HasField("closingOrder") else None),
-            limit_price=(m.limitPrice if m.HasField("limitPrice") else None),
-            stop_price=(m.stopPrice if m.HasField("stopPrice") else None),
-            stop_loss=(m.stopLoss if m.HasField("stopLoss") else None),
-            take_profit=(m.takeProfit if m.HasField("takeProfit") else None),
-            client_order_id=(m.clientOrderId if m.HasField("clientOrderId") else None),
-            time_in_force=(TimeInForce(m.timeInForce) if m.HasField("timeInForce") else None),
-            position_id=(m.positionId if m.HasField("positionId") else None),
-            relative_stop_loss=(m.relativeStopLoss if m.HasField("relativeStopLoss") else None),
-            relative_take_profit=(m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None),
-            is_stop_out=(m.isStopOut if m.HasField("isStopOut") else None),
-            trailing_stop_loss=(m.trailingStopLoss if m.HasField("trailingStopLoss") else None),
-            stop_trigger_method=(
-                OrderTriggerMethod(m.stopTriggerMethod) if m.HasField("stopTriggerMethod") else None
-            ),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAOrder, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "order_id", m.orderId)
+        _set(o, "trade_data", TradeData._from_proto(m.tradeData, owned))
+        _set(o, "order_type", _OrderType_BY_VALUE[m.orderType])
+        _set(o, "order_status", _OrderStatus_BY_VALUE[m.orderStatus])
+        _set(
+            o, "expiration_timestamp", (m.expirationTimestamp if m.HasField("expirationTimestamp") else None)
         )
+        _set(o, "execution_price", (m.executionPrice if m.HasField("executionPrice") else None))
+        _set(o, "executed_volume", (m.executedVolume if m.HasField("executedVolume") else None))
+        _set(
+            o,
+            "utc_last_update_timestamp",
+            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
+        )
+        _set(o, "base_slippage_price", (m.baseSlippagePrice if m.HasField("baseSlippagePrice") else None))
+        _set(o, "slippage_in_points", (m.slippageInPoints if m.HasField("slippageInPoints") else None))
+        _set(o, "closing_order", (m.closingOrder if m.HasField("closingOrder") else None))
+        _set(o, "limit_price", (m.limitPrice if m.HasField("limitPrice") else None))
+        _set(o, "stop_price", (m.stopPrice if m.HasField("stopPrice") else None))
+        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
+        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
+        _set(o, "client_order_id", (m.clientOrderId if m.HasField("clientOrderId") else None))
+        _set(
+            o, "time_in_force", (_TimeInForce_BY_VALUE[m.timeInForce] if m.HasField("timeInForce") else None)
+        )
+        _set(o, "position_id", (m.positionId if m.HasField("positionId") else None))
+        _set(o, "relative_stop_loss", (m.relativeStopLoss if m.HasField("relativeStopLoss") else None))
+        _set(o, "relative_take_profit", (m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None))
+        _set(o, "is_stop_out", (m.isStopOut if m.HasField("isStopOut") else None))
+        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
+        _set(
+            o,
+            "stop_trigger_method",
+            (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if m.HasField("stopTriggerMethod") else None),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAOrder:
         return _OpenApiModelMessages_pb2.ProtoOAOrder(
@@ -1316,19 +1470,21 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
     """Power of ten for managerBonus, managerDelta, ibBonus and ibDelta."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw) -> Self:
-        return cls(
-            operation_type=ChangeBonusType(m.operationType),
-            bonus_history_id=m.bonusHistoryId,
-            manager_bonus=m.managerBonus,
-            manager_delta=m.managerDelta,
-            ib_bonus=m.ibBonus,
-            ib_delta=m.ibDelta,
-            change_bonus_timestamp=m.changeBonusTimestamp,
-            external_note=(m.externalNote if m.HasField("externalNote") else None),
-            introducing_broker_id=(m.introducingBrokerId if m.HasField("introducingBrokerId") else None),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "operation_type", _ChangeBonusType_BY_VALUE[m.operationType])
+        _set(o, "bonus_history_id", m.bonusHistoryId)
+        _set(o, "manager_bonus", m.managerBonus)
+        _set(o, "manager_delta", m.managerDelta)
+        _set(o, "ib_bonus", m.ibBonus)
+        _set(o, "ib_delta", m.ibDelta)
+        _set(o, "change_bonus_timestamp", m.changeBonusTimestamp)
+        _set(o, "external_note", (m.externalNote if m.HasField("externalNote") else None))
+        _set(
+            o, "introducing_broker_id", (m.introducingBrokerId if m.HasField("introducingBrokerId") else None)
         )
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw:
         return _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw(
@@ -1385,18 +1541,18 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
     """Power of ten for balance, delta and equity."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepositWithdraw) -> Self:
-        return cls(
-            operation_type=ChangeBalanceType(m.operationType),
-            balance_history_id=m.balanceHistoryId,
-            balance=m.balance,
-            delta=m.delta,
-            change_balance_timestamp=m.changeBalanceTimestamp,
-            external_note=(m.externalNote if m.HasField("externalNote") else None),
-            balance_version=(m.balanceVersion if m.HasField("balanceVersion") else None),
-            equity=(m.equity if m.HasField("equity") else None),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepositWithdraw, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "operation_type", _ChangeBalanceType_BY_VALUE[m.operationType])
+        _set(o, "balance_history_id", m.balanceHistoryId)
+        _set(o, "balance", m.balance)
+        _set(o, "delta", m.delta)
+        _set(o, "change_balance_timestamp", m.changeBalanceTimestamp)
+        _set(o, "external_note", (m.externalNote if m.HasField("externalNote") else None))
+        _set(o, "balance_version", (m.balanceVersion if m.HasField("balanceVersion") else None))
+        _set(o, "equity", (m.equity if m.HasField("equity") else None))
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADepositWithdraw:
         return _OpenApiModelMessages_pb2.ProtoOADepositWithdraw(
@@ -1474,34 +1630,42 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     """Power of ten applied to commission."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADeal) -> Self:
-        return cls(
-            deal_id=m.dealId,
-            order_id=m.orderId,
-            position_id=m.positionId,
-            volume=m.volume,
-            filled_volume=m.filledVolume,
-            symbol_id=m.symbolId,
-            create_timestamp=m.createTimestamp,
-            execution_timestamp=m.executionTimestamp,
-            utc_last_update_timestamp=(
-                m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None
-            ),
-            execution_price=(m.executionPrice if m.HasField("executionPrice") else None),
-            trade_side=TradeSide(m.tradeSide),
-            deal_status=DealStatus(m.dealStatus),
-            margin_rate=(m.marginRate if m.HasField("marginRate") else None),
-            commission=(m.commission if m.HasField("commission") else None),
-            base_to_usd_conversion_rate=(
-                m.baseToUsdConversionRate if m.HasField("baseToUsdConversionRate") else None
-            ),
-            close_position_detail=(
-                ClosePositionDetail.from_proto(m.closePositionDetail)
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADeal, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "deal_id", m.dealId)
+        _set(o, "order_id", m.orderId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "volume", m.volume)
+        _set(o, "filled_volume", m.filledVolume)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "create_timestamp", m.createTimestamp)
+        _set(o, "execution_timestamp", m.executionTimestamp)
+        _set(
+            o,
+            "utc_last_update_timestamp",
+            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
+        )
+        _set(o, "execution_price", (m.executionPrice if m.HasField("executionPrice") else None))
+        _set(o, "trade_side", _TradeSide_BY_VALUE[m.tradeSide])
+        _set(o, "deal_status", _DealStatus_BY_VALUE[m.dealStatus])
+        _set(o, "margin_rate", (m.marginRate if m.HasField("marginRate") else None))
+        _set(o, "commission", (m.commission if m.HasField("commission") else None))
+        _set(
+            o,
+            "base_to_usd_conversion_rate",
+            (m.baseToUsdConversionRate if m.HasField("baseToUsdConversionRate") else None),
+        )
+        _set(
+            o,
+            "close_position_detail",
+            (
+                ClosePositionDetail._from_proto(m.closePositionDetail, owned)
                 if m.HasField("closePositionDetail")
                 else None
             ),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
         )
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADeal:
         return _OpenApiModelMessages_pb2.ProtoOADeal(
@@ -1551,13 +1715,13 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
     """Price at which the offset deal was executed."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADealOffset) -> Self:
-        return cls(
-            deal_id=m.dealId,
-            volume=m.volume,
-            execution_timestamp=(m.executionTimestamp if m.HasField("executionTimestamp") else None),
-            execution_price=(m.executionPrice if m.HasField("executionPrice") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADealOffset, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "deal_id", m.dealId)
+        _set(o, "volume", m.volume)
+        _set(o, "execution_timestamp", (m.executionTimestamp if m.HasField("executionTimestamp") else None))
+        _set(o, "execution_price", (m.executionPrice if m.HasField("executionPrice") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADealOffset:
         return _OpenApiModelMessages_pb2.ProtoOADealOffset(
@@ -1612,21 +1776,23 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
     account's deposit asset."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail) -> Self:
-        return cls(
-            entry_price=m.entryPrice,
-            gross_profit=m.grossProfit,
-            swap=m.swap,
-            commission=m.commission,
-            balance=m.balance,
-            quote_to_deposit_conversion_rate=(
-                m.quoteToDepositConversionRate if m.HasField("quoteToDepositConversionRate") else None
-            ),
-            closed_volume=(m.closedVolume if m.HasField("closedVolume") else None),
-            balance_version=(m.balanceVersion if m.HasField("balanceVersion") else None),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
-            pnl_conversion_fee=(m.pnlConversionFee if m.HasField("pnlConversionFee") else None),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "entry_price", m.entryPrice)
+        _set(o, "gross_profit", m.grossProfit)
+        _set(o, "swap", m.swap)
+        _set(o, "commission", m.commission)
+        _set(o, "balance", m.balance)
+        _set(
+            o,
+            "quote_to_deposit_conversion_rate",
+            (m.quoteToDepositConversionRate if m.HasField("quoteToDepositConversionRate") else None),
         )
+        _set(o, "closed_volume", (m.closedVolume if m.HasField("closedVolume") else None))
+        _set(o, "balance_version", (m.balanceVersion if m.HasField("balanceVersion") else None))
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        _set(o, "pnl_conversion_fee", (m.pnlConversionFee if m.HasField("pnlConversionFee") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail:
         return _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail(
@@ -1679,18 +1845,20 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
     """Bar start time (time of its first tick) in minutes since the Unix epoch."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrendbar) -> Self:
-        return cls(
-            volume=m.volume,
-            period=(TrendbarPeriod(m.period) if m.HasField("period") else None),
-            low=(m.low if m.HasField("low") else None),
-            delta_open=(m.deltaOpen if m.HasField("deltaOpen") else None),
-            delta_close=(m.deltaClose if m.HasField("deltaClose") else None),
-            delta_high=(m.deltaHigh if m.HasField("deltaHigh") else None),
-            utc_timestamp_in_minutes=(
-                m.utcTimestampInMinutes if m.HasField("utcTimestampInMinutes") else None
-            ),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrendbar, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "volume", m.volume)
+        _set(o, "period", (_TrendbarPeriod_BY_VALUE[m.period] if m.HasField("period") else None))
+        _set(o, "low", (m.low if m.HasField("low") else None))
+        _set(o, "delta_open", (m.deltaOpen if m.HasField("deltaOpen") else None))
+        _set(o, "delta_close", (m.deltaClose if m.HasField("deltaClose") else None))
+        _set(o, "delta_high", (m.deltaHigh if m.HasField("deltaHigh") else None))
+        _set(
+            o,
+            "utc_timestamp_in_minutes",
+            (m.utcTimestampInMinutes if m.HasField("utcTimestampInMinutes") else None),
         )
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATrendbar:
         return _OpenApiModelMessages_pb2.ProtoOATrendbar(
@@ -1730,12 +1898,12 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
     """Margin needed to sell that volume."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAExpectedMargin) -> Self:
-        return cls(
-            volume=m.volume,
-            buy_margin=m.buyMargin,
-            sell_margin=m.sellMargin,
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAExpectedMargin, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "volume", m.volume)
+        _set(o, "buy_margin", m.buyMargin)
+        _set(o, "sell_margin", m.sellMargin)
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAExpectedMargin:
         return _OpenApiModelMessages_pb2.ProtoOAExpectedMargin(
@@ -1764,11 +1932,11 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
     """Tick price in 1/100000 of a price unit."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATickData) -> Self:
-        return cls(
-            timestamp=m.timestamp,
-            tick=m.tick,
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATickData, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "timestamp", m.timestamp)
+        _set(o, "tick", m.tick)
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATickData:
         return _OpenApiModelMessages_pb2.ProtoOATickData(
@@ -1792,10 +1960,10 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
     """Numeric id of the cTID user."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidProfile) -> Self:
-        return cls(
-            user_id=m.userId,
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidProfile, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "user_id", m.userId)
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidProfile:
         return _OpenApiModelMessages_pb2.ProtoOACtidProfile(
@@ -1833,19 +2001,23 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
     """Short broker name suitable for showing in a UI."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            is_live=(m.isLive if m.HasField("isLive") else None),
-            trader_login=(m.traderLogin if m.HasField("traderLogin") else None),
-            last_closing_deal_timestamp=(
-                m.lastClosingDealTimestamp if m.HasField("lastClosingDealTimestamp") else None
-            ),
-            last_balance_update_timestamp=(
-                m.lastBalanceUpdateTimestamp if m.HasField("lastBalanceUpdateTimestamp") else None
-            ),
-            broker_title_short=(m.brokerTitleShort if m.HasField("brokerTitleShort") else None),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "is_live", (m.isLive if m.HasField("isLive") else None))
+        _set(o, "trader_login", (m.traderLogin if m.HasField("traderLogin") else None))
+        _set(
+            o,
+            "last_closing_deal_timestamp",
+            (m.lastClosingDealTimestamp if m.HasField("lastClosingDealTimestamp") else None),
         )
+        _set(
+            o,
+            "last_balance_update_timestamp",
+            (m.lastBalanceUpdateTimestamp if m.HasField("lastBalanceUpdateTimestamp") else None),
+        )
+        _set(o, "broker_title_short", (m.brokerTitleShort if m.HasField("brokerTitleShort") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount:
         return _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount(
@@ -1879,12 +2051,12 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
     """Ordering key for display; lower values are listed first."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAssetClass) -> Self:
-        return cls(
-            id=(m.id if m.HasField("id") else None),
-            name=(m.name if m.HasField("name") else None),
-            sorting_number=(m.sortingNumber if m.HasField("sortingNumber") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAssetClass, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "id", (m.id if m.HasField("id") else None))
+        _set(o, "name", (m.name if m.HasField("name") else None))
+        _set(o, "sorting_number", (m.sortingNumber if m.HasField("sortingNumber") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAAssetClass:
         return _OpenApiModelMessages_pb2.ProtoOAAssetClass(
@@ -1919,13 +2091,13 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
     """Ask price in 1/100000 of a price unit; set for ask-side quotes."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepthQuote) -> Self:
-        return cls(
-            id=m.id,
-            size=m.size,
-            bid=(m.bid if m.HasField("bid") else None),
-            ask=(m.ask if m.HasField("ask") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepthQuote, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "id", m.id)
+        _set(o, "size", m.size)
+        _set(o, "bid", (m.bid if m.HasField("bid") else None))
+        _set(o, "ask", (m.ask if m.HasField("ask") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADepthQuote:
         return _OpenApiModelMessages_pb2.ProtoOADepthQuote(
@@ -1958,14 +2130,16 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
     """When this setting last changed, in Unix milliseconds."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAMarginCall) -> Self:
-        return cls(
-            margin_call_type=NotificationType(m.marginCallType),
-            margin_level_threshold=m.marginLevelThreshold,
-            utc_last_update_timestamp=(
-                m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None
-            ),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAMarginCall, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "margin_call_type", _NotificationType_BY_VALUE[m.marginCallType])
+        _set(o, "margin_level_threshold", m.marginLevelThreshold)
+        _set(
+            o,
+            "utc_last_update_timestamp",
+            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
         )
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAMarginCall:
         return _OpenApiModelMessages_pb2.ProtoOAMarginCall(
@@ -2010,17 +2184,17 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
     """Seconds after 00:00 of the holiday date at which the holiday ends."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAHoliday) -> Self:
-        return cls(
-            holiday_id=m.holidayId,
-            name=m.name,
-            description=(m.description if m.HasField("description") else None),
-            schedule_time_zone=m.scheduleTimeZone,
-            holiday_date=m.holidayDate,
-            is_recurring=m.isRecurring,
-            start_second=(m.startSecond if m.HasField("startSecond") else None),
-            end_second=(m.endSecond if m.HasField("endSecond") else None),
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAHoliday, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "holiday_id", m.holidayId)
+        _set(o, "name", m.name)
+        _set(o, "description", (m.description if m.HasField("description") else None))
+        _set(o, "schedule_time_zone", m.scheduleTimeZone)
+        _set(o, "holiday_date", m.holidayDate)
+        _set(o, "is_recurring", m.isRecurring)
+        _set(o, "start_second", (m.startSecond if m.HasField("startSecond") else None))
+        _set(o, "end_second", (m.endSecond if m.HasField("endSecond") else None))
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAHoliday:
         return _OpenApiModelMessages_pb2.ProtoOAHoliday(
@@ -2053,17 +2227,28 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
     """Tiers in ascending volume order; the last tier's leverage also covers any larger volume."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverage) -> Self:
-        return cls(
-            leverage_id=m.leverageId,
-            tiers=tuple(DynamicLeverageTier.from_proto(x) for x in m.tiers),
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverage, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "leverage_id", m.leverageId)
+        _set(
+            o,
+            "tiers",
+            (
+                _Pending(m.tiers, DynamicLeverageTier._from_proto)
+                if owned
+                else tuple(DynamicLeverageTier._from_proto(x, False) for x in m.tiers)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADynamicLeverage:
         return _OpenApiModelMessages_pb2.ProtoOADynamicLeverage(
             leverageId=self.leverage_id,
             tiers=[x.to_proto() for x in self.tiers],
         )
+
+
+_install_lazy(DynamicLeverage, "tiers")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2085,11 +2270,11 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
     """Leverage used within this tier."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier) -> Self:
-        return cls(
-            volume=m.volume,
-            leverage=m.leverage,
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "volume", m.volume)
+        _set(o, "leverage", m.leverage)
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier:
         return _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier(
@@ -2120,12 +2305,12 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
     """Unrealised profit or loss after costs, not counting the commission that closing would incur."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL) -> Self:
-        return cls(
-            position_id=m.positionId,
-            gross_unrealized_pnl=m.grossUnrealizedPnL,
-            net_unrealized_pnl=m.netUnrealizedPnL,
-        )
+    def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "position_id", m.positionId)
+        _set(o, "gross_unrealized_pnl", m.grossUnrealizedPnL)
+        _set(o, "net_unrealized_pnl", m.netUnrealizedPnL)
+        return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL:
         return _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL(
@@ -2156,11 +2341,11 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     """Client secret paired with clientId at registration; keep it out of logs and source control."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq) -> Self:
-        return cls(
-            client_id=m.clientId,
-            client_secret=m.clientSecret,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "client_id", m.clientId)
+        _set(o, "client_secret", m.clientSecret)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAApplicationAuthReq:
         return _OpenApiMessages_pb2.ProtoOAApplicationAuthReq(
@@ -2183,8 +2368,9 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     PAYLOAD_TYPE: ClassVar[int | None] = 2101
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthRes) -> Self:
-        return cls()
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthRes, owned: bool) -> Self:
+        o = _new(cls)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAApplicationAuthRes:
         return _OpenApiMessages_pb2.ProtoOAApplicationAuthRes()
@@ -2210,11 +2396,11 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
     """OAuth access token that the account owner granted to this application."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            access_token=m.accessToken,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "access_token", m.accessToken)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthReq:
         return _OpenApiMessages_pb2.ProtoOAAccountAuthReq(
@@ -2239,10 +2425,10 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
     """Account whose session was just authorized."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthRes:
         return _OpenApiMessages_pb2.ProtoOAAccountAuthRes(
@@ -2279,16 +2465,22 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     errorCode BLOCKED_PAYLOAD_TYPE. Other payload types are not blocked."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAErrorRes) -> Self:
-        return cls(
-            ctid_trader_account_id=(m.ctidTraderAccountId if m.HasField("ctidTraderAccountId") else None),
-            error_code=m.errorCode,
-            description=(m.description if m.HasField("description") else None),
-            maintenance_end_timestamp=(
-                m.maintenanceEndTimestamp if m.HasField("maintenanceEndTimestamp") else None
-            ),
-            retry_after=(m.retryAfter if m.HasField("retryAfter") else None),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAErrorRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(
+            o,
+            "ctid_trader_account_id",
+            (m.ctidTraderAccountId if m.HasField("ctidTraderAccountId") else None),
         )
+        _set(o, "error_code", m.errorCode)
+        _set(o, "description", (m.description if m.HasField("description") else None))
+        _set(
+            o,
+            "maintenance_end_timestamp",
+            (m.maintenanceEndTimestamp if m.HasField("maintenanceEndTimestamp") else None),
+        )
+        _set(o, "retry_after", (m.retryAfter if m.HasField("retryAfter") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAErrorRes:
         return _OpenApiMessages_pb2.ProtoOAErrorRes(
@@ -2317,10 +2509,10 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
     """Free-text cause, e.g. that an administrator blocked the application's access."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent) -> Self:
-        return cls(
-            reason=(m.reason if m.HasField("reason") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "reason", (m.reason if m.HasField("reason") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent:
         return _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent(
@@ -2348,11 +2540,11 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
     """Free-text cause, e.g. that the access token expired or was withdrawn."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent) -> Self:
-        return cls(
-            ctid_trader_account_ids=tuple(m.ctidTraderAccountIds),
-            reason=(m.reason if m.HasField("reason") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_ids", tuple(m.ctidTraderAccountIds))
+        _set(o, "reason", (m.reason if m.HasField("reason") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent:
         return _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent(
@@ -2372,8 +2564,9 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
     PAYLOAD_TYPE: ClassVar[int | None] = 2104
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionReq) -> Self:
-        return cls()
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionReq, owned: bool) -> Self:
+        o = _new(cls)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAVersionReq:
         return _OpenApiMessages_pb2.ProtoOAVersionReq()
@@ -2393,10 +2586,10 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
     """Version string of the server application."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes) -> Self:
-        return cls(
-            version=m.version,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "version", m.version)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAVersionRes:
         return _OpenApiMessages_pb2.ProtoOAVersionRes(
@@ -2490,33 +2683,39 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOANewOrderReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=m.symbolId,
-            order_type=OrderType(m.orderType),
-            trade_side=TradeSide(m.tradeSide),
-            volume=m.volume,
-            limit_price=(m.limitPrice if m.HasField("limitPrice") else None),
-            stop_price=(m.stopPrice if m.HasField("stopPrice") else None),
-            time_in_force=(TimeInForce(m.timeInForce) if m.HasField("timeInForce") else None),
-            expiration_timestamp=(m.expirationTimestamp if m.HasField("expirationTimestamp") else None),
-            stop_loss=(m.stopLoss if m.HasField("stopLoss") else None),
-            take_profit=(m.takeProfit if m.HasField("takeProfit") else None),
-            comment=(m.comment if m.HasField("comment") else None),
-            base_slippage_price=(m.baseSlippagePrice if m.HasField("baseSlippagePrice") else None),
-            slippage_in_points=(m.slippageInPoints if m.HasField("slippageInPoints") else None),
-            label=(m.label if m.HasField("label") else None),
-            position_id=(m.positionId if m.HasField("positionId") else None),
-            client_order_id=(m.clientOrderId if m.HasField("clientOrderId") else None),
-            relative_stop_loss=(m.relativeStopLoss if m.HasField("relativeStopLoss") else None),
-            relative_take_profit=(m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None),
-            guaranteed_stop_loss=(m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None),
-            trailing_stop_loss=(m.trailingStopLoss if m.HasField("trailingStopLoss") else None),
-            stop_trigger_method=(
-                OrderTriggerMethod(m.stopTriggerMethod) if m.HasField("stopTriggerMethod") else None
-            ),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOANewOrderReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "order_type", _OrderType_BY_VALUE[m.orderType])
+        _set(o, "trade_side", _TradeSide_BY_VALUE[m.tradeSide])
+        _set(o, "volume", m.volume)
+        _set(o, "limit_price", (m.limitPrice if m.HasField("limitPrice") else None))
+        _set(o, "stop_price", (m.stopPrice if m.HasField("stopPrice") else None))
+        _set(
+            o, "time_in_force", (_TimeInForce_BY_VALUE[m.timeInForce] if m.HasField("timeInForce") else None)
         )
+        _set(
+            o, "expiration_timestamp", (m.expirationTimestamp if m.HasField("expirationTimestamp") else None)
+        )
+        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
+        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
+        _set(o, "comment", (m.comment if m.HasField("comment") else None))
+        _set(o, "base_slippage_price", (m.baseSlippagePrice if m.HasField("baseSlippagePrice") else None))
+        _set(o, "slippage_in_points", (m.slippageInPoints if m.HasField("slippageInPoints") else None))
+        _set(o, "label", (m.label if m.HasField("label") else None))
+        _set(o, "position_id", (m.positionId if m.HasField("positionId") else None))
+        _set(o, "client_order_id", (m.clientOrderId if m.HasField("clientOrderId") else None))
+        _set(o, "relative_stop_loss", (m.relativeStopLoss if m.HasField("relativeStopLoss") else None))
+        _set(o, "relative_take_profit", (m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None))
+        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
+        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
+        _set(
+            o,
+            "stop_trigger_method",
+            (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if m.HasField("stopTriggerMethod") else None),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOANewOrderReq:
         return _OpenApiMessages_pb2.ProtoOANewOrderReq(
@@ -2595,24 +2794,34 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
     """True when the server initiated the execution (e.g. stop-out) rather than a client request."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExecutionEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            execution_type=ExecutionType(m.executionType),
-            position=(Position.from_proto(m.position) if m.HasField("position") else None),
-            order=(Order.from_proto(m.order) if m.HasField("order") else None),
-            deal=(Deal.from_proto(m.deal) if m.HasField("deal") else None),
-            bonus_deposit_withdraw=(
-                BonusDepositWithdraw.from_proto(m.bonusDepositWithdraw)
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExecutionEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "execution_type", _ExecutionType_BY_VALUE[m.executionType])
+        _set(o, "position", (Position._from_proto(m.position, owned) if m.HasField("position") else None))
+        _set(o, "order", (Order._from_proto(m.order, owned) if m.HasField("order") else None))
+        _set(o, "deal", (Deal._from_proto(m.deal, owned) if m.HasField("deal") else None))
+        _set(
+            o,
+            "bonus_deposit_withdraw",
+            (
+                BonusDepositWithdraw._from_proto(m.bonusDepositWithdraw, owned)
                 if m.HasField("bonusDepositWithdraw")
                 else None
             ),
-            deposit_withdraw=(
-                DepositWithdraw.from_proto(m.depositWithdraw) if m.HasField("depositWithdraw") else None
-            ),
-            error_code=(m.errorCode if m.HasField("errorCode") else None),
-            is_server_event=(m.isServerEvent if m.HasField("isServerEvent") else None),
         )
+        _set(
+            o,
+            "deposit_withdraw",
+            (
+                DepositWithdraw._from_proto(m.depositWithdraw, owned)
+                if m.HasField("depositWithdraw")
+                else None
+            ),
+        )
+        _set(o, "error_code", (m.errorCode if m.HasField("errorCode") else None))
+        _set(o, "is_server_event", (m.isServerEvent if m.HasField("isServerEvent") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExecutionEvent:
         return _OpenApiMessages_pb2.ProtoOAExecutionEvent(
@@ -2650,11 +2859,11 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
     """Id of the pending order to cancel."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACancelOrderReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            order_id=m.orderId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACancelOrderReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "order_id", m.orderId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACancelOrderReq:
         return _OpenApiMessages_pb2.ProtoOACancelOrderReq(
@@ -2723,25 +2932,29 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendOrderReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            order_id=m.orderId,
-            volume=(m.volume if m.HasField("volume") else None),
-            limit_price=(m.limitPrice if m.HasField("limitPrice") else None),
-            stop_price=(m.stopPrice if m.HasField("stopPrice") else None),
-            expiration_timestamp=(m.expirationTimestamp if m.HasField("expirationTimestamp") else None),
-            stop_loss=(m.stopLoss if m.HasField("stopLoss") else None),
-            take_profit=(m.takeProfit if m.HasField("takeProfit") else None),
-            slippage_in_points=(m.slippageInPoints if m.HasField("slippageInPoints") else None),
-            relative_stop_loss=(m.relativeStopLoss if m.HasField("relativeStopLoss") else None),
-            relative_take_profit=(m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None),
-            guaranteed_stop_loss=(m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None),
-            trailing_stop_loss=(m.trailingStopLoss if m.HasField("trailingStopLoss") else None),
-            stop_trigger_method=(
-                OrderTriggerMethod(m.stopTriggerMethod) if m.HasField("stopTriggerMethod") else None
-            ),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendOrderReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "order_id", m.orderId)
+        _set(o, "volume", (m.volume if m.HasField("volume") else None))
+        _set(o, "limit_price", (m.limitPrice if m.HasField("limitPrice") else None))
+        _set(o, "stop_price", (m.stopPrice if m.HasField("stopPrice") else None))
+        _set(
+            o, "expiration_timestamp", (m.expirationTimestamp if m.HasField("expirationTimestamp") else None)
         )
+        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
+        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
+        _set(o, "slippage_in_points", (m.slippageInPoints if m.HasField("slippageInPoints") else None))
+        _set(o, "relative_stop_loss", (m.relativeStopLoss if m.HasField("relativeStopLoss") else None))
+        _set(o, "relative_take_profit", (m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None))
+        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
+        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
+        _set(
+            o,
+            "stop_trigger_method",
+            (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if m.HasField("stopTriggerMethod") else None),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAmendOrderReq:
         return _OpenApiMessages_pb2.ProtoOAAmendOrderReq(
@@ -2803,18 +3016,24 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_id=m.positionId,
-            stop_loss=(m.stopLoss if m.HasField("stopLoss") else None),
-            take_profit=(m.takeProfit if m.HasField("takeProfit") else None),
-            guaranteed_stop_loss=(m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None),
-            trailing_stop_loss=(m.trailingStopLoss if m.HasField("trailingStopLoss") else None),
-            stop_loss_trigger_method=(
-                OrderTriggerMethod(m.stopLossTriggerMethod) if m.HasField("stopLossTriggerMethod") else None
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
+        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
+        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
+        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
+        _set(
+            o,
+            "stop_loss_trigger_method",
+            (
+                _OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod]
+                if m.HasField("stopLossTriggerMethod")
+                else None
             ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq:
         return _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq(
@@ -2855,12 +3074,12 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
     """Quantity to close in 0.01 of a unit (protocol 100 = 1 unit); less than the full size closes partially."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClosePositionReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_id=m.positionId,
-            volume=m.volume,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClosePositionReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "volume", m.volume)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClosePositionReq:
         return _OpenApiMessages_pb2.ProtoOAClosePositionReq(
@@ -2898,14 +3117,14 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
     """When the stop-loss was moved, in Unix milliseconds."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_id=m.positionId,
-            order_id=m.orderId,
-            stop_price=m.stopPrice,
-            utc_last_update_timestamp=m.utcLastUpdateTimestamp,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "order_id", m.orderId)
+        _set(o, "stop_price", m.stopPrice)
+        _set(o, "utc_last_update_timestamp", m.utcLastUpdateTimestamp)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent:
         return _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent(
@@ -2932,10 +3151,10 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
     """Account whose assets are requested."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetListReq:
         return _OpenApiMessages_pb2.ProtoOAAssetListReq(
@@ -2960,17 +3179,28 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
     """Every asset available to the account."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            asset=tuple(Asset.from_proto(x) for x in m.asset),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "asset",
+            (
+                _Pending(m.asset, Asset._from_proto)
+                if owned
+                else tuple(Asset._from_proto(x, False) for x in m.asset)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetListRes:
         return _OpenApiMessages_pb2.ProtoOAAssetListRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
             asset=[x.to_proto() for x in self.asset],
         )
+
+
+_install_lazy(AssetListRes, "asset")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2995,13 +3225,15 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
     When absent the server's default applies: ``False``."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            include_archived_symbols=(
-                m.includeArchivedSymbols if m.HasField("includeArchivedSymbols") else None
-            ),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "include_archived_symbols",
+            (m.includeArchivedSymbols if m.HasField("includeArchivedSymbols") else None),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsListReq:
         return _OpenApiMessages_pb2.ProtoOASymbolsListReq(
@@ -3032,12 +3264,28 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
     """Archived symbols; filled only when includeArchivedSymbols was true."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol=tuple(LightSymbol.from_proto(x) for x in m.symbol),
-            archived_symbol=tuple(ArchivedSymbol.from_proto(x) for x in m.archivedSymbol),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "symbol",
+            (
+                _Pending(m.symbol, LightSymbol._from_proto)
+                if owned
+                else tuple(LightSymbol._from_proto(x, False) for x in m.symbol)
+            ),
         )
+        _set(
+            o,
+            "archived_symbol",
+            (
+                _Pending(m.archivedSymbol, ArchivedSymbol._from_proto)
+                if owned
+                else tuple(ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol)
+            ),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsListRes:
         return _OpenApiMessages_pb2.ProtoOASymbolsListRes(
@@ -3045,6 +3293,9 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
             symbol=[x.to_proto() for x in self.symbol],
             archivedSymbol=[x.to_proto() for x in self.archived_symbol],
         )
+
+
+_install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3066,11 +3317,11 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
     """Ids of the symbols to fetch."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=tuple(m.symbolId),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", tuple(m.symbolId))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolByIdReq:
         return _OpenApiMessages_pb2.ProtoOASymbolByIdReq(
@@ -3101,12 +3352,28 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
     """Requested symbols that turned out to be archived."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol=tuple(Symbol.from_proto(x) for x in m.symbol),
-            archived_symbol=tuple(ArchivedSymbol.from_proto(x) for x in m.archivedSymbol),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "symbol",
+            (
+                _Pending(m.symbol, Symbol._from_proto)
+                if owned
+                else tuple(Symbol._from_proto(x, False) for x in m.symbol)
+            ),
         )
+        _set(
+            o,
+            "archived_symbol",
+            (
+                _Pending(m.archivedSymbol, ArchivedSymbol._from_proto)
+                if owned
+                else tuple(ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol)
+            ),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolByIdRes:
         return _OpenApiMessages_pb2.ProtoOASymbolByIdRes(
@@ -3114,6 +3381,9 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
             symbol=[x.to_proto() for x in self.symbol],
             archivedSymbol=[x.to_proto() for x in self.archived_symbol],
         )
+
+
+_install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3139,12 +3409,12 @@ class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
     """Asset to convert into (for EUR -> USD this is the USD asset id)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            first_asset_id=m.firstAssetId,
-            last_asset_id=m.lastAssetId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "first_asset_id", m.firstAssetId)
+        _set(o, "last_asset_id", m.lastAssetId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq:
         return _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq(
@@ -3173,17 +3443,28 @@ class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
     """Ordered symbols that make up the conversion path from the first to the last asset."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol=tuple(LightSymbol.from_proto(x) for x in m.symbol),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "symbol",
+            (
+                _Pending(m.symbol, LightSymbol._from_proto)
+                if owned
+                else tuple(LightSymbol._from_proto(x, False) for x in m.symbol)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes:
         return _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbol=[x.to_proto() for x in self.symbol],
         )
+
+
+_install_lazy(SymbolsForConversionRes, "symbol")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3205,11 +3486,11 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
     """Ids of the symbols that changed."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolChangedEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=tuple(m.symbolId),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolChangedEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", tuple(m.symbolId))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolChangedEvent:
         return _OpenApiMessages_pb2.ProtoOASymbolChangedEvent(
@@ -3235,10 +3516,10 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
     """Account whose asset classes are requested."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetClassListReq:
         return _OpenApiMessages_pb2.ProtoOAAssetClassListReq(
@@ -3265,17 +3546,28 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
     """Asset classes available to the account."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            asset_class=tuple(AssetClass.from_proto(x) for x in m.assetClass),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "asset_class",
+            (
+                _Pending(m.assetClass, AssetClass._from_proto)
+                if owned
+                else tuple(AssetClass._from_proto(x, False) for x in m.assetClass)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetClassListRes:
         return _OpenApiMessages_pb2.ProtoOAAssetClassListRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
             assetClass=[x.to_proto() for x in self.asset_class],
         )
+
+
+_install_lazy(AssetClassListRes, "asset_class")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3293,10 +3585,10 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
     """Account whose data is requested."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderReq:
         return _OpenApiMessages_pb2.ProtoOATraderReq(
@@ -3321,11 +3613,11 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
     """Account details; monetary values are scaled by 10^moneyDigits."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            trader=Trader.from_proto(m.trader),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "trader", Trader._from_proto(m.trader, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderRes:
         return _OpenApiMessages_pb2.ProtoOATraderRes(
@@ -3353,11 +3645,11 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
     """Updated account details."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            trader=Trader.from_proto(m.trader),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "trader", Trader._from_proto(m.trader, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent:
         return _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent(
@@ -3385,13 +3677,15 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
     position.stopLoss and position.takeProfit."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            return_protection_orders=(
-                m.returnProtectionOrders if m.HasField("returnProtectionOrders") else None
-            ),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "return_protection_orders",
+            (m.returnProtectionOrders if m.HasField("returnProtectionOrders") else None),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAReconcileReq:
         return _OpenApiMessages_pb2.ProtoOAReconcileReq(
@@ -3420,12 +3714,28 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
     """Pending orders that are working right now."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position=tuple(Position.from_proto(x) for x in m.position),
-            order=tuple(Order.from_proto(x) for x in m.order),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "position",
+            (
+                _Pending(m.position, Position._from_proto)
+                if owned
+                else tuple(Position._from_proto(x, False) for x in m.position)
+            ),
         )
+        _set(
+            o,
+            "order",
+            (
+                _Pending(m.order, Order._from_proto)
+                if owned
+                else tuple(Order._from_proto(x, False) for x in m.order)
+            ),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAReconcileRes:
         return _OpenApiMessages_pb2.ProtoOAReconcileRes(
@@ -3433,6 +3743,9 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
             position=[x.to_proto() for x in self.position],
             order=[x.to_proto() for x in self.order],
         )
+
+
+_install_lazy(ReconcileRes, "position", "order")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3464,14 +3777,14 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
     """Human-readable explanation of the failure."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderErrorEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            error_code=m.errorCode,
-            order_id=(m.orderId if m.HasField("orderId") else None),
-            position_id=(m.positionId if m.HasField("positionId") else None),
-            description=(m.description if m.HasField("description") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderErrorEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "error_code", m.errorCode)
+        _set(o, "order_id", (m.orderId if m.HasField("orderId") else None))
+        _set(o, "position_id", (m.positionId if m.HasField("positionId") else None))
+        _set(o, "description", (m.description if m.HasField("description") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderErrorEvent:
         return _OpenApiMessages_pb2.ProtoOAOrderErrorEvent(
@@ -3507,13 +3820,13 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
     """Upper bound on how many deals to return."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            from_timestamp=(m.fromTimestamp if m.HasField("fromTimestamp") else None),
-            to_timestamp=(m.toTimestamp if m.HasField("toTimestamp") else None),
-            max_rows=(m.maxRows if m.HasField("maxRows") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
+        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        _set(o, "max_rows", (m.maxRows if m.HasField("maxRows") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListReq:
         return _OpenApiMessages_pb2.ProtoOADealListReq(
@@ -3544,12 +3857,20 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
     """True when more records matched than one response holds; narrow or shift the window and ask again."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            deal=tuple(Deal.from_proto(x) for x in m.deal),
-            has_more=m.hasMore,
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "deal",
+            (
+                _Pending(m.deal, Deal._from_proto)
+                if owned
+                else tuple(Deal._from_proto(x, False) for x in m.deal)
+            ),
         )
+        _set(o, "has_more", m.hasMore)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListRes:
         return _OpenApiMessages_pb2.ProtoOADealListRes(
@@ -3557,6 +3878,9 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
             deal=[x.to_proto() for x in self.deal],
             hasMore=self.has_more,
         )
+
+
+_install_lazy(DealListRes, "deal")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3579,12 +3903,12 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            from_timestamp=(m.fromTimestamp if m.HasField("fromTimestamp") else None),
-            to_timestamp=(m.toTimestamp if m.HasField("toTimestamp") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
+        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListReq:
         return _OpenApiMessages_pb2.ProtoOAOrderListReq(
@@ -3614,12 +3938,20 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
     """True when more records matched than one response holds; request the rest with another window."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            order=tuple(Order.from_proto(x) for x in m.order),
-            has_more=m.hasMore,
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "order",
+            (
+                _Pending(m.order, Order._from_proto)
+                if owned
+                else tuple(Order._from_proto(x, False) for x in m.order)
+            ),
         )
+        _set(o, "has_more", m.hasMore)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListRes:
         return _OpenApiMessages_pb2.ProtoOAOrderListRes(
@@ -3627,6 +3959,9 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
             order=[x.to_proto() for x in self.order],
             hasMore=self.has_more,
         )
+
+
+_install_lazy(OrderListRes, "order")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3652,12 +3987,12 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     """One or more candidate quantities, each in 0.01 of a unit (protocol 100 = 1 unit)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=m.symbolId,
-            volume=tuple(m.volume),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "volume", tuple(m.volume))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExpectedMarginReq:
         return _OpenApiMessages_pb2.ProtoOAExpectedMarginReq(
@@ -3689,12 +4024,20 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     """Decimal scale of margin.buyMargin and margin.sellMargin: divide them by 10^moneyDigits."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            margin=tuple(ExpectedMargin.from_proto(x) for x in m.margin),
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "margin",
+            (
+                _Pending(m.margin, ExpectedMargin._from_proto)
+                if owned
+                else tuple(ExpectedMargin._from_proto(x, False) for x in m.margin)
+            ),
         )
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExpectedMarginRes:
         return _OpenApiMessages_pb2.ProtoOAExpectedMarginRes(
@@ -3702,6 +4045,9 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
             margin=[x.to_proto() for x in self.margin],
             moneyDigits=self.money_digits,
         )
+
+
+_install_lazy(ExpectedMarginRes, "margin")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3729,13 +4075,13 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
     """Decimal scale of usedMargin (e.g. 8 means divide by 10^8)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginChangedEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_id=m.positionId,
-            used_margin=m.usedMargin,
-            money_digits=(m.moneyDigits if m.HasField("moneyDigits") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginChangedEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "used_margin", m.usedMargin)
+        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginChangedEvent:
         return _OpenApiMessages_pb2.ProtoOAMarginChangedEvent(
@@ -3770,12 +4116,12 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            from_timestamp=m.fromTimestamp,
-            to_timestamp=m.toTimestamp,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "from_timestamp", m.fromTimestamp)
+        _set(o, "to_timestamp", m.toTimestamp)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq:
         return _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq(
@@ -3804,17 +4150,28 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     """Balance operations found in the window."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            deposit_withdraw=tuple(DepositWithdraw.from_proto(x) for x in m.depositWithdraw),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "deposit_withdraw",
+            (
+                _Pending(m.depositWithdraw, DepositWithdraw._from_proto)
+                if owned
+                else tuple(DepositWithdraw._from_proto(x, False) for x in m.depositWithdraw)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes:
         return _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
             depositWithdraw=[x.to_proto() for x in self.deposit_withdraw],
         )
+
+
+_install_lazy(CashFlowHistoryListRes, "deposit_withdraw")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3836,10 +4193,10 @@ class GetAccountListByAccessTokenReq(
     """OAuth access token to inspect."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq) -> Self:
-        return cls(
-            access_token=m.accessToken,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "access_token", m.accessToken)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq:
         return _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq(
@@ -3871,14 +4228,24 @@ class GetAccountListByAccessTokenRes(
     """Accounts reachable with the token; isLive tells which (demo or live) endpoint serves each one."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes) -> Self:
-        return cls(
-            access_token=m.accessToken,
-            permission_scope=(
-                ClientPermissionScope(m.permissionScope) if m.HasField("permissionScope") else None
-            ),
-            ctid_trader_account=tuple(CtidTraderAccount.from_proto(x) for x in m.ctidTraderAccount),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "access_token", m.accessToken)
+        _set(
+            o,
+            "permission_scope",
+            (_ClientPermissionScope_BY_VALUE[m.permissionScope] if m.HasField("permissionScope") else None),
         )
+        _set(
+            o,
+            "ctid_trader_account",
+            (
+                _Pending(m.ctidTraderAccount, CtidTraderAccount._from_proto)
+                if owned
+                else tuple(CtidTraderAccount._from_proto(x, False) for x in m.ctidTraderAccount)
+            ),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes:
         return _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes(
@@ -3890,6 +4257,9 @@ class GetAccountListByAccessTokenRes(
             ),
             ctidTraderAccount=[x.to_proto() for x in self.ctid_trader_account],
         )
+
+
+_install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3909,10 +4279,10 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
     """Refresh token from the previous grant; it can be used only once."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq) -> Self:
-        return cls(
-            refresh_token=m.refreshToken,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "refresh_token", m.refreshToken)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenReq:
         return _OpenApiMessages_pb2.ProtoOARefreshTokenReq(
@@ -3945,13 +4315,13 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
     """Replacement refresh token for the next renewal."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes) -> Self:
-        return cls(
-            access_token=m.accessToken,
-            token_type=m.tokenType,
-            expires_in=m.expiresIn,
-            refresh_token=m.refreshToken,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "access_token", m.accessToken)
+        _set(o, "token_type", m.tokenType)
+        _set(o, "expires_in", m.expiresIn)
+        _set(o, "refresh_token", m.refreshToken)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenRes:
         return _OpenApiMessages_pb2.ProtoOARefreshTokenRes(
@@ -3985,14 +4355,16 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     """True asks the server to fill ProtoOASpotEvent.timestamp."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=tuple(m.symbolId),
-            subscribe_to_spot_timestamp=(
-                m.subscribeToSpotTimestamp if m.HasField("subscribeToSpotTimestamp") else None
-            ),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", tuple(m.symbolId))
+        _set(
+            o,
+            "subscribe_to_spot_timestamp",
+            (m.subscribeToSpotTimestamp if m.HasField("subscribeToSpotTimestamp") else None),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq:
         return _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq(
@@ -4019,10 +4391,10 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     """Account the subscription belongs to."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes:
         return _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes(
@@ -4050,11 +4422,11 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
     """Symbols to unsubscribe from."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=tuple(m.symbolId),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", tuple(m.symbolId))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq(
@@ -4080,10 +4452,10 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
     """Account the subscription belonged to."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes(
@@ -4124,16 +4496,24 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
     """Quote time in Unix milliseconds; sent only if subscribeToSpotTimestamp was true."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASpotEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=m.symbolId,
-            bid=(m.bid if m.HasField("bid") else None),
-            ask=(m.ask if m.HasField("ask") else None),
-            trendbar=tuple(Trendbar.from_proto(x) for x in m.trendbar),
-            session_close=(m.sessionClose if m.HasField("sessionClose") else None),
-            timestamp=(m.timestamp if m.HasField("timestamp") else None),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASpotEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "bid", (m.bid if m.HasField("bid") else None))
+        _set(o, "ask", (m.ask if m.HasField("ask") else None))
+        _set(
+            o,
+            "trendbar",
+            (
+                _Pending(m.trendbar, Trendbar._from_proto)
+                if owned
+                else tuple(Trendbar._from_proto(x, False) for x in m.trendbar)
+            ),
         )
+        _set(o, "session_close", (m.sessionClose if m.HasField("sessionClose") else None))
+        _set(o, "timestamp", (m.timestamp if m.HasField("timestamp") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASpotEvent:
         return _OpenApiMessages_pb2.ProtoOASpotEvent(
@@ -4145,6 +4525,9 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
             sessionClose=self.session_close,
             timestamp=self.timestamp,
         )
+
+
+_install_lazy(SpotEvent, "trendbar")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4170,12 +4553,12 @@ class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
     """Symbol to stream bars for."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            period=TrendbarPeriod(m.period),
-            symbol_id=m.symbolId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
+        _set(o, "symbol_id", m.symbolId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq:
         return _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq(
@@ -4201,10 +4584,10 @@ class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
     """Account the subscription belongs to."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes:
         return _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes(
@@ -4235,12 +4618,12 @@ class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
     """Symbol to stop streaming bars for."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            period=TrendbarPeriod(m.period),
-            symbol_id=m.symbolId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
+        _set(o, "symbol_id", m.symbolId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq(
@@ -4266,10 +4649,10 @@ class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
     """Account the subscription belonged to."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes(
@@ -4309,15 +4692,15 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
     """Maximum number of bars to return, counted backwards from toTimestamp."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            from_timestamp=(m.fromTimestamp if m.HasField("fromTimestamp") else None),
-            to_timestamp=(m.toTimestamp if m.HasField("toTimestamp") else None),
-            period=TrendbarPeriod(m.period),
-            symbol_id=m.symbolId,
-            count=(m.count if m.HasField("count") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
+        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "count", (m.count if m.HasField("count") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq:
         return _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq(
@@ -4363,15 +4746,23 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
     """True when more bars matched than one response holds; request the remainder with a new window."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            period=TrendbarPeriod(m.period),
-            timestamp=(m.timestamp if m.HasField("timestamp") else None),
-            trendbar=tuple(Trendbar.from_proto(x) for x in m.trendbar),
-            symbol_id=(m.symbolId if m.HasField("symbolId") else None),
-            has_more=(m.hasMore if m.HasField("hasMore") else None),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
+        _set(o, "timestamp", (m.timestamp if m.HasField("timestamp") else None))
+        _set(
+            o,
+            "trendbar",
+            (
+                _Pending(m.trendbar, Trendbar._from_proto)
+                if owned
+                else tuple(Trendbar._from_proto(x, False) for x in m.trendbar)
+            ),
         )
+        _set(o, "symbol_id", (m.symbolId if m.HasField("symbolId") else None))
+        _set(o, "has_more", (m.hasMore if m.HasField("hasMore") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes:
         return _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes(
@@ -4382,6 +4773,9 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
             symbolId=self.symbol_id,
             hasMore=self.has_more,
         )
+
+
+_install_lazy(GetTrendbarsRes, "trendbar")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4413,14 +4807,14 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=m.symbolId,
-            type=QuoteType(m.type),
-            from_timestamp=(m.fromTimestamp if m.HasField("fromTimestamp") else None),
-            to_timestamp=(m.toTimestamp if m.HasField("toTimestamp") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", m.symbolId)
+        _set(o, "type", _QuoteType_BY_VALUE[m.type])
+        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
+        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTickDataReq:
         return _OpenApiMessages_pb2.ProtoOAGetTickDataReq(
@@ -4455,12 +4849,20 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
     """True when more ticks matched than one response holds; request the older part with a new window."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            tick_data=tuple(TickData.from_proto(x) for x in m.tickData),
-            has_more=m.hasMore,
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "tick_data",
+            (
+                _Pending(m.tickData, TickData._from_proto)
+                if owned
+                else tuple(TickData._from_proto(x, False) for x in m.tickData)
+            ),
         )
+        _set(o, "has_more", m.hasMore)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTickDataRes:
         return _OpenApiMessages_pb2.ProtoOAGetTickDataRes(
@@ -4468,6 +4870,9 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
             tickData=[x.to_proto() for x in self.tick_data],
             hasMore=self.has_more,
         )
+
+
+_install_lazy(GetTickDataRes, "tick_data")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4487,10 +4892,10 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     """OAuth access token whose owner should be described."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq) -> Self:
-        return cls(
-            access_token=m.accessToken,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "access_token", m.accessToken)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq:
         return _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq(
@@ -4514,10 +4919,10 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     """Profile of the token owner (the cTID user id)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes) -> Self:
-        return cls(
-            profile=CtidProfile.from_proto(m.profile),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "profile", CtidProfile._from_proto(m.profile, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes:
         return _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes(
@@ -4549,13 +4954,21 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
     """Ids of quotes that left the book."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADepthEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=m.symbolId,
-            new_quotes=tuple(DepthQuote.from_proto(x) for x in m.newQuotes),
-            deleted_quotes=tuple(m.deletedQuotes),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADepthEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", m.symbolId)
+        _set(
+            o,
+            "new_quotes",
+            (
+                _Pending(m.newQuotes, DepthQuote._from_proto)
+                if owned
+                else tuple(DepthQuote._from_proto(x, False) for x in m.newQuotes)
+            ),
         )
+        _set(o, "deleted_quotes", tuple(m.deletedQuotes))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADepthEvent:
         return _OpenApiMessages_pb2.ProtoOADepthEvent(
@@ -4564,6 +4977,9 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
             newQuotes=[x.to_proto() for x in self.new_quotes],
             deletedQuotes=self.deleted_quotes,
         )
+
+
+_install_lazy(DepthEvent, "new_quotes")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4586,11 +5002,11 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
     """Symbols whose order book should be streamed."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=tuple(m.symbolId),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", tuple(m.symbolId))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq:
         return _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq(
@@ -4615,10 +5031,10 @@ class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
     """Account the subscription belongs to."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes:
         return _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes(
@@ -4646,11 +5062,11 @@ class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
     """Symbols whose order-book stream should stop."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_id=tuple(m.symbolId),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "symbol_id", tuple(m.symbolId))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq(
@@ -4675,10 +5091,10 @@ class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
     """Account the subscription belonged to."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes(
@@ -4703,10 +5119,10 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
     """Account whose categories are requested."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq:
         return _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq(
@@ -4733,17 +5149,28 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
     """Categories used to group the account's symbols."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            symbol_category=tuple(SymbolCategory.from_proto(x) for x in m.symbolCategory),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "symbol_category",
+            (
+                _Pending(m.symbolCategory, SymbolCategory._from_proto)
+                if owned
+                else tuple(SymbolCategory._from_proto(x, False) for x in m.symbolCategory)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes:
         return _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbolCategory=[x.to_proto() for x in self.symbol_category],
         )
+
+
+_install_lazy(SymbolCategoryListRes, "symbol_category")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4763,10 +5190,10 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
     """Account to log out."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountLogoutReq:
         return _OpenApiMessages_pb2.ProtoOAAccountLogoutReq(
@@ -4791,10 +5218,10 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
     """Account being logged out."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountLogoutRes:
         return _OpenApiMessages_pb2.ProtoOAAccountLogoutRes(
@@ -4819,10 +5246,10 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
     """Account whose session ended."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent:
         return _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent(
@@ -4847,10 +5274,10 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     """Account whose thresholds are requested."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallListReq:
         return _OpenApiMessages_pb2.ProtoOAMarginCallListReq(
@@ -4875,15 +5302,26 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     """Configured thresholds, typically three entries."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes) -> Self:
-        return cls(
-            margin_call=tuple(MarginCall.from_proto(x) for x in m.marginCall),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(
+            o,
+            "margin_call",
+            (
+                _Pending(m.marginCall, MarginCall._from_proto)
+                if owned
+                else tuple(MarginCall._from_proto(x, False) for x in m.marginCall)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallListRes:
         return _OpenApiMessages_pb2.ProtoOAMarginCallListRes(
             marginCall=[x.to_proto() for x in self.margin_call],
         )
+
+
+_install_lazy(MarginCallListRes, "margin_call")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4906,11 +5344,11 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     """Threshold type (marginCallType) and its new marginLevelThreshold."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            margin_call=MarginCall.from_proto(m.marginCall),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "margin_call", MarginCall._from_proto(m.marginCall, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq:
         return _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq(
@@ -4932,8 +5370,9 @@ class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     PAYLOAD_TYPE: ClassVar[int | None] = 2170
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes) -> Self:
-        return cls()
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes, owned: bool) -> Self:
+        o = _new(cls)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes:
         return _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes()
@@ -4958,11 +5397,11 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
     """The threshold in its new state."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            margin_call=MarginCall.from_proto(m.marginCall),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "margin_call", MarginCall._from_proto(m.marginCall, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent:
         return _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent(
@@ -4991,11 +5430,11 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
     """The threshold that was reached."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            margin_call=MarginCall.from_proto(m.marginCall),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "margin_call", MarginCall._from_proto(m.marginCall, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent:
         return _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent(
@@ -5024,11 +5463,11 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     """Id of the leverage profile (from ProtoOASymbol.leverageId)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            leverage_id=m.leverageId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "leverage_id", m.leverageId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq:
         return _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq(
@@ -5056,11 +5495,11 @@ class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     """The leverage profile with its volume tiers."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            leverage=DynamicLeverage.from_proto(m.leverage),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "leverage", DynamicLeverage._from_proto(m.leverage, owned))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes:
         return _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes(
@@ -5094,13 +5533,13 @@ class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_id=m.positionId,
-            from_timestamp=(m.fromTimestamp if m.HasField("fromTimestamp") else None),
-            to_timestamp=(m.toTimestamp if m.HasField("toTimestamp") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
+        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq:
         return _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq(
@@ -5133,12 +5572,20 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
     """True when more deals matched than one response holds; request the rest with another window."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            deal=tuple(Deal.from_proto(x) for x in m.deal),
-            has_more=m.hasMore,
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "deal",
+            (
+                _Pending(m.deal, Deal._from_proto)
+                if owned
+                else tuple(Deal._from_proto(x, False) for x in m.deal)
+            ),
         )
+        _set(o, "has_more", m.hasMore)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes:
         return _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes(
@@ -5146,6 +5593,9 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
             deal=[x.to_proto() for x in self.deal],
             hasMore=self.has_more,
         )
+
+
+_install_lazy(DealListByPositionIdRes, "deal")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5168,11 +5618,11 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
     """Order to look up."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            order_id=m.orderId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "order_id", m.orderId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderDetailsReq:
         return _OpenApiMessages_pb2.ProtoOAOrderDetailsReq(
@@ -5203,12 +5653,20 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
     """Every deal that resulted from filling this order."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            order=Order.from_proto(m.order),
-            deal=tuple(Deal.from_proto(x) for x in m.deal),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "order", Order._from_proto(m.order, owned))
+        _set(
+            o,
+            "deal",
+            (
+                _Pending(m.deal, Deal._from_proto)
+                if owned
+                else tuple(Deal._from_proto(x, False) for x in m.deal)
+            ),
         )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderDetailsRes:
         return _OpenApiMessages_pb2.ProtoOAOrderDetailsRes(
@@ -5216,6 +5674,9 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
             order=self.order.to_proto(),
             deal=[x.to_proto() for x in self.deal],
         )
+
+
+_install_lazy(OrderDetailsRes, "deal")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5244,13 +5705,13 @@ class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
     """Upper bound on the order's last-update time, Unix milliseconds, at most 2147483646000 (Jan 2038)."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_id=m.positionId,
-            from_timestamp=(m.fromTimestamp if m.HasField("fromTimestamp") else None),
-            to_timestamp=(m.toTimestamp if m.HasField("toTimestamp") else None),
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "position_id", m.positionId)
+        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
+        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq:
         return _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq(
@@ -5283,12 +5744,20 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
     """True when more orders matched than one response holds; request the rest with another window."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            order=tuple(Order.from_proto(x) for x in m.order),
-            has_more=m.hasMore,
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "order",
+            (
+                _Pending(m.order, Order._from_proto)
+                if owned
+                else tuple(Order._from_proto(x, False) for x in m.order)
+            ),
         )
+        _set(o, "has_more", m.hasMore)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes:
         return _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes(
@@ -5296,6 +5765,9 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
             order=[x.to_proto() for x in self.order],
             hasMore=self.has_more,
         )
+
+
+_install_lazy(OrderListByPositionIdRes, "order")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5318,11 +5790,11 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
     """Deal to examine."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            deal_id=m.dealId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(o, "deal_id", m.dealId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealOffsetListReq:
         return _OpenApiMessages_pb2.ProtoOADealOffsetListReq(
@@ -5353,12 +5825,28 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
     """Earlier deals that the given deal closed."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            offset_by=tuple(DealOffset.from_proto(x) for x in m.offsetBy),
-            offsetting=tuple(DealOffset.from_proto(x) for x in m.offsetting),
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "offset_by",
+            (
+                _Pending(m.offsetBy, DealOffset._from_proto)
+                if owned
+                else tuple(DealOffset._from_proto(x, False) for x in m.offsetBy)
+            ),
         )
+        _set(
+            o,
+            "offsetting",
+            (
+                _Pending(m.offsetting, DealOffset._from_proto)
+                if owned
+                else tuple(DealOffset._from_proto(x, False) for x in m.offsetting)
+            ),
+        )
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealOffsetListRes:
         return _OpenApiMessages_pb2.ProtoOADealOffsetListRes(
@@ -5366,6 +5854,9 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
             offsetBy=[x.to_proto() for x in self.offset_by],
             offsetting=[x.to_proto() for x in self.offsetting],
         )
+
+
+_install_lazy(DealOffsetListRes, "offset_by", "offsetting")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5385,10 +5876,10 @@ class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     """Account whose positions are evaluated."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-        )
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq:
         return _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq(
@@ -5418,14 +5909,20 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     """Decimal scale of grossUnrealizedPnL and netUnrealizedPnL: divide them by 10^moneyDigits."""
 
     @classmethod
-    def from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes) -> Self:
-        return cls(
-            ctid_trader_account_id=m.ctidTraderAccountId,
-            position_unrealized_pnl=tuple(
-                PositionUnrealizedPnL.from_proto(x) for x in m.positionUnrealizedPnL
+    def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes, owned: bool) -> Self:
+        o = _new(cls)
+        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        _set(
+            o,
+            "position_unrealized_pnl",
+            (
+                _Pending(m.positionUnrealizedPnL, PositionUnrealizedPnL._from_proto)
+                if owned
+                else tuple(PositionUnrealizedPnL._from_proto(x, False) for x in m.positionUnrealizedPnL)
             ),
-            money_digits=m.moneyDigits,
         )
+        _set(o, "money_digits", m.moneyDigits)
+        return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes:
         return _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes(
@@ -5433,3 +5930,6 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
             positionUnrealizedPnL=[x.to_proto() for x in self.position_unrealized_pnl],
             moneyDigits=self.money_digits,
         )
+
+
+_install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
