@@ -1,0 +1,330 @@
+"""Sans-IO core of the Open API wire protocol: bytes in, envelopes out; requests in, bytes out.
+
+Nothing here touches a socket, a clock or an event loop; the caller passes the time
+(``now``, seconds on any monotonic clock) where timing matters. That keeps every rule
+of the protocol testable without the network:
+
+* ``FrameDecoder`` splits the TCP byte stream (a 4-byte big-endian length, then that
+  many bytes of serialized ``ProtoMessage``) and parses each envelope. A length above
+  ``max_frame_size``, an envelope protobuf cannot parse, or one without a payload type
+  raises ``RemoteProtocolError``; after that the decoder refuses further input, since
+  the stream can no longer be trusted.
+* ``encode_frame`` / ``encode_envelope`` build outgoing frames.
+* ``KeepAlive`` decides when a heartbeat is due (nothing written for
+  ``heartbeat_interval``) and when the link is dead (nothing read for
+  ``dead_link_timeout``).
+* ``PendingTable`` correlates answers with requests by ``clientMsgId`` and classifies
+  what came back (the expected response, an error response, an order error).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import struct
+from collections.abc import Callable, Iterator
+from typing import Final, Generic, TypeVar, cast
+
+from google.protobuf.message import DecodeError
+
+from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage as _PbEnvelope
+from ctrader_typed.errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "DEFAULT_MAX_FRAME_SIZE",
+    "ERROR_PAYLOAD_TYPES",
+    "HEADER_SIZE",
+    "HEARTBEAT_FRAME",
+    "HEARTBEAT_PAYLOAD_TYPE",
+    "ORDER_ERROR_PAYLOAD_TYPE",
+    "Answer",
+    "FrameDecoder",
+    "KeepAlive",
+    "KeepAliveAction",
+    "PendingTable",
+    "encode_envelope",
+    "encode_frame",
+]
+
+HEADER_SIZE: Final = 4
+DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
+"""16 MiB: symbol lists and long histories can run to several MB; the official Python SDK allows 15 MB."""
+MAX_WIRE_LENGTH: Final = 0xFFFFFFFF
+
+HEARTBEAT_PAYLOAD_TYPE: Final = 51
+COMMON_ERROR_PAYLOAD_TYPE: Final = 50
+OA_ERROR_PAYLOAD_TYPE: Final = 2142
+ORDER_ERROR_PAYLOAD_TYPE: Final = 2132
+ERROR_PAYLOAD_TYPES: Final = frozenset({COMMON_ERROR_PAYLOAD_TYPE, OA_ERROR_PAYLOAD_TYPE})
+
+_HEADER = struct.Struct(">I")
+_unpack_header = _HEADER.unpack_from
+_pack_header = _HEADER.pack
+# upb parses straight from any buffer; the stubs only admit bytes.
+_parse_envelope = cast("Callable[[memoryview], _PbEnvelope]", _PbEnvelope.FromString)
+
+Envelope = _PbEnvelope
+"""The protobuf class of the envelope (``ProtoMessage``) the decoder hands out."""
+
+
+def encode_frame(envelope: bytes) -> bytes:
+    """Prefix a serialized ``ProtoMessage`` with its 4-byte big-endian length."""
+    if len(envelope) > MAX_WIRE_LENGTH:
+        raise LocalProtocolError(
+            f"message of {len(envelope)} bytes cannot be framed (limit {MAX_WIRE_LENGTH})"
+        )
+    return _pack_header(len(envelope)) + envelope
+
+
+def encode_envelope(payload_type: int, payload: bytes, client_msg_id: str | None = None) -> bytes:
+    """Build one complete frame: envelope with payload type, payload and optional clientMsgId."""
+    envelope = _PbEnvelope(payloadType=payload_type, payload=payload)
+    if client_msg_id is not None:
+        envelope.clientMsgId = client_msg_id
+    return encode_frame(envelope.SerializeToString())
+
+
+HEARTBEAT_FRAME: Final = encode_envelope(HEARTBEAT_PAYLOAD_TYPE, b"")
+"""A ready-made heartbeat frame (``ProtoHeartbeatEvent`` has no fields)."""
+
+
+class FrameDecoder:
+    """Turns a byte stream into parsed envelopes, handed one by one to ``on_message``.
+
+    Messages that precede a violation in the same chunk are delivered before the error
+    is raised. Frames are parsed straight out of the received chunk when they are whole;
+    only a frame split across reads is buffered.
+    """
+
+    __slots__ = ("_buf", "_error", "_max", "_on_message", "_stopped")
+
+    def __init__(
+        self,
+        on_message: Callable[[_PbEnvelope], object],
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        if not 1 <= max_frame_size <= MAX_WIRE_LENGTH:
+            raise ValueError(f"max_frame_size must be between 1 and {MAX_WIRE_LENGTH}, not {max_frame_size}")
+        self._buf = bytearray()
+        self._max = max_frame_size
+        self._on_message = on_message
+        self._error: RemoteProtocolError | None = None
+        self._stopped = False
+
+    @property
+    def max_frame_size(self) -> int:
+        return self._max
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held back waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Consume ``data``; call ``on_message`` for every complete envelope in it.
+
+        Raises:
+            RemoteProtocolError: A frame announced more than ``max_frame_size`` bytes, its
+                envelope could not be parsed, or it named no payload type. The decoder is
+                unusable afterwards.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._stopped:
+            return
+        buf = self._buf
+        if buf:
+            buf += data
+            src: bytes | bytearray | memoryview = buf
+        else:
+            src = data
+        end = len(src)
+        pos = 0
+        deliver = self._on_message
+        limit = self._max
+        try:
+            with memoryview(src) as view:
+                while end - pos >= HEADER_SIZE and not self._stopped:
+                    (length,) = _unpack_header(view, pos)
+                    if length > limit:
+                        raise self._fail(
+                            f"frame announces {length} bytes, more than max_frame_size={limit}; "
+                            "the stream is corrupt or not an Open API protobuf stream"
+                        )
+                    stop = pos + HEADER_SIZE + length
+                    if stop > end:
+                        break
+                    try:
+                        envelope = _parse_envelope(view[pos + HEADER_SIZE : stop])
+                    except DecodeError as exc:
+                        raise self._fail(f"undecodable envelope in a frame of {length} bytes: {exc}") from exc
+                    if not envelope.payloadType:
+                        raise self._fail(f"envelope without a payload type in a frame of {length} bytes")
+                    pos = stop
+                    deliver(envelope)
+        finally:
+            # Keep the unconsumed tail (if any) for the next call, even when raising.
+            if self._halted():  # deliver() may have stopped us, or a frame failed
+                buf.clear()
+            elif src is buf:
+                del buf[:pos]
+            elif pos < end:
+                buf += memoryview(src)[pos:]
+
+    def _halted(self) -> bool:
+        return self._error is not None or self._stopped
+
+    def stop(self) -> None:
+        """Deliver nothing more, not even the rest of the chunk being fed (the link is closing)."""
+        self._stopped = True  # the buffer is emptied by feed(), which may be holding a view of it now
+
+    def eof(self) -> None:
+        """The peer closed the stream.
+
+        Raises:
+            RemoteProtocolError: The stream ended inside a frame.
+        """
+        if self._error is None and not self._stopped and self._buf:
+            held = len(self._buf)
+            if held >= HEADER_SIZE:
+                (length,) = _unpack_header(self._buf, 0)
+                detail = f"{held - HEADER_SIZE} of {length} bytes of a frame"
+            else:
+                detail = f"{held} of the {HEADER_SIZE} bytes of a frame header"
+            raise self._fail(f"connection closed after {detail}")
+
+    def _fail(self, message: str) -> RemoteProtocolError:
+        self._error = RemoteProtocolError(message)
+        return self._error
+
+
+class KeepAliveAction(enum.Enum):
+    """What ``KeepAlive.poll`` asks the transport to do."""
+
+    NOTHING = "nothing"
+    SEND_HEARTBEAT = "send_heartbeat"
+    DEAD = "dead"
+
+
+class KeepAlive:
+    """Heartbeat and dead-link bookkeeping for one connection.
+
+    Call ``wrote(now)`` after every write and ``read(now)`` after every read; ``poll(now)``
+    returns what to do and when to poll next. ``dead_link_timeout=None`` disables the
+    dead-link check.
+    """
+
+    __slots__ = ("dead_link_timeout", "heartbeat_interval", "last_read", "last_write")
+
+    def __init__(self, *, heartbeat_interval: float, dead_link_timeout: float | None, now: float) -> None:
+        if heartbeat_interval <= 0:
+            raise ValueError("heartbeat_interval must be positive")
+        if dead_link_timeout is not None and dead_link_timeout <= 0:
+            raise ValueError("dead_link_timeout must be positive or None")
+        self.heartbeat_interval = heartbeat_interval
+        self.dead_link_timeout = dead_link_timeout
+        self.last_read = now
+        self.last_write = now
+
+    def wrote(self, now: float) -> None:
+        self.last_write = now
+
+    def read(self, now: float) -> None:
+        self.last_read = now
+
+    def poll(self, now: float) -> tuple[KeepAliveAction, float]:
+        """Return the action due at ``now`` and the time of the next poll.
+
+        When a heartbeat is due the caller sends it and calls ``wrote``; the returned
+        deadline already assumes it did.
+        """
+        if self.dead_link_timeout is not None and now - self.last_read >= self.dead_link_timeout:
+            return KeepAliveAction.DEAD, now
+        action = KeepAliveAction.NOTHING
+        if now - self.last_write >= self.heartbeat_interval:
+            action = KeepAliveAction.SEND_HEARTBEAT
+            self.last_write = now
+        deadline = self.last_write + self.heartbeat_interval
+        if self.dead_link_timeout is not None:
+            deadline = min(deadline, self.last_read + self.dead_link_timeout)
+        return action, deadline
+
+    def silence(self, now: float) -> float:
+        """Seconds since the last read."""
+        return now - self.last_read
+
+
+class Answer(enum.Enum):
+    """How an inbound message relates to the request it correlates with."""
+
+    RESPONSE = "response"
+    ERROR = "error"
+    ORDER_ERROR = "order_error"
+
+
+T = TypeVar("T")
+
+
+class PendingTable(Generic[T]):
+    """Requests in flight, keyed by the ``clientMsgId`` this table hands out.
+
+    Each entry keeps the payload type that answers it and an opaque handle (the client
+    stores its future there). Ids are never reused within one table, so an answer that
+    arrives after its request was cancelled finds nothing and is treated as an event.
+    """
+
+    __slots__ = ("_counter", "_entries", "_prefix")
+
+    def __init__(self, prefix: str = "c") -> None:
+        self._prefix = prefix
+        self._counter = itertools.count(1)
+        self._entries: dict[str, tuple[int, T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, client_msg_id: object) -> bool:
+        return client_msg_id in self._entries
+
+    def add(self, response_payload_type: int, handle: T) -> str:
+        """Register a request; return the fresh ``clientMsgId`` to send it with."""
+        client_msg_id = f"{self._prefix}{next(self._counter)}"
+        self._entries[client_msg_id] = (response_payload_type, handle)
+        return client_msg_id
+
+    def discard(self, client_msg_id: str) -> None:
+        """Forget a request (answered, timed out or cancelled); unknown ids are ignored."""
+        self._entries.pop(client_msg_id, None)
+
+    def match(self, payload_type: int, client_msg_id: str) -> tuple[Answer, T] | None:
+        """Classify an inbound message carrying ``client_msg_id``.
+
+        Returns the kind of answer and the request's handle, removing the entry, or
+        ``None`` when the message does not answer a pending request (unknown id, or a
+        message of another type that merely echoes the id, such as the first spot event
+        after a subscription).
+        """
+        entry = self._entries.get(client_msg_id)
+        if entry is None:
+            return None
+        expected, handle = entry
+        if payload_type == expected:
+            kind = Answer.RESPONSE
+        elif payload_type in ERROR_PAYLOAD_TYPES:
+            kind = Answer.ERROR
+        elif payload_type == ORDER_ERROR_PAYLOAD_TYPE:
+            kind = Answer.ORDER_ERROR
+        else:
+            return None
+        del self._entries[client_msg_id]
+        return kind, handle
+
+    def drain(self) -> list[T]:
+        """Remove and return every pending handle (the link dropped)."""
+        handles = [handle for _, handle in self._entries.values()]
+        self._entries.clear()
+        return handles
+
+    def handles(self) -> Iterator[T]:
+        return (handle for _, handle in self._entries.values())

@@ -1,0 +1,280 @@
+"""The one asyncio module that touches the network: a TLS link carrying framed envelopes.
+
+``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
+and returns a ``Link``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
+``FrameDecoder``, hands each envelope to a callback, writes whole frames, sends a
+heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when
+nothing was read for ``dead_link_timeout``. Writes are synchronous and frame-whole, so a
+cancelled caller can never leave half a frame on the wire.
+
+When the link ends, for whatever reason, ``on_closed(link, error)`` is called exactly
+once, from the event loop: ``error`` is ``None`` when we closed it deliberately, a
+``RemoteProtocolError`` for bytes that broke the protocol, and a
+``ConnectionClosedError`` for everything else (peer closed, dead link, socket error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Final
+
+from ctrader_typed._framing import (
+    DEFAULT_MAX_FRAME_SIZE,
+    HEARTBEAT_FRAME,
+    Envelope,
+    FrameDecoder,
+    KeepAlive,
+    KeepAliveAction,
+)
+from ctrader_typed.errors import ConnectionClosedError, CTraderError, ProtocolError
+
+__all__ = ["Link", "open_link"]
+
+logger = logging.getLogger("ctrader_typed.transport")
+
+CLOSE_TIMEOUT: Final = 2.0
+"""Seconds a graceful TLS close may take before the socket is aborted."""
+
+
+class Link(asyncio.Protocol):
+    """One connection. Create it with ``open_link``."""
+
+    def __init__(
+        self,
+        *,
+        on_envelope: Callable[[Envelope], object],
+        on_closed: Callable[[Link, CTraderError | None], object],
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        heartbeat_interval: float = 10.0,
+        dead_link_timeout: float | None = 30.0,
+        close_timeout: float = CLOSE_TIMEOUT,
+        name: str = "link",
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._time = self._loop.time
+        self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size)
+        self._on_closed: Callable[[Link, CTraderError | None], object] | None = on_closed
+        self._keepalive = KeepAlive(
+            heartbeat_interval=heartbeat_interval, dead_link_timeout=dead_link_timeout, now=self._time()
+        )
+        self._close_timeout = close_timeout
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._error: CTraderError | None = None
+        self._done: asyncio.Future[CTraderError | None] = self._loop.create_future()
+        self.name = name
+        self.frames_sent = 0
+        self.bytes_received = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._done.done() else "closing" if self._closing else "open"
+        return f"<Link {self.name} {state}>"
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the socket is gone."""
+        return self._done.done()
+
+    @property
+    def is_open(self) -> bool:
+        """True until a close was requested or the connection was lost."""
+        return not self._closing and self._transport is not None
+
+    @property
+    def error(self) -> CTraderError | None:
+        """Why the link ended (``None`` while open or after a deliberate close)."""
+        return self._error
+
+    def send(self, frame: bytes) -> None:
+        """Write one complete frame.
+
+        Raises:
+            ConnectionClosedError: The link is closed or closing (nothing was written).
+        """
+        transport = self._transport
+        if self._closing or transport is None:
+            raise ConnectionClosedError("the connection is closed", may_have_been_sent=False)
+        transport.write(frame)
+        self.frames_sent += 1
+        self._keepalive.last_write = self._time()
+
+    def close(self, error: CTraderError | None = None) -> None:
+        """Close the link; ``error`` (if any) is reported as the reason.
+
+        ``on_closed`` runs right away (nothing received after this point is delivered);
+        ``wait_closed`` waits for the socket itself. Errors abort the socket at once; a
+        deliberate close shuts TLS down gracefully, aborting after ``close_timeout`` if
+        the peer does not cooperate.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self._decoder.stop()
+        self._cancel_timer()
+        transport = self._transport
+        if transport is not None:
+            if error is not None:
+                transport.abort()
+            else:
+                transport.close()
+                self._abort_timer = self._loop.call_later(self._close_timeout, transport.abort)
+        elif not self._done.done():
+            self._done.set_result(error)
+        self._report(error)
+
+    def _report(self, error: CTraderError | None) -> None:
+        self._error = error
+        callback, self._on_closed = self._on_closed, None
+        if callback is not None:
+            callback(self, error)
+
+    async def wait_closed(self) -> CTraderError | None:
+        """Wait until the connection is fully gone; return the error that ended it."""
+        return await asyncio.shield(self._done)
+
+    async def aclose(self) -> None:
+        """Close deliberately and wait until the socket is gone."""
+        self.close()
+        await self.wait_closed()
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        now = self._time()
+        self._keepalive.last_read = now
+        self._keepalive.last_write = now
+        self._schedule(
+            now + min(self._keepalive.heartbeat_interval, self._keepalive.dead_link_timeout or 1e9)
+        )
+
+    def data_received(self, data: bytes) -> None:
+        self._keepalive.last_read = self._time()
+        self.bytes_received += len(data)
+        if self._closing:
+            return
+        try:
+            self._decoder.feed(data)
+        except ProtocolError as exc:
+            logger.warning("%s: closing the connection: %s", self.name, exc)
+            self.close(exc)
+        except Exception as exc:
+            logger.exception("%s: error while handling received data; closing the connection", self.name)
+            error = ConnectionClosedError(f"closed after an internal error: {exc!r}", may_have_been_sent=True)
+            error.__cause__ = exc
+            self.close(error)
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        self._transport = None
+        if not self._closing:
+            self._closing = True
+            error: CTraderError
+            try:
+                self._decoder.eof()
+            except ProtocolError as partial:
+                error = partial
+            else:
+                if exc is None:
+                    error = ConnectionClosedError("the server closed the connection", may_have_been_sent=True)
+                else:
+                    error = ConnectionClosedError(f"the connection was lost: {exc}", may_have_been_sent=True)
+                    error.__cause__ = exc
+            self._report(error)
+        if not self._done.done():
+            self._done.set_result(self._error)
+
+    # -- keep-alive ----------------------------------------------------------------------------
+
+    def _schedule(self, when: float) -> None:
+        self._timer = self._loop.call_at(when, self._tick)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._closing or self._transport is None:
+            return
+        now = self._time()
+        action, deadline = self._keepalive.poll(now)
+        if action is KeepAliveAction.DEAD:
+            silence = self._keepalive.silence(now)
+            logger.warning("%s: nothing received for %.1f s; closing the dead link", self.name, silence)
+            self.close(
+                ConnectionClosedError(
+                    f"nothing received from the server for {silence:.1f} s; the link is presumed dead",
+                    may_have_been_sent=True,
+                )
+            )
+            return
+        if action is KeepAliveAction.SEND_HEARTBEAT:
+            self._transport.write(HEARTBEAT_FRAME)
+        self._schedule(deadline)
+
+
+async def open_link(
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext,
+    server_hostname: str | None = None,
+    connect_timeout: float = 10.0,
+    on_envelope: Callable[[Envelope], object],
+    on_closed: Callable[[Link, CTraderError | None], object],
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    heartbeat_interval: float = 10.0,
+    dead_link_timeout: float | None = 30.0,
+    close_timeout: float = CLOSE_TIMEOUT,
+) -> Link:
+    """Connect over TLS and return the open link.
+
+    Raises:
+        ConnectionClosedError: The TCP connection or the TLS handshake failed (the cause
+            is chained: ``OSError``, ``ssl.SSLCertVerificationError``, ``TimeoutError``).
+    """
+    loop = asyncio.get_running_loop()
+    name = f"{host}:{port}"
+
+    def factory() -> Link:
+        return Link(
+            on_envelope=on_envelope,
+            on_closed=on_closed,
+            max_frame_size=max_frame_size,
+            heartbeat_interval=heartbeat_interval,
+            dead_link_timeout=dead_link_timeout,
+            close_timeout=close_timeout,
+            name=name,
+        )
+
+    try:
+        async with asyncio.timeout(connect_timeout):
+            _, protocol = await loop.create_connection(
+                factory,
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=server_hostname if server_hostname is not None else host,
+                ssl_handshake_timeout=connect_timeout,
+                ssl_shutdown_timeout=close_timeout,
+            )
+    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+        detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        raise ConnectionClosedError(f"could not connect to {name}: {detail}") from exc
+    return protocol

@@ -1,0 +1,1405 @@
+"""``AsyncClient``: the asyncio client of the cTrader Open API.
+
+::
+
+    async with AsyncClient.demo() as client:
+        await client.send_application_auth_req(client_id, client_secret)
+        await client.send_account_auth_req(account_id, access_token)
+        async with client.events(SpotEvent, account_id=account_id) as spots:
+            await client.send_subscribe_spots_req(account_id, [symbol_id])
+            async for spot in spots:
+                ...
+
+Every request of the schema is a typed ``send_*_req`` coroutine (generated, inherited
+from ``GeneratedRequests``); they all go through ``_request`` here, which
+
+* waits until the link is usable (while the client reconnects, requests wait for the
+  restored session, within their timeout),
+* paces them under the per-connection limits (50/s, 5/s for historical requests) and
+  honours ``BLOCKED_PAYLOAD_TYPE`` locks: read-only requests are retried automatically
+  within ``rate_limit_retries`` and ``rate_limit_max_wait``; trading requests never are
+  (they raise ``RateLimitError``),
+* correlates the answer by ``clientMsgId`` and raises ``APIError`` subclasses for error
+  answers (``OrderError`` for an ``OrderErrorEvent``),
+* fails at once with ``ConnectionClosedError`` when the link drops (``may_have_been_sent``
+  tells whether the server may have seen it), with ``RequestTimeoutError`` on timeout,
+  and leaves nothing behind when the caller is cancelled,
+* records what has to be restored after a reconnect: application auth, account auth,
+  spot / live-trendbar / depth subscriptions (from the requests that succeeded).
+
+The five trading requests return the first ``ExecutionEvent`` answering them;
+``wait_for_order_outcome`` awaits the terminal one. All execution events and order
+errors - including those that answered a request - also reach the event API.
+
+Reconnect is on by default (exponential backoff with jitter, maintenance windows
+honoured). ``AccountDisconnectEvent`` re-authorises the account;
+``AccountsTokenInvalidatedEvent`` re-authorises with a newer token, refreshing it if the
+client holds a refresh token, and otherwise reports ``AccountLost``;
+``ClientDisconnectEvent`` stops the client if the application was blocked, else it
+reconnects. With ``tokens`` (and optionally a ``token_store``) the client refreshes the
+access token over the socket before it expires and saves every new pair to the store
+before using it.
+
+Secrets (client secret, access and refresh tokens) are never logged or put in a repr
+or an exception message: logs name payload types and ids only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import inspect
+import logging
+import random
+import ssl
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar, cast, overload
+
+from google.protobuf.message import DecodeError, EncodeError
+from google.protobuf.message import Message as ProtobufMessage
+
+from ctrader_typed._base import Wrapper
+from ctrader_typed._framing import (
+    DEFAULT_MAX_FRAME_SIZE,
+    ORDER_ERROR_PAYLOAD_TYPE,
+    Answer,
+    Envelope,
+    PendingTable,
+    encode_envelope,
+)
+from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
+from ctrader_typed._generated import OpenApiModelMessages_pb2 as _model_pb
+from ctrader_typed._generated.enums import ExecutionType
+from ctrader_typed._generated.messages import (
+    AccountAuthRes,
+    AccountDisconnectEvent,
+    AccountsTokenInvalidatedEvent,
+    ApplicationAuthRes,
+    ClientDisconnectEvent,
+    CommonErrorRes,
+    ErrorRes,
+    ExecutionEvent,
+    OrderErrorEvent,
+    RefreshTokenRes,
+    SubscribeDepthQuotesRes,
+    SubscribeLiveTrendbarRes,
+    SubscribeSpotsRes,
+)
+from ctrader_typed._generated.registry import PAYLOAD_TYPES, TRADING_PAYLOAD_TYPES, payload_type_of
+from ctrader_typed._generated.requests import GeneratedRequests
+from ctrader_typed._ratelimit import RateLimiter
+from ctrader_typed._transport import Link, open_link
+from ctrader_typed.errors import (
+    APIError,
+    AuthenticationError,
+    ConnectionClosedError,
+    CTraderError,
+    LocalProtocolError,
+    RateLimitError,
+    RemoteProtocolError,
+    RequestTimeoutError,
+    api_error_from,
+)
+from ctrader_typed.events import (
+    AccountLost,
+    AccountReady,
+    ClientEvent,
+    Disconnected,
+    Event,
+    EventStream,
+    Reconnected,
+    ReconnectFailed,
+    TokensRefreshed,
+    UnknownMessage,
+    _make_filter,
+)
+from ctrader_typed.tokens import TokenSet, TokenStore
+
+__all__ = ["DEMO_HOST", "LIVE_HOST", "PORT", "TERMINAL_EXECUTION_TYPES", "AsyncClient"]
+
+logger = logging.getLogger("ctrader_typed.client")
+
+DEMO_HOST: Final = "demo.ctraderapi.com"
+LIVE_HOST: Final = "live.ctraderapi.com"
+PORT: Final = 5035
+
+TERMINAL_EXECUTION_TYPES: Final = frozenset(
+    {
+        ExecutionType.ORDER_FILLED,
+        ExecutionType.ORDER_CANCELLED,
+        ExecutionType.ORDER_REJECTED,
+        ExecutionType.ORDER_EXPIRED,
+    }
+)
+"""Execution types after which an order is finished."""
+
+# Payload types used by the session logic.
+_APP_AUTH: Final = 2100
+_ACCOUNT_AUTH: Final = 2102
+_SUBSCRIBE_SPOTS: Final = 2127
+_UNSUBSCRIBE_SPOTS: Final = 2129
+_SUBSCRIBE_TRENDBAR: Final = 2135
+_UNSUBSCRIBE_TRENDBAR: Final = 2136
+_SUBSCRIBE_DEPTH: Final = 2156
+_UNSUBSCRIBE_DEPTH: Final = 2158
+_ACCOUNT_LOGOUT: Final = 2162
+_REFRESH_TOKEN: Final = 2173
+_MARGIN_CALL_UPDATE: Final = 2169
+_EXECUTION_EVENT: Final = 2126
+
+_NEVER_RESENT: Final = TRADING_PAYLOAD_TYPES | {_MARGIN_CALL_UPDATE, _REFRESH_TOKEN, _ACCOUNT_LOGOUT}
+"""Requests that change state: never resent automatically after a rate-limit reply."""
+_TOKEN_INVALID_CODES: Final = frozenset({"CH_ACCESS_TOKEN_INVALID", "OA_AUTH_TOKEN_EXPIRED"})
+_IDEMPOTENT_SUCCESS: Final = {
+    _APP_AUTH: "CH_CLIENT_ALREADY_AUTHENTICATED",
+    _ACCOUNT_AUTH: "ALREADY_LOGGED_IN",
+}
+_ALREADY_SUBSCRIBED: Final = "ALREADY_SUBSCRIBED"
+_MAX_TRACKED_ORDERS: Final = 1024
+
+W = TypeVar("W", bound=Wrapper)
+E = TypeVar("E", bound=Event)
+E1 = TypeVar("E1", bound=Event)
+E2 = TypeVar("E2", bound=Event)
+E3 = TypeVar("E3", bound=Event)
+E4 = TypeVar("E4", bound=Event)
+E5 = TypeVar("E5", bound=Event)
+
+Sink = Callable[[Any], None]
+
+
+def _name(payload_type: int) -> str:
+    cls = PAYLOAD_TYPES.get(payload_type)
+    return cls.__name__ if cls is not None else f"payload type {payload_type}"
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Pending:
+    future: asyncio.Future[Any]
+    response_type: type[Wrapper]
+    payload_type: int
+    sent: bool = False
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _Account:
+    """What the client restores for one account."""
+
+    token: str = dataclasses.field(repr=False)
+    managed: bool = False
+    """Authorised with the client's own token set (so a refreshed token applies)."""
+    authorized: bool = False
+    spots: dict[int, bool] = dataclasses.field(default_factory=dict)
+    """symbol id -> subscribed with spot timestamps."""
+    trendbars: set[tuple[int, int]] = dataclasses.field(default_factory=set)
+    """(symbol id, period)."""
+    depth: set[int] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _OrderTracker:
+    events: list[ExecutionEvent] = dataclasses.field(default_factory=list)
+    terminal: ExecutionEvent | None = None
+    waiters: list[asyncio.Future[ExecutionEvent]] = dataclasses.field(default_factory=list)
+
+    def add(self, event: ExecutionEvent) -> None:
+        self.events.append(event)
+        if self.terminal is None and event.execution_type in TERMINAL_EXECUTION_TYPES:
+            self.terminal = event
+            for waiter in self.waiters:
+                if not waiter.done():
+                    waiter.set_result(event)
+            self.waiters.clear()
+
+    def fail(self, error: BaseException) -> None:
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_exception(error)
+        self.waiters.clear()
+
+
+class _Fatal(Exception):
+    """Internal: the client must stop instead of reconnecting."""
+
+    def __init__(self, error: CTraderError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class AsyncClient(GeneratedRequests):
+    """An Open API connection with typed requests, typed events and a self-healing session.
+
+    Args:
+        host: Server host (``AsyncClient.demo()`` / ``.live()`` fill in the official ones).
+        port: Server port (5035: protobuf over TLS).
+        ssl_context: TLS settings; the default verifies the server against the system
+            trust store. Host names are always checked and sent as SNI.
+        server_hostname: Name to verify and send as SNI, if not ``host``.
+        client_id, client_secret: If given, the application authenticates on connect
+            (otherwise call ``send_application_auth_req`` yourself; either way it is
+            repeated after a reconnect).
+        tokens: The OAuth token set the client may refresh on its own; accounts
+            authorised with its access token follow every refresh.
+        token_store: Where refreshed token sets are saved (before they are used); if
+            ``tokens`` is not given the client loads them from here on connect.
+        refresh_margin: Refresh this many seconds before the access token expires.
+        request_timeout: Default seconds a request may take (per call: ``timeout=``).
+        connect_timeout: Seconds for TCP connect plus TLS handshake.
+        heartbeat_interval: Send a heartbeat when nothing was written for this long.
+        dead_link_timeout: Declare the link dead after this long without receiving
+            anything (``None``: never).
+        max_frame_size: Largest frame accepted from the server, in bytes.
+        reconnect: Reconnect and restore the session when the link drops.
+        reconnect_initial_delay, reconnect_max_delay: Exponential backoff bounds (s).
+        reconnect_jitter: Fraction (0-1) of each delay that is randomised away.
+        reconnect_max_attempts: Give up after this many failed attempts (``None``: never).
+        rate_limits: Pace requests proactively (``False``: send at once; server
+            ``BLOCKED_PAYLOAD_TYPE`` locks are still honoured).
+        requests_per_second, historical_per_second: The two per-connection limits.
+        rate_limit_retries: How often a read-only request is resent after a rate-limit
+            reply.
+        rate_limit_max_wait: Longest wait (s) for such a retry; longer locks raise.
+        event_queue_size: Default queue size of each event stream.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = PORT,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        tokens: TokenSet | None = None,
+        token_store: TokenStore | None = None,
+        refresh_margin: float = 300.0,
+        request_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        heartbeat_interval: float = 10.0,
+        dead_link_timeout: float | None = 30.0,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        reconnect: bool = True,
+        reconnect_initial_delay: float = 0.5,
+        reconnect_max_delay: float = 30.0,
+        reconnect_jitter: float = 0.5,
+        reconnect_max_attempts: int | None = None,
+        rate_limits: bool = True,
+        requests_per_second: float = 50.0,
+        historical_per_second: float = 5.0,
+        rate_limit_retries: int = 5,
+        rate_limit_max_wait: float = 60.0,
+        event_queue_size: int = 10_000,
+    ) -> None:
+        if (client_id is None) != (client_secret is None):
+            raise ValueError("give both client_id and client_secret, or neither")
+        if not 0 <= reconnect_jitter <= 1:
+            raise ValueError("reconnect_jitter must be between 0 and 1")
+        if heartbeat_interval <= 0 or request_timeout <= 0 or connect_timeout <= 0:
+            raise ValueError("heartbeat_interval, request_timeout and connect_timeout must be positive")
+        if event_queue_size < 1:
+            raise ValueError("event_queue_size must be at least 1")
+        self.host = host
+        self.port = port
+        self._ssl_context = ssl_context
+        self._server_hostname = server_hostname
+        self._app_credentials: tuple[str, str] | None = (
+            (client_id, client_secret) if client_id is not None and client_secret is not None else None
+        )
+        self._auto_app_auth = self._app_credentials is not None
+        self._tokens = tokens
+        self._token_store = token_store
+        self._refresh_margin = refresh_margin
+        self._request_timeout = request_timeout
+        self._connect_timeout = connect_timeout
+        self._heartbeat_interval = heartbeat_interval
+        self._dead_link_timeout = dead_link_timeout
+        self._max_frame_size = max_frame_size
+        self._reconnect = reconnect
+        self._reconnect_initial_delay = reconnect_initial_delay
+        self._reconnect_max_delay = reconnect_max_delay
+        self._reconnect_jitter = reconnect_jitter
+        self._reconnect_max_attempts = reconnect_max_attempts
+        self._limiter = RateLimiter(
+            requests_per_second=requests_per_second if rate_limits else None,
+            historical_per_second=historical_per_second if rate_limits else None,
+        )
+        self._rate_limit_retries = rate_limit_retries
+        self._rate_limit_max_wait = rate_limit_max_wait
+        self._event_queue_size = event_queue_size
+
+        self._pending: PendingTable[_Pending] = PendingTable()
+        self._accounts: dict[int, _Account] = {}
+        self._logged_out: set[int] = set()
+        self._trackers: collections.OrderedDict[tuple[int, int], _OrderTracker] = collections.OrderedDict()
+        self._maintenance_end: datetime | None = None
+        self._unknown_seen: set[int] = set()
+
+        # Event routing: payload type -> (wrapper class, sinks); client-event class -> sinks.
+        self._routes: dict[int, tuple[type[Wrapper], tuple[Sink, ...]]] = {}
+        self._class_sinks: dict[type, tuple[Sink, ...]] = {}
+        self._streams: set[EventStream[Any]] = set()
+        self._internal_routes()
+
+        self._link: Link | None = None
+        self._link_ready = False
+        self._started = False
+        self._closing = False
+        self._stopped = False
+        self._stop_error: CTraderError | None = None
+        self._fatal: CTraderError | None = None
+        self._ready: asyncio.Event | None = None
+        self._app_authed: asyncio.Event | None = None
+        self._tokens_changed: asyncio.Event | None = None
+        self._refresh_lock: asyncio.Lock | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    def demo(cls, **kwargs: Any) -> Self:
+        """A client for demo accounts (``demo.ctraderapi.com:5035``)."""
+        return cls(DEMO_HOST, PORT, **kwargs)
+
+    @classmethod
+    def live(cls, **kwargs: Any) -> Self:
+        """A client for live accounts (``live.ctraderapi.com:5035``)."""
+        return cls(LIVE_HOST, PORT, **kwargs)
+
+    def __repr__(self) -> str:
+        if self._stopped:
+            state = "closed"
+        elif self._link is not None and self._link_ready:
+            state = "ready"
+        elif self._started:
+            state = "reconnecting"
+        else:
+            state = "new"
+        accounts = sorted(a for a, s in self._accounts.items() if s.authorized)
+        return f"<AsyncClient {self.host}:{self.port} {state} accounts={accounts}>"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        """Open the connection (and authenticate the application if credentials were given).
+
+        Raises:
+            ConnectionClosedError: The server could not be reached or the TLS handshake failed.
+            APIError: Application authentication was refused.
+        """
+        if self._started:
+            raise RuntimeError("this client was already started; make a new AsyncClient to connect again")
+        self._started = True
+        self._ready = asyncio.Event()
+        self._app_authed = asyncio.Event()
+        self._tokens_changed = asyncio.Event()
+        self._refresh_lock = asyncio.Lock()
+        if self._tokens is None and self._token_store is not None:
+            self._tokens = await self._token_store.load()
+        try:
+            await self._open()
+            self._link_ready = True
+            self._ready.set()
+            if self._app_credentials is not None:
+                client_id, client_secret = self._app_credentials
+                await self.send_application_auth_req(client_id, client_secret)
+        except BaseException:
+            await self.close()
+            raise
+        self._supervisor = asyncio.create_task(self._supervise(), name="ctrader-typed supervisor")
+        self._spawn(self._keep_tokens_fresh(), "ctrader-typed token refresher")
+
+    async def close(self) -> None:
+        """Close the connection; pending requests fail, event streams end. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        current = asyncio.current_task()
+        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None and t is not current]
+        for task in tasks:
+            task.cancel()
+        link = self._link
+        if link is not None:
+            link.close()
+            await link.wait_closed()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._stop(None)
+
+    @property
+    def is_ready(self) -> bool:
+        """True while a link is up and the session on it is restored."""
+        return self._link is not None and self._link_ready and not self._stopped
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the client was closed or gave up for good."""
+        return self._stopped
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        """The token set the client holds (and refreshes), if any."""
+        return self._tokens
+
+    @property
+    def authorized_accounts(self) -> frozenset[int]:
+        """Accounts authorised on the current link."""
+        return frozenset(a for a, s in self._accounts.items() if s.authorized)
+
+    @property
+    def pending_requests(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
+
+    def subscribed_spots(self, account_id: int) -> frozenset[int]:
+        """Symbols with a spot subscription the client will restore for ``account_id``."""
+        account = self._accounts.get(account_id)
+        return frozenset(account.spots) if account is not None else frozenset()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    @overload
+    def events(
+        self,
+        t1: type[E1],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int | None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[E1]: ...
+    @overload
+    def events(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int | None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[E1 | E2]: ...
+    @overload
+    def events(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int | None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[E1 | E2 | E3]: ...
+    @overload
+    def events(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        t4: type[E4],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int | None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[E1 | E2 | E3 | E4]: ...
+    @overload
+    def events(
+        self,
+        t1: type[E1],
+        t2: type[E2],
+        t3: type[E3],
+        t4: type[E4],
+        t5: type[E5],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int | None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[E1 | E2 | E3 | E4 | E5]: ...
+    @overload
+    def events(
+        self,
+        *event_types: type[Event],
+        account_id: int | None = ...,
+        symbol_id: int | None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[Event]: ...
+    def events(
+        self,
+        *event_types: type[object],
+        account_id: int | None = None,
+        symbol_id: int | None = None,
+        maxsize: int | None = None,
+    ) -> EventStream[Any]:
+        """A stream of the events of ``event_types``, optionally for one account / symbol.
+
+        The stream receives from the moment it is made; use it as an async context manager
+        (it stops receiving when the block ends). See ``ctrader_typed.events`` for the queue
+        overflow policy (drop oldest, counted in ``stream.dropped``) and how streams end.
+        """
+        if not event_types:
+            raise TypeError("events() needs at least one event type, e.g. client.events(SpotEvent)")
+        stream: EventStream[Any] = EventStream(
+            event_types,
+            account_id=account_id,
+            symbol_id=symbol_id,
+            maxsize=maxsize if maxsize is not None else self._event_queue_size,
+            detach=self._detach_stream,
+        )
+        if self._stopped:
+            stream._finish(self._stop_error)
+            return stream
+        self._attach(event_types, stream._push)
+        self._streams.add(stream)
+        return stream
+
+    def on(
+        self,
+        event_type: type[E],
+        handler: Callable[[E], object],
+        *,
+        account_id: int | None = None,
+        symbol_id: int | None = None,
+    ) -> Callable[[], None]:
+        """Call ``handler(event)`` for every event of ``event_type``; return a function that unregisters it.
+
+        A coroutine function handler is run as a task per event. Exceptions from handlers
+        are logged, never raised into the client.
+        """
+        accepts = _make_filter(account_id, symbol_id)
+        label = getattr(handler, "__qualname__", repr(handler))
+
+        def sink(event: Any) -> None:
+            if accepts is not None and not accepts(event):
+                return
+            try:
+                result = handler(event)
+            except Exception:
+                logger.exception("event handler %s failed on %s", label, type(event).__name__)
+                return
+            if inspect.isawaitable(result):
+                self._spawn(self._run_handler(result, label), f"ctrader-typed handler {label}")
+
+        self._attach((event_type,), sink)
+        detached = False
+
+        def unregister() -> None:
+            nonlocal detached
+            if not detached:
+                detached = True
+                self._detach((event_type,), sink)
+
+        return unregister
+
+    async def _run_handler(self, awaitable: Any, label: str) -> None:
+        try:
+            await awaitable
+        except Exception:
+            logger.exception("event handler %s failed", label)
+
+    def _attach(self, event_types: Iterable[type[object]], sink: Sink) -> None:
+        for event_type in event_types:
+            if isinstance(event_type, type) and issubclass(event_type, Wrapper):
+                payload_type = event_type.PAYLOAD_TYPE
+                if payload_type is None:
+                    raise TypeError(
+                        f"{event_type.__name__} is part of other messages and never arrives on its own"
+                    )
+                _, sinks = self._routes.get(payload_type, (event_type, ()))
+                self._routes[payload_type] = (event_type, (*sinks, sink))
+            elif isinstance(event_type, type) and issubclass(event_type, ClientEvent):
+                self._class_sinks[event_type] = (*self._class_sinks.get(event_type, ()), sink)
+            else:
+                raise TypeError(f"{event_type!r} is not an event type (a message wrapper or a ClientEvent)")
+
+    def _detach(self, event_types: Iterable[type[object]], sink: Sink) -> None:
+        for event_type in event_types:
+            if issubclass(event_type, Wrapper) and event_type.PAYLOAD_TYPE is not None:
+                route = self._routes.get(event_type.PAYLOAD_TYPE)
+                if route is not None:
+                    remaining = tuple(s for s in route[1] if s != sink)
+                    if remaining:
+                        self._routes[event_type.PAYLOAD_TYPE] = (route[0], remaining)
+                    else:
+                        del self._routes[event_type.PAYLOAD_TYPE]
+            else:
+                remaining = tuple(s for s in self._class_sinks.get(event_type, ()) if s != sink)
+                if remaining:
+                    self._class_sinks[event_type] = remaining
+                else:
+                    self._class_sinks.pop(event_type, None)
+
+    def _detach_stream(self, stream: EventStream[Any]) -> None:
+        self._streams.discard(stream)
+        self._detach(stream.types, stream._push)
+
+    def _internal_routes(self) -> None:
+        self._attach((ExecutionEvent,), self._on_execution)
+        self._attach((AccountDisconnectEvent,), self._on_account_disconnect)
+        self._attach((AccountsTokenInvalidatedEvent,), self._on_tokens_invalidated)
+        self._attach((ClientDisconnectEvent,), self._on_client_disconnect)
+        self._attach((ErrorRes,), self._on_unsolicited_error)
+        self._attach((CommonErrorRes,), self._on_unsolicited_error)
+
+    def _emit(self, event: ClientEvent) -> None:
+        for cls in type(event).__mro__:
+            for sink in self._class_sinks.get(cls, ()):
+                sink(event)
+
+    # -- trading ---------------------------------------------------------------------------------
+
+    async def wait_for_order_outcome(
+        self, execution: ExecutionEvent, *, timeout: float | None = None
+    ) -> ExecutionEvent:
+        """Wait for the execution that finishes the order of ``execution``.
+
+        Pass the event a trading request returned (``send_new_order_req`` returns the
+        first answer, usually ``ORDER_ACCEPTED``). Returns the first event of that order
+        whose type is in ``TERMINAL_EXECUTION_TYPES`` - filled, cancelled, rejected or
+        expired - which may be ``execution`` itself. Events that arrived before this call
+        are not missed. A pending (limit/stop) order only finishes when it fills, is
+        cancelled or expires, so give a ``timeout`` (``None`` waits forever).
+
+        Raises:
+            ValueError: The event carries no order to follow.
+            TimeoutError: The order did not finish within ``timeout``.
+            ConnectionClosedError: The link dropped while waiting; the outcome may have
+                been missed (check with ``send_order_details_req`` / ``send_reconcile_req``).
+        """
+        if execution.execution_type in TERMINAL_EXECUTION_TYPES:
+            return execution
+        if execution.order is None:
+            raise ValueError("this execution event carries no order to follow")
+        tracker = self._tracker_for((execution.ctid_trader_account_id, execution.order.order_id))
+        if tracker.terminal is not None:
+            return tracker.terminal
+        waiter: asyncio.Future[ExecutionEvent] = asyncio.get_running_loop().create_future()
+        tracker.waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                return await waiter
+        finally:
+            if waiter in tracker.waiters:
+                tracker.waiters.remove(waiter)
+
+    def order_executions(self, account_id: int, order_id: int) -> tuple[ExecutionEvent, ...]:
+        """Execution events seen so far for an order placed, cancelled or amended through this client."""
+        tracker = self._trackers.get((account_id, order_id))
+        return tuple(tracker.events) if tracker is not None else ()
+
+    def _tracker_for(self, key: tuple[int, int]) -> _OrderTracker:
+        tracker = self._trackers.get(key)
+        if tracker is None:
+            tracker = self._trackers[key] = _OrderTracker()
+            if len(self._trackers) > _MAX_TRACKED_ORDERS:
+                for old_key, old in self._trackers.items():
+                    if not old.waiters:
+                        del self._trackers[old_key]
+                        break
+        return tracker
+
+    def _on_execution(self, event: ExecutionEvent) -> None:
+        if event.order is not None:
+            tracker = self._trackers.get((event.ctid_trader_account_id, event.order.order_id))
+            if tracker is not None:
+                tracker.add(event)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def _request(
+        self, message: ProtobufMessage, response_type: type[W], *, timeout: float | None = None
+    ) -> W:
+        return await self._call(message, response_type, timeout)
+
+    async def _call(
+        self,
+        message: ProtobufMessage,
+        response_type: type[W],
+        timeout: float | None,
+        *,
+        internal: bool = False,
+    ) -> W:
+        payload_type = payload_type_of(message.DESCRIPTOR.full_name)
+        name = _name(payload_type)
+        try:
+            payload = message.SerializeToString()
+        except EncodeError as exc:
+            raise LocalProtocolError(f"cannot encode {name}: {exc}") from exc
+        response_payload_type = response_type.PAYLOAD_TYPE
+        if response_payload_type is None:
+            raise TypeError(f"{response_type.__name__} cannot answer a request")
+        timeout = self._request_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        attempts = 0
+        result: Wrapper
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    try:
+                        result = await self._attempt(
+                            payload_type, payload, response_type, response_payload_type, deadline, internal
+                        )
+                    except RateLimitError as exc:
+                        if not self._retry_after_rate_limit(payload_type, exc, attempts, deadline):
+                            raise
+                        attempts += 1
+                        logger.info("%s was rate-limited (%s); retry %d", name, exc.error_code, attempts)
+                        continue
+                    except APIError as exc:
+                        if exc.maintenance_end is not None:
+                            self._maintenance_end = exc.maintenance_end
+                        if _IDEMPOTENT_SUCCESS.get(payload_type) != exc.error_code:
+                            raise
+                        result = self._already_done(message, payload_type)
+                    break
+        except TimeoutError as exc:
+            if isinstance(exc, RequestTimeoutError):
+                raise
+            raise RequestTimeoutError(f"no answer to {name} within {timeout:g} s") from exc
+        await self._after_success(payload_type, message, result, internal)
+        return cast(W, result)
+
+    async def _attempt(
+        self,
+        payload_type: int,
+        payload: bytes,
+        response_type: type[Wrapper],
+        response_payload_type: int,
+        deadline: float,
+        internal: bool,
+    ) -> Wrapper:
+        loop = asyncio.get_running_loop()
+        link = await self._usable_link(internal)
+        now = loop.time()
+        limiter = self._limiter
+        until = limiter.blocked_until(payload_type, now)
+        if until is not None and (payload_type in _NEVER_RESENT or until > deadline):
+            remaining = until - now
+            raise RateLimitError(
+                "BLOCKED_PAYLOAD_TYPE",
+                f"{_name(payload_type)} is blocked by the server for another {remaining:.1f} s",
+                retry_after=remaining,
+            )
+        send_at = limiter.reserve(payload_type, now)
+        if send_at > now:
+            await asyncio.sleep(send_at - now)
+            link = await self._usable_link(internal)
+        future: asyncio.Future[Wrapper] = loop.create_future()
+        pending = _Pending(future, response_type, payload_type)
+        client_msg_id = self._pending.add(response_payload_type, pending)
+        try:
+            link.send(encode_envelope(payload_type, payload, client_msg_id))
+            pending.sent = True
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("sent %s as %s", _name(payload_type), client_msg_id)
+            return await future
+        finally:
+            self._pending.discard(client_msg_id)
+
+    def _retry_after_rate_limit(
+        self, payload_type: int, error: RateLimitError, attempts: int, deadline: float
+    ) -> bool:
+        now = asyncio.get_running_loop().time()
+        wait = error.retry_after if error.retry_after is not None else min(2.0**attempts, 10.0)
+        self._limiter.block(payload_type, now + wait)
+        return (
+            payload_type not in _NEVER_RESENT
+            and attempts < self._rate_limit_retries
+            and wait <= self._rate_limit_max_wait
+            and now + wait < deadline
+        )
+
+    def _already_done(self, message: ProtobufMessage, payload_type: int) -> Wrapper:
+        """The answer an idempotent request would have had (already authenticated / logged in)."""
+        if payload_type == _APP_AUTH:
+            return ApplicationAuthRes()
+        assert isinstance(message, _pb.ProtoOAAccountAuthReq)
+        return AccountAuthRes(ctid_trader_account_id=message.ctidTraderAccountId)
+
+    async def _usable_link(self, internal: bool) -> Link:
+        ready = self._ready
+        while True:
+            if self._stopped or self._closing:
+                error = ConnectionClosedError(
+                    "the client is closed" if self._closing else "the client has stopped"
+                )
+                error.__cause__ = self._stop_error
+                raise error
+            if ready is None:
+                raise ConnectionClosedError(
+                    "not connected: use 'async with AsyncClient(...)' or 'await client.connect()'"
+                )
+            link = self._link
+            if internal:
+                if link is None or not link.is_open:
+                    raise ConnectionClosedError("the connection dropped while the session was being restored")
+                return link
+            if ready.is_set() and link is not None and link.is_open:
+                return link
+            await ready.wait()
+
+    # -- inbound dispatch ------------------------------------------------------------------------
+
+    def _on_envelope(self, envelope: Envelope) -> None:
+        payload_type = envelope.payloadType
+        client_msg_id = envelope.clientMsgId
+        event: Wrapper | None = None
+        if client_msg_id:
+            hit = self._pending.match(payload_type, client_msg_id)
+            if hit is not None:
+                event = self._answer(hit[0], hit[1], payload_type, envelope.payload)
+                if payload_type != _EXECUTION_EVENT and payload_type != ORDER_ERROR_PAYLOAD_TYPE:
+                    return
+        route = self._routes.get(payload_type)
+        if route is None:
+            if payload_type not in PAYLOAD_TYPES:
+                self._on_unknown(payload_type, envelope)
+            return
+        cls, sinks = route
+        if event is None:
+            try:
+                event = cls.from_bytes(envelope.payload)
+            except DecodeError as exc:
+                raise RemoteProtocolError(f"undecodable {cls.__name__} payload: {exc}") from exc
+            except ValueError as exc:
+                # A value this schema does not know (e.g. a newer enum member): keep it raw.
+                logger.warning("cannot represent a %s: %s; delivering it raw", cls.__name__, exc)
+                self._on_unknown(payload_type, envelope)
+                return
+        for sink in sinks:
+            sink(event)
+
+    def _answer(self, kind: Answer, pending: _Pending, payload_type: int, payload: bytes) -> Wrapper | None:
+        future = pending.future
+        cls: type[Wrapper]
+        if kind is Answer.RESPONSE:
+            cls = pending.response_type
+        elif kind is Answer.ORDER_ERROR:
+            cls = OrderErrorEvent
+        else:
+            cls = ErrorRes if payload_type == 2142 else CommonErrorRes
+        try:
+            value = cls.from_bytes(payload)
+        except (DecodeError, ValueError) as exc:
+            error = RemoteProtocolError(
+                f"undecodable {cls.__name__} answering {_name(pending.payload_type)}: {exc}"
+            )
+            error.__cause__ = exc
+            if not future.done():
+                future.set_exception(error)
+            if isinstance(exc, DecodeError):
+                raise error from exc
+            return None
+        if future.done():
+            return value
+        if kind is Answer.RESPONSE:
+            trading = pending.payload_type in TRADING_PAYLOAD_TYPES
+            if trading and isinstance(value, ExecutionEvent) and value.order is not None:
+                self._tracker_for((value.ctid_trader_account_id, value.order.order_id))
+            future.set_result(value)
+        else:
+            assert isinstance(value, ErrorRes | CommonErrorRes | OrderErrorEvent)
+            future.set_exception(api_error_from(value))
+        return value
+
+    def _on_unknown(self, payload_type: int, envelope: Envelope) -> None:
+        if payload_type not in self._unknown_seen:
+            self._unknown_seen.add(payload_type)
+            logger.warning("received unknown payload type %d; delivering it as UnknownMessage", payload_type)
+        else:
+            logger.debug("received unknown payload type %d", payload_type)
+        self._emit(
+            UnknownMessage(
+                payload_type=payload_type,
+                payload=envelope.payload,
+                client_msg_id=envelope.clientMsgId or None,
+            )
+        )
+
+    def _on_unsolicited_error(self, error: ErrorRes | CommonErrorRes) -> None:
+        end = api_error_from(error).maintenance_end
+        if end is not None:
+            self._maintenance_end = end
+        logger.warning("server sent an error outside any request: %s", error.error_code)
+
+    # -- server session events -------------------------------------------------------------------
+
+    def _on_client_disconnect(self, event: ClientDisconnectEvent) -> None:
+        reason = event.reason or "no reason given"
+        link = self._link
+        error = ConnectionClosedError(
+            f"the server ended the application's session: {reason}", may_have_been_sent=True
+        )
+        if "block" in reason.lower():
+            logger.error("the server blocked the application (%s); not reconnecting", reason)
+            self._fatal = error
+        else:
+            logger.warning("the server ended the application's session (%s)", reason)
+        if link is not None:
+            link.close(error)
+
+    def _on_account_disconnect(self, event: AccountDisconnectEvent) -> None:
+        account_id = event.ctid_trader_account_id
+        if account_id in self._logged_out:
+            self._logged_out.discard(account_id)
+            return
+        account = self._accounts.get(account_id)
+        if account is None:
+            return
+        account.authorized = False
+        logger.warning("the server dropped the session of account %d; re-authorising", account_id)
+        self._spawn(
+            self._recover_account(account_id, "the server dropped the account session"), "recover account"
+        )
+
+    def _on_tokens_invalidated(self, event: AccountsTokenInvalidatedEvent) -> None:
+        reason = event.reason or "token invalidated"
+        for account_id in event.ctid_trader_account_ids:
+            account = self._accounts.get(account_id)
+            if account is None:
+                continue
+            account.authorized = False
+            if account.managed and self._tokens is not None:
+                logger.warning("the server invalidated the token of account %d; re-authorising", account_id)
+                self._spawn(self._recover_account(account_id, reason), "recover account")
+            else:
+                # Not our token set: there is no fresh token to be had here.
+                self._lose_account(account_id, reason, None)
+
+    async def _recover_account(self, account_id: int, reason: str) -> None:
+        ready = self._ready
+        if ready is None or not ready.is_set():
+            return  # a reconnect is under way and will restore every account
+        account = self._accounts.get(account_id)
+        if account is None:
+            return
+        try:
+            await self._restore_account(account_id, account)
+        except ConnectionClosedError:
+            return  # the reconnect restores it
+        except CTraderError as exc:
+            self._lose_account(account_id, f"{reason}; re-authorisation failed", exc)
+
+    def _lose_account(self, account_id: int, reason: str, error: BaseException | None) -> None:
+        if self._accounts.pop(account_id, None) is not None:
+            logger.error("account %d lost: %s", account_id, reason)
+            self._emit(AccountLost(account_id=account_id, reason=reason, error=error))
+
+    # -- session bookkeeping ---------------------------------------------------------------------
+
+    async def _after_success(
+        self, payload_type: int, message: ProtobufMessage, result: Wrapper, internal: bool
+    ) -> None:
+        if payload_type == _APP_AUTH:
+            assert isinstance(message, _pb.ProtoOAApplicationAuthReq)
+            self._app_credentials = (message.clientId, message.clientSecret)
+            if self._app_authed is not None:
+                self._app_authed.set()
+        elif payload_type == _ACCOUNT_AUTH:
+            assert isinstance(message, _pb.ProtoOAAccountAuthReq)
+            account_id = message.ctidTraderAccountId
+            token = message.accessToken
+            account = self._accounts.get(account_id)
+            if account is None:
+                account = self._accounts[account_id] = _Account(token=token)
+            account.token = token
+            account.managed = self._tokens is not None and token == self._tokens.access_token
+            account.authorized = True
+            self._logged_out.discard(account_id)
+            if not internal:
+                self._emit(AccountReady(account_id=account_id))
+        elif payload_type == _ACCOUNT_LOGOUT:
+            assert isinstance(message, _pb.ProtoOAAccountLogoutReq)
+            if self._accounts.pop(message.ctidTraderAccountId, None) is not None:
+                self._logged_out.add(message.ctidTraderAccountId)
+        elif payload_type == _REFRESH_TOKEN:
+            assert isinstance(result, RefreshTokenRes)
+            await self._store_tokens(result)
+        else:
+            self._record_subscription(payload_type, message)
+
+    def _record_subscription(self, payload_type: int, message: ProtobufMessage) -> None:
+        if payload_type == _SUBSCRIBE_SPOTS:
+            assert isinstance(message, _pb.ProtoOASubscribeSpotsReq)
+            account = self._accounts.get(message.ctidTraderAccountId)
+            if account is not None:
+                for symbol_id in message.symbolId:
+                    account.spots[symbol_id] = message.subscribeToSpotTimestamp
+        elif payload_type == _UNSUBSCRIBE_SPOTS:
+            assert isinstance(message, _pb.ProtoOAUnsubscribeSpotsReq)
+            account = self._accounts.get(message.ctidTraderAccountId)
+            if account is not None:
+                gone = set(message.symbolId)
+                for symbol_id in gone:
+                    account.spots.pop(symbol_id, None)
+                account.trendbars = {(s, p) for s, p in account.trendbars if s not in gone}
+        elif payload_type == _SUBSCRIBE_TRENDBAR:
+            assert isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq)
+            account = self._accounts.get(message.ctidTraderAccountId)
+            if account is not None:
+                account.trendbars.add((message.symbolId, message.period))
+        elif payload_type == _UNSUBSCRIBE_TRENDBAR:
+            assert isinstance(message, _pb.ProtoOAUnsubscribeLiveTrendbarReq)
+            account = self._accounts.get(message.ctidTraderAccountId)
+            if account is not None:
+                account.trendbars.discard((message.symbolId, message.period))
+        elif payload_type == _SUBSCRIBE_DEPTH:
+            assert isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq)
+            account = self._accounts.get(message.ctidTraderAccountId)
+            if account is not None:
+                account.depth.update(message.symbolId)
+        elif payload_type == _UNSUBSCRIBE_DEPTH:
+            assert isinstance(message, _pb.ProtoOAUnsubscribeDepthQuotesReq)
+            account = self._accounts.get(message.ctidTraderAccountId)
+            if account is not None:
+                account.depth.difference_update(message.symbolId)
+
+    # -- tokens ----------------------------------------------------------------------------------
+
+    async def refresh_tokens(self) -> TokenSet:
+        """Refresh the held token set now (over the socket); return the new set.
+
+        The new set is saved to the token store before it is used. Accounts authorised
+        with the old access token are re-authorised when the server invalidates it.
+
+        Raises:
+            AuthenticationError: The client holds no token set, or the server refused.
+        """
+        current = self._tokens
+        return await self._refresh(
+            stale=current.access_token if current is not None else None, internal=False
+        )
+
+    async def _refresh(self, *, stale: str | None, internal: bool) -> TokenSet:
+        lock = self._refresh_lock
+        if lock is None:
+            raise ConnectionClosedError("not connected")
+        async with lock:
+            tokens = self._tokens
+            if tokens is None:
+                raise AuthenticationError("NO_REFRESH_TOKEN", "the client holds no token set to refresh")
+            if stale is not None and tokens.access_token != stale:
+                return tokens  # someone refreshed while we waited
+            request = _pb.ProtoOARefreshTokenReq(refreshToken=tokens.refresh_token)
+            await self._call(request, RefreshTokenRes, None, internal=internal)
+            refreshed = self._tokens
+            assert refreshed is not None
+            return refreshed
+
+    async def _store_tokens(self, answer: RefreshTokenRes) -> None:
+        previous = self._tokens
+        tokens = TokenSet.from_expires_in(
+            answer.access_token,
+            answer.refresh_token,
+            answer.expires_in,
+            token_type=answer.token_type,
+            scope=previous.scope if previous is not None else None,
+        )
+        try:
+            if self._token_store is not None:
+                await self._token_store.save(tokens)
+        finally:
+            # The server has already retired the old pair: keep the new one even if saving failed.
+            self._tokens = tokens
+            if previous is not None:
+                for account in self._accounts.values():
+                    if account.token == previous.access_token:
+                        account.managed = True
+            if self._tokens_changed is not None:
+                self._tokens_changed.set()
+            logger.info("access token refreshed; expires at %s", tokens.expires_at)
+            self._emit(TokensRefreshed(tokens=tokens))
+
+    def _token_for(self, account: _Account) -> str:
+        if account.managed and self._tokens is not None:
+            return self._tokens.access_token
+        return account.token
+
+    async def _keep_tokens_fresh(self) -> None:
+        changed = self._tokens_changed
+        app_authed = self._app_authed
+        assert changed is not None
+        assert app_authed is not None
+        failures = 0
+        while True:
+            changed.clear()
+            tokens = self._tokens
+            if tokens is None or tokens.expires_at is None:
+                await changed.wait()
+                continue
+            due = (tokens.expires_at - datetime.now(UTC)).total_seconds() - self._refresh_margin
+            if due > 0:
+                try:
+                    async with asyncio.timeout(due):
+                        await changed.wait()
+                except TimeoutError:
+                    pass
+                continue
+            await app_authed.wait()
+            try:
+                await self._refresh(stale=tokens.access_token, internal=False)
+                failures = 0
+            except CTraderError as exc:
+                failures += 1
+                delay = min(60.0, 2.0**failures)
+                logger.warning("token refresh failed (%s); retrying in %.0f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+
+    # -- connection management -------------------------------------------------------------------
+
+    async def _open(self) -> Link:
+        context = self._ssl_context if self._ssl_context is not None else ssl.create_default_context()
+        link = await open_link(
+            self.host,
+            self.port,
+            ssl_context=context,
+            server_hostname=self._server_hostname,
+            connect_timeout=self._connect_timeout,
+            on_envelope=self._on_envelope,
+            on_closed=self._on_link_closed,
+            max_frame_size=self._max_frame_size,
+            heartbeat_interval=self._heartbeat_interval,
+            dead_link_timeout=self._dead_link_timeout,
+        )
+        self._link = link
+        self._link_ready = False
+        self._limiter.reset()
+        if not link.is_open:  # closed before we took it over
+            self._link = None
+            raise link.error or ConnectionClosedError("the connection closed right after it opened")
+        logger.info("connected to %s:%d", self.host, self.port)
+        return link
+
+    def _on_link_closed(self, link: Link, error: CTraderError | None) -> None:
+        if link is not self._link:
+            return
+        self._link = None
+        was_ready = self._link_ready
+        self._link_ready = False
+        if self._ready is not None:
+            self._ready.clear()
+        if self._app_authed is not None:
+            self._app_authed.clear()
+        for account in self._accounts.values():
+            account.authorized = False
+        if self._closing:
+            text = "the client was closed"
+        else:
+            text = f"the connection was lost: {error}" if error is not None else "the connection was closed"
+        for pending in self._pending.drain():
+            if not pending.future.done():
+                failure = ConnectionClosedError(text, may_have_been_sent=pending.sent)
+                failure.__cause__ = error
+                pending.future.set_exception(failure)
+        for tracker in self._trackers.values():
+            if tracker.waiters:
+                failure = ConnectionClosedError(
+                    f"{text}; the order's outcome may have been missed", may_have_been_sent=True
+                )
+                failure.__cause__ = error
+                tracker.fail(failure)
+        will_reconnect = self._reconnect and not self._closing and self._fatal is None
+        if was_ready:
+            if error is not None:
+                logger.warning("disconnected: %s", error)
+            self._emit(Disconnected(reason=text, error=error, will_reconnect=will_reconnect))
+
+    async def _supervise(self) -> None:
+        """Watch the link; reconnect and restore the session whenever it drops."""
+        while True:
+            link = self._link
+            if link is not None:
+                await link.wait_closed()
+            if self._closing:
+                return
+            error = link.error if link is not None else None
+            if self._fatal is not None or not self._reconnect:
+                self._stop(self._fatal or error or ConnectionClosedError("the connection was closed"))
+                return
+            if not await self._reconnect_loop():
+                return
+
+    async def _reconnect_loop(self) -> bool:
+        loop = asyncio.get_running_loop()
+        dropped_at = loop.time()
+        attempt = 0
+        delay = self._backoff(1)
+        while True:
+            delay = max(delay, self._maintenance_wait())
+            await asyncio.sleep(delay)
+            attempt += 1
+            link: Link | None = None
+            try:
+                link = await self._open()
+                await self._restore()
+            except _Fatal as fatal:
+                if link is not None:
+                    link.close(fatal.error)
+                self._stop(fatal.error)
+                return False
+            except CTraderError as exc:
+                if link is not None:
+                    link.close(exc if not isinstance(exc, APIError) else None)
+                    await link.wait_closed()
+                give_up = self._reconnect_max_attempts is not None and attempt >= self._reconnect_max_attempts
+                delay = self._backoff(attempt + 1)
+                maintenance = self._maintenance_end if self._maintenance_wait() > 0 else None
+                logger.warning("reconnect attempt %d failed: %s", attempt, exc)
+                self._emit(
+                    ReconnectFailed(
+                        attempt=attempt,
+                        error=exc,
+                        retry_in=None if give_up else max(delay, self._maintenance_wait()),
+                        maintenance_end=maintenance,
+                    )
+                )
+                if give_up:
+                    self._stop(exc)
+                    return False
+                continue
+            self._link_ready = True
+            assert self._ready is not None
+            self._ready.set()
+            logger.info("reconnected after %d attempt(s)", attempt)
+            self._emit(Reconnected(attempts=attempt, downtime=loop.time() - dropped_at))
+            return True
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self._reconnect_max_delay, self._reconnect_initial_delay * 2.0 ** (attempt - 1))
+        return base * (1.0 - self._reconnect_jitter * random.random())  # noqa: S311 - jitter, not crypto
+
+    def _maintenance_wait(self) -> float:
+        end = self._maintenance_end
+        if end is None:
+            return 0.0
+        wait = (end - datetime.now(UTC)).total_seconds()
+        if wait <= 0:
+            self._maintenance_end = None
+            return 0.0
+        return wait + random.uniform(0.0, min(5.0, self._reconnect_initial_delay))  # noqa: S311
+
+    async def _restore(self) -> None:
+        """Re-authenticate the application and every account, and re-subscribe, on a new link."""
+        if self._app_credentials is not None:
+            client_id, client_secret = self._app_credentials
+            request = _pb.ProtoOAApplicationAuthReq(clientId=client_id, clientSecret=client_secret)
+            try:
+                await self._call(request, ApplicationAuthRes, None, internal=True)
+            except AuthenticationError as exc:
+                raise _Fatal(exc) from exc
+        accounts = list(self._accounts.items())
+        results = await asyncio.gather(
+            *(self._restore_account(account_id, account) for account_id, account in accounts),
+            return_exceptions=True,
+        )
+        for (account_id, _), result in zip(accounts, results, strict=True):
+            if isinstance(result, ConnectionClosedError | RequestTimeoutError | RateLimitError):
+                raise result
+            if isinstance(result, CTraderError):
+                self._lose_account(account_id, "re-authorisation after reconnect failed", result)
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _restore_account(self, account_id: int, account: _Account) -> None:
+        token = self._token_for(account)
+        request = _pb.ProtoOAAccountAuthReq(ctidTraderAccountId=account_id, accessToken=token)
+        try:
+            await self._call(request, AccountAuthRes, None, internal=True)
+        except AuthenticationError as exc:
+            if exc.error_code not in _TOKEN_INVALID_CODES or not account.managed or self._tokens is None:
+                raise
+            await self._refresh(stale=token, internal=True)
+            request.accessToken = self._token_for(account)
+            await self._call(request, AccountAuthRes, None, internal=True)
+        await self._resubscribe(account_id, account)
+        self._emit(AccountReady(account_id=account_id, restored=True))
+
+    async def _resubscribe(self, account_id: int, account: _Account) -> None:
+        by_flag: dict[bool, list[int]] = {}
+        for symbol_id, with_timestamp in account.spots.items():
+            by_flag.setdefault(with_timestamp, []).append(symbol_id)
+        for with_timestamp, symbols in by_flag.items():
+            spots = _pb.ProtoOASubscribeSpotsReq(ctidTraderAccountId=account_id, symbolId=symbols)
+            if with_timestamp:
+                spots.subscribeToSpotTimestamp = True
+            if not await self._resubscribe_one(spots, SubscribeSpotsRes):
+                for symbol_id in symbols:  # find the symbols that fail, keep the rest
+                    single = _pb.ProtoOASubscribeSpotsReq(
+                        ctidTraderAccountId=account_id, symbolId=[symbol_id]
+                    )
+                    if with_timestamp:
+                        single.subscribeToSpotTimestamp = True
+                    if not await self._resubscribe_one(single, SubscribeSpotsRes):
+                        account.spots.pop(symbol_id, None)
+        for symbol_id, period in sorted(account.trendbars):
+            bars = _pb.ProtoOASubscribeLiveTrendbarReq(
+                ctidTraderAccountId=account_id,
+                symbolId=symbol_id,
+                period=cast(_model_pb.ProtoOATrendbarPeriod.ValueType, period),
+            )
+            if not await self._resubscribe_one(bars, SubscribeLiveTrendbarRes):
+                account.trendbars.discard((symbol_id, period))
+        for symbol_id in sorted(account.depth):
+            depth = _pb.ProtoOASubscribeDepthQuotesReq(ctidTraderAccountId=account_id, symbolId=[symbol_id])
+            if not await self._resubscribe_one(depth, SubscribeDepthQuotesRes):
+                account.depth.discard(symbol_id)
+
+    async def _resubscribe_one(self, request: ProtobufMessage, response_type: type[Wrapper]) -> bool:
+        try:
+            await self._call(request, response_type, None, internal=True)
+        except APIError as exc:
+            if exc.error_code == _ALREADY_SUBSCRIBED:
+                return True
+            if isinstance(exc, AuthenticationError | RateLimitError):
+                raise
+            logger.warning(
+                "could not restore a subscription (%s): %s", request.DESCRIPTOR.name, exc.error_code
+            )
+            return False
+        return True
+
+    def _stop(self, error: CTraderError | None) -> None:
+        """Stop for good: fail what waits, end the streams (raising ``error`` if any)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_error = error
+        if error is not None:
+            logger.error("client stopped: %s", error)
+        link = self._link
+        if link is not None:
+            link.close(None)
+        if self._ready is not None:
+            self._ready.set()  # wake requests waiting for the link; they see the client stopped
+        for tracker in self._trackers.values():
+            tracker.fail(ConnectionClosedError("the client stopped", may_have_been_sent=True))
+        for stream in list(self._streams):
+            stream._finish(error)
+        self._streams.clear()
+        if not self._closing:
+            for task in self._tasks:
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+    def _spawn(self, coroutine: Any, name: str) -> None:
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,306 @@
+"""Async iterators over long history ranges: trendbars, ticks, deals, orders, cash flow.
+
+The server caps what one request may cover (a window per trendbar period, about a week
+for ticks, deals, orders and cash flow) and, within a window, how many records one
+answer holds (``has_more`` says there are more). These iterators split ``[start, end]``
+into windows, page through each window until ``has_more`` is false, drop the records a
+page boundary repeats, and yield everything in chronological order::
+
+    async for bar in iter_trendbars(client, account_id, symbol_id, TrendbarPeriod.M1, start, end, digits=5):
+        print(bar.time, bar.open, bar.close)
+
+Every page is an ordinary request through the client, so ``AsyncClient`` paces them
+under its historical-request limit (5 per second by default) and retries them when the
+server rate-limits them. ``start`` and ``end`` are aware ``datetime``s or Unix
+milliseconds, both inclusive.
+
+Paging rule: when an answer says ``has_more``, the records it holds are kept and the
+rest of the window is asked for again, from the side the answer did not reach (the
+server fills answers from the end of the window for bars and ticks, and the rule works
+whichever end it starts from).
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from datetime import datetime, timedelta
+from typing import Final, TypeVar
+
+from ctrader_typed._generated.enums import QuoteType, TrendbarPeriod
+from ctrader_typed._generated.messages import Deal, DepositWithdraw, Order, Trendbar
+from ctrader_typed._generated.requests import GeneratedRequests
+from ctrader_typed.units import PRICE_DIGITS, Ohlc, Tick, datetime_to_ms, decode_tick_data, trendbar_to_ohlc
+
+__all__ = [
+    "MAX_TIMESTAMP_MS",
+    "TRENDBAR_WINDOWS_MS",
+    "WEEK_MS",
+    "iter_cash_flow",
+    "iter_deals",
+    "iter_orders",
+    "iter_ticks",
+    "iter_trendbars",
+    "iter_trendbars_raw",
+]
+
+MAX_TIMESTAMP_MS: Final = 2_147_483_646_000
+"""The largest ``toTimestamp`` the schema accepts."""
+WEEK_MS: Final = 7 * 24 * 3600 * 1000
+
+_M1_TO_M5: Final = 302_400_000
+_M10_TO_H1: Final = 21_168_000_000
+_H4_TO_D1: Final = 31_622_400_000
+_W1_MN1: Final = 158_112_000_000
+TRENDBAR_WINDOWS_MS: Final = {
+    TrendbarPeriod.M1: _M1_TO_M5,
+    TrendbarPeriod.M2: _M1_TO_M5,
+    TrendbarPeriod.M3: _M1_TO_M5,
+    TrendbarPeriod.M4: _M1_TO_M5,
+    TrendbarPeriod.M5: _M1_TO_M5,
+    TrendbarPeriod.M10: _M10_TO_H1,
+    TrendbarPeriod.M15: _M10_TO_H1,
+    TrendbarPeriod.M30: _M10_TO_H1,
+    TrendbarPeriod.H1: _M10_TO_H1,
+    TrendbarPeriod.H4: _H4_TO_D1,
+    TrendbarPeriod.H12: _H4_TO_D1,
+    TrendbarPeriod.D1: _H4_TO_D1,
+    TrendbarPeriod.W1: _W1_MN1,
+    TrendbarPeriod.MN1: _W1_MN1,
+}
+"""Widest request window per period, in ms (the conservative values of the official .NET SDK)."""
+
+_MAX_PAGES_PER_WINDOW: Final = 100_000
+
+T = TypeVar("T")
+Moment = datetime | int
+
+
+def _ms(moment: Moment) -> int:
+    return moment if isinstance(moment, int) else datetime_to_ms(moment)
+
+
+def _windows(start: int, end: int, width: int) -> list[tuple[int, int]]:
+    if start < 0 or end > MAX_TIMESTAMP_MS:
+        raise ValueError(f"history range must lie within [0, {MAX_TIMESTAMP_MS}] ms")
+    if width < 1:
+        raise ValueError("window must be at least 1 ms")
+    spans = []
+    low = start
+    while low <= end:
+        high = min(end, low + width - 1)
+        spans.append((low, high))
+        low = high + 1
+    return spans
+
+
+def _width(window: timedelta | int | None, default: int) -> int:
+    if window is None:
+        return default
+    if isinstance(window, timedelta):
+        return int(window.total_seconds() * 1000)
+    return window
+
+
+async def _collect(
+    fetch: Callable[[int, int], Awaitable[tuple[Sequence[T], bool]]],
+    low: int,
+    high: int,
+    timestamp_of: Callable[[T], int],
+    key_of: Callable[[Sequence[T]], list[Hashable]],
+) -> list[T]:
+    """Every record of ``[low, high]``, following ``has_more``; sorted by time."""
+    found: dict[Hashable, T] = {}
+    for _ in range(_MAX_PAGES_PER_WINDOW):
+        page, has_more = await fetch(low, high)
+        keys = key_of(page)
+        fresh = 0
+        for key, record in zip(keys, page, strict=True):
+            if key not in found:
+                found[key] = record
+                fresh += 1
+        if not has_more or not page:
+            break
+        times = [timestamp_of(record) for record in page]
+        oldest, newest = min(times), max(times)
+        backwards = high - newest <= oldest - low
+        if fresh:
+            # Ask again for the part this page did not reach; its boundary instant is
+            # asked for again (records sharing it may have been cut off) and deduplicated.
+            if backwards:
+                high = oldest
+            else:
+                low = newest
+        elif backwards:
+            high = oldest - 1  # nothing new at the boundary: step past it
+        else:
+            low = newest + 1
+        if low > high:
+            break
+    else:  # pragma: no cover - a server that never stops paging
+        raise RuntimeError(f"gave up paging [{low}, {high}] after {_MAX_PAGES_PER_WINDOW} pages")
+    return sorted(found.values(), key=timestamp_of)
+
+
+def _occurrence_keys(identities: list[Hashable]) -> list[Hashable]:
+    """Make repeated identities distinct by numbering their occurrences in one page."""
+    seen: collections.Counter[Hashable] = collections.Counter()
+    keys: list[Hashable] = []
+    for identity in identities:
+        keys.append((identity, seen[identity]))
+        seen[identity] += 1
+    return keys
+
+
+async def iter_trendbars_raw(
+    client: GeneratedRequests,
+    account_id: int,
+    symbol_id: int,
+    period: TrendbarPeriod,
+    start: Moment,
+    end: Moment,
+    *,
+    window: timedelta | int | None = None,
+) -> AsyncIterator[Trendbar]:
+    """The ``Trendbar`` records of ``[start, end]`` in chronological order, without decoding."""
+    width = _width(window, TRENDBAR_WINDOWS_MS[TrendbarPeriod(period)])
+
+    async def fetch(low: int, high: int) -> tuple[Sequence[Trendbar], bool]:
+        answer = await client.send_get_trendbars_req(
+            account_id, period, symbol_id, from_timestamp=low, to_timestamp=high
+        )
+        return answer.trendbar, bool(answer.has_more)
+
+    def minute_ms(bar: Trendbar) -> int:
+        return (bar.utc_timestamp_in_minutes or 0) * 60_000
+
+    def keys(page: Sequence[Trendbar]) -> list[Hashable]:
+        return [bar.utc_timestamp_in_minutes for bar in page]
+
+    for low, high in _windows(_ms(start), _ms(end), width):
+        for bar in await _collect(fetch, low, high, minute_ms, keys):
+            yield bar
+
+
+async def iter_trendbars(
+    client: GeneratedRequests,
+    account_id: int,
+    symbol_id: int,
+    period: TrendbarPeriod,
+    start: Moment,
+    end: Moment,
+    *,
+    digits: int = PRICE_DIGITS,
+    window: timedelta | int | None = None,
+) -> AsyncIterator[Ohlc]:
+    """Bars of ``[start, end]`` as ``Ohlc`` (prices rounded to ``digits``), oldest first."""
+    async for bar in iter_trendbars_raw(client, account_id, symbol_id, period, start, end, window=window):
+        yield trendbar_to_ohlc(bar, digits, period=period)
+
+
+async def iter_ticks(
+    client: GeneratedRequests,
+    account_id: int,
+    symbol_id: int,
+    side: QuoteType,
+    start: Moment,
+    end: Moment,
+    *,
+    digits: int = PRICE_DIGITS,
+    window: timedelta | int | None = timedelta(days=1),
+) -> AsyncIterator[Tick]:
+    """Ticks of one side (``QuoteType.BID`` or ``ASK``) in ``[start, end]``, oldest first.
+
+    Each page is delta-decoded on its own (its first tick is absolute). Ticks sharing a
+    millisecond and price are told apart by their order, so a page boundary that
+    repeats them does not duplicate them. ``window`` bounds memory: one window is
+    collected completely before its ticks are yielded.
+    """
+
+    async def fetch(low: int, high: int) -> tuple[Sequence[Tick], bool]:
+        answer = await client.send_get_tick_data_req(
+            account_id, symbol_id, side, from_timestamp=low, to_timestamp=high
+        )
+        return decode_tick_data(answer.tick_data, digits), answer.has_more
+
+    def keys(page: Sequence[Tick]) -> list[Hashable]:
+        return _occurrence_keys([(tick.timestamp_ms, tick.price) for tick in page])
+
+    for low, high in _windows(_ms(start), _ms(end), _width(window, WEEK_MS)):
+        for tick in await _collect(fetch, low, high, lambda tick: tick.timestamp_ms, keys):
+            yield tick
+
+
+async def iter_deals(
+    client: GeneratedRequests,
+    account_id: int,
+    start: Moment,
+    end: Moment,
+    *,
+    window: timedelta | int | None = None,
+    max_rows: int | None = None,
+) -> AsyncIterator[Deal]:
+    """Deals executed in ``[start, end]``, by execution time, each once."""
+
+    async def fetch(low: int, high: int) -> tuple[Sequence[Deal], bool]:
+        answer = await client.send_deal_list_req(
+            account_id, from_timestamp=low, to_timestamp=high, max_rows=max_rows
+        )
+        return answer.deal, answer.has_more
+
+    def keys(page: Sequence[Deal]) -> list[Hashable]:
+        return [deal.deal_id for deal in page]
+
+    for low, high in _windows(_ms(start), _ms(end), _width(window, WEEK_MS)):
+        for deal in await _collect(fetch, low, high, lambda deal: deal.execution_timestamp, keys):
+            yield deal
+
+
+def _order_time(order: Order) -> int:
+    if order.utc_last_update_timestamp is not None:
+        return order.utc_last_update_timestamp
+    return order.trade_data.open_timestamp or 0
+
+
+async def iter_orders(
+    client: GeneratedRequests,
+    account_id: int,
+    start: Moment,
+    end: Moment,
+    *,
+    window: timedelta | int | None = None,
+) -> AsyncIterator[Order]:
+    """Orders of ``[start, end]`` (``OrderListReq``), by last update time, each once."""
+
+    async def fetch(low: int, high: int) -> tuple[Sequence[Order], bool]:
+        answer = await client.send_order_list_req(account_id, from_timestamp=low, to_timestamp=high)
+        return answer.order, answer.has_more
+
+    def keys(page: Sequence[Order]) -> list[Hashable]:
+        return [order.order_id for order in page]
+
+    for low, high in _windows(_ms(start), _ms(end), _width(window, WEEK_MS)):
+        for order in await _collect(fetch, low, high, _order_time, keys):
+            yield order
+
+
+async def iter_cash_flow(
+    client: GeneratedRequests,
+    account_id: int,
+    start: Moment,
+    end: Moment,
+    *,
+    window: timedelta | int | None = None,
+) -> AsyncIterator[DepositWithdraw]:
+    """Deposits and withdrawals of ``[start, end]`` in one-week requests (the server's limit)."""
+
+    async def fetch(low: int, high: int) -> tuple[Sequence[DepositWithdraw], bool]:
+        answer = await client.send_cash_flow_history_list_req(account_id, low, high)
+        return answer.deposit_withdraw, False
+
+    def keys(page: Sequence[DepositWithdraw]) -> list[Hashable]:
+        return [entry.balance_history_id for entry in page]
+
+    for low, high in _windows(_ms(start), _ms(end), _width(window, WEEK_MS)):
+        for entry in await _collect(fetch, low, high, lambda entry: entry.change_balance_timestamp, keys):
+            yield entry
