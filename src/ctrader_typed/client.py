@@ -790,13 +790,17 @@ class AsyncClient(GeneratedRequests):
         now = loop.time()
         limiter = self._limiter
         until = limiter.blocked_until(payload_type, now)
-        if until is not None and (payload_type in _NEVER_RESENT or until > deadline):
+        if until is not None:
             remaining = until - now
-            raise RateLimitError(
-                "BLOCKED_PAYLOAD_TYPE",
-                f"{_name(payload_type)} is blocked by the server for another {remaining:.1f} s",
-                retry_after=remaining,
-            )
+            if payload_type in TRADING_PAYLOAD_TYPES or until > deadline:
+                raise RateLimitError(
+                    "BLOCKED_PAYLOAD_TYPE",
+                    f"{_name(payload_type)} is blocked by the server for another {remaining:.1f} s",
+                    retry_after=remaining,
+                )
+            await asyncio.sleep(remaining)
+            link = await self._usable_link(internal)
+            now = loop.time()
         send_at = limiter.reserve(payload_type, now)
         if send_at > now:
             await asyncio.sleep(send_at - now)

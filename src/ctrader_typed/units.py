@@ -55,7 +55,7 @@ VOLUME_SCALE: Final = 100
 DEFAULT_MONEY_DIGITS: Final = 2
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_RELATIVE_QUANTUM: Final = Decimal(1).scaleb(-PRICE_DIGITS)
+_TOLERANCE: Final = Decimal("1e-12")
 
 Number = Decimal | int | str | float
 
@@ -76,11 +76,13 @@ def _quantum(digits: int) -> Decimal:
 
 
 def _exact_int(value: Decimal, what: str, rounding: str | None) -> int:
+    nearest = value.to_integral_value(rounding=ROUND_HALF_EVEN)
+    if abs(value - nearest) <= _TOLERANCE:
+        # Exact up to Decimal's own precision (e.g. lots from volume_to_lots of an odd lot size).
+        return int(nearest)
     if rounding is not None:
         return int(value.quantize(Decimal(1), rounding=rounding))
-    if value != value.to_integral_value():
-        raise ValueError(f"{what} {value} is not a whole number; pass rounding= to round it")
-    return int(value)
+    raise ValueError(f"{what} is {value}, not a whole number; pass rounding= to round it")
 
 
 # -- prices ---------------------------------------------------------------------------------------
