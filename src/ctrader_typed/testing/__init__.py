@@ -1,0 +1,92 @@
+"""A local cTrader Open API server for tests, demos and benchmarks.
+
+::
+
+    async with Simulator(seed=1) as sim:
+        # TLS protobuf endpoint at sim.host:sim.port (trust sim.ssl_context / sim.ca_file),
+        # OAuth at sim.oauth_url + "/apps/auth" and "/apps/token",
+        # credentials sim.client_id / sim.client_secret, tokens sim.access_token /
+        # sim.refresh_token, accounts sim.accounts (sim.demo_accounts, sim.live_accounts).
+        ...
+
+Standalone: ``ctrader-typed sim`` or ``python -m ctrader_typed.testing`` (first stdout line is
+one JSON object with the connection details). In pytest: the ``ctrader_simulator`` fixture.
+
+Protocol
+    4-byte big-endian length + ``ProtoMessage``. ``clientMsgId`` is echoed on every answer and
+    on the execution events a trading request causes (other sessions of the same account get
+    those events without it). The server sends ``ProtoHeartbeatEvent`` after
+    ``heartbeat_interval`` seconds without output and closes a connection that sent nothing
+    for ``idle_timeout`` seconds. An oversized inbound frame gets ``ProtoErrorRes``
+    ``FRAME_TOO_LONG``, an undecodable one ``UNKNOWN_ERROR`` "Corrupted frame.", and a close;
+    an unknown payload type gets ``UNSUPPORTED_MESSAGE`` and a payload missing required
+    fields ``INVALID_REQUEST`` (both ``ProtoErrorRes``, connection kept).
+
+Sessions
+    Before ``ProtoOAApplicationAuthReq`` every request gets ``CH_CLIENT_NOT_AUTHENTICATED``;
+    bad credentials ``CH_CLIENT_AUTH_FAILURE``; a second application auth
+    ``CH_CLIENT_ALREADY_AUTHENTICATED``. Account auth: unknown or expired token
+    ``CH_ACCESS_TOKEN_INVALID`` ("Invalid access token" / "Access token expired"), unknown
+    account ``CH_CTID_TRADER_ACCOUNT_NOT_FOUND``, account not granted to the token
+    ``ACCOUNT_NOT_AUTHORIZED``, twice ``ALREADY_LOGGED_IN``. Any account-scoped request for
+    an account not authorised on the connection: ``ACCOUNT_NOT_AUTHORIZED``. Trading with a
+    view-only (``accounts`` scope) token: ``ACCOUNT_NOT_AUTHORIZED``. One connection carries
+    any number of accounts, demo and live alike.
+
+Market
+    Ten symbols (EURUSD is id 1). Quotes are a seeded random walk around a deterministic
+    price history; historical bars and ticks before start-up are a pure function of the
+    seed, after start-up they are the quotes that were streamed. Spot subscriptions get a
+    first "technical" event with both sides and ``sessionClose``, then an event whenever a
+    side changes (unchanged sides are left out), every ``spot_interval`` seconds per symbol.
+
+Spot traceability
+    Every spot event pushed on a connection has a per-connection *sequence*: 1, 2, 3, ...
+    counting every spot event on that connection (first events and bursts included). With
+    the default ``spot_timestamps="sequence"``, when the subscription asked for timestamps
+    (``subscribeToSpotTimestamp``), ``timestamp = conn.spot_timestamp_base + sequence``, so
+    the timestamps a client receives are consecutive integers: a gap means a lost event, a
+    repeat a duplicate. ``conn.spots_sent`` counts the events and ``conn.spot_log`` holds
+    ``(sequence, symbol_id, bid, ask)`` as sent. (``spot_timestamps="clock"`` sends wall-clock
+    milliseconds instead, still strictly increasing.) Burst events to a target without a
+    subscription always carry the timestamp.
+
+Trading
+    Hedged accounts. MARKET: ``ORDER_ACCEPTED`` (order, position in
+    ``POSITION_STATUS_CREATED``) then ``ORDER_FILLED`` (order, position, deal). LIMIT/STOP/
+    STOP_LIMIT: ``ORDER_ACCEPTED``, later ``ORDER_FILLED`` (``isServerEvent``) when the price
+    crosses, or ``ORDER_EXPIRED``. Cancel: ``ORDER_CANCELLED``; amend and SL/TP amend:
+    ``ORDER_REPLACED``; close: ``ORDER_ACCEPTED`` + ``ORDER_FILLED`` with
+    ``closePositionDetail``. Stop-loss and take-profit close positions when crossed.
+    Validation failures are ``ProtoOAOrderErrorEvent`` (``TRADING_BAD_VOLUME``,
+    ``TRADING_BAD_PRICES``, ``TRADING_BAD_STOPS``, ``NOT_ENOUGH_MONEY``,
+    ``POSITION_NOT_FOUND``, ``ORDER_NOT_FOUND`` ...). ``set_price`` moves a symbol on demand.
+
+Rate limits
+    Per connection, 50 requests/s and 5 historical requests/s (deals, trendbars, ticks, cash
+    flow). Breaches: ``BLOCKED_PAYLOAD_TYPE`` + ``retryAfter`` (that payload type blocked for
+    ``rate_limit_block`` seconds) or, with ``rate_limit_mode="frequency"``,
+    ``REQUEST_FREQUENCY_EXCEEDED``.
+
+OAuth
+    ``/apps/auth`` approves at once and redirects with ``code`` and ``state``;
+    ``/apps/token`` (GET or POST) serves the ``authorization_code`` and ``refresh_token``
+    grants: codes single-use for 60 s, refresh tokens single-use and rotating, errors as
+    ``errorCode``/``description`` with HTTP 200. A refresh (HTTP or
+    ``ProtoOARefreshTokenReq``) invalidates the old pair and sends
+    ``ProtoOAAccountsTokenInvalidatedEvent`` to the sessions that used it.
+
+Test hooks (``Simulator`` methods; they act on every live connection unless given one)
+    ``connections``, ``wait_for_connections``, ``wait_until``, ``drop_connections``,
+    ``drop_after_frames``, ``delay_answers``, ``send_garbage``, ``send_oversized_frame``,
+    ``send_half_frame_then_close``, ``send_undecodable_payload``,
+    ``send_unknown_payload_type``, ``emit_client_disconnect``, ``emit_account_disconnect``,
+    ``emit_token_invalidated``, ``set_maintenance``, ``pause_heartbeats``, ``pause_market``,
+    ``block_payload_type``, ``set_rate_limits``, ``expire_access_token``, ``issue_tokens``,
+    ``set_price``, ``market_step``, ``burst_spots``.
+"""
+
+from ctrader_typed.testing._connection import SimConnection, SpotSubscription
+from ctrader_typed.testing.simulator import Simulator
+
+__all__ = ["SimConnection", "Simulator", "SpotSubscription"]

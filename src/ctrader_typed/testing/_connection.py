@@ -1,0 +1,400 @@
+"""One client connection to the simulator: framing, heartbeats, idle timeout, test hooks.
+
+Three tasks per connection: the reader (frames in, heartbeats and rate limits handled on
+arrival), the worker (requests answered one at a time, in order, optionally delayed) and
+the ticker (server heartbeats after outbound silence, close after inbound silence).
+All writes go through ``send_frames`` so that ``drop_after_frames`` counts every frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import itertools
+import logging
+import random
+import ssl
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Final
+
+from google.protobuf.message import Message as ProtobufMessage
+
+from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
+from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
+from ctrader_typed.testing._ratelimit import RateLimiter, Verdict
+from ctrader_typed.testing._wire import HEADER, CorruptFrame, decode_envelope, encode_varint, envelope, frame
+
+if TYPE_CHECKING:
+    from ctrader_typed.testing.simulator import Simulator
+
+__all__ = ["SimConnection", "SpotSubscription"]
+
+log = logging.getLogger("ctrader_typed.testing")
+
+ERROR_RES: Final = 50
+HEARTBEAT: Final = 51
+SPOT_EVENT: Final = model_pb.PROTO_OA_SPOT_EVENT
+_HEARTBEAT_FRAME: Final = frame(envelope(HEARTBEAT, b""))
+_TRENDBAR_TAG: Final = b"\x32"  # ProtoOASpotEvent.trendbar, field 6, length-delimited
+_BURST_BATCH: Final = 512
+_MAX_BUFFERED: Final = 64 * 1024 * 1024
+_ids = itertools.count(1)
+
+
+@dataclasses.dataclass(slots=True)
+class SpotSubscription:
+    account_id: int
+    symbol_id: int
+    timestamps: bool
+    periods: set[int] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Request:
+    payload_type: int
+    payload: bytes
+    client_msg_id: str | None
+    verdict: Verdict | None
+
+
+class SimConnection:
+    """A live client connection. Public attributes are for tests to inspect.
+
+    Attributes:
+        id: Unique, increasing per simulator process.
+        app_authenticated: ``ProtoOAApplicationAuthReq`` succeeded on this connection.
+        accounts: Authorised accounts -> the access token that authorised them.
+        spots_sent: Spot events pushed so far (technical first events and bursts included).
+        spot_log: ``(sequence, symbol_id, bid, ask)`` of every spot event pushed, as sent
+            (a side that was not sent is ``None``).
+        spot_timestamp_base: With the default ``spot_timestamps="sequence"``, a spot event's
+            ``timestamp`` is ``spot_timestamp_base + sequence``.
+        received: ``(monotonic time, payload type, clientMsgId)`` of every frame received.
+        frames_sent: Frames written to the socket.
+    """
+
+    def __init__(self, sim: Simulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.id = next(_ids)
+        self._sim = sim
+        self._reader = reader
+        self._writer = writer
+        self.peer = writer.get_extra_info("peername")
+        self.opened_at = time.time()
+        self.app_authenticated = False
+        self.accounts: dict[int, str] = {}
+        self.spot_subscriptions: dict[tuple[int, int], SpotSubscription] = {}
+        self.depth_subscriptions: set[tuple[int, int]] = set()
+        self.spots_sent = 0
+        self.spot_log: deque[tuple[int, int, int | None, int | None]] = deque(maxlen=sim.spot_log_limit)
+        self.spot_timestamp_base = int(self.opened_at * 1000)
+        self._last_spot_timestamp = 0
+        self.received: list[tuple[float, int, str | None]] = []
+        self.frames_sent = 0
+        self.answer_delay: float | None = None
+        self.heartbeats_paused: bool | None = None
+        self.closed = False
+        self._drop_after: int | None = None
+        self._limiter = RateLimiter(
+            limit=sim.request_limit,
+            historical_limit=sim.historical_limit,
+            block_seconds=sim.rate_limit_block,
+        )
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._last_in = time.monotonic()
+        self._last_out = time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._burst_rng = random.Random(sim.seed * 65_537 + self.id)  # noqa: S311 - simulation only
+
+    def __repr__(self) -> str:
+        return f"<SimConnection id={self.id} accounts={sorted(self.accounts)} closed={self.closed}>"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run the connection until the peer or the simulator closes it."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._work()), loop.create_task(self._tick())]
+        try:
+            await self._read()
+        finally:
+            self.closed = True
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._abort_if_open()
+
+    def close(self) -> None:
+        """Close gracefully: flush what was written, then TLS close_notify and FIN."""
+        if self.closed:
+            return
+        self.closed = True
+        self._writer.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding unsent data."""
+        self.closed = True
+        self._abort_if_open()
+
+    def _abort_if_open(self) -> None:
+        transport = self._writer.transport
+        if not transport.is_closing():
+            transport.abort()
+        else:
+            # A graceful close may hang on an unresponsive peer: make sure it ends.
+            asyncio.get_running_loop().call_later(2.0, transport.abort)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        reader = self._reader
+        try:
+            while not self.closed:
+                header = await reader.readexactly(HEADER.size)
+                (length,) = HEADER.unpack(header)
+                if length > self._sim.max_frame_size:
+                    self.send_common_error("FRAME_TOO_LONG", "Frame size exceeds allowed limit.")
+                    self.close()
+                    return
+                body = await reader.readexactly(length)
+                self._last_in = time.monotonic()
+                try:
+                    message = decode_envelope(body)
+                except CorruptFrame:
+                    self.send_common_error("UNKNOWN_ERROR", "Corrupted frame.")
+                    self.close()
+                    return
+                self._on_message(message)
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
+            return
+
+    def _on_message(self, message: common_pb.ProtoMessage) -> None:
+        client_msg_id = message.clientMsgId if message.HasField("clientMsgId") else None
+        payload_type = message.payloadType
+        self.received.append((time.monotonic(), payload_type, client_msg_id))
+        if payload_type == HEARTBEAT:
+            return
+        verdict = None
+        if payload_type in self._sim.request_payload_types:
+            verdict = self._limiter.check(
+                payload_type, enabled=self._sim.rate_limits, mode=self._sim.rate_limit_mode
+            )
+        self._queue.put_nowait(_Request(payload_type, message.payload, client_msg_id, verdict))
+
+    async def _work(self) -> None:
+        while True:
+            request = await self._queue.get()
+            delay = self.answer_delay if self.answer_delay is not None else self._sim.answer_delay
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.closed:
+                return
+            try:
+                self._sim.handle_request(
+                    self, request.payload_type, request.payload, request.client_msg_id, request.verdict
+                )
+            except Exception:  # a simulator bug must not look like a protocol answer
+                log.exception("simulator failed to handle payload type %s", request.payload_type)
+                self.send_common_error("UNKNOWN_ERROR", "Internal simulator error", request.client_msg_id)
+            await self.drain()
+
+    async def _tick(self) -> None:
+        sim = self._sim
+        while not self.closed:
+            interval = max(0.005, min(1.0, sim.heartbeat_interval / 4, sim.idle_timeout / 4))
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            if now - self._last_in >= sim.idle_timeout:
+                log.info("connection %s idle for %.1fs: closing", self.id, now - self._last_in)
+                self.close()
+                return
+            paused = self.heartbeats_paused if self.heartbeats_paused is not None else sim.heartbeats_paused
+            if not paused and now - self._last_out >= sim.heartbeat_interval:
+                self.send_frames([_HEARTBEAT_FRAME])
+
+    async def drain(self) -> None:
+        if self.closed:
+            return
+        with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
+            await self._writer.drain()
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def send_frames(self, frames: list[bytes]) -> int:
+        """Write whole frames; honours ``drop_after_frames``. Returns how many were written."""
+        if self.closed or self._writer.transport.is_closing():
+            return 0
+        if self._drop_after is not None:
+            frames = frames[: self._drop_after]
+            self._drop_after -= len(frames)
+        if frames:
+            self._writer.write(b"".join(frames) if len(frames) > 1 else frames[0])
+            self.frames_sent += len(frames)
+            self._last_out = time.monotonic()
+        if self._drop_after == 0:
+            self._drop_after = None
+            self.close()
+        elif self._writer.transport.get_write_buffer_size() > _MAX_BUFFERED:
+            log.warning("connection %s does not read: dropping it", self.id)
+            self.abort()
+        return len(frames)
+
+    def send(self, payload_type: int, message: ProtobufMessage, client_msg_id: str | None = None) -> None:
+        self.send_frames([frame(envelope(payload_type, message.SerializeToString(), client_msg_id))])
+
+    def send_error(
+        self,
+        code: str,
+        description: str,
+        client_msg_id: str | None = None,
+        *,
+        account_id: int | None = None,
+        retry_after: int | None = None,
+        maintenance_end_s: int | None = None,
+    ) -> None:
+        """``ProtoOAErrorRes``."""
+        error = pb.ProtoOAErrorRes(errorCode=code, description=description)
+        if account_id is not None:
+            error.ctidTraderAccountId = account_id
+        if retry_after is not None:
+            error.retryAfter = retry_after
+        if maintenance_end_s is not None:
+            error.maintenanceEndTimestamp = maintenance_end_s
+        self.send(model_pb.PROTO_OA_ERROR_RES, error, client_msg_id)
+
+    def send_common_error(self, code: str, description: str, client_msg_id: str | None = None) -> None:
+        """``ProtoErrorRes`` (payload type 50): protocol-level failures."""
+        self.send(ERROR_RES, common_pb.ProtoErrorRes(errorCode=code, description=description), client_msg_id)
+
+    # -- spots ----------------------------------------------------------------------------------
+
+    def _spot_frame(
+        self,
+        account_id: int,
+        symbol_id: int,
+        bid: int | None,
+        ask: int | None,
+        timestamps: bool,
+        trendbars: Iterable[bytes] = (),
+        session_close: int | None = None,
+    ) -> bytes:
+        self.spots_sent += 1
+        sequence = self.spots_sent
+        event = pb.ProtoOASpotEvent(ctidTraderAccountId=account_id, symbolId=symbol_id)
+        if bid is not None:
+            event.bid = bid
+        if ask is not None:
+            event.ask = ask
+        if session_close is not None:
+            event.sessionClose = session_close
+        if timestamps:
+            if self._sim.spot_timestamps == "sequence":
+                event.timestamp = self.spot_timestamp_base + sequence
+            else:
+                stamp = max(time.time_ns() // 1_000_000, self._last_spot_timestamp + 1)
+                self._last_spot_timestamp = stamp
+                event.timestamp = stamp
+        payload = event.SerializeToString()
+        if trendbars:
+            payload += b"".join(_TRENDBAR_TAG + encode_varint(len(bar)) + bar for bar in trendbars)
+        self.spot_log.append((sequence, symbol_id, bid, ask))
+        return frame(envelope(SPOT_EVENT, payload))
+
+    def send_spot(
+        self,
+        subscription: SpotSubscription,
+        bid: int | None,
+        ask: int | None,
+        trendbars: Iterable[bytes] = (),
+        session_close: int | None = None,
+    ) -> None:
+        self.send_frames(
+            [
+                self._spot_frame(
+                    subscription.account_id,
+                    subscription.symbol_id,
+                    bid,
+                    ask,
+                    subscription.timestamps,
+                    trendbars,
+                    session_close,
+                )
+            ]
+        )
+
+    async def burst(self, count: int, account_id: int | None, symbol_id: int | None) -> int:
+        """Push ``count`` spot events as fast as the socket takes them; returns how many were sent."""
+        targets = [
+            (s.account_id, s.symbol_id, s.timestamps)
+            for s in self.spot_subscriptions.values()
+            if (account_id is None or s.account_id == account_id)
+            and (symbol_id is None or s.symbol_id == symbol_id)
+        ]
+        if not targets and account_id is not None and symbol_id is not None and account_id in self.accounts:
+            targets = [(account_id, symbol_id, True)]
+        if not targets or count <= 0:
+            return 0
+        market = self._sim.market
+        prices: list[tuple[int, int, int]] = []  # (bid, spread, step) per target
+        for _, target_symbol, _ in targets:
+            state = market.symbols[target_symbol]
+            prices.append((state.bid, state.ask - state.bid, state.spec.step))
+        rng = self._burst_rng
+        sent = 0
+        while sent < count and not self.closed:
+            batch: list[bytes] = []
+            for n in range(sent, min(count, sent + _BURST_BATCH)):
+                index = n % len(targets)
+                target_account, target_symbol, timestamps = targets[index]
+                bid, spread, step = prices[index]
+                bid = max(step, bid + step * rng.randint(-3, 3))
+                prices[index] = (bid, spread, step)
+                batch.append(self._spot_frame(target_account, target_symbol, bid, bid + spread, timestamps))
+            written = self.send_frames(batch)
+            sent += written
+            if written < len(batch):
+                # Dropped mid-burst: the events built but not written were never sent.
+                self.spots_sent -= len(batch) - written
+                for _ in range(len(batch) - written):
+                    self.spot_log.pop()
+                break
+            await self.drain()
+        return sent
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def drop_after_frames(self, count: int) -> None:
+        """Close the connection right after ``count`` more frames have been written."""
+        if count <= 0:
+            self.close()
+        else:
+            self._drop_after = count
+
+    def block_payload_type(self, payload_type: int, seconds: float) -> None:
+        self._limiter.block(payload_type, seconds)
+
+    def send_garbage(self) -> None:
+        """A well-framed body that is not a ``ProtoMessage``."""
+        self.send_frames([frame(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff")])
+
+    def send_oversized_frame(self, size: int = 256 * 1024 * 1024) -> None:
+        """Announce a frame of ``size`` bytes and send only its first KiB."""
+        self.send_frames([HEADER.pack(size) + bytes(1024)])
+
+    def send_half_frame_then_close(self) -> None:
+        """Write the first half of a heartbeat-sized frame of a spot event, then close."""
+        full = frame(
+            envelope(SPOT_EVENT, pb.ProtoOASpotEvent(ctidTraderAccountId=1, symbolId=1).SerializeToString())
+        )
+        self.send_frames([full[: len(full) // 2]])
+        self.close()
+
+    def send_undecodable_payload(self, payload_type: int = SPOT_EVENT) -> None:
+        """A valid envelope whose payload cannot be parsed as ``payload_type``."""
+        self.send_frames([frame(envelope(payload_type, b"\x0a\xff\xff\xff"))])
+
+    def send_unknown_payload_type(self, payload_type: int = 9999) -> None:
+        self.send_frames([frame(envelope(payload_type, b"\x08\x01"))])

@@ -1,0 +1,691 @@
+"""Answers to every request of the schema, one method per payload type.
+
+Checks done before a handler runs (``Simulator.handle_request``): maintenance, blocked
+payload types and rate limits, application authentication, payload decoding, and that an
+account-scoped request names an account authorised on this connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from google.protobuf.message import Message as ProtobufMessage
+
+from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
+from ctrader_typed.testing._auth import AuthorityError
+from ctrader_typed.testing._broker import OrderRejected, RequestError
+from ctrader_typed.testing._catalogue import (
+    ARCHIVED_SYMBOLS,
+    ASSET_CLASSES,
+    ASSETS,
+    CATEGORIES,
+    LEVERAGES,
+    SYMBOLS,
+    conversion_chain,
+    symbol_spec,
+)
+from ctrader_typed.testing._connection import SimConnection, SpotSubscription
+from ctrader_typed.testing._market import MINUTE_MS, now_ms
+
+if TYPE_CHECKING:
+    from ctrader_typed.testing.simulator import Simulator
+
+__all__ = ["Handler", "RequestHandlers"]
+
+Handler = Callable[[SimConnection, Any, "str | None"], None]
+_MAX_TIMESTAMP: Final = 2_147_483_646_000
+_WEEK_MS: Final = 604_800_000
+# Default look-back when GetTrendbarsReq has no fromTimestamp (the pre-release-89 windows).
+_TRENDBAR_WINDOW_MS: Final = {
+    **dict.fromkeys(range(1, 6), 3_024_000_000),
+    **dict.fromkeys(range(6, 10), 21_168_000_000),
+    **dict.fromkeys(range(10, 13), 31_622_400_000),
+    **dict.fromkeys(range(13, 15), 158_112_000_000),
+}
+
+
+class RequestHandlers:
+    """One method per request payload type; ``table`` maps the number to it."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.table: dict[int, tuple[type[ProtobufMessage], Handler]] = {
+            model_pb.PROTO_OA_APPLICATION_AUTH_REQ: (pb.ProtoOAApplicationAuthReq, self.application_auth),
+            model_pb.PROTO_OA_ACCOUNT_AUTH_REQ: (pb.ProtoOAAccountAuthReq, self.account_auth),
+            model_pb.PROTO_OA_VERSION_REQ: (pb.ProtoOAVersionReq, self.version),
+            model_pb.PROTO_OA_NEW_ORDER_REQ: (pb.ProtoOANewOrderReq, self.new_order),
+            model_pb.PROTO_OA_CANCEL_ORDER_REQ: (pb.ProtoOACancelOrderReq, self.cancel_order),
+            model_pb.PROTO_OA_AMEND_ORDER_REQ: (pb.ProtoOAAmendOrderReq, self.amend_order),
+            model_pb.PROTO_OA_AMEND_POSITION_SLTP_REQ: (
+                pb.ProtoOAAmendPositionSLTPReq,
+                self.amend_position_sltp,
+            ),
+            model_pb.PROTO_OA_CLOSE_POSITION_REQ: (pb.ProtoOAClosePositionReq, self.close_position),
+            model_pb.PROTO_OA_ASSET_LIST_REQ: (pb.ProtoOAAssetListReq, self.asset_list),
+            model_pb.PROTO_OA_SYMBOLS_LIST_REQ: (pb.ProtoOASymbolsListReq, self.symbols_list),
+            model_pb.PROTO_OA_SYMBOL_BY_ID_REQ: (pb.ProtoOASymbolByIdReq, self.symbol_by_id),
+            model_pb.PROTO_OA_SYMBOLS_FOR_CONVERSION_REQ: (
+                pb.ProtoOASymbolsForConversionReq,
+                self.symbols_for_conversion,
+            ),
+            model_pb.PROTO_OA_ASSET_CLASS_LIST_REQ: (pb.ProtoOAAssetClassListReq, self.asset_class_list),
+            model_pb.PROTO_OA_TRADER_REQ: (pb.ProtoOATraderReq, self.trader),
+            model_pb.PROTO_OA_RECONCILE_REQ: (pb.ProtoOAReconcileReq, self.reconcile),
+            model_pb.PROTO_OA_DEAL_LIST_REQ: (pb.ProtoOADealListReq, self.deal_list),
+            model_pb.PROTO_OA_ORDER_LIST_REQ: (pb.ProtoOAOrderListReq, self.order_list),
+            model_pb.PROTO_OA_EXPECTED_MARGIN_REQ: (pb.ProtoOAExpectedMarginReq, self.expected_margin),
+            model_pb.PROTO_OA_CASH_FLOW_HISTORY_LIST_REQ: (
+                pb.ProtoOACashFlowHistoryListReq,
+                self.cash_flow_history,
+            ),
+            model_pb.PROTO_OA_GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ: (
+                pb.ProtoOAGetAccountListByAccessTokenReq,
+                self.account_list,
+            ),
+            model_pb.PROTO_OA_REFRESH_TOKEN_REQ: (pb.ProtoOARefreshTokenReq, self.refresh_token),
+            model_pb.PROTO_OA_SUBSCRIBE_SPOTS_REQ: (pb.ProtoOASubscribeSpotsReq, self.subscribe_spots),
+            model_pb.PROTO_OA_UNSUBSCRIBE_SPOTS_REQ: (pb.ProtoOAUnsubscribeSpotsReq, self.unsubscribe_spots),
+            model_pb.PROTO_OA_SUBSCRIBE_LIVE_TRENDBAR_REQ: (
+                pb.ProtoOASubscribeLiveTrendbarReq,
+                self.subscribe_live_trendbar,
+            ),
+            model_pb.PROTO_OA_UNSUBSCRIBE_LIVE_TRENDBAR_REQ: (
+                pb.ProtoOAUnsubscribeLiveTrendbarReq,
+                self.unsubscribe_live_trendbar,
+            ),
+            model_pb.PROTO_OA_GET_TRENDBARS_REQ: (pb.ProtoOAGetTrendbarsReq, self.get_trendbars),
+            model_pb.PROTO_OA_GET_TICKDATA_REQ: (pb.ProtoOAGetTickDataReq, self.get_tick_data),
+            model_pb.PROTO_OA_GET_CTID_PROFILE_BY_TOKEN_REQ: (
+                pb.ProtoOAGetCtidProfileByTokenReq,
+                self.ctid_profile,
+            ),
+            model_pb.PROTO_OA_SUBSCRIBE_DEPTH_QUOTES_REQ: (
+                pb.ProtoOASubscribeDepthQuotesReq,
+                self.subscribe_depth,
+            ),
+            model_pb.PROTO_OA_UNSUBSCRIBE_DEPTH_QUOTES_REQ: (
+                pb.ProtoOAUnsubscribeDepthQuotesReq,
+                self.unsubscribe_depth,
+            ),
+            model_pb.PROTO_OA_SYMBOL_CATEGORY_REQ: (
+                pb.ProtoOASymbolCategoryListReq,
+                self.symbol_category_list,
+            ),
+            model_pb.PROTO_OA_ACCOUNT_LOGOUT_REQ: (pb.ProtoOAAccountLogoutReq, self.account_logout),
+            model_pb.PROTO_OA_MARGIN_CALL_LIST_REQ: (pb.ProtoOAMarginCallListReq, self.margin_call_list),
+            model_pb.PROTO_OA_MARGIN_CALL_UPDATE_REQ: (
+                pb.ProtoOAMarginCallUpdateReq,
+                self.margin_call_update,
+            ),
+            model_pb.PROTO_OA_GET_DYNAMIC_LEVERAGE_REQ: (
+                pb.ProtoOAGetDynamicLeverageByIDReq,
+                self.dynamic_leverage,
+            ),
+            model_pb.PROTO_OA_DEAL_LIST_BY_POSITION_ID_REQ: (
+                pb.ProtoOADealListByPositionIdReq,
+                self.deal_list_by_position,
+            ),
+            model_pb.PROTO_OA_ORDER_DETAILS_REQ: (pb.ProtoOAOrderDetailsReq, self.order_details),
+            model_pb.PROTO_OA_ORDER_LIST_BY_POSITION_ID_REQ: (
+                pb.ProtoOAOrderListByPositionIdReq,
+                self.order_list_by_position,
+            ),
+            model_pb.PROTO_OA_DEAL_OFFSET_LIST_REQ: (pb.ProtoOADealOffsetListReq, self.deal_offset_list),
+            model_pb.PROTO_OA_GET_POSITION_UNREALIZED_PNL_REQ: (
+                pb.ProtoOAGetPositionUnrealizedPnLReq,
+                self.unrealized_pnl,
+            ),
+        }
+
+    # -- session ------------------------------------------------------------------------------
+
+    def application_auth(
+        self, conn: SimConnection, req: pb.ProtoOAApplicationAuthReq, cmid: str | None
+    ) -> None:
+        if conn.app_authenticated:
+            conn.send_error(
+                "CH_CLIENT_ALREADY_AUTHENTICATED", "Open API application is already authorized", cmid
+            )
+            return
+        try:
+            self.sim.authority.check_application(req.clientId, req.clientSecret)
+        except AuthorityError as exc:
+            conn.send_error(exc.code, exc.description, cmid)
+            return
+        conn.app_authenticated = True
+        conn.send(model_pb.PROTO_OA_APPLICATION_AUTH_RES, pb.ProtoOAApplicationAuthRes(), cmid)
+
+    def account_auth(self, conn: SimConnection, req: pb.ProtoOAAccountAuthReq, cmid: str | None) -> None:
+        account_id = req.ctidTraderAccountId
+        try:
+            grant = self.sim.authority.check_access_token(req.accessToken)
+        except AuthorityError as exc:
+            conn.send_error(exc.code, exc.description, cmid, account_id=account_id)
+            return
+        if self.sim.broker.account(account_id) is None:
+            conn.send_error(
+                "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", f"Trading account {account_id} is not found", cmid,
+                account_id=account_id,
+            )  # fmt: skip
+            return
+        if account_id not in grant.account_ids:
+            conn.send_error(
+                "ACCOUNT_NOT_AUTHORIZED", "The access token does not grant access to this account", cmid,
+                account_id=account_id,
+            )  # fmt: skip
+            return
+        if account_id in conn.accounts:
+            conn.send_error(
+                "ALREADY_LOGGED_IN", "Trading account is already authorized", cmid, account_id=account_id
+            )
+            return
+        conn.accounts[account_id] = req.accessToken
+        conn.send(
+            model_pb.PROTO_OA_ACCOUNT_AUTH_RES, pb.ProtoOAAccountAuthRes(ctidTraderAccountId=account_id), cmid
+        )
+
+    def account_logout(self, conn: SimConnection, req: pb.ProtoOAAccountLogoutReq, cmid: str | None) -> None:
+        account_id = req.ctidTraderAccountId
+        conn.send(
+            model_pb.PROTO_OA_ACCOUNT_LOGOUT_RES,
+            pb.ProtoOAAccountLogoutRes(ctidTraderAccountId=account_id),
+            cmid,
+        )
+        self.sim.forget_account(conn, account_id)
+        conn.send(
+            model_pb.PROTO_OA_ACCOUNT_DISCONNECT_EVENT,
+            pb.ProtoOAAccountDisconnectEvent(ctidTraderAccountId=account_id),
+        )
+
+    def version(self, conn: SimConnection, req: pb.ProtoOAVersionReq, cmid: str | None) -> None:
+        conn.send(model_pb.PROTO_OA_VERSION_RES, pb.ProtoOAVersionRes(version=self.sim.version), cmid)
+
+    def account_list(
+        self, conn: SimConnection, req: pb.ProtoOAGetAccountListByAccessTokenReq, cmid: str | None
+    ) -> None:
+        try:
+            grant = self.sim.authority.check_access_token(req.accessToken)
+        except AuthorityError as exc:
+            conn.send_error(exc.code, exc.description, cmid)
+            return
+        res = pb.ProtoOAGetAccountListByAccessTokenRes(
+            accessToken=req.accessToken, permissionScope=grant.permission_scope
+        )
+        for account_id in grant.account_ids:
+            account = self.sim.broker.account(account_id)
+            if account is not None:
+                res.ctidTraderAccount.append(account.ctid_account())
+        conn.send(model_pb.PROTO_OA_GET_ACCOUNTS_BY_ACCESS_TOKEN_RES, res, cmid)
+
+    def ctid_profile(
+        self, conn: SimConnection, req: pb.ProtoOAGetCtidProfileByTokenReq, cmid: str | None
+    ) -> None:
+        try:
+            self.sim.authority.check_access_token(req.accessToken)
+        except AuthorityError as exc:
+            conn.send_error(exc.code, exc.description, cmid)
+            return
+        res = pb.ProtoOAGetCtidProfileByTokenRes()
+        res.profile.userId = self.sim.authority.user_id
+        conn.send(model_pb.PROTO_OA_GET_CTID_PROFILE_BY_TOKEN_RES, res, cmid)
+
+    def refresh_token(self, conn: SimConnection, req: pb.ProtoOARefreshTokenReq, cmid: str | None) -> None:
+        try:
+            grant, old_access = self.sim.authority.refresh(req.refreshToken, notify=False)
+        except AuthorityError as exc:
+            conn.send_error(exc.code, exc.description, cmid)
+            return
+        pair = self.sim.authority.pair(grant)
+        res = pb.ProtoOARefreshTokenRes(
+            accessToken=pair.access_token,
+            tokenType="bearer",
+            expiresIn=pair.expires_in,
+            refreshToken=pair.refresh_token,
+        )
+        conn.send(model_pb.PROTO_OA_REFRESH_TOKEN_RES, res, cmid)
+        self.sim.tokens_invalidated(old_access, "Access token was refreshed")
+
+    # -- reference data -----------------------------------------------------------------------
+
+    def asset_list(self, conn: SimConnection, req: pb.ProtoOAAssetListReq, cmid: str | None) -> None:
+        res = pb.ProtoOAAssetListRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        res.asset.extend(a.to_proto() for a in ASSETS)
+        conn.send(model_pb.PROTO_OA_ASSET_LIST_RES, res, cmid)
+
+    def asset_class_list(
+        self, conn: SimConnection, req: pb.ProtoOAAssetClassListReq, cmid: str | None
+    ) -> None:
+        res = pb.ProtoOAAssetClassListRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        res.assetClass.extend(ASSET_CLASSES)
+        conn.send(model_pb.PROTO_OA_ASSET_CLASS_LIST_RES, res, cmid)
+
+    def symbol_category_list(
+        self, conn: SimConnection, req: pb.ProtoOASymbolCategoryListReq, cmid: str | None
+    ) -> None:
+        res = pb.ProtoOASymbolCategoryListRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        res.symbolCategory.extend(CATEGORIES)
+        conn.send(model_pb.PROTO_OA_SYMBOL_CATEGORY_RES, res, cmid)
+
+    def symbols_list(self, conn: SimConnection, req: pb.ProtoOASymbolsListReq, cmid: str | None) -> None:
+        res = pb.ProtoOASymbolsListRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        res.symbol.extend(s.to_light() for s in SYMBOLS)
+        if req.includeArchivedSymbols:
+            res.archivedSymbol.extend(ARCHIVED_SYMBOLS)
+        conn.send(model_pb.PROTO_OA_SYMBOLS_LIST_RES, res, cmid)
+
+    def symbol_by_id(self, conn: SimConnection, req: pb.ProtoOASymbolByIdReq, cmid: str | None) -> None:
+        res = pb.ProtoOASymbolByIdRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        archived = {a.symbolId: a for a in ARCHIVED_SYMBOLS}
+        for symbol_id in req.symbolId:
+            spec = symbol_spec(symbol_id)
+            if spec is not None:
+                res.symbol.append(spec.to_full())
+            elif symbol_id in archived:
+                res.archivedSymbol.append(archived[symbol_id])
+        if req.symbolId and not res.symbol and not res.archivedSymbol:
+            conn.send_error(
+                "SYMBOL_NOT_FOUND", f"Symbols {list(req.symbolId)} are not found", cmid,
+                account_id=req.ctidTraderAccountId,
+            )  # fmt: skip
+            return
+        conn.send(model_pb.PROTO_OA_SYMBOL_BY_ID_RES, res, cmid)
+
+    def symbols_for_conversion(
+        self, conn: SimConnection, req: pb.ProtoOASymbolsForConversionReq, cmid: str | None
+    ) -> None:
+        known = {a.asset_id for a in ASSETS}
+        if req.firstAssetId not in known or req.lastAssetId not in known:
+            conn.send_error("INVALID_REQUEST", "Unknown asset id", cmid, account_id=req.ctidTraderAccountId)
+            return
+        res = pb.ProtoOASymbolsForConversionRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        res.symbol.extend(s.to_light() for s in conversion_chain(req.firstAssetId, req.lastAssetId))
+        conn.send(model_pb.PROTO_OA_SYMBOLS_FOR_CONVERSION_RES, res, cmid)
+
+    def dynamic_leverage(
+        self, conn: SimConnection, req: pb.ProtoOAGetDynamicLeverageByIDReq, cmid: str | None
+    ) -> None:
+        tiers = LEVERAGES.get(req.leverageId)
+        if tiers is None:
+            conn.send_error(
+                "ENTITY_NOT_FOUND", f"Leverage {req.leverageId} is not found", cmid,
+                account_id=req.ctidTraderAccountId,
+            )  # fmt: skip
+            return
+        res = pb.ProtoOAGetDynamicLeverageByIDRes(ctidTraderAccountId=req.ctidTraderAccountId)
+        res.leverage.leverageId = req.leverageId
+        for volume, leverage in tiers:
+            res.leverage.tiers.add(volume=volume, leverage=leverage)
+        conn.send(model_pb.PROTO_OA_GET_DYNAMIC_LEVERAGE_RES, res, cmid)
+
+    # -- account data -------------------------------------------------------------------------
+
+    def trader(self, conn: SimConnection, req: pb.ProtoOATraderReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        res = pb.ProtoOATraderRes(ctidTraderAccountId=account.account_id)
+        res.trader.CopyFrom(account.trader())
+        conn.send(model_pb.PROTO_OA_TRADER_RES, res, cmid)
+
+    def reconcile(self, conn: SimConnection, req: pb.ProtoOAReconcileReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        res = pb.ProtoOAReconcileRes(ctidTraderAccountId=account.account_id)
+        res.position.extend(account.open_positions())
+        res.order.extend(account.pending_orders())
+        conn.send(model_pb.PROTO_OA_RECONCILE_RES, res, cmid)
+
+    def deal_list(self, conn: SimConnection, req: pb.ProtoOADealListReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        limit = self.sim.history_chunk_size
+        if req.HasField("maxRows") and req.maxRows > 0:
+            limit = min(limit, req.maxRows)
+        deals, has_more = self.sim.broker.deals(
+            account, _opt(req, "fromTimestamp"), _opt(req, "toTimestamp"), limit
+        )
+        res = pb.ProtoOADealListRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
+        res.deal.extend(deals)
+        conn.send(model_pb.PROTO_OA_DEAL_LIST_RES, res, cmid)
+
+    def order_list(self, conn: SimConnection, req: pb.ProtoOAOrderListReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        orders, has_more = self.sim.broker.orders(
+            account, _opt(req, "fromTimestamp"), _opt(req, "toTimestamp"), self.sim.history_chunk_size
+        )
+        res = pb.ProtoOAOrderListRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
+        res.order.extend(orders)
+        conn.send(model_pb.PROTO_OA_ORDER_LIST_RES, res, cmid)
+
+    def deal_list_by_position(
+        self, conn: SimConnection, req: pb.ProtoOADealListByPositionIdReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        deals, has_more = self.sim.broker.deals_by_position(
+            account,
+            req.positionId,
+            _opt(req, "fromTimestamp"),
+            _opt(req, "toTimestamp"),
+            self.sim.history_chunk_size,
+        )
+        res = pb.ProtoOADealListByPositionIdRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
+        res.deal.extend(deals)
+        conn.send(model_pb.PROTO_OA_DEAL_LIST_BY_POSITION_ID_RES, res, cmid)
+
+    def order_list_by_position(
+        self, conn: SimConnection, req: pb.ProtoOAOrderListByPositionIdReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        orders, has_more = self.sim.broker.orders_by_position(
+            account,
+            req.positionId,
+            _opt(req, "fromTimestamp"),
+            _opt(req, "toTimestamp"),
+            self.sim.history_chunk_size,
+        )
+        res = pb.ProtoOAOrderListByPositionIdRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
+        res.order.extend(orders)
+        conn.send(model_pb.PROTO_OA_ORDER_LIST_BY_POSITION_ID_RES, res, cmid)
+
+    def order_details(self, conn: SimConnection, req: pb.ProtoOAOrderDetailsReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        order, deals = self.sim.broker.order_details(account, req.orderId)
+        res = pb.ProtoOAOrderDetailsRes(ctidTraderAccountId=account.account_id)
+        res.order.CopyFrom(order)
+        res.deal.extend(deals)
+        conn.send(model_pb.PROTO_OA_ORDER_DETAILS_RES, res, cmid)
+
+    def deal_offset_list(
+        self, conn: SimConnection, req: pb.ProtoOADealOffsetListReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        offset_by, offsetting = self.sim.broker.deal_offsets(account, req.dealId)
+        res = pb.ProtoOADealOffsetListRes(ctidTraderAccountId=account.account_id)
+        res.offsetBy.extend(offset_by)
+        res.offsetting.extend(offsetting)
+        conn.send(model_pb.PROTO_OA_DEAL_OFFSET_LIST_RES, res, cmid)
+
+    def cash_flow_history(
+        self, conn: SimConnection, req: pb.ProtoOACashFlowHistoryListReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        res = pb.ProtoOACashFlowHistoryListRes(ctidTraderAccountId=account.account_id)
+        res.depositWithdraw.extend(self.sim.broker.cash_flow(account, req.fromTimestamp, req.toTimestamp))
+        conn.send(model_pb.PROTO_OA_CASH_FLOW_HISTORY_LIST_RES, res, cmid)
+
+    def expected_margin(
+        self, conn: SimConnection, req: pb.ProtoOAExpectedMarginReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        spec = symbol_spec(req.symbolId)
+        if spec is None:
+            raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
+        if any(v <= 0 for v in req.volume):
+            raise RequestError("INVALID_REQUEST", "Volumes must be positive")
+        res = pb.ProtoOAExpectedMarginRes(
+            ctidTraderAccountId=account.account_id, moneyDigits=account.money_digits
+        )
+        for volume in req.volume:
+            margin = self.sim.broker.margin(account, spec, volume)
+            res.margin.add(volume=volume, buyMargin=margin, sellMargin=margin)
+        conn.send(model_pb.PROTO_OA_EXPECTED_MARGIN_RES, res, cmid)
+
+    def unrealized_pnl(
+        self, conn: SimConnection, req: pb.ProtoOAGetPositionUnrealizedPnLReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        res = pb.ProtoOAGetPositionUnrealizedPnLRes(
+            ctidTraderAccountId=account.account_id, moneyDigits=account.money_digits
+        )
+        for position in account.open_positions():
+            gross, net = self.sim.broker.unrealized(account, position)
+            res.positionUnrealizedPnL.add(
+                positionId=position.positionId, grossUnrealizedPnL=gross, netUnrealizedPnL=net
+            )
+        conn.send(model_pb.PROTO_OA_GET_POSITION_UNREALIZED_PNL_RES, res, cmid)
+
+    def margin_call_list(
+        self, conn: SimConnection, req: pb.ProtoOAMarginCallListReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        res = pb.ProtoOAMarginCallListRes()
+        res.marginCall.extend(account.margin_calls[k] for k in sorted(account.margin_calls))
+        conn.send(model_pb.PROTO_OA_MARGIN_CALL_LIST_RES, res, cmid)
+
+    def margin_call_update(
+        self, conn: SimConnection, req: pb.ProtoOAMarginCallUpdateReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        if req.marginCall.marginLevelThreshold <= 0:
+            raise RequestError("INVALID_REQUEST", "marginLevelThreshold must be positive")
+        margin_call = model_pb.ProtoOAMarginCall()
+        margin_call.CopyFrom(req.marginCall)
+        margin_call.utcLastUpdateTimestamp = now_ms()
+        account.margin_calls[margin_call.marginCallType] = margin_call
+        conn.send(model_pb.PROTO_OA_MARGIN_CALL_UPDATE_RES, pb.ProtoOAMarginCallUpdateRes(), cmid)
+        event = pb.ProtoOAMarginCallUpdateEvent(ctidTraderAccountId=account.account_id)
+        event.marginCall.CopyFrom(margin_call)
+        self.sim.publish(account.account_id, model_pb.PROTO_OA_MARGIN_CALL_UPDATE_EVENT, event)
+
+    # -- trading ------------------------------------------------------------------------------
+
+    def _trade(
+        self,
+        conn: SimConnection,
+        account_id: int,
+        cmid: str | None,
+        action: Callable[[], list[pb.ProtoOAExecutionEvent]],
+    ) -> None:
+        grant_scope = self.sim.scope_of(conn, account_id)
+        if grant_scope != "trading":
+            conn.send_error(
+                "ACCOUNT_NOT_AUTHORIZED", "The access token has the view-only 'accounts' scope", cmid,
+                account_id=account_id,
+            )  # fmt: skip
+            return
+        try:
+            events = action()
+        except OrderRejected as exc:
+            error = pb.ProtoOAOrderErrorEvent(
+                ctidTraderAccountId=account_id, errorCode=exc.code, description=exc.description
+            )
+            if exc.order_id:
+                error.orderId = exc.order_id
+            if exc.position_id:
+                error.positionId = exc.position_id
+            conn.send(model_pb.PROTO_OA_ORDER_ERROR_EVENT, error, cmid)
+            return
+        for event in events:
+            self.sim.publish(
+                account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event, origin=conn, client_msg_id=cmid
+            )
+
+    def new_order(self, conn: SimConnection, req: pb.ProtoOANewOrderReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.new_order(account, req))
+
+    def cancel_order(self, conn: SimConnection, req: pb.ProtoOACancelOrderReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.cancel_order(account, req))
+
+    def amend_order(self, conn: SimConnection, req: pb.ProtoOAAmendOrderReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.amend_order(account, req))
+
+    def amend_position_sltp(
+        self, conn: SimConnection, req: pb.ProtoOAAmendPositionSLTPReq, cmid: str | None
+    ) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.amend_position_sltp(account, req))
+
+    def close_position(self, conn: SimConnection, req: pb.ProtoOAClosePositionReq, cmid: str | None) -> None:
+        account = self.sim.require_account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.close_position(account, req))
+
+    # -- market data --------------------------------------------------------------------------
+
+    def subscribe_spots(
+        self, conn: SimConnection, req: pb.ProtoOASubscribeSpotsReq, cmid: str | None
+    ) -> None:
+        account_id = req.ctidTraderAccountId
+        symbol_ids = list(dict.fromkeys(req.symbolId))
+        if not symbol_ids:
+            raise RequestError("INVALID_REQUEST", "symbolId is empty")
+        for symbol_id in symbol_ids:
+            if symbol_spec(symbol_id) is None:
+                raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {symbol_id} is not found")
+            if (account_id, symbol_id) in conn.spot_subscriptions:
+                raise RequestError("ALREADY_SUBSCRIBED", f"Already subscribed to spots of symbol {symbol_id}")
+        subscriptions = []
+        for symbol_id in symbol_ids:
+            subscription = SpotSubscription(account_id, symbol_id, req.subscribeToSpotTimestamp)
+            conn.spot_subscriptions[(account_id, symbol_id)] = subscription
+            subscriptions.append(subscription)
+        conn.send(
+            model_pb.PROTO_OA_SUBSCRIBE_SPOTS_RES,
+            pb.ProtoOASubscribeSpotsRes(ctidTraderAccountId=account_id),
+            cmid,
+        )
+        for subscription in subscriptions:
+            state = self.sim.market.symbols[subscription.symbol_id]
+            conn.send_spot(subscription, state.bid, state.ask, session_close=state.session_close)
+
+    def unsubscribe_spots(
+        self, conn: SimConnection, req: pb.ProtoOAUnsubscribeSpotsReq, cmid: str | None
+    ) -> None:
+        account_id = req.ctidTraderAccountId
+        for symbol_id in req.symbolId:
+            if (account_id, symbol_id) not in conn.spot_subscriptions:
+                raise RequestError(
+                    "NOT_SUBSCRIBED_TO_SPOTS", f"Not subscribed to spots of symbol {symbol_id}"
+                )
+        for symbol_id in req.symbolId:
+            conn.spot_subscriptions.pop((account_id, symbol_id), None)
+        conn.send(
+            model_pb.PROTO_OA_UNSUBSCRIBE_SPOTS_RES,
+            pb.ProtoOAUnsubscribeSpotsRes(ctidTraderAccountId=account_id),
+            cmid,
+        )
+
+    def subscribe_live_trendbar(
+        self, conn: SimConnection, req: pb.ProtoOASubscribeLiveTrendbarReq, cmid: str | None
+    ) -> None:
+        subscription = conn.spot_subscriptions.get((req.ctidTraderAccountId, req.symbolId))
+        if symbol_spec(req.symbolId) is None:
+            raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
+        if subscription is None:
+            raise RequestError(
+                "NOT_SUBSCRIBED_TO_SPOTS", f"Subscribe to spots of symbol {req.symbolId} first"
+            )
+        subscription.periods.add(req.period)
+        conn.send(
+            model_pb.PROTO_OA_SUBSCRIBE_LIVE_TRENDBAR_RES,
+            pb.ProtoOASubscribeLiveTrendbarRes(ctidTraderAccountId=req.ctidTraderAccountId),
+            cmid,
+        )
+
+    def unsubscribe_live_trendbar(
+        self, conn: SimConnection, req: pb.ProtoOAUnsubscribeLiveTrendbarReq, cmid: str | None
+    ) -> None:
+        subscription = conn.spot_subscriptions.get((req.ctidTraderAccountId, req.symbolId))
+        if subscription is None:
+            raise RequestError("NOT_SUBSCRIBED_TO_SPOTS", f"Not subscribed to spots of symbol {req.symbolId}")
+        subscription.periods.discard(req.period)
+        conn.send(
+            model_pb.PROTO_OA_UNSUBSCRIBE_LIVE_TRENDBAR_RES,
+            pb.ProtoOAUnsubscribeLiveTrendbarRes(ctidTraderAccountId=req.ctidTraderAccountId),
+            cmid,
+        )
+
+    def subscribe_depth(
+        self, conn: SimConnection, req: pb.ProtoOASubscribeDepthQuotesReq, cmid: str | None
+    ) -> None:
+        account_id = req.ctidTraderAccountId
+        symbol_ids = list(dict.fromkeys(req.symbolId))
+        if not symbol_ids:
+            raise RequestError("INVALID_REQUEST", "symbolId is empty")
+        for symbol_id in symbol_ids:
+            if symbol_spec(symbol_id) is None:
+                raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {symbol_id} is not found")
+            if (account_id, symbol_id) in conn.depth_subscriptions:
+                raise RequestError("ALREADY_SUBSCRIBED", f"Already subscribed to depth of symbol {symbol_id}")
+        conn.depth_subscriptions.update((account_id, s) for s in symbol_ids)
+        conn.send(
+            model_pb.PROTO_OA_SUBSCRIBE_DEPTH_QUOTES_RES,
+            pb.ProtoOASubscribeDepthQuotesRes(ctidTraderAccountId=account_id),
+            cmid,
+        )
+        for symbol_id in symbol_ids:
+            event = pb.ProtoOADepthEvent(ctidTraderAccountId=account_id, symbolId=symbol_id)
+            event.newQuotes.extend(self.sim.market.depth(symbol_id).snapshot())
+            conn.send(model_pb.PROTO_OA_DEPTH_EVENT, event)
+
+    def unsubscribe_depth(
+        self, conn: SimConnection, req: pb.ProtoOAUnsubscribeDepthQuotesReq, cmid: str | None
+    ) -> None:
+        account_id = req.ctidTraderAccountId
+        for symbol_id in req.symbolId:
+            if (account_id, symbol_id) not in conn.depth_subscriptions:
+                raise RequestError("INVALID_REQUEST", f"Not subscribed to depth of symbol {symbol_id}")
+        conn.depth_subscriptions.difference_update((account_id, s) for s in req.symbolId)
+        conn.send(
+            model_pb.PROTO_OA_UNSUBSCRIBE_DEPTH_QUOTES_RES,
+            pb.ProtoOAUnsubscribeDepthQuotesRes(ctidTraderAccountId=account_id),
+            cmid,
+        )
+
+    def get_trendbars(self, conn: SimConnection, req: pb.ProtoOAGetTrendbarsReq, cmid: str | None) -> None:
+        if symbol_spec(req.symbolId) is None:
+            raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
+        to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
+        from_ms = (
+            req.fromTimestamp
+            if req.HasField("fromTimestamp")
+            else max(0, to_ms - _TRENDBAR_WINDOW_MS[req.period])
+        )
+        _check_bounds(from_ms, to_ms)
+        limit = self.sim.history_chunk_size
+        if req.HasField("count") and req.count > 0:
+            limit = min(limit, req.count)
+        bars, has_more = self.sim.market.trendbars(req.symbolId, req.period, from_ms, to_ms, limit)
+        res = pb.ProtoOAGetTrendbarsRes(
+            ctidTraderAccountId=req.ctidTraderAccountId,
+            period=req.period,
+            symbolId=req.symbolId,
+            hasMore=has_more,
+        )
+        for start, (open_, high, low, close, volume) in bars:
+            res.trendbar.add(
+                volume=volume,
+                period=req.period,
+                low=low,
+                deltaOpen=open_ - low,
+                deltaClose=close - low,
+                deltaHigh=high - low,
+                utcTimestampInMinutes=start // MINUTE_MS,
+            )
+        conn.send(model_pb.PROTO_OA_GET_TRENDBARS_RES, res, cmid)
+
+    def get_tick_data(self, conn: SimConnection, req: pb.ProtoOAGetTickDataReq, cmid: str | None) -> None:
+        if symbol_spec(req.symbolId) is None:
+            raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
+        to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
+        from_ms = req.fromTimestamp if req.HasField("fromTimestamp") else max(0, to_ms - _WEEK_MS)
+        _check_bounds(from_ms, to_ms)
+        ticks, has_more = self.sim.market.ticks(
+            req.symbolId, req.type == model_pb.BID, from_ms, to_ms, self.sim.tick_chunk_size
+        )
+        res = pb.ProtoOAGetTickDataRes(ctidTraderAccountId=req.ctidTraderAccountId, hasMore=has_more)
+        previous_t, previous_price = 0, 0
+        for t, price in ticks:
+            res.tickData.add(timestamp=t - previous_t, tick=price - previous_price)
+            previous_t, previous_price = t, price
+        conn.send(model_pb.PROTO_OA_GET_TICKDATA_RES, res, cmid)
+
+
+def _opt(message: Any, name: str) -> int | None:
+    value: int | None = getattr(message, name) if message.HasField(name) else None
+    return value
+
+
+def _check_bounds(from_ms: int, to_ms: int) -> None:
+    if from_ms < 0 or to_ms > _MAX_TIMESTAMP or from_ms > to_ms:
+        raise RequestError("INCORRECT_BOUNDARIES", "fromTimestamp/toTimestamp are out of bounds or reversed")

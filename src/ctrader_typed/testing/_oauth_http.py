@@ -1,0 +1,204 @@
+"""The OAuth endpoints over plain HTTP on 127.0.0.1: ``/apps/auth`` and ``/apps/token``.
+
+``/apps/auth`` approves at once (no login page) and redirects to
+``redirect_uri?code=...&state=...``; the redirect URI must be registered for the client (any
+``http://127.0.0.1:*/...`` or ``http://localhost:*/...`` loopback URI is accepted too).
+
+``/apps/token`` takes GET query parameters or a POST form (or JSON) body, for the
+``authorization_code`` and ``refresh_token`` grants. Answers are JSON with camelCase keys
+plus the snake_case duplicates of the old official sample. Errors are
+``{"errorCode": ..., "description": ...}`` with HTTP 200, as the real service does. Error
+codes used: ``INVALID_REQUEST`` (missing parameter), ``UNSUPPORTED_GRANT_TYPE``,
+``ACCESS_DENIED`` (bad client credentials), ``INVALID_GRANT`` (unknown, used or expired
+code or refresh token, redirect URI mismatch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import urllib.parse
+from typing import Final
+
+from ctrader_typed.testing._auth import Authority, AuthorityError, Grant, Scope
+
+__all__ = ["OAuthHttpServer"]
+
+log = logging.getLogger("ctrader_typed.testing.oauth")
+
+_MAX_HEAD: Final = 16 * 1024
+_MAX_BODY: Final = 64 * 1024
+_SCOPES: Final[dict[str, Scope]] = {"accounts": "accounts", "trading": "trading"}
+_REASONS: Final = {200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+
+
+class OAuthHttpServer:
+    """A deliberately small HTTP/1.1 server (one request per connection)."""
+
+    def __init__(self, authority: Authority, host: str, port: int = 0) -> None:
+        self._authority = authority
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.requests: list[tuple[str, str]] = []
+        """(method, path) of every request served, for tests."""
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the OAuth server is not running")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            status, headers, body = await self._respond(reader)
+            reason = _REASONS.get(status, "OK")
+            head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}", "Connection: close"]
+            head += [f"{name}: {value}" for name, value in headers]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _respond(self, reader: asyncio.StreamReader) -> tuple[int, list[tuple[str, str]], bytes]:
+        raw_head = await reader.readuntil(b"\r\n\r\n")
+        if len(raw_head) > _MAX_HEAD:
+            return _text(400, "request head too large")
+        lines = raw_head.decode("latin-1").split("\r\n")
+        try:
+            method, target, _version = lines[0].split(" ", 2)
+        except ValueError:
+            return _text(400, "malformed request line")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0") or 0)
+        if length > _MAX_BODY:
+            return _text(400, "request body too large")
+        body = await reader.readexactly(length) if length else b""
+        url = urllib.parse.urlsplit(target)
+        self.requests.append((method, url.path))
+        params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        if url.path == "/apps/auth":
+            if method != "GET":
+                return _text(405, "use GET")
+            return self._authorize(params)
+        if url.path == "/apps/token":
+            if method == "POST":
+                params.update(_body_params(headers.get("content-type", ""), body))
+            elif method != "GET":
+                return _text(405, "use GET or POST")
+            return _json(self._token(params))
+        return _text(404, "not found")
+
+    def _authorize(self, params: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        client_id = params.get("client_id", "")
+        redirect_uri = params.get("redirect_uri", "")
+        if client_id != self._authority.client_id:
+            return _text(400, "Unknown client_id")
+        if not redirect_uri or not self._authority.redirect_allowed(client_id, redirect_uri):
+            return _text(400, "redirect_uri is not registered for this application")
+        query: dict[str, str] = {}
+        scope = _SCOPES.get(params.get("scope", "trading"))
+        if scope is not None:
+            query["code"] = self._authority.create_code(client_id, redirect_uri, scope)
+        else:
+            query["error"] = "invalid_scope"
+        if "state" in params:
+            query["state"] = params["state"]
+        separator = "&" if urllib.parse.urlsplit(redirect_uri).query else "?"
+        location = redirect_uri + separator + urllib.parse.urlencode(query)
+        return 302, [("Location", location), ("Content-Type", "text/plain")], b"Redirecting"
+
+    def _token(self, params: dict[str, str]) -> dict[str, object]:
+        grant_type = params.get("grant_type", "")
+        client_id = params.get("client_id", "")
+        client_secret = params.get("client_secret", "")
+        try:
+            if grant_type == "authorization_code":
+                code = params.get("code")
+                if not code or not client_id or not client_secret:
+                    raise AuthorityError("INVALID_REQUEST", "code, client_id and client_secret are required")
+                grant = self._authority.exchange_code(
+                    code, client_id, client_secret, params.get("redirect_uri")
+                )
+            elif grant_type == "refresh_token":
+                refresh_token = params.get("refresh_token")
+                if not refresh_token or not client_id or not client_secret:
+                    raise AuthorityError(
+                        "INVALID_REQUEST", "refresh_token, client_id and client_secret are required"
+                    )
+                grant = self._authority.refresh_for_client(refresh_token, client_id, client_secret)
+            elif not grant_type:
+                raise AuthorityError("INVALID_REQUEST", "grant_type is required")
+            else:
+                raise AuthorityError("UNSUPPORTED_GRANT_TYPE", f"grant_type {grant_type!r} is not supported")
+        except AuthorityError as exc:
+            log.info("token request refused: %s", exc.code)
+            return {"errorCode": exc.code, "description": exc.description}
+        return self._token_body(grant)
+
+    def _token_body(self, grant: Grant) -> dict[str, object]:
+        pair = self._authority.pair(grant)
+        return {
+            "accessToken": pair.access_token,
+            "tokenType": "bearer",
+            "expiresIn": pair.expires_in,
+            "refreshToken": pair.refresh_token,
+            "errorCode": None,
+            "description": None,
+            "access_token": pair.access_token,
+            "token_type": "bearer",
+            "expires_in": pair.expires_in,
+            "refresh_token": pair.refresh_token,
+        }
+
+
+def _body_params(content_type: str, body: bytes) -> dict[str, str]:
+    if not body:
+        return {}
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return {}
+        if isinstance(data, dict):
+            return {str(k): str(v) for k, v in data.items() if v is not None}
+        return {}
+    return dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _text(status: int, text: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    return status, [("Content-Type", "text/plain; charset=utf-8")], text.encode()
+
+
+def _json(data: dict[str, object]) -> tuple[int, list[tuple[str, str]], bytes]:
+    return 200, [("Content-Type", "application/json")], json.dumps(data).encode()
