@@ -13,3 +13,49 @@ from ctrader_typed._generated.messages import *  # noqa: F403
 __all__ = ["ProtoWrapper", "Wrapper"]
 __all__ += _enums.__all__
 __all__ += _messages.__all__
+
+# The asyncio client, its events, and the unit/history helpers.
+from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient  # noqa: E402
+from ctrader_typed.events import (  # noqa: E402
+    AccountLost,
+    AccountReady,
+    ClientEvent,
+    Disconnected,
+    EventStream,
+    Reconnected,
+    ReconnectFailed,
+    TokensRefreshed,
+    UnknownMessage,
+)
+from ctrader_typed.history import (  # noqa: E402
+    iter_cash_flow,
+    iter_deals,
+    iter_orders,
+    iter_ticks,
+    iter_trendbars,
+    iter_trendbars_raw,
+)
+from ctrader_typed.units import Ohlc, SymbolUnits, Tick  # noqa: E402
+
+__all__ += [
+    "TERMINAL_EXECUTION_TYPES",
+    "AccountLost",
+    "AccountReady",
+    "AsyncClient",
+    "ClientEvent",
+    "Disconnected",
+    "EventStream",
+    "Ohlc",
+    "ReconnectFailed",
+    "Reconnected",
+    "SymbolUnits",
+    "Tick",
+    "TokensRefreshed",
+    "UnknownMessage",
+    "iter_cash_flow",
+    "iter_deals",
+    "iter_orders",
+    "iter_ticks",
+    "iter_trendbars",
+    "iter_trendbars_raw",
+]
