@@ -1,21 +1,65 @@
-"""The ``ctrader-typed`` command line."""
+"""The ``ctrader-typed`` command line: argparse wiring only; the commands live in ``ctrader_typed._cli``.
+
+Data goes to stdout, progress and errors to stderr. Every failure the user can fix
+(bad input, missing credentials, an expired token) is one line on stderr and a non-zero
+exit status: 2 for bad input or configuration, 1 for everything else, 130 on Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version
+from typing import Any, cast
+
+from ctrader_typed._cli import _common, auth, demo, market, sim
+from ctrader_typed._cli._errors import describe
+
+__all__ = ["build_parser", "main"]
+
+Handler = Callable[[argparse.Namespace, _common.Progress], Coroutine[Any, Any, int]]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ctrader-typed", description="cTrader Open API tools.")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctrader-typed",
+        description="Tools for Spotware's cTrader Open API: sign in, look at accounts, symbols, "
+        "quotes and bars, run the offline demo or the local simulator.",
+        epilog="Run 'ctrader-typed COMMAND --help' for a command's options.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('ctrader-typed')}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="run the demo flow (placeholder: prints the version for now)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        print(f"ctrader-typed {version('ctrader-typed')}: the demo flow is not implemented yet.")
-    return 0
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    auth.add_parser(sub)
+    market.add_parsers(sub)
+    demo.add_parser(sub)
+    sim.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command == "sim":  # validated above; the simulator's entry point parses its own part
+        return sim.run(args_list[args_list.index("sim") + 1 :])
+    progress = _common.Progress(quiet=args.quiet)
+    handler = cast(Handler, args.handler)
+    try:
+        return asyncio.run(handler(args, progress))
+    except KeyboardInterrupt:
+        code: int = getattr(args, "interrupt_exit", 130)
+        if code:
+            progress.info("interrupted")
+        return code
+    except Exception as exc:
+        message, status = describe(exc)
+        if message is None:
+            raise
+        sys.stderr.write(f"ctrader-typed {args.command}: error: {message}\n")
+        return status
 
 
 if __name__ == "__main__":

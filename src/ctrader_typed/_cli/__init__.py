@@ -1,0 +1,1 @@
+"""Subcommands of the ``ctrader-typed`` command line (see ``ctrader_typed.cli``)."""

@@ -1,0 +1,296 @@
+"""What every ``ctrader-typed`` subcommand shares: settings, errors, progress, tables, parsing."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import os
+import ssl
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+from ctrader_typed._generated.enums import TrendbarPeriod
+from ctrader_typed.oauth import DEFAULT_BASE_URL, DEFAULT_REDIRECT_URI
+from ctrader_typed.tokens import FileTokenStore, default_token_dir
+
+__all__ = [
+    "CLIError",
+    "Progress",
+    "Settings",
+    "add_connection_arguments",
+    "parse_period",
+    "parse_time",
+    "render_table",
+    "suggest",
+]
+
+ENVIRONMENTS = ("demo", "live")
+HOSTS = {"demo": "demo.ctraderapi.com", "live": "live.ctraderapi.com"}
+DEFAULT_PORT = 5035
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A failure to report as one line on stderr, with a non-zero exit status."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Where to connect and as whom; flags win over environment variables."""
+
+    environment: str
+    host: str
+    port: int
+    ca_file: str | None
+    oauth_url: str
+    redirect_uri: str
+    client_id: str | None = dataclasses.field(default=None)
+    client_secret: str | None = dataclasses.field(default=None, repr=False)
+    access_token: str | None = dataclasses.field(default=None, repr=False)
+    account_id: int | None = None
+    token_dir: Path | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Settings:
+        environment = (args.env or _env("CTRADER_ENV") or "demo").lower()
+        if environment not in ENVIRONMENTS:
+            raise CLIError(f"CTRADER_ENV must be 'demo' or 'live', not {environment!r}", exit_code=EXIT_USAGE)
+        port_text = args.port or _env("CTRADER_PORT")
+        try:
+            port = int(port_text) if port_text else DEFAULT_PORT
+        except ValueError:
+            raise CLIError(f"port must be a number, not {port_text!r}", exit_code=EXIT_USAGE) from None
+        account_text = args.account or _env("CTRADER_ACCOUNT_ID")
+        try:
+            account_id = int(account_text) if account_text else None
+        except ValueError:
+            raise CLIError(
+                f"the account must be a ctidTraderAccountId (a number), not {account_text!r}",
+                exit_code=EXIT_USAGE,
+            ) from None
+        token_dir = getattr(args, "token_dir", None)
+        return cls(
+            environment=environment,
+            host=args.host or _env("CTRADER_HOST") or HOSTS[environment],
+            port=port,
+            ca_file=args.ca_file or _env("CTRADER_CA_FILE"),
+            oauth_url=args.oauth_url or _env("CTRADER_OAUTH_URL") or DEFAULT_BASE_URL,
+            redirect_uri=args.redirect_uri or _env("CTRADER_REDIRECT_URI") or DEFAULT_REDIRECT_URI,
+            client_id=args.client_id or _env("CTRADER_CLIENT_ID"),
+            client_secret=args.client_secret or _env("CTRADER_CLIENT_SECRET"),
+            access_token=args.access_token or _env("CTRADER_ACCESS_TOKEN"),
+            account_id=account_id,
+            token_dir=Path(token_dir) if token_dir else None,
+        )
+
+    def credentials(self) -> tuple[str, str]:
+        """The application's client id and secret, or a one-line error saying how to give them."""
+        missing = [
+            name
+            for name, value in (
+                ("CTRADER_CLIENT_ID", self.client_id),
+                ("CTRADER_CLIENT_SECRET", self.client_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise CLIError(
+                f"missing application credentials: set {' and '.join(missing)} "
+                "(or pass --client-id/--client-secret)",
+                exit_code=EXIT_USAGE,
+            )
+        assert self.client_id is not None
+        assert self.client_secret is not None
+        return self.client_id, self.client_secret
+
+    def token_store(self) -> FileTokenStore:
+        client_id, _ = self.credentials()
+        return FileTokenStore.for_client(client_id, self.environment, directory=self.token_dir)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """System trust, or only ``ca_file`` (a simulator's CA) when one is given."""
+        if self.ca_file is None:
+            return ssl.create_default_context()
+        if not Path(self.ca_file).is_file():
+            raise CLIError(f"CA file {self.ca_file} does not exist", exit_code=EXIT_USAGE)
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def http_verify(self) -> ssl.SSLContext | bool:
+        return self.ssl_context() if self.ca_file is not None else True
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser, *, account: bool = True) -> None:
+    """The flags every networked subcommand takes; each falls back to an environment variable."""
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress output"
+    )
+    group = parser.add_argument_group(
+        "connection and credentials",
+        "Each flag falls back to the environment variable named in its help. Prefer the variables "
+        "for secrets: command lines are visible to other local users.",
+    )
+    group.add_argument("--env", choices=ENVIRONMENTS, help="demo or live servers (CTRADER_ENV; default demo)")
+    group.add_argument("--client-id", metavar="ID", help="application client id (CTRADER_CLIENT_ID)")
+    group.add_argument(
+        "--client-secret", metavar="SECRET", help="application client secret (CTRADER_CLIENT_SECRET)"
+    )
+    group.add_argument(
+        "--access-token",
+        metavar="TOKEN",
+        help="use this access token instead of the stored one (CTRADER_ACCESS_TOKEN)",
+    )
+    if account:
+        group.add_argument(
+            "--account",
+            metavar="ID",
+            help="ctidTraderAccountId to use (CTRADER_ACCOUNT_ID; default: the first account of the environment)",
+        )
+    group.add_argument("--host", help="Open API host (CTRADER_HOST; default {demo,live}.ctraderapi.com)")
+    group.add_argument("--port", help=f"Open API port (CTRADER_PORT; default {DEFAULT_PORT})")
+    group.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="trust only this CA, e.g. a simulator's (CTRADER_CA_FILE; default: the system store)",
+    )
+    group.add_argument(
+        "--oauth-url", metavar="URL", help=f"OAuth base URL (CTRADER_OAUTH_URL; default {DEFAULT_BASE_URL})"
+    )
+    group.add_argument(
+        "--redirect-uri",
+        metavar="URI",
+        help=f"registered redirect URI (CTRADER_REDIRECT_URI; default {DEFAULT_REDIRECT_URI})",
+    )
+    group.add_argument(
+        "--token-dir",
+        metavar="DIR",
+        help=f"where tokens are stored (CTRADER_TYPED_HOME; default {default_token_dir()})",
+    )
+    if not account:
+        parser.set_defaults(account=None)
+
+
+class Progress:
+    """Status lines on stderr (stdout stays clean for data); ``\\r`` updates on a terminal."""
+
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.quiet = quiet
+        self.tty = self.stream.isatty()
+        self._open_line = False
+
+    def _write(self, text: str) -> None:
+        if not self.quiet:
+            self.stream.write(text)
+            self.stream.flush()
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            self._write("\n")
+            self._open_line = False
+
+    def info(self, text: str) -> None:
+        self._end_line()
+        self._write(text + "\n")
+
+    def update(self, text: str) -> None:
+        """A transient status (a page count); only shown on a terminal."""
+        if self.tty:
+            self._write("\r\x1b[2K" + text)
+            self._open_line = True
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        """``text ... ok (12 ms)`` around a piece of work; ``failed`` if it raises."""
+        self._end_line()
+        self._write(f"- {text} ... ")
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            self._end_line()
+            self._write("failed\n")
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        if self._open_line:  # an update() interrupted the line
+            self._write("\r\x1b[2K" + f"- {text} ... ")
+            self._open_line = False
+        self._write(f"ok ({elapsed:.0f} ms)\n")
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table; numeric-looking columns are right-aligned."""
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [
+        all(_is_number(row[i]) for row in cells[1:] if row[i]) and any(row[i] for row in cells[1:])
+        for i in range(len(headers))
+    ]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [c.rjust(w) if num else c.ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out.extend(line(row) for row in cells[1:])
+    return "\n".join(out)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_period(text: str) -> TrendbarPeriod:
+    name = text.strip().upper()
+    try:
+        return TrendbarPeriod[name]
+    except KeyError:
+        choices = ", ".join(p.name for p in TrendbarPeriod)
+        raise CLIError(f"unknown period {text!r}; choose one of {choices}", exit_code=EXIT_USAGE) from None
+
+
+_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_time(text: str, *, now: datetime) -> datetime:
+    """An ISO date or time (UTC unless it says otherwise), ``now``, or an age like ``3d``/``12h``/``90m``."""
+    value = text.strip()
+    if value.lower() == "now":
+        return now
+    if len(value) >= 2 and value[-1].lower() in _UNITS and value[:-1].isdigit():
+        return now - timedelta(seconds=int(value[:-1]) * _UNITS[value[-1].lower()])
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise CLIError(
+            f"cannot read {text!r} as a time; use e.g. 2024-05-01, 2024-05-01T12:00, now or 3d",
+            exit_code=EXIT_USAGE,
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def suggest(name: str, known: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the closest known name, or an empty string."""
+    folded = {k.upper().replace("/", ""): k for k in known}
+    matches = difflib.get_close_matches(name.upper().replace("/", ""), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[matches[0]]}?)" if matches else ""
