@@ -1,0 +1,48 @@
+"""Shared helpers for the client's integration tests (this module holds no tests)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+from ctrader_typed import AsyncClient, EventStream
+from ctrader_typed.testing import Simulator
+
+EURUSD = 1
+GBPUSD = 2
+
+FAST: dict[str, Any] = {
+    "heartbeat_interval": 0.5,
+    "dead_link_timeout": 5.0,
+    "request_timeout": 5.0,
+    "connect_timeout": 5.0,
+    "reconnect_initial_delay": 0.02,
+    "reconnect_max_delay": 0.2,
+}
+"""Short intervals so that the suite stays fast."""
+
+T = TypeVar("T")
+
+
+def make_client(sim: Simulator, **overrides: Any) -> AsyncClient:
+    """A client for the simulator (trusting its CA) with fast test intervals."""
+    return AsyncClient(sim.host, sim.port, ssl_context=sim.ssl_context, **{**FAST, **overrides})
+
+
+@contextlib.asynccontextmanager
+async def authorized(sim: Simulator, **overrides: Any) -> AsyncIterator[tuple[AsyncClient, int]]:
+    """A connected client with the application and the first demo account authorised."""
+    async with make_client(sim, **overrides) as client:
+        await client.send_application_auth_req(sim.client_id, sim.client_secret)
+        account = sim.demo_accounts[0]
+        await client.send_account_auth_req(account, sim.access_token)
+        yield client, account
+
+
+async def next_of(stream: EventStream[Any], cls: type[T], timeout: float = 5.0) -> T:
+    """The next event of ``cls`` on ``stream`` (others are skipped)."""
+    while True:
+        event = await stream.get(timeout)
+        if isinstance(event, cls):
+            return event
