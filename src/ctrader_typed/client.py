@@ -1224,6 +1224,8 @@ class AsyncClient(GeneratedRequests):
             if error is not None:
                 logger.warning("disconnected: %s", error)
             self._emit(Disconnected(reason=text, error=error, will_reconnect=will_reconnect))
+        if not will_reconnect and not self._closing:
+            self._stop(self._fatal or error or ConnectionClosedError("the connection was closed"))
 
     async def _supervise(self) -> None:
         """Watch the link; reconnect and restore the session whenever it drops."""
@@ -1231,11 +1233,7 @@ class AsyncClient(GeneratedRequests):
             link = self._link
             if link is not None:
                 await link.wait_closed()
-            if self._closing:
-                return
-            error = link.error if link is not None else None
-            if self._fatal is not None or not self._reconnect:
-                self._stop(self._fatal or error or ConnectionClosedError("the connection was closed"))
+            if self._closing or self._stopped:
                 return
             if not await self._reconnect_loop():
                 return
