@@ -340,6 +340,8 @@ class AsyncClient(GeneratedRequests):
 
         # Event routing: payload type -> (wrapper class, sinks); client-event class -> sinks.
         self._routes: dict[int, tuple[type[Wrapper], tuple[Sink, ...]]] = {}
+        self._user_sinks: dict[int, tuple[Sink, ...]] = {}
+        self._internal_sinks: dict[int, Sink] = {}
         self._class_sinks: dict[type, tuple[Sink, ...]] = {}
         self._streams: set[EventStream[Any]] = set()
         self._internal_routes()
@@ -621,8 +623,8 @@ class AsyncClient(GeneratedRequests):
                     raise TypeError(
                         f"{event_type.__name__} is part of other messages and never arrives on its own"
                     )
-                _, sinks = self._routes.get(payload_type, (event_type, ()))
-                self._routes[payload_type] = (event_type, (*sinks, sink))
+                self._user_sinks[payload_type] = (*self._user_sinks.get(payload_type, ()), sink)
+                self._route(payload_type, event_type)
             elif isinstance(event_type, type) and issubclass(event_type, ClientEvent):
                 self._class_sinks[event_type] = (*self._class_sinks.get(event_type, ()), sink)
             else:
@@ -631,13 +633,11 @@ class AsyncClient(GeneratedRequests):
     def _detach(self, event_types: Iterable[type[object]], sink: Sink) -> None:
         for event_type in event_types:
             if issubclass(event_type, Wrapper) and event_type.PAYLOAD_TYPE is not None:
-                route = self._routes.get(event_type.PAYLOAD_TYPE)
-                if route is not None:
-                    remaining = tuple(s for s in route[1] if s != sink)
-                    if remaining:
-                        self._routes[event_type.PAYLOAD_TYPE] = (route[0], remaining)
-                    else:
-                        del self._routes[event_type.PAYLOAD_TYPE]
+                payload_type = event_type.PAYLOAD_TYPE
+                self._user_sinks[payload_type] = tuple(
+                    s for s in self._user_sinks.get(payload_type, ()) if s != sink
+                )
+                self._route(payload_type, event_type)
             else:
                 remaining = tuple(s for s in self._class_sinks.get(event_type, ()) if s != sink)
                 if remaining:
@@ -645,17 +645,37 @@ class AsyncClient(GeneratedRequests):
                 else:
                     self._class_sinks.pop(event_type, None)
 
+    def _route(self, payload_type: int, event_type: type[Wrapper]) -> None:
+        """Rebuild the dispatch entry of a payload type: your sinks first, then the client's own."""
+        sinks = self._user_sinks.get(payload_type, ())
+        internal = self._internal_sinks.get(payload_type)
+        if internal is not None:
+            sinks = (*sinks, internal)
+        if sinks:
+            self._routes[payload_type] = (event_type, sinks)
+        else:
+            self._routes.pop(payload_type, None)
+            self._user_sinks.pop(payload_type, None)
+
     def _detach_stream(self, stream: EventStream[Any]) -> None:
         self._streams.discard(stream)
         self._detach(stream.types, stream._push)
 
     def _internal_routes(self) -> None:
-        self._attach((ExecutionEvent,), self._on_execution)
-        self._attach((AccountDisconnectEvent,), self._on_account_disconnect)
-        self._attach((AccountsTokenInvalidatedEvent,), self._on_tokens_invalidated)
-        self._attach((ClientDisconnectEvent,), self._on_client_disconnect)
-        self._attach((ErrorRes,), self._on_unsolicited_error)
-        self._attach((CommonErrorRes,), self._on_unsolicited_error)
+        """The client's own reactions; they run after every user sink, so you see the server's
+        event before the lifecycle events the client emits in response."""
+        internal: list[tuple[type[Wrapper], Sink]] = [
+            (ExecutionEvent, self._on_execution),
+            (AccountDisconnectEvent, self._on_account_disconnect),
+            (AccountsTokenInvalidatedEvent, self._on_tokens_invalidated),
+            (ClientDisconnectEvent, self._on_client_disconnect),
+            (ErrorRes, self._on_unsolicited_error),
+            (CommonErrorRes, self._on_unsolicited_error),
+        ]
+        for event_type, sink in internal:
+            assert event_type.PAYLOAD_TYPE is not None
+            self._internal_sinks[event_type.PAYLOAD_TYPE] = sink
+            self._route(event_type.PAYLOAD_TYPE, event_type)
 
     def _emit(self, event: ClientEvent) -> None:
         for cls in type(event).__mro__:
