@@ -173,6 +173,8 @@ class SymbolState:
         self.session_close = self.path.quote(day - 1)[0]
         self.bid_ticks: deque[tuple[int, int]] = deque(maxlen=tick_limit)
         self.ask_ticks: deque[tuple[int, int]] = deque(maxlen=tick_limit)
+        self.bid_ticks.append((start_ms, self.bid))
+        self.ask_ticks.append((start_ms, self.ask))
         self.live_m1: dict[int, list[int]] = {}
         self._live_bars: dict[int, tuple[int, list[int]]] = {}
         self.book: DepthBook | None = None
