@@ -1011,6 +1011,10 @@ class AsyncClient(GeneratedRequests):
         ready = self._ready
         if ready is None or not ready.is_set():
             return  # a reconnect is under way and will restore every account
+        lock = self._refresh_lock
+        if lock is not None and lock.locked():
+            async with lock:  # a refresh is under way: use the token it brings
+                pass
         account = self._accounts.get(account_id)
         if account is None:
             return
