@@ -113,6 +113,23 @@ class RawClient:
 
     # -- receiving ------------------------------------------------------------------------------
 
+    async def recv_frame_bytes(self, timeout: float = 5.0) -> bytes:
+        """The next frame's body as raw bytes, unparsed (for malformed-frame tests)."""
+        async with asyncio.timeout(timeout):
+            (length,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
+            return await self._reader.readexactly(length)
+
+    async def recv_header(self, timeout: float = 5.0) -> int:
+        """Read only the next 4-byte length prefix and return it."""
+        async with asyncio.timeout(timeout):
+            (length,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
+            return int(length)
+
+    async def recv_remaining(self, timeout: float = 5.0) -> bytes:
+        """Every byte up to the server's close, unframed."""
+        async with asyncio.timeout(timeout):
+            return await self._reader.read()
+
     async def _read_frame(self) -> Received:
         (length,) = _LENGTH.unpack(await self._reader.readexactly(_LENGTH.size))
         envelope = common_pb.ProtoMessage.FromString(await self._reader.readexactly(length))
