@@ -15,14 +15,15 @@ server rate-limits them. ``start`` and ``end`` are aware ``datetime``s or Unix
 milliseconds, both inclusive.
 
 Paging rule: when an answer says ``has_more``, the records it holds are kept and the
-rest of the window is asked for again, from the side the answer did not reach (the
-server fills answers from the end of the window for bars and ticks, and the rule works
-whichever end it starts from).
+rest of the window is asked for again, from the side the answer did not reach. The
+server fills answers from the newest end for bars and ticks; the iterators find out
+which end it uses with one extra request per window, so they stay correct either way.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, TypeVar
@@ -43,6 +44,8 @@ __all__ = [
     "iter_trendbars",
     "iter_trendbars_raw",
 ]
+
+logger = logging.getLogger("ctrader_typed.history")
 
 MAX_TIMESTAMP_MS: Final = 2_147_483_646_000
 """The largest ``toTimestamp`` the schema accepts."""
@@ -109,36 +112,65 @@ async def _collect(
     timestamp_of: Callable[[T], int],
     key_of: Callable[[Sequence[T]], list[Hashable]],
 ) -> list[T]:
-    """Every record of ``[low, high]``, following ``has_more``; sorted by time."""
-    found: dict[Hashable, T] = {}
-    for _ in range(_MAX_PAGES_PER_WINDOW):
-        page, has_more = await fetch(low, high)
-        keys = key_of(page)
-        fresh = 0
-        for key, record in zip(keys, page, strict=True):
-            if key not in found:
-                found[key] = record
-                fresh += 1
+    """Every record of ``[low, high]``, following ``has_more``, in chronological order.
+
+    A page that says ``has_more`` holds a contiguous run of the window's records, anchored
+    at one end of the range asked for - the newest ones (as the server does for bars and
+    ticks) or the oldest. Its run ``[a, b]`` is complete inside, so what is left to ask
+    for is ``[low, a]`` and ``[b, high]`` (edges included: records sharing the edge instant
+    may have been cut off; repeats are dropped by key). The first time, both are asked
+    for, the ``[b, high]`` side first: if it brings nothing new the server anchors pages
+    at the newest end and from then on only the older side is followed (and vice versa),
+    so a window of ``n`` pages costs about ``n + 1`` requests whichever way the server
+    pages. Every range asked for is strictly smaller than the one before, so this ends.
+    """
+    seen: set[Hashable] = set()
+    pages: list[list[T]] = []
+    anchor: str | None = None  # "high": pages hold the newest records; "low": the oldest
+    stack: list[tuple[int, int, bool]] = [(low, high, False)]
+    requests = 0
+    while stack:
+        lo, hi, probe = stack.pop()
+        requests += 1
+        if requests > _MAX_PAGES_PER_WINDOW:  # pragma: no cover - a server that never stops paging
+            raise RuntimeError(f"gave up paging [{low}, {high}] after {_MAX_PAGES_PER_WINDOW} requests")
+        page, has_more = await fetch(lo, hi)
+        fresh: list[T] = []
+        for key, record in zip(key_of(page), page, strict=True):
+            if key not in seen:
+                seen.add(key)
+                fresh.append(record)
+        if fresh:
+            pages.append(list(page))
+        if probe:
+            anchor = "low" if fresh or has_more else "high"
         if not has_more or not page:
-            break
+            continue
         times = [timestamp_of(record) for record in page]
         oldest, newest = min(times), max(times)
-        backwards = high - newest <= oldest - low
-        if fresh:
-            # Ask again for the part this page did not reach; its boundary instant is
-            # asked for again (records sharing it may have been cut off) and deduplicated.
-            if backwards:
-                high = oldest
-            else:
-                low = newest
-        elif backwards:
-            high = oldest - 1  # nothing new at the boundary: step past it
+        if oldest == newest:
+            logger.warning(
+                "a full page of records shares the instant %d ms; records beyond the page size at that "
+                "instant cannot be reached by time ranges",
+                oldest,
+            )
+        older = (lo, oldest if oldest < hi else hi - 1)
+        newer = (newest if newest > lo else lo + 1, hi)
+        if anchor is None:
+            stack.append((*older, False))
+            stack.append((*newer, True))  # popped first: tells which end the server anchors at
+        elif anchor == "high":
+            stack.append((*older, False))
         else:
-            low = newest + 1
-        if low > high:
-            break
-    else:  # pragma: no cover - a server that never stops paging
-        raise RuntimeError(f"gave up paging [{low}, {high}] after {_MAX_PAGES_PER_WINDOW} pages")
+            stack.append((*newer, False))
+        stack[:] = [entry for entry in stack if entry[0] <= entry[1]]
+    # Assemble oldest page first: at a shared edge instant, the page that holds all of its
+    # records (in their order) is the older one when pages are anchored at the newest end,
+    # and the newer one otherwise - either way its records extend what came before.
+    found: dict[Hashable, T] = {}
+    for page in sorted(pages, key=lambda records: min(timestamp_of(r) for r in records)):
+        for key, record in zip(key_of(page), page, strict=True):
+            found.setdefault(key, record)
     return sorted(found.values(), key=timestamp_of)
 
 
