@@ -5,7 +5,10 @@ Regenerate the golden with ``UPDATE_GOLDENS=1 pytest tests/typing`` and review t
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +38,21 @@ def _mypy(path: Path, tmp_path: Path) -> tuple[str, int]:
 def test_positive_files_pass_strict_mypy(path: Path, tmp_path: Path) -> None:
     output, status = _mypy(path, tmp_path)
     assert (output, status) == ("", 0)
+
+
+def test_positive_files_pass_strict_pyright() -> None:
+    pyright = Path(sys.executable).parent / "pyright"
+    proc = subprocess.run(
+        [str(pyright), "--pythonpath", sys.executable, "-p", str(HERE / "pyrightconfig.json"), "--outputjson"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=HERE,
+    )
+    report = json.loads(proc.stdout)
+    assert report["summary"]["filesAnalyzed"] >= 1
+    assert [d["message"] for d in report["generalDiagnostics"]] == []
+    assert proc.returncode == 0
 
 
 @pytest.mark.parametrize("path", sorted((HERE / "negative").glob("*.py")), ids=lambda p: p.name)

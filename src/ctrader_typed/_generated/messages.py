@@ -8,6 +8,7 @@ to and from the protobuf classes in the ``*_pb2`` modules.
 
 from __future__ import annotations
 
+import builtins as _builtins
 import dataclasses
 from typing import ClassVar, Self
 
@@ -231,7 +232,9 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     Schema name: ``ProtoMessage`` (OpenApiCommonMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiCommonMessages_pb2.ProtoMessage]] = _OpenApiCommonMessages_pb2.ProtoMessage
+    PROTO: ClassVar[_builtins.type[_OpenApiCommonMessages_pb2.ProtoMessage]] = (
+        _OpenApiCommonMessages_pb2.ProtoMessage
+    )
 
     payload_type: int
     """Numeric type of the wrapped message, taken from ProtoPayloadType or ProtoOAPayloadType.
@@ -268,7 +271,9 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
     Schema name: ``ProtoErrorRes`` (OpenApiCommonMessages.proto, payload type 50).
     """
 
-    PROTO: ClassVar[type[_OpenApiCommonMessages_pb2.ProtoErrorRes]] = _OpenApiCommonMessages_pb2.ProtoErrorRes
+    PROTO: ClassVar[_builtins.type[_OpenApiCommonMessages_pb2.ProtoErrorRes]] = (
+        _OpenApiCommonMessages_pb2.ProtoErrorRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 50
 
     error_code: str
@@ -310,7 +315,7 @@ class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent
     Schema name: ``ProtoHeartbeatEvent`` (OpenApiCommonMessages.proto, payload type 51).
     """
 
-    PROTO: ClassVar[type[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent]] = (
         _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 51
@@ -331,7 +336,9 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
     Schema name: ``ProtoOAAsset`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAAsset]] = _OpenApiModelMessages_pb2.ProtoOAAsset
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAAsset]] = (
+        _OpenApiModelMessages_pb2.ProtoOAAsset
+    )
 
     asset_id: int
     """Identifier of the asset, unique within one server environment."""
@@ -371,7 +378,9 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     Schema name: ``ProtoOASymbol`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOASymbol]] = _OpenApiModelMessages_pb2.ProtoOASymbol
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOASymbol]] = (
+        _OpenApiModelMessages_pb2.ProtoOASymbol
+    )
 
     symbol_id: int
     """Symbol identifier; only meaningful inside one server environment, ids differ between servers."""
@@ -711,7 +720,7 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
     Schema name: ``ProtoOALightSymbol`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOALightSymbol]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOALightSymbol]] = (
         _OpenApiModelMessages_pb2.ProtoOALightSymbol
     )
 
@@ -772,7 +781,7 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
     Schema name: ``ProtoOAArchivedSymbol`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbol]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbol]] = (
         _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol
     )
 
@@ -813,7 +822,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
     Schema name: ``ProtoOASymbolCategory`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOASymbolCategory]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOASymbolCategory]] = (
         _OpenApiModelMessages_pb2.ProtoOASymbolCategory
     )
 
@@ -855,7 +864,7 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
     Schema name: ``ProtoOAInterval`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAInterval]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAInterval]] = (
         _OpenApiModelMessages_pb2.ProtoOAInterval
     )
 
@@ -887,7 +896,9 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     Schema name: ``ProtoOATrader`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOATrader]] = _OpenApiModelMessages_pb2.ProtoOATrader
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOATrader]] = (
+        _OpenApiModelMessages_pb2.ProtoOATrader
+    )
 
     ctid_trader_account_id: int
     """Account id used across the API to tell which account a message refers to."""
@@ -1086,7 +1097,7 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     Schema name: ``ProtoOAPosition`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAPosition]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAPosition]] = (
         _OpenApiModelMessages_pb2.ProtoOAPosition
     )
 
@@ -1207,7 +1218,7 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
     Schema name: ``ProtoOATradeData`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOATradeData]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOATradeData]] = (
         _OpenApiModelMessages_pb2.ProtoOATradeData
     )
 
@@ -1274,7 +1285,9 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
     Schema name: ``ProtoOAOrder`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAOrder]] = _OpenApiModelMessages_pb2.ProtoOAOrder
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAOrder]] = (
+        _OpenApiModelMessages_pb2.ProtoOAOrder
+    )
 
     order_id: int
     """Order id; ids are only unique per broker, so orders from different brokers may collide."""
@@ -1435,7 +1448,7 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
     Schema name: ``ProtoOABonusDepositWithdraw`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw]] = (
         _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw
     )
 
@@ -1509,7 +1522,7 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
     Schema name: ``ProtoOADepositWithdraw`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOADepositWithdraw]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOADepositWithdraw]] = (
         _OpenApiModelMessages_pb2.ProtoOADepositWithdraw
     )
 
@@ -1576,7 +1589,9 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     Schema name: ``ProtoOADeal`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOADeal]] = _OpenApiModelMessages_pb2.ProtoOADeal
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOADeal]] = (
+        _OpenApiModelMessages_pb2.ProtoOADeal
+    )
 
     deal_id: int
     """Identifier of the deal."""
@@ -1698,7 +1713,7 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
     Schema name: ``ProtoOADealOffset`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOADealOffset]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOADealOffset]] = (
         _OpenApiModelMessages_pb2.ProtoOADealOffset
     )
 
@@ -1740,7 +1755,7 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
     Schema name: ``ProtoOAClosePositionDetail`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAClosePositionDetail]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAClosePositionDetail]] = (
         _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail
     )
 
@@ -1817,7 +1832,7 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
     Schema name: ``ProtoOATrendbar`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOATrendbar]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOATrendbar]] = (
         _OpenApiModelMessages_pb2.ProtoOATrendbar
     )
 
@@ -1884,7 +1899,7 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
     Schema name: ``ProtoOAExpectedMargin`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAExpectedMargin]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAExpectedMargin]] = (
         _OpenApiModelMessages_pb2.ProtoOAExpectedMargin
     )
 
@@ -1921,7 +1936,7 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
     Schema name: ``ProtoOATickData`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOATickData]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOATickData]] = (
         _OpenApiModelMessages_pb2.ProtoOATickData
     )
 
@@ -1952,7 +1967,7 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
     Schema name: ``ProtoOACtidProfile`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOACtidProfile]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOACtidProfile]] = (
         _OpenApiModelMessages_pb2.ProtoOACtidProfile
     )
 
@@ -1978,7 +1993,7 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
     Schema name: ``ProtoOACtidTraderAccount`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOACtidTraderAccount]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOACtidTraderAccount]] = (
         _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount
     )
 
@@ -2037,7 +2052,7 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
     Schema name: ``ProtoOAAssetClass`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAAssetClass]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAAssetClass]] = (
         _OpenApiModelMessages_pb2.ProtoOAAssetClass
     )
 
@@ -2074,7 +2089,7 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
     Schema name: ``ProtoOADepthQuote`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOADepthQuote]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOADepthQuote]] = (
         _OpenApiModelMessages_pb2.ProtoOADepthQuote
     )
 
@@ -2116,7 +2131,7 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
     Schema name: ``ProtoOAMarginCall`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAMarginCall]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAMarginCall]] = (
         _OpenApiModelMessages_pb2.ProtoOAMarginCall
     )
 
@@ -2157,7 +2172,9 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
     Schema name: ``ProtoOAHoliday`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAHoliday]] = _OpenApiModelMessages_pb2.ProtoOAHoliday
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAHoliday]] = (
+        _OpenApiModelMessages_pb2.ProtoOAHoliday
+    )
 
     holiday_id: int
     """Identifier of the holiday."""
@@ -2216,7 +2233,7 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
     Schema name: ``ProtoOADynamicLeverage`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOADynamicLeverage]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOADynamicLeverage]] = (
         _OpenApiModelMessages_pb2.ProtoOADynamicLeverage
     )
 
@@ -2258,7 +2275,7 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
     Schema name: ``ProtoOADynamicLeverageTier`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier]] = (
         _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier
     )
 
@@ -2291,7 +2308,7 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
     Schema name: ``ProtoOAPositionUnrealizedPnL`` (OpenApiModelMessages.proto).
     """
 
-    PROTO: ClassVar[type[_OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL]] = (
         _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL
     )
 
@@ -2329,7 +2346,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     Schema name: ``ProtoOAApplicationAuthReq`` (OpenApiMessages.proto, payload type 2100).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAApplicationAuthReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAApplicationAuthReq]] = (
         _OpenApiMessages_pb2.ProtoOAApplicationAuthReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2100
@@ -2362,7 +2379,7 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     Schema name: ``ProtoOAApplicationAuthRes`` (OpenApiMessages.proto, payload type 2101).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAApplicationAuthRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAApplicationAuthRes]] = (
         _OpenApiMessages_pb2.ProtoOAApplicationAuthRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2101
@@ -2384,7 +2401,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
     Schema name: ``ProtoOAAccountAuthReq`` (OpenApiMessages.proto, payload type 2102).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]] = (
         _OpenApiMessages_pb2.ProtoOAAccountAuthReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2102
@@ -2416,7 +2433,7 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
     Schema name: ``ProtoOAAccountAuthRes`` (OpenApiMessages.proto, payload type 2103).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]] = (
         _OpenApiMessages_pb2.ProtoOAAccountAuthRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2103
@@ -2444,7 +2461,9 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     Schema name: ``ProtoOAErrorRes`` (OpenApiMessages.proto, payload type 2142).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAErrorRes]] = _OpenApiMessages_pb2.ProtoOAErrorRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAErrorRes]] = (
+        _OpenApiMessages_pb2.ProtoOAErrorRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2142
 
     ctid_trader_account_id: int | None = None
@@ -2500,7 +2519,7 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
     Schema name: ``ProtoOAClientDisconnectEvent`` (OpenApiMessages.proto, payload type 2148).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAClientDisconnectEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAClientDisconnectEvent]] = (
         _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2148
@@ -2528,7 +2547,7 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
     Schema name: ``ProtoOAAccountsTokenInvalidatedEvent`` (OpenApiMessages.proto, payload type 2147).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent]] = (
         _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2147
@@ -2560,7 +2579,9 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
     Schema name: ``ProtoOAVersionReq`` (OpenApiMessages.proto, payload type 2104).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAVersionReq]] = _OpenApiMessages_pb2.ProtoOAVersionReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAVersionReq]] = (
+        _OpenApiMessages_pb2.ProtoOAVersionReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2104
 
     @classmethod
@@ -2579,7 +2600,9 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
     Schema name: ``ProtoOAVersionRes`` (OpenApiMessages.proto, payload type 2105).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAVersionRes]] = _OpenApiMessages_pb2.ProtoOAVersionRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAVersionRes]] = (
+        _OpenApiMessages_pb2.ProtoOAVersionRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2105
 
     version: str
@@ -2606,7 +2629,9 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     Schema name: ``ProtoOANewOrderReq`` (OpenApiMessages.proto, payload type 2106).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOANewOrderReq]] = _OpenApiMessages_pb2.ProtoOANewOrderReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOANewOrderReq]] = (
+        _OpenApiMessages_pb2.ProtoOANewOrderReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2106
 
     ctid_trader_account_id: int
@@ -2761,7 +2786,7 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
     Schema name: ``ProtoOAExecutionEvent`` (OpenApiMessages.proto, payload type 2126).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAExecutionEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAExecutionEvent]] = (
         _OpenApiMessages_pb2.ProtoOAExecutionEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2126
@@ -2847,7 +2872,7 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
     Schema name: ``ProtoOACancelOrderReq`` (OpenApiMessages.proto, payload type 2108).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOACancelOrderReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOACancelOrderReq]] = (
         _OpenApiMessages_pb2.ProtoOACancelOrderReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2108
@@ -2880,7 +2905,7 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
     Schema name: ``ProtoOAAmendOrderReq`` (OpenApiMessages.proto, payload type 2109).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]] = (
         _OpenApiMessages_pb2.ProtoOAAmendOrderReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2109
@@ -2987,7 +3012,7 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
     Schema name: ``ProtoOAAmendPositionSLTPReq`` (OpenApiMessages.proto, payload type 2110).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq]] = (
         _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2110
@@ -3059,7 +3084,7 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
     Schema name: ``ProtoOAClosePositionReq`` (OpenApiMessages.proto, payload type 2111).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAClosePositionReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAClosePositionReq]] = (
         _OpenApiMessages_pb2.ProtoOAClosePositionReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2111
@@ -3096,7 +3121,7 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
     Schema name: ``ProtoOATrailingSLChangedEvent`` (OpenApiMessages.proto, payload type 2107).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent]] = (
         _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2107
@@ -3144,7 +3169,9 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
     Schema name: ``ProtoOAAssetListReq`` (OpenApiMessages.proto, payload type 2112).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAssetListReq]] = _OpenApiMessages_pb2.ProtoOAAssetListReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAssetListReq]] = (
+        _OpenApiMessages_pb2.ProtoOAAssetListReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2112
 
     ctid_trader_account_id: int
@@ -3169,7 +3196,9 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
     Schema name: ``ProtoOAAssetListRes`` (OpenApiMessages.proto, payload type 2113).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAssetListRes]] = _OpenApiMessages_pb2.ProtoOAAssetListRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAssetListRes]] = (
+        _OpenApiMessages_pb2.ProtoOAAssetListRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2113
 
     ctid_trader_account_id: int
@@ -3211,7 +3240,7 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
     Schema name: ``ProtoOASymbolsListReq`` (OpenApiMessages.proto, payload type 2114).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolsListReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolsListReq]] = (
         _OpenApiMessages_pb2.ProtoOASymbolsListReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2114
@@ -3249,7 +3278,7 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
     Schema name: ``ProtoOASymbolsListRes`` (OpenApiMessages.proto, payload type 2115).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolsListRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolsListRes]] = (
         _OpenApiMessages_pb2.ProtoOASymbolsListRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2115
@@ -3305,7 +3334,7 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
     Schema name: ``ProtoOASymbolByIdReq`` (OpenApiMessages.proto, payload type 2116).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]] = (
         _OpenApiMessages_pb2.ProtoOASymbolByIdReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2116
@@ -3337,7 +3366,7 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
     Schema name: ``ProtoOASymbolByIdRes`` (OpenApiMessages.proto, payload type 2117).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]] = (
         _OpenApiMessages_pb2.ProtoOASymbolByIdRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2117
@@ -3394,7 +3423,7 @@ class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
     Schema name: ``ProtoOASymbolsForConversionReq`` (OpenApiMessages.proto, payload type 2118).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolsForConversionReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolsForConversionReq]] = (
         _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2118
@@ -3431,7 +3460,7 @@ class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
     Schema name: ``ProtoOASymbolsForConversionRes`` (OpenApiMessages.proto, payload type 2119).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolsForConversionRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolsForConversionRes]] = (
         _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2119
@@ -3474,7 +3503,7 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
     Schema name: ``ProtoOASymbolChangedEvent`` (OpenApiMessages.proto, payload type 2120).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolChangedEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolChangedEvent]] = (
         _OpenApiMessages_pb2.ProtoOASymbolChangedEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2120
@@ -3507,7 +3536,7 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
     Schema name: ``ProtoOAAssetClassListReq`` (OpenApiMessages.proto, payload type 2153).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAssetClassListReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAssetClassListReq]] = (
         _OpenApiMessages_pb2.ProtoOAAssetClassListReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2153
@@ -3534,7 +3563,7 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
     Schema name: ``ProtoOAAssetClassListRes`` (OpenApiMessages.proto, payload type 2154).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAssetClassListRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAssetClassListRes]] = (
         _OpenApiMessages_pb2.ProtoOAAssetClassListRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2154
@@ -3578,7 +3607,9 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
     Schema name: ``ProtoOATraderReq`` (OpenApiMessages.proto, payload type 2121).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOATraderReq]] = _OpenApiMessages_pb2.ProtoOATraderReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOATraderReq]] = (
+        _OpenApiMessages_pb2.ProtoOATraderReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2121
 
     ctid_trader_account_id: int
@@ -3603,7 +3634,9 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
     Schema name: ``ProtoOATraderRes`` (OpenApiMessages.proto, payload type 2122).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOATraderRes]] = _OpenApiMessages_pb2.ProtoOATraderRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOATraderRes]] = (
+        _OpenApiMessages_pb2.ProtoOATraderRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2122
 
     ctid_trader_account_id: int
@@ -3633,7 +3666,7 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
     Schema name: ``ProtoOATraderUpdatedEvent`` (OpenApiMessages.proto, payload type 2123).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOATraderUpdatedEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOATraderUpdatedEvent]] = (
         _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2123
@@ -3666,7 +3699,9 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
     Schema name: ``ProtoOAReconcileReq`` (OpenApiMessages.proto, payload type 2124).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAReconcileReq]] = _OpenApiMessages_pb2.ProtoOAReconcileReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAReconcileReq]] = (
+        _OpenApiMessages_pb2.ProtoOAReconcileReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2124
 
     ctid_trader_account_id: int
@@ -3701,7 +3736,9 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
     Schema name: ``ProtoOAReconcileRes`` (OpenApiMessages.proto, payload type 2125).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAReconcileRes]] = _OpenApiMessages_pb2.ProtoOAReconcileRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAReconcileRes]] = (
+        _OpenApiMessages_pb2.ProtoOAReconcileRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2125
 
     ctid_trader_account_id: int
@@ -3756,7 +3793,7 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
     Schema name: ``ProtoOAOrderErrorEvent`` (OpenApiMessages.proto, payload type 2132).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent]] = (
         _OpenApiMessages_pb2.ProtoOAOrderErrorEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2132
@@ -3804,7 +3841,9 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
     Schema name: ``ProtoOADealListReq`` (OpenApiMessages.proto, payload type 2133).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADealListReq]] = _OpenApiMessages_pb2.ProtoOADealListReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADealListReq]] = (
+        _OpenApiMessages_pb2.ProtoOADealListReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2133
 
     ctid_trader_account_id: int
@@ -3844,7 +3883,9 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
     Schema name: ``ProtoOADealListRes`` (OpenApiMessages.proto, payload type 2134).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADealListRes]] = _OpenApiMessages_pb2.ProtoOADealListRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADealListRes]] = (
+        _OpenApiMessages_pb2.ProtoOADealListRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2134
 
     ctid_trader_account_id: int
@@ -3890,7 +3931,9 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
     Schema name: ``ProtoOAOrderListReq`` (OpenApiMessages.proto, payload type 2175).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderListReq]] = _OpenApiMessages_pb2.ProtoOAOrderListReq
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderListReq]] = (
+        _OpenApiMessages_pb2.ProtoOAOrderListReq
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2175
 
     ctid_trader_account_id: int
@@ -3925,7 +3968,9 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
     Schema name: ``ProtoOAOrderListRes`` (OpenApiMessages.proto, payload type 2176).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderListRes]] = _OpenApiMessages_pb2.ProtoOAOrderListRes
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderListRes]] = (
+        _OpenApiMessages_pb2.ProtoOAOrderListRes
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2176
 
     ctid_trader_account_id: int
@@ -3972,7 +4017,7 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     Schema name: ``ProtoOAExpectedMarginReq`` (OpenApiMessages.proto, payload type 2139).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAExpectedMarginReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAExpectedMarginReq]] = (
         _OpenApiMessages_pb2.ProtoOAExpectedMarginReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2139
@@ -4009,7 +4054,7 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     Schema name: ``ProtoOAExpectedMarginRes`` (OpenApiMessages.proto, payload type 2140).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAExpectedMarginRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAExpectedMarginRes]] = (
         _OpenApiMessages_pb2.ProtoOAExpectedMarginRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2140
@@ -4057,7 +4102,7 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
     Schema name: ``ProtoOAMarginChangedEvent`` (OpenApiMessages.proto, payload type 2141).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginChangedEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginChangedEvent]] = (
         _OpenApiMessages_pb2.ProtoOAMarginChangedEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2141
@@ -4100,7 +4145,7 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     Schema name: ``ProtoOACashFlowHistoryListReq`` (OpenApiMessages.proto, payload type 2143).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq]] = (
         _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2143
@@ -4138,7 +4183,7 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     Schema name: ``ProtoOACashFlowHistoryListRes`` (OpenApiMessages.proto, payload type 2144).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes]] = (
         _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2144
@@ -4184,7 +4229,7 @@ class GetAccountListByAccessTokenReq(
     Schema name: ``ProtoOAGetAccountListByAccessTokenReq`` (OpenApiMessages.proto, payload type 2149).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq]] = (
         _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2149
@@ -4213,7 +4258,7 @@ class GetAccountListByAccessTokenRes(
     Schema name: ``ProtoOAGetAccountListByAccessTokenRes`` (OpenApiMessages.proto, payload type 2150).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes]] = (
         _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2150
@@ -4270,7 +4315,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
     Schema name: ``ProtoOARefreshTokenReq`` (OpenApiMessages.proto, payload type 2173).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOARefreshTokenReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOARefreshTokenReq]] = (
         _OpenApiMessages_pb2.ProtoOARefreshTokenReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2173
@@ -4297,7 +4342,7 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
     Schema name: ``ProtoOARefreshTokenRes`` (OpenApiMessages.proto, payload type 2174).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOARefreshTokenRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOARefreshTokenRes]] = (
         _OpenApiMessages_pb2.ProtoOARefreshTokenRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2174
@@ -4340,7 +4385,7 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     Schema name: ``ProtoOASubscribeSpotsReq`` (OpenApiMessages.proto, payload type 2127).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASubscribeSpotsReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASubscribeSpotsReq]] = (
         _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2127
@@ -4382,7 +4427,7 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     Schema name: ``ProtoOASubscribeSpotsRes`` (OpenApiMessages.proto, payload type 2128).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASubscribeSpotsRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASubscribeSpotsRes]] = (
         _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2128
@@ -4410,7 +4455,7 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
     Schema name: ``ProtoOAUnsubscribeSpotsReq`` (OpenApiMessages.proto, payload type 2129).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq]] = (
         _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2129
@@ -4443,7 +4488,7 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
     Schema name: ``ProtoOAUnsubscribeSpotsRes`` (OpenApiMessages.proto, payload type 2130).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes]] = (
         _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2130
@@ -4471,7 +4516,9 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
     Schema name: ``ProtoOASpotEvent`` (OpenApiMessages.proto, payload type 2131).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASpotEvent]] = _OpenApiMessages_pb2.ProtoOASpotEvent
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASpotEvent]] = (
+        _OpenApiMessages_pb2.ProtoOASpotEvent
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2131
 
     ctid_trader_account_id: int
@@ -4538,7 +4585,7 @@ class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
     Schema name: ``ProtoOASubscribeLiveTrendbarReq`` (OpenApiMessages.proto, payload type 2135).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq]] = (
         _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2135
@@ -4575,7 +4622,7 @@ class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
     Schema name: ``ProtoOASubscribeLiveTrendbarRes`` (OpenApiMessages.proto, payload type 2165).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes]] = (
         _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2165
@@ -4603,7 +4650,7 @@ class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
     Schema name: ``ProtoOAUnsubscribeLiveTrendbarReq`` (OpenApiMessages.proto, payload type 2136).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq]] = (
         _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2136
@@ -4640,7 +4687,7 @@ class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
     Schema name: ``ProtoOAUnsubscribeLiveTrendbarRes`` (OpenApiMessages.proto, payload type 2166).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes]] = (
         _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2166
@@ -4668,7 +4715,7 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
     Schema name: ``ProtoOAGetTrendbarsReq`` (OpenApiMessages.proto, payload type 2137).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq]] = (
         _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2137
@@ -4720,7 +4767,7 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
     Schema name: ``ProtoOAGetTrendbarsRes`` (OpenApiMessages.proto, payload type 2138).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes]] = (
         _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2138
@@ -4786,7 +4833,7 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
     Schema name: ``ProtoOAGetTickDataReq`` (OpenApiMessages.proto, payload type 2145).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]] = (
         _OpenApiMessages_pb2.ProtoOAGetTickDataReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2145
@@ -4833,7 +4880,7 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
     Schema name: ``ProtoOAGetTickDataRes`` (OpenApiMessages.proto, payload type 2146).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]] = (
         _OpenApiMessages_pb2.ProtoOAGetTickDataRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2146
@@ -4883,7 +4930,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     Schema name: ``ProtoOAGetCtidProfileByTokenReq`` (OpenApiMessages.proto, payload type 2151).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq]] = (
         _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2151
@@ -4910,7 +4957,7 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     Schema name: ``ProtoOAGetCtidProfileByTokenRes`` (OpenApiMessages.proto, payload type 2152).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes]] = (
         _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2152
@@ -4938,7 +4985,9 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
     Schema name: ``ProtoOADepthEvent`` (OpenApiMessages.proto, payload type 2155).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADepthEvent]] = _OpenApiMessages_pb2.ProtoOADepthEvent
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADepthEvent]] = (
+        _OpenApiMessages_pb2.ProtoOADepthEvent
+    )
     PAYLOAD_TYPE: ClassVar[int | None] = 2155
 
     ctid_trader_account_id: int
@@ -4990,7 +5039,7 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
     Schema name: ``ProtoOASubscribeDepthQuotesReq`` (OpenApiMessages.proto, payload type 2156).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq]] = (
         _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2156
@@ -5022,7 +5071,7 @@ class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
     Schema name: ``ProtoOASubscribeDepthQuotesRes`` (OpenApiMessages.proto, payload type 2157).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes]] = (
         _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2157
@@ -5050,7 +5099,7 @@ class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
     Schema name: ``ProtoOAUnsubscribeDepthQuotesReq`` (OpenApiMessages.proto, payload type 2158).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq]] = (
         _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2158
@@ -5082,7 +5131,7 @@ class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
     Schema name: ``ProtoOAUnsubscribeDepthQuotesRes`` (OpenApiMessages.proto, payload type 2159).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes]] = (
         _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2159
@@ -5110,7 +5159,7 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
     Schema name: ``ProtoOASymbolCategoryListReq`` (OpenApiMessages.proto, payload type 2160).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolCategoryListReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolCategoryListReq]] = (
         _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2160
@@ -5137,7 +5186,7 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
     Schema name: ``ProtoOASymbolCategoryListRes`` (OpenApiMessages.proto, payload type 2161).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOASymbolCategoryListRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOASymbolCategoryListRes]] = (
         _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2161
@@ -5181,7 +5230,7 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
     Schema name: ``ProtoOAAccountLogoutReq`` (OpenApiMessages.proto, payload type 2162).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq]] = (
         _OpenApiMessages_pb2.ProtoOAAccountLogoutReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2162
@@ -5209,7 +5258,7 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
     Schema name: ``ProtoOAAccountLogoutRes`` (OpenApiMessages.proto, payload type 2163).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes]] = (
         _OpenApiMessages_pb2.ProtoOAAccountLogoutRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2163
@@ -5237,7 +5286,7 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
     Schema name: ``ProtoOAAccountDisconnectEvent`` (OpenApiMessages.proto, payload type 2164).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent]] = (
         _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2164
@@ -5265,7 +5314,7 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     Schema name: ``ProtoOAMarginCallListReq`` (OpenApiMessages.proto, payload type 2167).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginCallListReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginCallListReq]] = (
         _OpenApiMessages_pb2.ProtoOAMarginCallListReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2167
@@ -5293,7 +5342,7 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     Schema name: ``ProtoOAMarginCallListRes`` (OpenApiMessages.proto, payload type 2168).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginCallListRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginCallListRes]] = (
         _OpenApiMessages_pb2.ProtoOAMarginCallListRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2168
@@ -5332,7 +5381,7 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     Schema name: ``ProtoOAMarginCallUpdateReq`` (OpenApiMessages.proto, payload type 2169).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq]] = (
         _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2169
@@ -5364,7 +5413,7 @@ class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     Schema name: ``ProtoOAMarginCallUpdateRes`` (OpenApiMessages.proto, payload type 2170).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes]] = (
         _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2170
@@ -5385,7 +5434,7 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
     Schema name: ``ProtoOAMarginCallUpdateEvent`` (OpenApiMessages.proto, payload type 2171).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent]] = (
         _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2171
@@ -5418,7 +5467,7 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
     Schema name: ``ProtoOAMarginCallTriggerEvent`` (OpenApiMessages.proto, payload type 2172).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent]] = (
         _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2172
@@ -5451,7 +5500,7 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     Schema name: ``ProtoOAGetDynamicLeverageByIDReq`` (OpenApiMessages.proto, payload type 2177).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq]] = (
         _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2177
@@ -5483,7 +5532,7 @@ class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     Schema name: ``ProtoOAGetDynamicLeverageByIDRes`` (OpenApiMessages.proto, payload type 2178).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes]] = (
         _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2178
@@ -5515,7 +5564,7 @@ class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
     Schema name: ``ProtoOADealListByPositionIdReq`` (OpenApiMessages.proto, payload type 2179).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADealListByPositionIdReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADealListByPositionIdReq]] = (
         _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2179
@@ -5557,7 +5606,7 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
     Schema name: ``ProtoOADealListByPositionIdRes`` (OpenApiMessages.proto, payload type 2180).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADealListByPositionIdRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADealListByPositionIdRes]] = (
         _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2180
@@ -5606,7 +5655,7 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
     Schema name: ``ProtoOAOrderDetailsReq`` (OpenApiMessages.proto, payload type 2181).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq]] = (
         _OpenApiMessages_pb2.ProtoOAOrderDetailsReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2181
@@ -5638,7 +5687,7 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
     Schema name: ``ProtoOAOrderDetailsRes`` (OpenApiMessages.proto, payload type 2182).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes]] = (
         _OpenApiMessages_pb2.ProtoOAOrderDetailsRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2182
@@ -5687,7 +5736,7 @@ class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
     Schema name: ``ProtoOAOrderListByPositionIdReq`` (OpenApiMessages.proto, payload type 2183).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq]] = (
         _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2183
@@ -5729,7 +5778,7 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
     Schema name: ``ProtoOAOrderListByPositionIdRes`` (OpenApiMessages.proto, payload type 2184).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes]] = (
         _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2184
@@ -5778,7 +5827,7 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
     Schema name: ``ProtoOADealOffsetListReq`` (OpenApiMessages.proto, payload type 2185).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADealOffsetListReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADealOffsetListReq]] = (
         _OpenApiMessages_pb2.ProtoOADealOffsetListReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2185
@@ -5810,7 +5859,7 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
     Schema name: ``ProtoOADealOffsetListRes`` (OpenApiMessages.proto, payload type 2186).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOADealOffsetListRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOADealOffsetListRes]] = (
         _OpenApiMessages_pb2.ProtoOADealOffsetListRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2186
@@ -5867,7 +5916,7 @@ class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     Schema name: ``ProtoOAGetPositionUnrealizedPnLReq`` (OpenApiMessages.proto, payload type 2187).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq]] = (
         _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2187
@@ -5894,7 +5943,7 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     Schema name: ``ProtoOAGetPositionUnrealizedPnLRes`` (OpenApiMessages.proto, payload type 2188).
     """
 
-    PROTO: ClassVar[type[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes]] = (
+    PROTO: ClassVar[_builtins.type[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes]] = (
         _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2188
