@@ -440,6 +440,10 @@ class AsyncClient(GeneratedRequests):
             await link.wait_closed()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        late = self._link  # opened by a reconnect attempt while we were cancelling it
+        if late is not None and late is not link:
+            late.close()
+            await late.wait_closed()
         self._stop(None)
 
     @property
@@ -584,7 +588,7 @@ class AsyncClient(GeneratedRequests):
         A coroutine function handler is run as a task per event. Exceptions from handlers
         are logged, never raised into the client.
         """
-        accepts = _make_filter(account_id, symbol_id)
+        accepts = _make_filter(account_id, symbol_id, (event_type,))
         label = getattr(handler, "__qualname__", repr(handler))
 
         def sink(event: Any) -> None:

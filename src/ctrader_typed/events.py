@@ -188,7 +188,10 @@ def _symbol_ids_of(event: object) -> tuple[int, ...] | None:
     return None
 
 
-def _make_filter(account_id: int | None, symbol_id: int | None) -> Callable[[Any], bool] | None:
+def _make_filter(
+    account_id: int | None, symbol_id: int | None, types: Iterable[type[object]] = ()
+) -> Callable[[Any], bool] | None:
+    """A predicate for the account / symbol filters, or ``None`` when there is nothing to filter."""
     if account_id is None and symbol_id is None:
         return None
 
@@ -209,12 +212,19 @@ def _make_filter(account_id: int | None, symbol_id: int | None) -> Callable[[Any
             symbol_id is None or event.symbol_id == symbol_id
         )
 
+    kinds = set(types)
+    if kinds and kinds <= _QUOTE_TYPES:
+        return accepts_quote
+
     def dispatch(event: Any) -> bool:
-        if type(event) is SpotEvent or type(event) is DepthEvent:
+        if type(event) in _QUOTE_TYPES:
             return accepts_quote(event)
         return accepts(event)
 
     return dispatch
+
+
+_QUOTE_TYPES: frozenset[type[object]] = frozenset({SpotEvent, DepthEvent})
 
 
 class EventStream(Generic[E]):
@@ -253,7 +263,7 @@ class EventStream(Generic[E]):
         self.dropped = 0
         """Events discarded because the queue was full (the oldest ones go first)."""
         self._buffer: collections.deque[E] = collections.deque(maxlen=maxsize)
-        self._accepts = _make_filter(account_id, symbol_id)
+        self._accepts = _make_filter(account_id, symbol_id, self.types)
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._end: BaseException | None = None

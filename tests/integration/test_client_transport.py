@@ -178,10 +178,10 @@ async def test_without_our_heartbeats_the_server_would_drop_us(ctrader_simulator
         assert client.is_closed
 
 
-@pytest.mark.ctrader_simulator(heartbeat_interval=60.0)
 async def test_a_silent_server_is_declared_dead_and_replaced(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
     sim.pause_market()
+    sim.pause_heartbeats()
     async with (
         authorized(sim, heartbeat_interval=0.1, dead_link_timeout=0.4) as (client, acc),
         client.events(Disconnected, Reconnected) as events,
