@@ -12,15 +12,19 @@ from ctrader_typed import (
     AccountReady,
     ApplicationAuthRes,
     AsyncClient,
+    CashFlowHistoryListRes,
+    DepthEvent,
     Disconnected,
     ExecutionEvent,
     ExecutionType,
     OrderType,
+    Reconnected,
     SpotEvent,
     SymbolUnits,
     TradeSide,
 )
-from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, OrderError
+from ctrader_typed._generated import OpenApiMessages_pb2
+from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, LocalProtocolError, OrderError
 from ctrader_typed.testing import Simulator
 
 from .test_client_support import EURUSD, GBPUSD, authorized, make_client, next_of
@@ -287,3 +291,43 @@ async def test_disconnected_event_after_the_stream_was_read(ctrader_simulator: S
         assert isinstance(event.error, ConnectionClosedError)
         with pytest.raises(ConnectionClosedError):
             await stream.get(5)
+
+
+async def test_a_message_that_cannot_be_encoded_is_a_local_protocol_error(
+    ctrader_simulator: Simulator,
+) -> None:
+    sim = ctrader_simulator
+    async with authorized(sim) as (client, _):
+        incomplete = OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq(ctidTraderAccountId=1)
+        with pytest.raises(LocalProtocolError, match="fromTimestamp"):
+            await client._request(incomplete, CashFlowHistoryListRes)
+        [conn] = sim.connections
+        assert all(pt != 2143 for _, pt, _ in conn.received)  # nothing was sent
+
+
+async def test_execution_streams_filter_by_symbol_and_handlers_see_lifecycle(
+    ctrader_simulator: Simulator,
+) -> None:
+    sim = ctrader_simulator
+    async with authorized(sim) as (client, acc):
+        lifecycle: list[Disconnected | AccountReady] = []
+        client.on(Disconnected, lifecycle.append)
+        client.on(AccountReady, lifecycle.append)
+        async with (
+            client.events(ExecutionEvent, symbol_id=GBPUSD) as gbp,
+            client.events(SpotEvent, DepthEvent) as quotes,
+        ):
+            await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
+            await client.send_new_order_req(acc, GBPUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
+            execution = await gbp.get(5)
+            assert execution.order is not None
+            assert execution.order.trade_data.symbol_id == GBPUSD
+            await client.send_subscribe_depth_quotes_req(acc, [EURUSD])
+            await client.send_subscribe_spots_req(acc, [EURUSD])
+            quote = await quotes.get(5)
+            assert_type(quote, SpotEvent | DepthEvent)
+            async with client.events(Reconnected) as reconnected:
+                sim.drop_connections()
+                await reconnected.get(5)
+        assert isinstance(lifecycle[0], Disconnected)
+        assert lifecycle[1] == AccountReady(account_id=acc, restored=True)
