@@ -360,6 +360,7 @@ async def test_burst_spots_arrive_complete_and_in_order(ctrader_simulator: Simul
     assert [s.symbolId for s in burst[:4]] == [EURUSD, GBPUSD, EURUSD, GBPUSD]
     assert conn.spots_sent == sent + 2
     assert all(s.HasField("bid") and s.HasField("ask") and s.bid < s.ask for s in burst)
+    assert [(s.bid, s.ask) for s in burst] == [(e[2], e[3]) for e in list(conn.spot_log)[2:]]
 
 
 async def test_burst_to_an_unsubscribed_target_and_cut_short_by_a_drop(

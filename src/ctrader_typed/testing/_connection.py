@@ -41,6 +41,9 @@ SPOT_EVENT: Final = model_pb.PROTO_OA_SPOT_EVENT
 _HEARTBEAT_FRAME: Final = frame(envelope(HEARTBEAT, b""))
 _TRENDBAR_TAG: Final = b"\x32"  # ProtoOASpotEvent.trendbar, field 6, length-delimited
 _BURST_BATCH: Final = 512
+_BURST_WALK: Final = 2048
+_SPOT_HEAD: Final = envelope(SPOT_EVENT, b"")[:-1]  # payloadType, then the payload tag; its length follows
+_TIMESTAMP_TAG: Final = b"\x40"  # ProtoOASpotEvent.timestamp, field 8, varint
 _MAX_BUFFERED: Final = 64 * 1024 * 1024
 _ids = itertools.count(1)
 
@@ -337,32 +340,62 @@ class SimConnection:
             targets = [(account_id, symbol_id, True)]
         if not targets or count <= 0:
             return 0
-        market = self._sim.market
-        prices: list[tuple[int, int, int]] = []  # (bid, spread, step) per target
-        for _, target_symbol, _ in targets:
-            state = market.symbols[target_symbol]
-            prices.append((state.bid, state.ask - state.bid, state.spec.step))
-        rng = self._burst_rng
+        plans = [self._burst_plan(*target) for target in targets]
+        clock_stamps = self._sim.spot_timestamps == "clock"
+        base = self.spot_timestamp_base
+        last_stamp = self._last_spot_timestamp
+        sequence = self.spots_sent
+        log = self.spot_log
+        pack = HEADER.pack
         sent = 0
         while sent < count and not self.closed:
             batch: list[bytes] = []
+            entries: list[tuple[int, int, int | None, int | None]] = []
+            now = time.time_ns() // 1_000_000
             for n in range(sent, min(count, sent + _BURST_BATCH)):
-                index = n % len(targets)
-                target_account, target_symbol, timestamps = targets[index]
-                bid, spread, step = prices[index]
-                bid = max(step, bid + step * rng.randint(-3, 3))
-                prices[index] = (bid, spread, step)
-                batch.append(self._spot_frame(target_account, target_symbol, bid, bid + spread, timestamps))
+                prefix, symbol_id, timestamps, prices, bids, asks = plans[n % len(plans)]
+                step = (n // len(plans)) % (2 * len(prices))
+                index = step if step < len(prices) else 2 * len(prices) - 1 - step  # walk there and back
+                sequence += 1
+                payload = prefix + prices[index]
+                if timestamps:
+                    if clock_stamps:
+                        last_stamp = stamp = max(now, last_stamp + 1)
+                    else:
+                        stamp = base + sequence
+                    payload += _TIMESTAMP_TAG + encode_varint(stamp)
+                body = _SPOT_HEAD + bytes((len(payload),)) + payload  # at most 55 bytes: one-byte length
+                batch.append(pack(len(body)) + body)
+                entries.append((sequence, symbol_id, bids[index], asks[index]))
             written = self.send_frames(batch)
             sent += written
+            self.spots_sent += written
+            log.extend(entries[:written])
             if written < len(batch):
-                # Dropped mid-burst: the events built but not written were never sent.
-                self.spots_sent -= len(batch) - written
-                for _ in range(len(batch) - written):
-                    self.spot_log.pop()
-                break
+                break  # dropped mid-burst: what was built but not written was never sent
             await self.drain()
+        self._last_spot_timestamp = last_stamp
         return sent
+
+    def _burst_plan(
+        self, account_id: int, symbol_id: int, timestamps: bool
+    ) -> tuple[bytes, int, bool, list[bytes], list[int], list[int]]:
+        """Pre-encoded pieces of one burst target's spot events: a short random walk of quotes
+        from the current one (walked back and forth), with the fixed fields encoded once."""
+        state = self._sim.market.symbols[symbol_id]
+        step, spread = state.spec.step, state.ask - state.bid
+        rng = self._burst_rng
+        bids: list[int] = []
+        bid = state.bid
+        for _ in range(_BURST_WALK):
+            bid = max(step, bid + step * rng.randint(-3, 3))
+            bids.append(bid)
+        asks = [b + spread for b in bids]
+        prices = [
+            b"\x20" + encode_varint(b) + b"\x28" + encode_varint(a) for b, a in zip(bids, asks, strict=True)
+        ]
+        prefix = b"\x10" + encode_varint(account_id) + b"\x18" + encode_varint(symbol_id)
+        return prefix, symbol_id, timestamps, prices, bids, asks
 
     # -- hooks ----------------------------------------------------------------------------------
 
