@@ -56,7 +56,7 @@ import ssl
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar, cast, overload
+from typing import Any, Final, Self, TypedDict, TypeVar, Unpack, cast, overload
 
 from google.protobuf.message import DecodeError, EncodeError
 from google.protobuf.message import Message as ProtobufMessage
@@ -118,7 +118,7 @@ from ctrader_typed.events import (
 )
 from ctrader_typed.tokens import TokenSet, TokenStore
 
-__all__ = ["DEMO_HOST", "LIVE_HOST", "PORT", "TERMINAL_EXECUTION_TYPES", "AsyncClient"]
+__all__ = ["DEMO_HOST", "LIVE_HOST", "PORT", "TERMINAL_EXECUTION_TYPES", "AsyncClient", "ClientOptions"]
 
 logger = logging.getLogger("ctrader_typed.client")
 
@@ -219,6 +219,34 @@ class _OrderTracker:
             if not waiter.done():
                 waiter.set_exception(error)
         self.waiters.clear()
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options of ``AsyncClient`` (for ``AsyncClient.demo(**options)`` and ``.live``)."""
+
+    ssl_context: ssl.SSLContext | None
+    server_hostname: str | None
+    client_id: str | None
+    client_secret: str | None
+    tokens: TokenSet | None
+    token_store: TokenStore | None
+    refresh_margin: float
+    request_timeout: float
+    connect_timeout: float
+    heartbeat_interval: float
+    dead_link_timeout: float | None
+    max_frame_size: int
+    reconnect: bool
+    reconnect_initial_delay: float
+    reconnect_max_delay: float
+    reconnect_jitter: float
+    reconnect_max_attempts: int | None
+    rate_limits: bool
+    requests_per_second: float
+    historical_per_second: float
+    rate_limit_retries: int
+    rate_limit_max_wait: float
+    event_queue_size: int
 
 
 class _Fatal(Exception):
@@ -361,14 +389,14 @@ class AsyncClient(GeneratedRequests):
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
-    def demo(cls, **kwargs: Any) -> Self:
-        """A client for demo accounts (``demo.ctraderapi.com:5035``)."""
-        return cls(DEMO_HOST, PORT, **kwargs)
+    def demo(cls, **options: Unpack[ClientOptions]) -> Self:
+        """A client for demo accounts (``demo.ctraderapi.com:5035``); ``options`` as for the constructor."""
+        return cls(DEMO_HOST, PORT, **options)
 
     @classmethod
-    def live(cls, **kwargs: Any) -> Self:
-        """A client for live accounts (``live.ctraderapi.com:5035``)."""
-        return cls(LIVE_HOST, PORT, **kwargs)
+    def live(cls, **options: Unpack[ClientOptions]) -> Self:
+        """A client for live accounts (``live.ctraderapi.com:5035``); ``options`` as for the constructor."""
+        return cls(LIVE_HOST, PORT, **options)
 
     def __repr__(self) -> str:
         if self._stopped:
@@ -552,7 +580,7 @@ class AsyncClient(GeneratedRequests):
         account_id: int | None = None,
         symbol_id: int | None = None,
         maxsize: int | None = None,
-    ) -> EventStream[Any]:
+    ) -> EventStream[Event]:
         """A stream of the events of ``event_types``, optionally for one account / symbol.
 
         The stream receives from the moment it is made; use it as an async context manager
@@ -561,7 +589,7 @@ class AsyncClient(GeneratedRequests):
         """
         if not event_types:
             raise TypeError("events() needs at least one event type, e.g. client.events(SpotEvent)")
-        stream: EventStream[Any] = EventStream(
+        stream: EventStream[Event] = EventStream(
             event_types,
             account_id=account_id,
             symbol_id=symbol_id,

@@ -156,7 +156,7 @@ class UnknownMessage(ClientEvent):
 Event: TypeAlias = Wrapper | ClientEvent
 """Anything a stream can deliver."""
 
-E = TypeVar("E", bound=Event)
+E_co = TypeVar("E_co", bound=Event, covariant=True)
 
 
 def _account_ids_of(event: object) -> tuple[int, ...] | None:
@@ -227,7 +227,7 @@ def _make_filter(
 _QUOTE_TYPES: frozenset[type[object]] = frozenset({SpotEvent, DepthEvent})
 
 
-class EventStream(Generic[E]):
+class EventStream(Generic[E_co]):
     """An async iterator over the events of some types, with its own bounded queue.
 
     Made by ``AsyncClient.events``; use it as an async context manager so it stops
@@ -262,7 +262,7 @@ class EventStream(Generic[E]):
         self.maxsize = maxsize
         self.dropped = 0
         """Events discarded because the queue was full (the oldest ones go first)."""
-        self._buffer: collections.deque[E] = collections.deque(maxlen=maxsize)
+        self._buffer: collections.deque[E_co] = collections.deque(maxlen=maxsize)
         self._accepts = _make_filter(account_id, symbol_id, self.types)
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
@@ -316,7 +316,7 @@ class EventStream(Generic[E]):
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> E:
+    async def __anext__(self) -> E_co:
         buffer = self._buffer
         while True:
             if buffer:
@@ -333,12 +333,12 @@ class EventStream(Generic[E]):
                 if self._waiter is waiter:
                     self._waiter = None
 
-    async def get(self, timeout: float | None = None) -> E:
+    async def get(self, timeout: float | None = None) -> E_co:
         """The next event; ``TimeoutError`` after ``timeout`` seconds, ``StopAsyncIteration`` at the end."""
         async with asyncio.timeout(timeout):
             return await self.__anext__()
 
-    def get_nowait(self) -> E | None:
+    def get_nowait(self) -> E_co | None:
         """The next queued event, or ``None`` if none is queued."""
         return self._buffer.popleft() if self._buffer else None
 

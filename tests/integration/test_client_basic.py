@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import ssl
 from typing import assert_type
 
@@ -24,6 +25,7 @@ from ctrader_typed import (
     TradeSide,
 )
 from ctrader_typed._generated import OpenApiMessages_pb2
+from ctrader_typed.client import ClientOptions
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, LocalProtocolError, OrderError
 from ctrader_typed.testing import Simulator
 
@@ -331,3 +333,8 @@ async def test_execution_streams_filter_by_symbol_and_handlers_see_lifecycle(
                 await reconnected.get(5)
         assert isinstance(lifecycle[0], Disconnected)
         assert lifecycle[1] == AccountReady(account_id=acc, restored=True)
+
+
+def test_client_options_mirror_the_constructor() -> None:
+    keywords = set(inspect.signature(AsyncClient.__init__).parameters) - {"self", "host", "port"}
+    assert set(ClientOptions.__annotations__) == keywords
