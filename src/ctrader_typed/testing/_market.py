@@ -10,13 +10,14 @@ from the synthetic path.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import dataclasses
 import datetime
 import random
 import time
-from collections import deque
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
@@ -83,6 +84,40 @@ class Quote:
     bid_changed: bool
     ask_changed: bool
     t_ms: int
+
+
+class TickTape:
+    """Recorded ticks of one side: compact arrays, oldest half dropped past ``limit``."""
+
+    __slots__ = ("limit", "prices", "times")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.times = array("q")
+        self.prices = array("q")
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def append(self, t_ms: int, price: int) -> None:
+        if self.times and t_ms < self.times[-1]:
+            t_ms = self.times[-1]  # the wall clock stepped back: keep the tape ordered
+        self.times.append(t_ms)
+        self.prices.append(price)
+        if len(self.times) > self.limit:
+            del self.times[: self.limit // 2]
+            del self.prices[: self.limit // 2]
+
+    @property
+    def oldest(self) -> int | None:
+        return self.times[0] if self.times else None
+
+    def newest_first(self, from_ms: int, to_ms: int) -> Iterator[tuple[int, int]]:
+        """Ticks with from_ms <= t <= to_ms, newest first."""
+        low = bisect.bisect_left(self.times, from_ms)
+        high = bisect.bisect_right(self.times, to_ms)
+        for index in range(high - 1, low - 1, -1):
+            yield self.times[index], self.prices[index]
 
 
 class DepthBook:
@@ -171,10 +206,10 @@ class SymbolState:
         self.bid, self.ask = self.path.quote(start_ms)
         day = start_ms - start_ms % 86_400_000
         self.session_close = self.path.quote(day - 1)[0]
-        self.bid_ticks: deque[tuple[int, int]] = deque(maxlen=tick_limit)
-        self.ask_ticks: deque[tuple[int, int]] = deque(maxlen=tick_limit)
-        self.bid_ticks.append((start_ms, self.bid))
-        self.ask_ticks.append((start_ms, self.ask))
+        self.bid_ticks = TickTape(tick_limit)
+        self.ask_ticks = TickTape(tick_limit)
+        self.bid_ticks.append(start_ms, self.bid)
+        self.ask_ticks.append(start_ms, self.ask)
         self.live_m1: dict[int, list[int]] = {}
         self._live_bars: dict[int, tuple[int, list[int]]] = {}
         self.book: DepthBook | None = None
@@ -214,10 +249,10 @@ class SymbolState:
         ask_changed = ask != self.ask
         self.bid, self.ask = bid, ask
         if bid_changed:
-            self.bid_ticks.append((t_ms, bid))
+            self.bid_ticks.append(t_ms, bid)
             self._record_bar(t_ms, bid)
         if ask_changed:
-            self.ask_ticks.append((t_ms, ask))
+            self.ask_ticks.append(t_ms, ask)
         return Quote(self.spec.symbol_id, bid, ask, bid_changed, ask_changed, t_ms)
 
     def _record_bar(self, t_ms: int, bid: int) -> None:
@@ -283,7 +318,7 @@ class SymbolState:
 class Market:
     """Every symbol's live state, stepped by the simulator's market task."""
 
-    def __init__(self, seed: int, *, start_ms: int | None = None, tick_limit: int = 250_000) -> None:
+    def __init__(self, seed: int, *, start_ms: int | None = None, tick_limit: int = 200_000) -> None:
         self.seed = seed
         self.start_ms = now_ms() if start_ms is None else start_ms
         self.symbols: dict[int, SymbolState] = {
@@ -355,14 +390,14 @@ class Market:
         to_ms = min(to_ms, now_ms())
         out: list[tuple[int, int]] = []
         recorded = state.bid_ticks if bid_side else state.ask_ticks
-        for t, price in reversed(recorded):
-            if t > to_ms:
-                continue
-            if t < from_ms:
-                return out, False
+        for t, price in recorded.newest_first(from_ms, to_ms):
             if len(out) >= limit:
                 return out, True
             out.append((t, price))
+        oldest = recorded.oldest
+        if oldest is not None and oldest > self.start_ms:
+            # The tape was trimmed: the gap between start-up and its oldest tick has no data.
+            return out, False
         synthetic_newest = min(to_ms, self.start_ms - 1)
         if synthetic_newest >= from_ms:
             for t, bid, ask in state.path.ticks_backwards(synthetic_newest, from_ms):

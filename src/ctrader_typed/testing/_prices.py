@@ -45,10 +45,15 @@ def _lattice(key: int) -> float:
     return unit(key)
 
 
+@lru_cache(maxsize=1 << 15)
+def _bar(path: PricePath, start_ms: int, end_ms: int) -> tuple[int, int, int, int, int]:
+    return path._bar(start_ms, end_ms)
+
+
 class PricePath:
     """The mid price of one symbol as a pure function of time."""
 
-    __slots__ = ("_amplitudes", "_keys", "_lengths_ms", "_log_base", "key", "spec")
+    __slots__ = ("_amplitudes", "_keys", "_lengths_ms", "_log_base", "_table", "key", "spec")
 
     def __init__(self, seed: int, spec: SymbolSpec) -> None:
         self.spec = spec
@@ -60,35 +65,62 @@ class PricePath:
             spec.daily_volatility * 0.6 * math.sqrt(length / _DAY_SECONDS) for length in lengths
         )
         self._keys = tuple(mix64(self.key + 7919 * (k + 1)) for k in range(_OCTAVES))
+        self._table = tuple(zip(self._lengths_ms, self._amplitudes, self._keys, strict=True))
 
     def mid(self, t_ms: float) -> float:
         """Mid price (in price units, e.g. 1.0850) at Unix time ``t_ms``."""
+        return math.exp(self._log_base + self._octaves(t_ms, 0, _OCTAVES))
+
+    def _octaves(self, t_ms: float, first: int, stop: int) -> float:
+        """Sum of octaves ``first`` to ``stop - 1`` of the log-price noise at ``t_ms``."""
         total = 0.0
-        for length, amplitude, key in zip(self._lengths_ms, self._amplitudes, self._keys, strict=True):
+        lattice = _lattice
+        floor = math.floor
+        for length, amplitude, key in self._table[first:stop]:
             x = t_ms / length
-            i = math.floor(x)
+            i = floor(x)
             f = x - i
-            u = f * f * (3.0 - 2.0 * f)
-            a = _lattice(key ^ (i & _MASK))
-            b = _lattice(key ^ ((i + 1) & _MASK))
-            total += amplitude * (a + (b - a) * u)
-        return math.exp(self._log_base + total)
+            a = lattice(key ^ (i & _MASK))
+            total += amplitude * (a + (lattice(key ^ ((i + 1) & _MASK)) - a) * f * f * (3.0 - 2.0 * f))
+        return total
+
+    def mids(self, start_ms: float, end_ms: float, count: int) -> list[float]:
+        """``mid`` at ``count`` evenly spaced instants from ``start_ms`` to ``end_ms`` (both included).
+
+        Octaves much longer than the span barely move across it: they are evaluated at the two
+        ends only and interpolated, which is exact at the ends and far cheaper for short bars.
+        """
+        span = max(1.0, end_ms - start_ms)
+        split = next((k for k, length in enumerate(self._lengths_ms) if length > 32 * span), _OCTAVES)
+        slow_start = self._octaves(start_ms, split, _OCTAVES)
+        slow_end = self._octaves(end_ms, split, _OCTAVES)
+        out = []
+        for j in range(count):
+            fraction = j / (count - 1) if count > 1 else 0.0
+            t = start_ms + (end_ms - start_ms) * fraction
+            slow = slow_start + (slow_end - slow_start) * fraction
+            out.append(math.exp(self._log_base + slow + self._octaves(t, 0, split)))
+        return out
 
     def quote(self, t_ms: float, jitter: float = 0.0) -> tuple[int, int]:
         """(bid, ask) in 1/100000 units at ``t_ms``, rounded to the symbol's points."""
+        return self._quote_of(self.mid(t_ms), jitter)
+
+    def _quote_of(self, mid: float, jitter: float = 0.0) -> tuple[int, int]:
         spec = self.spec
         step = spec.step
-        mid = self.mid(t_ms) * (1.0 + jitter) * 100_000.0
-        bid = max(step, round((mid - spec.spread_points * step / 2) / step) * step)
+        scaled = mid * (1.0 + jitter) * 100_000.0
+        bid = max(step, round((scaled - spec.spread_points * step / 2) / step) * step)
         return bid, bid + spec.spread_points * step
 
     def bar(self, start_ms: int, end_ms: int) -> tuple[int, int, int, int, int]:
         """Synthetic (open, high, low, close, tick volume) of bids over [start_ms, end_ms)."""
-        samples = 8
+        return _bar(self, start_ms, end_ms)
+
+    def _bar(self, start_ms: int, end_ms: int) -> tuple[int, int, int, int, int]:
         span = end_ms - start_ms
-        bids = [self.quote(start_ms + span * j / samples)[0] for j in range(samples)]
-        close = self.quote(end_ms - 1)[0]
-        bids.append(close)
+        bids = [self._quote_of(mid)[0] for mid in self.mids(start_ms, end_ms - 1, 7)]
+        close = bids[-1]
         step = self.spec.step
         h = mix64(self.key ^ (start_ms * 31 + span))
         # Unobserved extremes between samples: a wick that grows with the bar's length.
