@@ -180,3 +180,29 @@ async def test_set_price_validates_and_publishes(ctrader_simulator: Simulator, r
     assert isinstance(stepped, pb.ProtoOASpotEvent)
     moved = stepped.bid if stepped.HasField("bid") else stepped.ask - 1_000
     assert abs(moved - 15_000_000) < 100_000  # the walk continues from the forced price
+
+
+async def test_start_stop_with_live_connections() -> None:
+    sim = Simulator(spot_interval=0.01)
+    with pytest.raises(RuntimeError, match="not started"):
+        _ = sim.ssl_context
+    await sim.start()
+    try:
+        with pytest.raises(RuntimeError, match="already running"):
+            await sim.start()
+        info = sim.connection_info()
+        assert info["port"] == sim.port
+        assert info["accounts"] == sim.accounts
+        raw = await RawClient.connect(sim.host, sim.port, sim.ssl_context)
+        await raw.authorize(sim.client_id, sim.client_secret, sim.access_token, sim.accounts)
+        await raw.request(
+            pb.ProtoOASubscribeSpotsReq(ctidTraderAccountId=sim.accounts[0], symbolId=[1, 2, 3])
+        )
+        await raw.expect(model_pb.PROTO_OA_SPOT_EVENT)
+    finally:
+        await sim.stop()
+    assert not sim.connections
+    frames = await raw.read_until_closed()  # whatever was in flight, then the close
+    assert all(f.payload_type == model_pb.PROTO_OA_SPOT_EVENT for f in frames)
+    await raw.close()
+    await sim.stop()  # stopping twice is harmless
