@@ -87,6 +87,7 @@ Test hooks (``Simulator`` methods; they act on every live connection unless give
 """
 
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
-from ctrader_typed.testing.simulator import Simulator
+from ctrader_typed.testing.raw import RawClient, Received
+from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
-__all__ = ["SimConnection", "Simulator", "SpotSubscription"]
+__all__ = ["ConnectionInfo", "RawClient", "Received", "SimConnection", "Simulator", "SpotSubscription"]

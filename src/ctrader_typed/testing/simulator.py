@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Final, Literal, Self, TypedDict
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
@@ -30,13 +30,30 @@ from ctrader_typed.testing._market import Market, Quote, bar_start, now_ms
 from ctrader_typed.testing._oauth_http import OAuthHttpServer
 from ctrader_typed.testing._ratelimit import RateLimitMode, Verdict
 
-__all__ = ["Simulator"]
+__all__ = ["ConnectionInfo", "Simulator"]
 
 log = logging.getLogger("ctrader_typed.testing")
 
 _APP_AUTH: Final = model_pb.PROTO_OA_APPLICATION_AUTH_REQ
 _ACCOUNT_AUTH: Final = model_pb.PROTO_OA_ACCOUNT_AUTH_REQ
 _DAY_MS: Final = 86_400_000
+
+
+class ConnectionInfo(TypedDict):
+    """What ``ctrader-typed sim`` prints as its first line (as JSON)."""
+
+    host: str
+    port: int
+    http_port: int
+    oauth_url: str
+    ca_file: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    access_token: str
+    refresh_token: str
+    accounts: list[int]
+    live_accounts: list[int]
 
 
 class Simulator:
@@ -197,7 +214,7 @@ class Simulator:
             raise RuntimeError("the simulator is not started")
         return self._ssl_client
 
-    def connection_info(self) -> dict[str, Any]:
+    def connection_info(self) -> ConnectionInfo:
         """What a client needs, as printed by ``ctrader-typed sim`` (contains secrets)."""
         return {
             "host": self.host,
