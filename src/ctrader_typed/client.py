@@ -65,13 +65,15 @@ from ctrader_typed._base import Wrapper
 from ctrader_typed._framing import (
     DEFAULT_MAX_FRAME_SIZE,
     ORDER_ERROR_PAYLOAD_TYPE,
+    AccountSession,
     Answer,
     Envelope,
     PendingTable,
+    SessionState,
     encode_envelope,
+    split_request,
 )
 from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
-from ctrader_typed._generated import OpenApiModelMessages_pb2 as _model_pb
 from ctrader_typed._generated.enums import ExecutionType
 from ctrader_typed._generated.messages import (
     AccountAuthRes,
@@ -84,11 +86,13 @@ from ctrader_typed._generated.messages import (
     ExecutionEvent,
     OrderErrorEvent,
     RefreshTokenRes,
-    SubscribeDepthQuotesRes,
-    SubscribeLiveTrendbarRes,
-    SubscribeSpotsRes,
 )
-from ctrader_typed._generated.registry import PAYLOAD_TYPES, TRADING_PAYLOAD_TYPES, payload_type_of
+from ctrader_typed._generated.registry import (
+    PAYLOAD_TYPES,
+    RESPONSE_PAYLOAD_TYPES,
+    TRADING_PAYLOAD_TYPES,
+    payload_type_of,
+)
 from ctrader_typed._generated.requests import GeneratedRequests
 from ctrader_typed._ratelimit import RateLimiter
 from ctrader_typed._transport import Link, open_link
@@ -139,12 +143,6 @@ TERMINAL_EXECUTION_TYPES: Final = frozenset(
 # Payload types used by the session logic.
 _APP_AUTH: Final = 2100
 _ACCOUNT_AUTH: Final = 2102
-_SUBSCRIBE_SPOTS: Final = 2127
-_UNSUBSCRIBE_SPOTS: Final = 2129
-_SUBSCRIBE_TRENDBAR: Final = 2135
-_UNSUBSCRIBE_TRENDBAR: Final = 2136
-_SUBSCRIBE_DEPTH: Final = 2156
-_UNSUBSCRIBE_DEPTH: Final = 2158
 _ACCOUNT_LOGOUT: Final = 2162
 _REFRESH_TOKEN: Final = 2173
 _MARGIN_CALL_UPDATE: Final = 2169
@@ -182,21 +180,6 @@ class _Pending:
     response_type: type[Wrapper]
     payload_type: int
     sent: bool = False
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class _Account:
-    """What the client restores for one account."""
-
-    token: str = dataclasses.field(repr=False)
-    managed: bool = False
-    """Authorised with the client's own token set (so a refreshed token applies)."""
-    authorized: bool = False
-    spots: dict[int, bool] = dataclasses.field(default_factory=dict)
-    """symbol id -> subscribed with spot timestamps."""
-    trendbars: set[tuple[int, int]] = dataclasses.field(default_factory=set)
-    """(symbol id, period)."""
-    depth: set[int] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -334,10 +317,9 @@ class AsyncClient(GeneratedRequests):
         self.port = port
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
-        self._app_credentials: tuple[str, str] | None = (
-            (client_id, client_secret) if client_id is not None and client_secret is not None else None
-        )
-        self._auto_app_auth = self._app_credentials is not None
+        self._session = SessionState()
+        if client_id is not None and client_secret is not None:
+            self._session.app_credentials = (client_id, client_secret)
         self._tokens = tokens
         self._token_store = token_store
         self._refresh_margin = refresh_margin
@@ -360,8 +342,6 @@ class AsyncClient(GeneratedRequests):
         self._event_queue_size = event_queue_size
 
         self._pending: PendingTable[_Pending] = PendingTable()
-        self._accounts: dict[int, _Account] = {}
-        self._logged_out: set[int] = set()
         self._trackers: collections.OrderedDict[tuple[int, int], _OrderTracker] = collections.OrderedDict()
         self._maintenance_end: datetime | None = None
         self._unknown_seen: set[int] = set()
@@ -407,7 +387,7 @@ class AsyncClient(GeneratedRequests):
             state = "reconnecting"
         else:
             state = "new"
-        accounts = sorted(a for a, s in self._accounts.items() if s.authorized)
+        accounts = sorted(self._session.authorized_accounts())
         return f"<AsyncClient {self.host}:{self.port} {state} accounts={accounts}>"
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -444,8 +424,8 @@ class AsyncClient(GeneratedRequests):
             await self._open()
             self._link_ready = True
             self._ready.set()
-            if self._app_credentials is not None:
-                client_id, client_secret = self._app_credentials
+            if self._session.app_credentials is not None:
+                client_id, client_secret = self._session.app_credentials
                 await self.send_application_auth_req(client_id, client_secret)
         except BaseException:
             await self.close()
@@ -492,7 +472,7 @@ class AsyncClient(GeneratedRequests):
     @property
     def authorized_accounts(self) -> frozenset[int]:
         """Accounts authorised on the current link."""
-        return frozenset(a for a, s in self._accounts.items() if s.authorized)
+        return self._session.authorized_accounts()
 
     @property
     def pending_requests(self) -> int:
@@ -501,7 +481,7 @@ class AsyncClient(GeneratedRequests):
 
     def subscribed_spots(self, account_id: int) -> frozenset[int]:
         """Symbols with a spot subscription the client will restore for ``account_id``."""
-        account = self._accounts.get(account_id)
+        account = self._session.accounts.get(account_id)
         return frozenset(account.spots) if account is not None else frozenset()
 
     # -- events ----------------------------------------------------------------------------------
@@ -1013,10 +993,10 @@ class AsyncClient(GeneratedRequests):
 
     def _on_account_disconnect(self, event: AccountDisconnectEvent) -> None:
         account_id = event.ctid_trader_account_id
-        if account_id in self._logged_out:
-            self._logged_out.discard(account_id)
+        if account_id in self._session.logged_out:
+            self._session.logged_out.discard(account_id)
             return
-        account = self._accounts.get(account_id)
+        account = self._session.accounts.get(account_id)
         if account is None:
             return
         account.authorized = False
@@ -1028,7 +1008,7 @@ class AsyncClient(GeneratedRequests):
     def _on_tokens_invalidated(self, event: AccountsTokenInvalidatedEvent) -> None:
         reason = event.reason or "token invalidated"
         for account_id in event.ctid_trader_account_ids:
-            account = self._accounts.get(account_id)
+            account = self._session.accounts.get(account_id)
             if account is None:
                 continue
             account.authorized = False
@@ -1047,7 +1027,7 @@ class AsyncClient(GeneratedRequests):
         if lock is not None and lock.locked():
             async with lock:  # a refresh is under way: use the token it brings
                 pass
-        account = self._accounts.get(account_id)
+        account = self._session.accounts.get(account_id)
         if account is None:
             return
         try:
@@ -1058,7 +1038,7 @@ class AsyncClient(GeneratedRequests):
             self._lose_account(account_id, f"{reason}; re-authorisation failed", exc)
 
     def _lose_account(self, account_id: int, reason: str, error: BaseException | None) -> None:
-        if self._accounts.pop(account_id, None) is not None:
+        if self._session.accounts.pop(account_id, None) is not None:
             logger.error("account %d lost: %s", account_id, reason)
             self._emit(AccountLost(account_id=account_id, reason=reason, error=error))
 
@@ -1067,69 +1047,18 @@ class AsyncClient(GeneratedRequests):
     async def _after_success(
         self, payload_type: int, message: ProtobufMessage, result: Wrapper, internal: bool
     ) -> None:
-        if payload_type == _APP_AUTH:
-            assert isinstance(message, _pb.ProtoOAApplicationAuthReq)
-            self._app_credentials = (message.clientId, message.clientSecret)
-            if self._app_authed is not None:
-                self._app_authed.set()
-        elif payload_type == _ACCOUNT_AUTH:
-            assert isinstance(message, _pb.ProtoOAAccountAuthReq)
-            account_id = message.ctidTraderAccountId
-            token = message.accessToken
-            account = self._accounts.get(account_id)
-            if account is None:
-                account = self._accounts[account_id] = _Account(token=token)
-            account.token = token
-            account.managed = self._tokens is not None and token == self._tokens.access_token
-            account.authorized = True
-            self._logged_out.discard(account_id)
-            if not internal:
-                self._emit(AccountReady(account_id=account_id))
-        elif payload_type == _ACCOUNT_LOGOUT:
-            assert isinstance(message, _pb.ProtoOAAccountLogoutReq)
-            if self._accounts.pop(message.ctidTraderAccountId, None) is not None:
-                self._logged_out.add(message.ctidTraderAccountId)
-        elif payload_type == _REFRESH_TOKEN:
+        if payload_type == _REFRESH_TOKEN:
             assert isinstance(result, RefreshTokenRes)
             await self._store_tokens(result)
-        else:
-            self._record_subscription(payload_type, message)
-
-    def _record_subscription(self, payload_type: int, message: ProtobufMessage) -> None:
-        if payload_type == _SUBSCRIBE_SPOTS:
-            assert isinstance(message, _pb.ProtoOASubscribeSpotsReq)
-            account = self._accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                for symbol_id in message.symbolId:
-                    account.spots[symbol_id] = message.subscribeToSpotTimestamp
-        elif payload_type == _UNSUBSCRIBE_SPOTS:
-            assert isinstance(message, _pb.ProtoOAUnsubscribeSpotsReq)
-            account = self._accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                gone = set(message.symbolId)
-                for symbol_id in gone:
-                    account.spots.pop(symbol_id, None)
-                account.trendbars = {(s, p) for s, p in account.trendbars if s not in gone}
-        elif payload_type == _SUBSCRIBE_TRENDBAR:
-            assert isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq)
-            account = self._accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.trendbars.add((message.symbolId, message.period))
-        elif payload_type == _UNSUBSCRIBE_TRENDBAR:
-            assert isinstance(message, _pb.ProtoOAUnsubscribeLiveTrendbarReq)
-            account = self._accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.trendbars.discard((message.symbolId, message.period))
-        elif payload_type == _SUBSCRIBE_DEPTH:
-            assert isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq)
-            account = self._accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.depth.update(message.symbolId)
-        elif payload_type == _UNSUBSCRIBE_DEPTH:
-            assert isinstance(message, _pb.ProtoOAUnsubscribeDepthQuotesReq)
-            account = self._accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.depth.difference_update(message.symbolId)
+            return
+        tokens = self._tokens
+        self._session.record(payload_type, message, managed_token=tokens.access_token if tokens else None)
+        if payload_type == _APP_AUTH:
+            if self._app_authed is not None:
+                self._app_authed.set()
+        elif payload_type == _ACCOUNT_AUTH and not internal:
+            assert isinstance(message, _pb.ProtoOAAccountAuthReq)
+            self._emit(AccountReady(account_id=message.ctidTraderAccountId))
 
     # -- tokens ----------------------------------------------------------------------------------
 
@@ -1179,7 +1108,7 @@ class AsyncClient(GeneratedRequests):
             # The server has already retired the old pair: keep the new one even if saving failed.
             self._tokens = tokens
             if previous is not None:
-                for account in self._accounts.values():
+                for account in self._session.accounts.values():
                     if account.token == previous.access_token:
                         account.managed = True
             if self._tokens_changed is not None:
@@ -1187,7 +1116,7 @@ class AsyncClient(GeneratedRequests):
             logger.info("access token refreshed; expires at %s", tokens.expires_at)
             self._emit(TokensRefreshed(tokens=tokens))
 
-    def _token_for(self, account: _Account) -> str:
+    def _token_for(self, account: AccountSession) -> str:
         if account.managed and self._tokens is not None:
             return self._tokens.access_token
         return account.token
@@ -1257,8 +1186,7 @@ class AsyncClient(GeneratedRequests):
             self._ready.clear()
         if self._app_authed is not None:
             self._app_authed.clear()
-        for account in self._accounts.values():
-            account.authorized = False
+        self._session.link_lost()
         if self._closing:
             text = "the client was closed"
         else:
@@ -1355,14 +1283,14 @@ class AsyncClient(GeneratedRequests):
 
     async def _restore(self) -> None:
         """Re-authenticate the application and every account, and re-subscribe, on a new link."""
-        if self._app_credentials is not None:
-            client_id, client_secret = self._app_credentials
+        if self._session.app_credentials is not None:
+            client_id, client_secret = self._session.app_credentials
             request = _pb.ProtoOAApplicationAuthReq(clientId=client_id, clientSecret=client_secret)
             try:
                 await self._call(request, ApplicationAuthRes, None, internal=True)
             except AuthenticationError as exc:
                 raise _Fatal(exc) from exc
-        accounts = list(self._accounts.items())
+        accounts = list(self._session.accounts.items())
         results = await asyncio.gather(
             *(self._restore_account(account_id, account) for account_id, account in accounts),
             return_exceptions=True,
@@ -1375,7 +1303,7 @@ class AsyncClient(GeneratedRequests):
             elif isinstance(result, BaseException):
                 raise result
 
-    async def _restore_account(self, account_id: int, account: _Account) -> None:
+    async def _restore_account(self, account_id: int, account: AccountSession) -> None:
         token = self._token_for(account)
         request = _pb.ProtoOAAccountAuthReq(ctidTraderAccountId=account_id, accessToken=token)
         try:
@@ -1386,40 +1314,19 @@ class AsyncClient(GeneratedRequests):
             await self._refresh(stale=token, internal=True)
             request.accessToken = self._token_for(account)
             await self._call(request, AccountAuthRes, None, internal=True)
-        await self._resubscribe(account_id, account)
+        await self._resubscribe(account_id)
         self._emit(AccountReady(account_id=account_id, restored=True))
 
-    async def _resubscribe(self, account_id: int, account: _Account) -> None:
-        by_flag: dict[bool, list[int]] = {}
-        for symbol_id, with_timestamp in account.spots.items():
-            by_flag.setdefault(with_timestamp, []).append(symbol_id)
-        for with_timestamp, symbols in by_flag.items():
-            spots = _pb.ProtoOASubscribeSpotsReq(ctidTraderAccountId=account_id, symbolId=symbols)
-            if with_timestamp:
-                spots.subscribeToSpotTimestamp = True
-            if not await self._resubscribe_one(spots, SubscribeSpotsRes):
-                for symbol_id in symbols:  # find the symbols that fail, keep the rest
-                    single = _pb.ProtoOASubscribeSpotsReq(
-                        ctidTraderAccountId=account_id, symbolId=[symbol_id]
-                    )
-                    if with_timestamp:
-                        single.subscribeToSpotTimestamp = True
-                    if not await self._resubscribe_one(single, SubscribeSpotsRes):
-                        account.spots.pop(symbol_id, None)
-        for symbol_id, period in sorted(account.trendbars):
-            bars = _pb.ProtoOASubscribeLiveTrendbarReq(
-                ctidTraderAccountId=account_id,
-                symbolId=symbol_id,
-                period=cast(_model_pb.ProtoOATrendbarPeriod.ValueType, period),
-            )
-            if not await self._resubscribe_one(bars, SubscribeLiveTrendbarRes):
-                account.trendbars.discard((symbol_id, period))
-        for symbol_id in sorted(account.depth):
-            depth = _pb.ProtoOASubscribeDepthQuotesReq(ctidTraderAccountId=account_id, symbolId=[symbol_id])
-            if not await self._resubscribe_one(depth, SubscribeDepthQuotesRes):
-                account.depth.discard(symbol_id)
+    async def _resubscribe(self, account_id: int) -> None:
+        for request in self._session.subscribe_requests(account_id):
+            if await self._resubscribe_one(request):
+                continue
+            for part in split_request(request):  # find what fails, keep the rest
+                if part is request or not await self._resubscribe_one(part):
+                    self._session.forget(part)
 
-    async def _resubscribe_one(self, request: ProtobufMessage, response_type: type[Wrapper]) -> bool:
+    async def _resubscribe_one(self, request: ProtobufMessage) -> bool:
+        response_type = PAYLOAD_TYPES[RESPONSE_PAYLOAD_TYPES[payload_type_of(request.DESCRIPTOR.full_name)]]
         try:
             await self._call(request, response_type, None, internal=True)
         except APIError as exc:
