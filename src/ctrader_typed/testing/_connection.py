@@ -418,7 +418,7 @@ class SimConnection:
         self.send_frames([HEADER.pack(size) + bytes(1024)])
 
     def send_half_frame_then_close(self) -> None:
-        """Write the first half of a heartbeat-sized frame of a spot event, then close."""
+        """Write the first half of a spot event's frame, then close: the peer sees a truncated frame."""
         full = frame(
             envelope(SPOT_EVENT, pb.ProtoOASpotEvent(ctidTraderAccountId=1, symbolId=1).SerializeToString())
         )
