@@ -504,9 +504,9 @@ class Simulator:
         """Live connections, oldest first."""
         return [c for c in self._connections if not c.closed]
 
-    async def wait_for_connections(self, count: int = 1, timeout: float = 5.0) -> list[SimConnection]:
-        """Wait until at least ``count`` connections are live; returns them."""
-        await self.wait_until(lambda: len(self.connections) >= count, timeout)
+    async def wait_for_connections(self, n: int = 1, timeout: float = 5.0) -> list[SimConnection]:
+        """Wait until at least ``n`` connections are live; returns them."""
+        await self.wait_until(lambda: len(self.connections) >= n, timeout)
         return self.connections
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -518,17 +518,17 @@ class Simulator:
     def _targets(self, connection: SimConnection | None) -> list[SimConnection]:
         return [connection] if connection is not None else self.connections
 
-    def drop_connections(self, connection: SimConnection | None = None) -> None:
+    def drop_connections(self, *, connection: SimConnection | None = None) -> None:
         """Drop connections at once (no TLS close_notify, unsent data discarded)."""
         for conn in self._targets(connection):
             conn.abort()
 
-    def drop_after_frames(self, count: int, connection: SimConnection | None = None) -> None:
-        """Close live connections right after each has written ``count`` more frames."""
+    def drop_after_frames(self, n: int, *, connection: SimConnection | None = None) -> None:
+        """Close live connections right after each has written ``n`` more frames."""
         for conn in self._targets(connection):
-            conn.drop_after_frames(count)
+            conn.drop_after_frames(n)
 
-    def delay_answers(self, seconds: float, connection: SimConnection | None = None) -> None:
+    def delay_answers(self, seconds: float, *, connection: SimConnection | None = None) -> None:
         """Wait ``seconds`` before answering each request (0 stops). Without a connection this also
         applies to connections made later."""
         if connection is None:
@@ -536,7 +536,7 @@ class Simulator:
         else:
             connection.answer_delay = seconds
 
-    def pause_heartbeats(self, paused: bool = True, connection: SimConnection | None = None) -> None:
+    def pause_heartbeats(self, paused: bool = True, *, connection: SimConnection | None = None) -> None:
         """Stop (or resume) the server's heartbeats."""
         if connection is None:
             self.heartbeats_paused = paused
@@ -547,34 +547,33 @@ class Simulator:
         """Stop (or resume) the quote stream; ``set_price``/``burst_spots`` still work."""
         self.market_paused = paused
 
-    def send_garbage(self, connection: SimConnection | None = None) -> None:
+    def send_garbage(self, *, connection: SimConnection | None = None) -> None:
         for conn in self._targets(connection):
             conn.send_garbage()
 
     def send_oversized_frame(
-        self, size: int = 256 * 1024 * 1024, connection: SimConnection | None = None
+        self, size: int = 256 * 1024 * 1024, *, connection: SimConnection | None = None
     ) -> None:
         for conn in self._targets(connection):
             conn.send_oversized_frame(size)
 
-    def send_half_frame_then_close(self, connection: SimConnection | None = None) -> None:
+    def send_half_frame_then_close(self, *, connection: SimConnection | None = None) -> None:
         for conn in self._targets(connection):
             conn.send_half_frame_then_close()
 
     def send_undecodable_payload(
-        self, payload_type: int = model_pb.PROTO_OA_SPOT_EVENT, connection: SimConnection | None = None
+        self, payload_type: int = model_pb.PROTO_OA_SPOT_EVENT, *, connection: SimConnection | None = None
     ) -> None:
         for conn in self._targets(connection):
             conn.send_undecodable_payload(payload_type)
 
-    def send_unknown_payload_type(
-        self, payload_type: int = 9999, connection: SimConnection | None = None
-    ) -> None:
+    def send_unknown_payload_type(self, pt: int = 9999, *, connection: SimConnection | None = None) -> None:
+        """A well-formed frame whose payload type is not in the schema."""
         for conn in self._targets(connection):
-            conn.send_unknown_payload_type(payload_type)
+            conn.send_unknown_payload_type(pt)
 
     def emit_client_disconnect(
-        self, reason: str = "The application access was blocked", connection: SimConnection | None = None
+        self, reason: str = "The application access was blocked", *, connection: SimConnection | None = None
     ) -> None:
         """Send ``ProtoOAClientDisconnectEvent`` and close the connection, as the server does."""
         for conn in self._targets(connection):
@@ -583,7 +582,7 @@ class Simulator:
             )
             conn.close()
 
-    def emit_account_disconnect(self, account_id: int, connection: SimConnection | None = None) -> None:
+    def emit_account_disconnect(self, account_id: int, *, connection: SimConnection | None = None) -> None:
         """End the account's session (``ProtoOAAccountDisconnectEvent``) where it is authorised."""
         for conn in self._targets(connection):
             if account_id in conn.accounts:
@@ -597,6 +596,7 @@ class Simulator:
         self,
         account_ids: list[int] | None = None,
         reason: str = "Access token was revoked",
+        *,
         connection: SimConnection | None = None,
     ) -> None:
         """End sessions of these accounts (default: every authorised one) with
@@ -614,14 +614,14 @@ class Simulator:
         self.maintenance_until = until
 
     def block_payload_type(
-        self, payload_type: int, retry_after_s: float, connection: SimConnection | None = None
+        self, pt: int, retry_after_s: float, *, connection: SimConnection | None = None
     ) -> None:
-        """Answer ``payload_type`` with ``BLOCKED_PAYLOAD_TYPE`` + ``retryAfter`` for a while. Without a
-        connection the block is server-wide (new connections included)."""
+        """Answer payload type ``pt`` with ``BLOCKED_PAYLOAD_TYPE`` + ``retryAfter`` for ``retry_after_s``
+        seconds. Without a connection the block is server-wide (new connections included)."""
         if connection is None:
-            self._blocked[payload_type] = time.monotonic() + retry_after_s
+            self._blocked[pt] = time.monotonic() + retry_after_s
         else:
-            connection.block_payload_type(payload_type, retry_after_s)
+            connection.block_payload_type(pt, retry_after_s)
 
     def set_rate_limits(self, enabled: bool, mode: RateLimitMode | None = None) -> None:
         self.rate_limits = enabled
@@ -651,16 +651,16 @@ class Simulator:
         self._deliver(state.force(bid, ask, now_ms()))
 
     async def burst_spots(
-        self, count: int, *, account_id: int | None = None, symbol_id: int | None = None
+        self, n: int, *, account_id: int | None = None, symbol_id: int | None = None
     ) -> int:
-        """Push ``count`` spot events to every live connection as fast as each socket takes them.
+        """Push ``n`` spot events to every live connection as fast as each socket takes them.
 
         Targets a connection's spot subscriptions (filtered by ``account_id``/``symbol_id``),
         round-robin; with both given and no subscription, any connection where the account is
         authorised. Burst quotes walk from the current quote but do not move the market.
         Returns the number of events written, over all connections.
         """
-        sent = await asyncio.gather(*(conn.burst(count, account_id, symbol_id) for conn in self.connections))
+        sent = await asyncio.gather(*(conn.burst(n, account_id, symbol_id) for conn in self.connections))
         return sum(sent)
 
 
