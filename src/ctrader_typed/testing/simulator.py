@@ -68,6 +68,27 @@ class Simulator:
     (the default grant's *current* pair: they change when it is refreshed), ``accounts``
     (first a demo account; ``live_accounts``/``demo_accounts`` say which is which),
     ``market``, ``broker``, ``authority`` (the simulated state, for assertions).
+
+    Args:
+        host, port, http_port: Where the TLS protobuf endpoint and the OAuth HTTP endpoints
+            listen (0: any free port).
+        seed: Seed of the price history and of the quote walk.
+        spot_interval: Seconds between quotes of each symbol (spot events are sent only when
+            a side changed).
+        idle_timeout: Close a connection that sent nothing for this long.
+        heartbeat_interval: Send ``ProtoHeartbeatEvent`` after this long without output.
+        rate_limits, rate_limit_mode, request_limit, historical_limit, rate_limit_block:
+            Per-connection request limits and how breaches are answered (see the package docs).
+        max_frame_size: Largest inbound frame accepted (bytes, without the 4-byte prefix).
+        history_chunk_size: Most bars, deals or orders in one answer (``hasMore`` beyond).
+        tick_chunk_size: Most ticks in one ``ProtoOAGetTickDataRes``.
+        spot_timestamps: ``"sequence"`` (timestamp = connection base + per-connection
+            sequence) or ``"clock"`` (wall-clock milliseconds, strictly increasing).
+        spot_log_limit: How many ``(sequence, symbol, bid, ask)`` entries each connection keeps.
+        token_lifetime: Seconds an access token lives.
+        client_id, client_secret: The application's credentials (default: random).
+        redirect_uri: The registered redirect URI (loopback URIs are accepted too).
+        version: What ``ProtoOAVersionRes`` answers.
     """
 
     def __init__(
