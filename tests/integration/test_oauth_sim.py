@@ -92,9 +92,11 @@ async def test_redirect_uri_must_match_the_consent_request(ctrader_simulator: Si
 
 async def test_consent_page_refuses_an_unregistered_redirect(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
-    async with make_auth(sim, redirect_uri="https://example.com/callback") as auth:
-        async with httpx.AsyncClient(trust_env=False) as http:
-            reply = await http.get(auth.get_auth_uri())
+    async with (
+        make_auth(sim, redirect_uri="https://example.com/callback") as auth,
+        httpx.AsyncClient(trust_env=False) as http,
+    ):
+        reply = await http.get(auth.get_auth_uri())
     assert reply.status_code == 400
     assert "redirect_uri" in reply.text
 
