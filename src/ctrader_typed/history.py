@@ -164,14 +164,33 @@ async def _collect(
         else:
             stack.append((*newer, False))
         stack[:] = [entry for entry in stack if entry[0] <= entry[1]]
-    # Assemble oldest page first: at a shared edge instant, the page that holds all of its
-    # records (in their order) is the older one when pages are anchored at the newest end,
-    # and the newer one otherwise - either way its records extend what came before.
-    found: dict[Hashable, T] = {}
-    for page in sorted(pages, key=lambda records: min(timestamp_of(r) for r in records)):
+    return _assemble(pages, timestamp_of, key_of)
+
+
+def _assemble(
+    pages: list[list[T]],
+    timestamp_of: Callable[[T], int],
+    key_of: Callable[[Sequence[T]], list[Hashable]],
+) -> list[T]:
+    """Merge pages into one chronological list without repeats.
+
+    Records sharing an instant keep the order of the page that holds most of them: a page
+    boundary cuts the run of an instant, and the page asked for next holds all of it.
+    """
+    best: dict[int, list[tuple[Hashable, T]]] = {}
+    for page in pages:
+        runs: dict[int, list[tuple[Hashable, T]]] = {}
         for key, record in zip(key_of(page), page, strict=True):
-            found.setdefault(key, record)
-    return sorted(found.values(), key=timestamp_of)
+            runs.setdefault(timestamp_of(record), []).append((key, record))
+        for instant, run in runs.items():
+            current = best.get(instant)
+            if current is not None and len(current) > len(run):
+                run, current = current, run
+            if current is not None:
+                known = {key for key, _ in run}
+                run.extend(entry for entry in current if entry[0] not in known)
+            best[instant] = run
+    return [record for instant in sorted(best) for _, record in best[instant]]
 
 
 def _occurrence_keys(identities: list[Hashable]) -> list[Hashable]:

@@ -84,7 +84,7 @@ async def test_deals_are_complete_whichever_end_the_server_pages_from(anchor: An
     assert server.requests <= 2 * (60 // 7 + 1) + 4
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.tuples(st.integers(0, 400), st.integers(100_000, 100_010)), max_size=80),
     st.integers(min_value=4, max_value=9),
