@@ -289,3 +289,14 @@ async def test_idle_connection_is_closed_but_client_heartbeats_keep_it(ctrader_s
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_tokens_do_not_show_in_reprs(ctrader_simulator: Simulator) -> None:
+    sim = ctrader_simulator
+    async with await connect(sim) as raw:
+        await raw.authorize(sim.client_id, sim.client_secret, sim.access_token, sim.accounts)
+        (conn,) = sim.connections
+        shown = repr(conn) + repr(conn.accounts) + repr(sim) + repr(sim.authority.default_grant)
+        for secret in (sim.access_token, sim.refresh_token, sim.client_secret):
+            assert secret not in shown
+        assert all(token == sim.access_token for token in conn.accounts.values())

@@ -31,7 +31,7 @@ from ctrader_typed.testing._wire import HEADER, CorruptFrame, decode_envelope, e
 if TYPE_CHECKING:
     from ctrader_typed.testing.simulator import Simulator
 
-__all__ = ["SimConnection", "SpotSubscription"]
+__all__ = ["SimConnection", "SpotSubscription", "Token"]
 
 log = logging.getLogger("ctrader_typed.testing")
 
@@ -46,6 +46,15 @@ _SPOT_HEAD: Final = envelope(SPOT_EVENT, b"")[:-1]  # payloadType, then the payl
 _TIMESTAMP_TAG: Final = b"\x40"  # ProtoOASpotEvent.timestamp, field 8, varint
 _MAX_BUFFERED: Final = 64 * 1024 * 1024
 _ids = itertools.count(1)
+
+
+class Token(str):
+    """An access token that does not show itself in reprs (dicts of them included)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<access token>"
 
 
 @dataclasses.dataclass(slots=True)
@@ -70,7 +79,8 @@ class SimConnection:
     Attributes:
         id: Unique, increasing per simulator process.
         app_authenticated: ``ProtoOAApplicationAuthReq`` succeeded on this connection.
-        accounts: Authorised accounts -> the access token that authorised them.
+        accounts: Authorised accounts -> the access token that authorised them (a ``Token``,
+            a ``str`` whose repr hides it).
         spots_sent: Spot events pushed so far (technical first events and bursts included).
         spot_log: ``(sequence, symbol_id, bid, ask)`` of every spot event pushed, as sent
             (a side that was not sent is ``None``).
@@ -88,7 +98,7 @@ class SimConnection:
         self.peer = writer.get_extra_info("peername")
         self.opened_at = time.time()
         self.app_authenticated = False
-        self.accounts: dict[int, str] = {}
+        self.accounts: dict[int, Token] = {}
         self.spot_subscriptions: dict[tuple[int, int], SpotSubscription] = {}
         self.depth_subscriptions: set[tuple[int, int]] = set()
         self.spots_sent = 0

@@ -26,7 +26,7 @@ from ctrader_typed.testing._catalogue import (
     conversion_chain,
     symbol_spec,
 )
-from ctrader_typed.testing._connection import SimConnection, SpotSubscription
+from ctrader_typed.testing._connection import SimConnection, SpotSubscription, Token
 from ctrader_typed.testing._market import MINUTE_MS, now_ms
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class RequestHandlers:
                 "ALREADY_LOGGED_IN", "Trading account is already authorized", cmid, account_id=account_id
             )
             return
-        conn.accounts[account_id] = req.accessToken
+        conn.accounts[account_id] = Token(req.accessToken)
         conn.send(
             model_pb.PROTO_OA_ACCOUNT_AUTH_RES, pb.ProtoOAAccountAuthRes(ctidTraderAccountId=account_id), cmid
         )
