@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version
@@ -41,14 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if "sim" in args_list:  # the simulator's entry point parses (and documents) its own options
+        index = args_list.index("sim")
+        if set(args_list[:index]) <= {"-q", "--quiet"}:
+            return sim.run(args_list[index + 1 :])
     parser = build_parser()
     args = parser.parse_args(args_list)
-    if args.command == "sim":  # validated above; the simulator's entry point parses its own part
-        return sim.run(args_list[args_list.index("sim") + 1 :])
     progress = _common.Progress(quiet=args.quiet)
     handler = cast(Handler, args.handler)
     try:
         return asyncio.run(handler(args, progress))
+    except BrokenPipeError:  # stdout closed early (| head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         code: int = getattr(args, "interrupt_exit", 130)
         if code:

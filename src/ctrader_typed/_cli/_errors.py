@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 
 from ctrader_typed._cli._common import EXIT_FAILURE, EXIT_USAGE, CLIError
@@ -74,6 +75,8 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
             "for a simulator pass its CA with --ca-file",
             EXIT_FAILURE,
         )
-    if isinstance(exc, OSError):
+    if isinstance(exc, ConnectionError | socket.gaierror):
         return f"cannot connect: {exc.strerror or exc}", EXIT_FAILURE
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}", EXIT_FAILURE
     return None, EXIT_FAILURE

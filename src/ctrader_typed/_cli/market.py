@@ -21,11 +21,11 @@ from ctrader_typed._cli._common import (
     parse_time,
     render_table,
 )
-from ctrader_typed._cli._session import find_symbols, open_session, pick_account
 from ctrader_typed._generated.enums import TrendbarPeriod
 from ctrader_typed._generated.messages import SpotEvent
-from ctrader_typed.history import iter_trendbars
 from ctrader_typed.units import Ohlc, ms_to_datetime, relative_to_price
+
+# The client and history helpers are imported by the handlers, so that --help stays quick.
 
 _RAW = argparse.RawDescriptionHelpFormatter
 
@@ -113,6 +113,8 @@ such as 90m, 12h, 3d, 2w. Without --from, the last --count bars up to --to.""",
 
 
 async def run_accounts(args: argparse.Namespace, progress: Progress) -> int:
+    from ctrader_typed._cli._session import open_session, pick_account
+
     settings = Settings.from_args(args)
     async with open_session(settings, progress, authorize_account=False, reconnect=False) as session:
         accounts = session.accounts
@@ -139,6 +141,8 @@ async def run_accounts(args: argparse.Namespace, progress: Progress) -> int:
 
 
 async def run_symbols(args: argparse.Namespace, progress: Progress) -> int:
+    from ctrader_typed._cli._session import open_session
+
     settings = Settings.from_args(args)
     async with open_session(settings, progress, reconnect=False) as session:
         with progress.step("fetching the symbol list"):
@@ -209,6 +213,8 @@ def _fmt(value: Decimal | None) -> str:
 
 
 async def run_quotes(args: argparse.Namespace, progress: Progress) -> int:
+    from ctrader_typed._cli._session import find_symbols, open_session
+
     if args.count is not None and args.count < 1:
         raise CLIError("--count must be at least 1", exit_code=EXIT_USAGE)
     settings = Settings.from_args(args)
@@ -243,6 +249,9 @@ async def run_quotes(args: argparse.Namespace, progress: Progress) -> int:
 
 
 async def run_bars(args: argparse.Namespace, progress: Progress) -> int:
+    from ctrader_typed._cli._session import find_symbols, open_session
+    from ctrader_typed.history import iter_trendbars
+
     period = parse_period(args.period)
     now = datetime.now(UTC)
     end = parse_time(args.end, now=now)

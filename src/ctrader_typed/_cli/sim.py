@@ -7,24 +7,26 @@ import sys
 from collections.abc import Sequence
 
 from ctrader_typed._cli._common import EXIT_FAILURE
-from ctrader_typed.testing.cli import add_sim_arguments, sim_main
 
 SIM_EXTRA_HINT = "the simulator needs the 'sim' extra: pip install 'ctrader-typed[sim]'"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
+    """List ``sim`` in the main help; its own parser (``sim_main``) handles its arguments."""
+    sub.add_parser(
         "sim",
         help="run the local simulator until Ctrl-C",
         description="Run the local cTrader Open API simulator (TLS protobuf endpoint and OAuth HTTP "
         "endpoints) until Ctrl-C. The first line on stdout is a JSON object with host, port, "
         "oauth_url, ca_file, client_id, client_secret, access_token, refresh_token and accounts.",
+        add_help=False,
     )
-    add_sim_arguments(parser)
 
 
 def run(argv: Sequence[str]) -> int:
     """Hand the arguments after ``sim`` to the simulator's entry point."""
+    from ctrader_typed.testing.cli import sim_main  # imports the simulator: only when asked for
+
     try:
         return sim_main(list(argv))
     except ModuleNotFoundError as exc:

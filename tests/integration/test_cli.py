@@ -1,0 +1,717 @@
+"""The ``ctrader-typed`` command line, run as subprocesses against ``ctrader-typed sim``."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import io
+import json
+import os
+import queue
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
+
+from ctrader_typed.cli import main
+from ctrader_typed.oauth import AsyncAuth, code_from_redirect
+from ctrader_typed.tokens import FileTokenStore, TokenSet
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="signals and file modes")
+
+_SCRIPT = Path(sys.executable).with_name("ctrader-typed")
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ctrader_typed.cli"]
+
+SimInfo = dict[str, Any]
+
+
+class Lines:
+    """Lines of a subprocess's stdout, read by a thread so that waiting can time out."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put("")
+
+    def next(self, timeout: float = 30) -> str:
+        """The next line ('' at end of output)."""
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no output within {timeout}s") from None
+
+    def until(self, prefix: str, timeout: float = 30) -> str:
+        while True:
+            line = self.next(timeout)
+            assert line, f"output ended before a line starting with {prefix!r}"
+            if line.startswith(prefix):
+                return line.strip()
+
+    def rest(self) -> str:
+        self._thread.join(timeout=30)
+        lines = []
+        while not self._queue.empty():
+            lines.append(self._queue.get())
+        return "".join(lines)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTRADER_") and k != "BROWSER"}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimInfo]:
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [*CLI, "sim", "--spot-interval", "0.05"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=clean_env(),
+        )
+    try:
+        info: SimInfo = json.loads(Lines(proc).next(30))
+        yield info
+    finally:
+        _stop(proc)
+
+
+def sim_env(sim: SimInfo, home: Path, **extra: str) -> dict[str, str]:
+    return clean_env(
+        CTRADER_CLIENT_ID=sim["client_id"],
+        CTRADER_CLIENT_SECRET=sim["client_secret"],
+        CTRADER_HOST=sim["host"],
+        CTRADER_PORT=str(sim["port"]),
+        CTRADER_CA_FILE=sim["ca_file"],
+        CTRADER_OAUTH_URL=sim["oauth_url"],
+        CTRADER_TYPED_HOME=str(home),
+        **extra,
+    )
+
+
+def run(
+    args: list[str], env: Mapping[str, str], *, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def fresh_tokens(sim: SimInfo) -> TokenSet:
+    """A new grant from the simulator, obtained over its OAuth endpoints."""
+
+    async def grant() -> TokenSet:
+        async with AsyncAuth(
+            sim["client_id"], sim["client_secret"], sim["redirect_uri"], base_url=sim["oauth_url"]
+        ) as auth:
+            async with httpx.AsyncClient(trust_env=False) as http:
+                reply = await http.get(auth.get_auth_uri("trading", state="s"))
+            return await auth.get_token(code_from_redirect(reply.headers["location"], state="s"))
+
+    return asyncio.run(grant())
+
+
+def store_for(sim: SimInfo, home: Path) -> FileTokenStore:
+    return FileTokenStore.for_client(sim["client_id"], "demo", directory=home)
+
+
+@pytest.fixture
+def signed_in(sim: SimInfo, tmp_path: Path) -> dict[str, str]:
+    """Environment of a user who ran ``ctrader-typed auth`` (tokens stored in a fresh home)."""
+    store_for(sim, tmp_path).save_sync(fresh_tokens(sim))
+    return sim_env(sim, tmp_path)
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], command: str) -> str:
+    return one_error_line_of(result.stderr, command)
+
+
+def one_error_line_of(stderr: str, command: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith(f"ctrader-typed {command}: error: ")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean CTRADER_* environment for in-process runs of ``main``."""
+    for name in list(os.environ):
+        if name.startswith("CTRADER_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CTRADER_TYPED_HOME", str(tmp_path))
+    return monkeypatch
+
+
+# -- help -------------------------------------------------------------------------------------------
+
+
+def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``main`` in this process (for checks that need no server): status, stdout, stderr."""
+    try:
+        status = main(args)
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["auth"], ["accounts"], ["symbols"], ["quotes"], ["bars"], ["demo"], ["sim"]]
+)
+def test_help_everywhere(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = in_process([*command, "--help"], capsys)
+    assert status == 0
+    assert out.startswith("usage: ctrader-typed")
+    if command and command != ["sim"]:
+        assert "CTRADER_CLIENT_ID" in out
+
+
+def test_help_and_version_as_installed() -> None:
+    result = run(["--help"], clean_env())
+    assert result.returncode == 0, result.stderr
+    for command in ("auth", "accounts", "symbols", "quotes", "bars", "demo", "sim"):
+        assert f"    {command} " in result.stdout
+    version = run(["--version"], clean_env())
+    assert version.returncode == 0
+    assert version.stdout.startswith("ctrader-typed ")
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = in_process([], capsys)
+    assert status == 2
+    assert "usage:" in err
+
+
+# -- sim --------------------------------------------------------------------------------------------
+
+
+def test_sim_prints_its_connection_details_first(sim: SimInfo) -> None:
+    assert {
+        "host",
+        "port",
+        "oauth_url",
+        "ca_file",
+        "client_id",
+        "client_secret",
+        "access_token",
+        "refresh_token",
+        "accounts",
+    } <= set(sim)
+    assert Path(sim["ca_file"]).is_file()
+
+
+# -- auth -------------------------------------------------------------------------------------------
+
+
+def _assert_stored(sim: SimInfo, home: Path, result: subprocess.CompletedProcess[str]) -> TokenSet:
+    assert result.returncode == 0, result.stderr
+    store = store_for(sim, home)
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    tokens = store.load_sync()
+    assert tokens is not None
+    assert tokens.scope == "trading"
+    output = result.stdout + result.stderr
+    for secret in (sim["client_secret"], tokens.access_token, tokens.refresh_token):
+        assert secret not in output
+    assert "Signed in" in result.stdout
+    return tokens
+
+
+def test_auth_manual_with_pasted_redirect_url(sim: SimInfo, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "auth", "--manual"],
+        env=sim_env(sim, tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = Lines(proc)
+        url = lines.until("http")
+        assert url.startswith(sim["oauth_url"] + "/apps/auth?")
+        location = httpx.get(url, follow_redirects=False, trust_env=False).headers["location"]
+        assert proc.stdin is not None
+        proc.stdin.write(location + "\n")
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        stdout = lines.rest()
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+    finally:
+        _stop(proc)
+    _assert_stored(sim, tmp_path, subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+
+
+def test_auth_manual_with_a_used_code_fails_with_a_hint(sim: SimInfo, tmp_path: Path) -> None:
+    env = sim_env(sim, tmp_path)
+    # A code obtained (and spent) elsewhere: the exchange must fail cleanly.
+    tokens_dir = tmp_path / "unused"
+    with httpx.Client(trust_env=False) as http:
+        auth_url = f"{sim['oauth_url']}/apps/auth?client_id={sim['client_id']}&redirect_uri={sim['redirect_uri']}&scope=trading"
+        code = code_from_redirect(http.get(auth_url).headers["location"])
+        params = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": sim["redirect_uri"],
+            "client_id": sim["client_id"],
+            "client_secret": sim["client_secret"],
+        }
+        assert "accessToken" in http.get(f"{sim['oauth_url']}/apps/token", params=params).json()
+    result = run(["auth", "--manual", "--token-dir", str(tokens_dir)], env, stdin=code + "\n")
+    assert result.returncode == 1
+    line = one_error_line(result, "auth")
+    assert "INVALID_GRANT" in line
+    assert "once" in line
+    assert code not in result.stdout + result.stderr
+    assert not tokens_dir.exists()
+
+
+_BROWSER = textwrap.dedent(
+    """
+    import sys, httpx
+    reply = httpx.get(sys.argv[1], follow_redirects=True, trust_env=False, timeout=30)
+    sys.stderr.write(f"browser: {reply.status_code} {reply.url.path}\\n")
+    """
+)
+
+
+@posix_only
+def test_auth_in_browser_follows_the_redirect_to_the_local_server(sim: SimInfo, tmp_path: Path) -> None:
+    browser = tmp_path / "browser.py"
+    browser.write_text(_BROWSER)
+    env = sim_env(sim, tmp_path, BROWSER=f"{sys.executable} {browser} %s")
+    result = run(["auth", "--redirect-uri", "http://127.0.0.1:0/auth/callback", "--timeout", "30"], env)
+    _assert_stored(sim, tmp_path, result)
+    assert "browser: 200 /auth/callback" in result.stderr
+    assert "Opening your browser" in result.stdout
+
+
+def test_auth_no_browser_waits_for_the_redirect(sim: SimInfo, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "auth", "--no-browser", "--redirect-uri", "http://localhost:0/auth/callback"],
+        env=sim_env(sim, tmp_path, BROWSER="false"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = Lines(proc)
+        url = lines.until("http")
+        page = httpx.get(url, follow_redirects=True, trust_env=False, timeout=30)
+        proc.wait(timeout=30)
+        stdout = lines.rest()
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+    finally:
+        _stop(proc)
+    assert page.status_code == 200
+    assert "Signed in" in page.text
+    _assert_stored(sim, tmp_path, subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+
+
+def test_auth_times_out_cleanly(sim: SimInfo, tmp_path: Path) -> None:
+    env = sim_env(sim, tmp_path)
+    result = run(["auth", "--no-browser", "--redirect-uri", "http://127.0.0.1:0/cb", "--timeout", "0.5"], env)
+    assert result.returncode == 1
+    assert "CALLBACK_TIMEOUT" in one_error_line(result, "auth")
+    assert not store_for(sim, tmp_path).path.exists()
+
+
+def test_auth_refuses_a_non_loopback_redirect_for_the_local_server(sim: SimInfo, tmp_path: Path) -> None:
+    result = run(["auth", "--redirect-uri", "https://example.com/cb"], sim_env(sim, tmp_path))
+    assert result.returncode == 2
+    assert "--manual" in one_error_line(result, "auth")
+
+
+# -- accounts, symbols ------------------------------------------------------------------------------
+
+
+def test_accounts_lists_demo_and_live_and_marks_the_default(sim: SimInfo, signed_in: dict[str, str]) -> None:
+    result = run(["accounts"], signed_in)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["account", "env", "login", "broker"]
+    rows = [line.split() for line in lines[2:]]
+    first_demo = sim["accounts"][0]
+    assert ["*", str(first_demo), "demo"] == rows[0][:3]
+    listed = {int(r[1]) if r[0] == "*" else int(r[0]) for r in rows}
+    assert listed == set(sim["accounts"])
+    assert any("live" in r for r in rows)
+    assert "listing the accounts" in result.stderr  # progress goes to stderr
+
+
+def test_live_env_picks_the_live_account(sim: SimInfo, signed_in: dict[str, str], tmp_path: Path) -> None:
+    tokens = store_for(sim, tmp_path).load_sync()
+    assert tokens is not None
+    env = {**signed_in, "CTRADER_ENV": "live", "CTRADER_ACCESS_TOKEN": tokens.access_token}
+    result = run(["accounts"], env)
+    assert result.returncode == 0, result.stderr
+    starred = [line for line in result.stdout.splitlines() if line.startswith("* ")]
+    assert starred == [line for line in starred if "live" in line]
+    assert str(sim["live_accounts"][0]) in starred[0]
+
+
+def test_symbols_search(signed_in: dict[str, str]) -> None:
+    everything = run(["symbols"], signed_in)
+    found = run(["symbols", "--search", "usd"], signed_in)
+    assert everything.returncode == found.returncode == 0
+    all_rows = everything.stdout.splitlines()[2:]
+    rows = found.stdout.splitlines()[2:]
+    assert 0 < len(rows) < len(all_rows)
+    assert all("usd" in row.lower() for row in rows)
+    assert any(row.split()[1] == "EURUSD" for row in rows)
+
+
+# -- quotes -----------------------------------------------------------------------------------------
+
+
+def test_quotes_with_count(signed_in: dict[str, str]) -> None:
+    result = run(["quotes", "EURUSD", "gbpusd", "--count", "6"], signed_in)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6
+    for line in lines:
+        _stamp, name, bid_word, bid, ask_word, ask = line.split()
+        assert name in {"EURUSD", "GBPUSD"}
+        assert (bid_word, ask_word) == ("bid", "ask")
+        if bid != "-" and ask != "-":
+            assert Decimal(bid) <= Decimal(ask)
+    assert {line.split()[1] for line in lines} == {"EURUSD", "GBPUSD"}  # both first quotes arrive
+
+
+@posix_only
+def test_quotes_until_ctrl_c(signed_in: dict[str, str]) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "quotes", "EURUSD"], env=signed_in, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        lines = Lines(proc)
+        first = lines.next()
+        second = lines.next()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+    finally:
+        _stop(proc)
+    assert "EURUSD bid" in first
+    assert "EURUSD" in second
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+# -- bars -------------------------------------------------------------------------------------------
+
+
+def test_bars_csv_between_dates(signed_in: dict[str, str]) -> None:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    start = end - timedelta(days=2)
+    result = run(
+        [
+            "bars",
+            "EURUSD",
+            "--period",
+            "h1",
+            "--from",
+            start.isoformat(),
+            "--to",
+            end.isoformat(),
+            "--format",
+            "csv",
+        ],
+        signed_in,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows, "no bars"
+    assert list(rows[0]) == ["time", "open", "high", "low", "close", "tick_volume"]
+    times = [datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in rows]
+    assert times == sorted(set(times))
+    assert start <= times[0]
+    assert times[-1] <= end
+    for r in rows:
+        low, high = Decimal(r["low"]), Decimal(r["high"])
+        assert low <= Decimal(r["open"]) <= high
+        assert low <= Decimal(r["close"]) <= high
+    assert f"{len(rows)} bars" in result.stderr
+
+
+def test_bars_table_with_count(signed_in: dict[str, str]) -> None:
+    result = run(["bars", "1", "--period", "M15", "--count", "7"], signed_in)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["time", "open", "high", "low", "close", "tick_volume"]
+    assert set(lines[1]) <= {"-", " "}
+    assert len(lines) == 2 + 7
+
+
+# -- one-line errors --------------------------------------------------------------------------------
+
+
+def test_unknown_symbol(signed_in: dict[str, str]) -> None:
+    result = run(["bars", "EURUSDX", "--period", "H1"], signed_in)
+    assert result.returncode == 2
+    assert "unknown symbol 'EURUSDX' (did you mean EURUSD?)" in one_error_line(result, "bars")
+
+
+def test_unknown_symbol_in_quotes(signed_in: dict[str, str]) -> None:
+    result = run(["quotes", "EURUSD", "NOPE", "--count", "1"], signed_in)
+    assert result.returncode == 2
+    assert "unknown symbol 'NOPE'" in one_error_line(result, "quotes")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["bars", "EURUSD", "--period", "H2"], "unknown period 'H2'; choose one of M1,"),
+        (["bars", "EURUSD", "--from", "yesterday-ish"], "cannot read 'yesterday-ish' as a time"),
+        (["bars", "EURUSD", "--from", "2024-02-01", "--to", "2024-01-01"], "is after --to"),
+        (["quotes", "EURUSD", "--count", "0"], "--count must be at least 1"),
+    ],
+)
+def test_bad_input_fails_before_connecting(
+    args: list[str], expected: str, cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_env.setenv("CTRADER_CLIENT_ID", "1_x")
+    cli_env.setenv("CTRADER_CLIENT_SECRET", "y")
+    cli_env.setenv("CTRADER_PORT", "1")  # nothing listens there: no connection may be attempted
+    status, _, err = in_process(args, capsys)
+    assert status == 2
+    assert expected in one_error_line_of(err, args[0])
+
+
+@pytest.mark.parametrize(
+    "command", [["accounts"], ["symbols"], ["quotes", "EURUSD"], ["bars", "EURUSD"], ["auth"]]
+)
+def test_missing_credentials(
+    command: list[str], cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_env.setenv("CTRADER_CLIENT_ID", "only-the-id")
+    status, _, err = in_process(command, capsys)
+    assert status == 2
+    assert "missing application credentials: set CTRADER_CLIENT_SECRET" in one_error_line_of(err, command[0])
+
+
+def test_missing_credentials_as_installed(tmp_path: Path) -> None:
+    result = run(["accounts"], clean_env(CTRADER_TYPED_HOME=str(tmp_path)))
+    assert result.returncode == 2
+    assert "set CTRADER_CLIENT_ID and CTRADER_CLIENT_SECRET" in one_error_line(result, "accounts")
+
+
+def test_bad_environment_name(cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_env.setenv("CTRADER_ENV", "staging")
+    status, _, err = in_process(["accounts"], capsys)
+    assert status == 2
+    assert "CTRADER_ENV must be 'demo' or 'live'" in one_error_line_of(err, "accounts")
+
+
+def test_no_stored_tokens(sim: SimInfo, tmp_path: Path) -> None:
+    result = run(["accounts"], sim_env(sim, tmp_path))
+    assert result.returncode == 2
+    assert "run 'ctrader-typed auth' first" in one_error_line(result, "accounts")
+
+
+def test_expired_token_is_refreshed_and_stored(sim: SimInfo, tmp_path: Path) -> None:
+    tokens = fresh_tokens(sim)
+    expired = TokenSet(
+        tokens.access_token, tokens.refresh_token, expires_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    store = store_for(sim, tmp_path)
+    store.save_sync(expired)
+    result = run(["accounts"], sim_env(sim, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "refreshing the expired access token" in result.stderr
+    renewed = store.load_sync()
+    assert renewed is not None
+    assert renewed.refresh_token != tokens.refresh_token
+    assert not renewed.expires_within(3600)
+
+
+def test_expired_token_that_cannot_be_refreshed(sim: SimInfo, tmp_path: Path) -> None:
+    store_for(sim, tmp_path).save_sync(
+        TokenSet("stale-access", "used-refresh", expires_at=datetime.now(UTC) - timedelta(days=1))
+    )
+    result = run(["symbols"], sim_env(sim, tmp_path))
+    assert result.returncode == 1
+    line = one_error_line(result, "symbols")
+    assert "expired" in line
+    assert "run 'ctrader-typed auth'" in line
+    assert "used-refresh" not in result.stderr
+
+
+def test_revoked_token_is_refreshed_once_over_the_socket(sim: SimInfo, tmp_path: Path) -> None:
+    tokens = fresh_tokens(sim)
+    store = store_for(sim, tmp_path)
+    store.save_sync(TokenSet("revoked-access-token", tokens.refresh_token, expires_at=tokens.expires_at))
+    result = run(["accounts"], sim_env(sim, tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "refreshing it" in result.stderr
+    renewed = store.load_sync()
+    assert renewed is not None
+    assert renewed.access_token not in {"revoked-access-token", tokens.access_token}
+
+
+def test_refused_token_without_refresh_is_one_line(sim: SimInfo, tmp_path: Path) -> None:
+    env = sim_env(sim, tmp_path, CTRADER_ACCESS_TOKEN="not-a-token")
+    result = run(["accounts"], env)
+    assert result.returncode == 1
+    line = one_error_line(result, "accounts")
+    assert "CH_ACCESS_TOKEN_INVALID" in line
+    assert "ctrader-typed auth" in line
+    assert "not-a-token" not in result.stderr
+
+
+def test_unknown_account(signed_in: dict[str, str]) -> None:
+    result = run(["symbols", "--account", "123"], signed_in)
+    assert result.returncode == 2
+    assert "account 123 is not available to this access token" in one_error_line(result, "symbols")
+
+
+def test_untrusted_server_certificate(sim: SimInfo, signed_in: dict[str, str]) -> None:
+    env = {k: v for k, v in signed_in.items() if k != "CTRADER_CA_FILE"}
+    result = run(["accounts"], env)
+    assert result.returncode == 1
+    line = one_error_line(result, "accounts")
+    assert f"cannot connect to {sim['host']}:{sim['port']}" in line
+
+
+def test_nothing_listening(signed_in: dict[str, str]) -> None:
+    with socket_on_free_port() as port:
+        pass  # closed again: nothing listens there now
+    result = run(["accounts"], {**signed_in, "CTRADER_PORT": str(port)})
+    assert result.returncode == 1
+    assert "cannot connect to 127.0.0.1" in one_error_line(result, "accounts")
+
+
+class socket_on_free_port:
+    def __enter__(self) -> int:
+        import socket
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
+
+
+# -- demo -------------------------------------------------------------------------------------------
+
+DEMO_STEPS = [
+    "starting the built-in simulator ... ok",
+    "exchanging the code for tokens (OAuth /apps/token) ... ok",
+    "authenticating the application (ApplicationAuthReq) ... ok",
+    "listing the token's accounts",
+    "authorizing account",
+    "fetching the symbol list (SymbolsListReq) ... ok",
+    "quote 3: EURUSD bid",
+    "ORDER_ACCEPTED then ORDER_FILLED: position",
+    "closing position",
+    "gross profit",
+    "fetching a page of H1 bars of EURUSD (GetTrendbarsReq) ... ok",
+    "nothing left this machine",
+    "Demo finished.",
+]
+
+
+def assert_demo_output(stdout: str, *, simulated: bool = True) -> None:
+    position = 0
+    for step in DEMO_STEPS if simulated else DEMO_STEPS[2:-2]:
+        found = stdout.find(step, position)
+        assert found >= 0, f"missing or out of order: {step!r}\n{stdout}"
+        position = found
+
+
+@functools.cache
+def offline_prefix() -> list[str] | None:
+    """A command prefix that runs a program with no network but loopback (Linux), if available."""
+    prefix = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return None
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return prefix if probe.returncode == 0 else None
+
+
+def test_demo_without_credentials_uses_the_simulator(tmp_path: Path) -> None:
+    prefix = offline_prefix() or []
+    result = subprocess.run(
+        [*prefix, *CLI, "demo"],
+        env=clean_env(CTRADER_TYPED_HOME=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_demo_output(result.stdout)
+    assert not any(tmp_path.iterdir()), "the offline demo must not store tokens"
+
+
+def test_demo_with_credentials_but_no_tokens_explains_and_simulates(tmp_path: Path) -> None:
+    env = clean_env(CTRADER_TYPED_HOME=str(tmp_path), CTRADER_CLIENT_ID="1_x", CTRADER_CLIENT_SECRET="y")
+    result = run(["demo", "--quotes", "3"], env)
+    assert result.returncode == 0, result.stderr
+    assert "run 'ctrader-typed auth'" in result.stdout
+    assert_demo_output(result.stdout)
+
+
+def test_demo_with_credentials_and_tokens_runs_the_real_path(signed_in: dict[str, str]) -> None:
+    # The "real" path, pointed at the simulator through CTRADER_HOST: stored tokens, no OAuth step.
+    result = run(["demo", "--symbol", "GBPUSD"], signed_in)
+    assert result.returncode == 0, result.stderr
+    assert "with your stored tokens" in result.stdout
+    assert "GBPUSD" in result.stdout
+    assert "ORDER_ACCEPTED then ORDER_FILLED" in result.stdout
+    assert "built-in simulator" not in result.stdout
+
+
+def test_demo_refuses_live(signed_in: dict[str, str]) -> None:
+    result = run(["demo"], {**signed_in, "CTRADER_ENV": "live", "CTRADER_ACCESS_TOKEN": "any"})
+    assert result.returncode == 2
+    assert "demo accounts" in one_error_line(result, "demo")
