@@ -313,6 +313,10 @@ class AsyncClient(GeneratedRequests):
             raise ValueError("heartbeat_interval, request_timeout and connect_timeout must be positive")
         if event_queue_size < 1:
             raise ValueError("event_queue_size must be at least 1")
+        if dead_link_timeout is not None and dead_link_timeout <= 0:
+            raise ValueError("dead_link_timeout must be positive, or None to disable it")
+        if not 1 <= max_frame_size <= 0xFFFFFFFF:
+            raise ValueError(f"max_frame_size must be between 1 and {0xFFFFFFFF}")
         self.host = host
         self.port = port
         self._ssl_context = ssl_context

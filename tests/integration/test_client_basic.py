@@ -338,3 +338,19 @@ async def test_execution_streams_filter_by_symbol_and_handlers_see_lifecycle(
 def test_client_options_mirror_the_constructor() -> None:
     keywords = set(inspect.signature(AsyncClient.__init__).parameters) - {"self", "host", "port"}
     assert set(ClientOptions.__annotations__) == keywords
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"heartbeat_interval": 0},
+        {"dead_link_timeout": 0},
+        {"max_frame_size": 0},
+        {"reconnect_jitter": 2},
+        {"event_queue_size": 0},
+        {"client_id": "only the id"},
+    ],
+)
+def test_bad_options_fail_at_construction(options: ClientOptions) -> None:
+    with pytest.raises(ValueError, match=r"must|both"):
+        AsyncClient("127.0.0.1", 1, **options)
