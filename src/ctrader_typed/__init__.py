@@ -59,3 +59,9 @@ __all__ += [
     "iter_trendbars",
     "iter_trendbars_raw",
 ]
+
+# OAuth and token storage.
+from ctrader_typed.oauth import AsyncAuth  # noqa: E402
+from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore  # noqa: E402
+
+__all__ += ["AsyncAuth", "FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"]
