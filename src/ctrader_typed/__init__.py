@@ -15,7 +15,7 @@ __all__ += _enums.__all__
 __all__ += _messages.__all__
 
 # The asyncio client, its events, and the unit/history helpers.
-from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient  # noqa: E402
+from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient, ClientOptions  # noqa: E402
 from ctrader_typed.events import (  # noqa: E402
     AccountLost,
     AccountReady,
@@ -43,6 +43,7 @@ __all__ += [
     "AccountReady",
     "AsyncClient",
     "ClientEvent",
+    "ClientOptions",
     "Disconnected",
     "EventStream",
     "Ohlc",
