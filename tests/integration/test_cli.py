@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import functools
 import io
@@ -92,9 +93,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimInfo]:
-    log = tmp_path_factory.mktemp("sim") / "sim.log"
+@contextlib.contextmanager
+def running_sim(log: Path) -> Iterator[SimInfo]:
+    """``ctrader-typed sim`` in a subprocess; yields the JSON object of its first line."""
     with log.open("w") as err:
         proc = subprocess.Popen(
             [*CLI, "sim", "--spot-interval", "0.05"],
@@ -108,6 +109,12 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimInfo]:
         yield info
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimInfo]:
+    with running_sim(tmp_path_factory.mktemp("sim") / "sim.log") as info:
+        yield info
 
 
 def sim_env(sim: SimInfo, home: Path, **extra: str) -> dict[str, str]:
@@ -308,8 +315,9 @@ def test_auth_manual_with_a_used_code_fails_with_a_hint(sim: SimInfo, tmp_path: 
     assert not tokens_dir.exists()
 
 
-_BROWSER = textwrap.dedent(
+BROWSER_SCRIPT = textwrap.dedent(
     """
+    # A stand-in for a web browser, run through $BROWSER: follows redirects like one.
     import sys, httpx
     reply = httpx.get(sys.argv[1], follow_redirects=True, trust_env=False, timeout=30)
     sys.stderr.write(f"browser: {reply.status_code} {reply.url.path}\\n")
@@ -320,7 +328,7 @@ _BROWSER = textwrap.dedent(
 @posix_only
 def test_auth_in_browser_follows_the_redirect_to_the_local_server(sim: SimInfo, tmp_path: Path) -> None:
     browser = tmp_path / "browser.py"
-    browser.write_text(_BROWSER)
+    browser.write_text(BROWSER_SCRIPT)
     env = sim_env(sim, tmp_path, BROWSER=f"{sys.executable} {browser} %s")
     result = run(["auth", "--redirect-uri", "http://127.0.0.1:0/auth/callback", "--timeout", "30"], env)
     _assert_stored(sim, tmp_path, result)
