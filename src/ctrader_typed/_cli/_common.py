@@ -187,51 +187,68 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, account: bool =
 
 
 class Progress:
-    """Status lines on stderr (stdout stays clean for data); ``\\r`` updates on a terminal."""
+    """Status lines on stderr (stdout stays clean for data); ``\r`` updates on a terminal."""
 
     def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty()
-        self._open_line = False
+        self._step: str | None = None
+        """The step whose ``- text ... `` is waiting for its ``ok``."""
+        self._step_interrupted = False
+        self._transient = False
 
     def _write(self, text: str) -> None:
         if not self.quiet:
             self.stream.write(text)
             self.stream.flush()
 
-    def _end_line(self) -> None:
-        if self._open_line:
+    def _break_line(self) -> None:
+        if self._transient:
+            self._write("\r\x1b[2K")
+            self._transient = False
+        elif self._step is not None and not self._step_interrupted:
             self._write("\n")
-            self._open_line = False
+        if self._step is not None:
+            self._step_interrupted = True
 
     def info(self, text: str) -> None:
-        self._end_line()
+        self._break_line()
         self._write(text + "\n")
 
     def update(self, text: str) -> None:
         """A transient status (a page count); only shown on a terminal."""
         if self.tty:
-            self._write("\r\x1b[2K" + text)
-            self._open_line = True
+            self._break_line()
+            self._write(text)
+            self._transient = True
+
+    def _finish(self, text: str, outcome: str) -> None:
+        if self._transient:
+            self._write("\r\x1b[2K")
+            self._transient = False
+        self._write(f"- {text} ... {outcome}\n" if self._step_interrupted else f"{outcome}\n")
+        self._step = None
+        self._step_interrupted = False
 
     @contextlib.contextmanager
     def step(self, text: str) -> Iterator[None]:
-        """``text ... ok (12 ms)`` around a piece of work; ``failed`` if it raises."""
-        self._end_line()
+        """``- text ... ok (12 ms)`` around a piece of work; ``failed`` if it raises."""
+        if self._step is not None:  # a step inside a step: close the outer line first
+            self._break_line()
+        outer, outer_interrupted = self._step, self._step_interrupted
         self._write(f"- {text} ... ")
+        self._step, self._step_interrupted = text, False
         started = time.perf_counter()
         try:
             yield
         except BaseException:
-            self._end_line()
-            self._write("failed\n")
+            self._finish(text, "failed")
+            self._step, self._step_interrupted = outer, outer_interrupted
             raise
         elapsed = (time.perf_counter() - started) * 1000
-        if self._open_line:  # an update() interrupted the line
-            self._write("\r\x1b[2K" + f"- {text} ... ")
-            self._open_line = False
-        self._write(f"ok ({elapsed:.0f} ms)\n")
+        self._finish(text, f"ok ({elapsed:.0f} ms)")
+        self._step, self._step_interrupted = outer, outer_interrupted
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

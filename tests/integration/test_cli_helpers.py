@@ -1,0 +1,158 @@
+"""The command line's pure helpers: progress lines, tables, time and period parsing, error wording.
+
+(No sockets here; these sit next to the CLI's subprocess tests because they are its parts.)
+"""
+
+from __future__ import annotations
+
+import io
+import ssl
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ctrader_typed._cli._common import CLIError, Progress, parse_period, parse_time, render_table, suggest
+from ctrader_typed._cli._errors import describe, oauth_hint
+from ctrader_typed._generated.enums import TrendbarPeriod
+from ctrader_typed.errors import APIError, AuthenticationError, OAuthError
+from ctrader_typed.tokens import TokenStoreError
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run_steps(progress: Progress) -> None:
+    with progress.step("quick"):
+        pass
+    with progress.step("paged"):
+        progress.update("page 1")
+        progress.update("page 2")
+    with progress.step("noted"):
+        progress.info("a note")
+    with pytest.raises(ValueError, match="boom"), progress.step("broken"):
+        raise ValueError("boom")
+    progress.info("done")
+
+
+def test_progress_lines_off_a_terminal() -> None:
+    out = io.StringIO()
+    run_steps(Progress(out))
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("- quick ... ok (")
+    assert lines[1].startswith("- paged ... ok (")  # updates are not shown off a terminal
+    assert lines[2:5] == ["- noted ... ", "a note", lines[4]]
+    assert lines[4].startswith("- noted ... ok (")
+    assert lines[5:] == ["- broken ... failed", "done"]
+
+
+def test_progress_on_a_terminal_overwrites_updates() -> None:
+    out = Terminal()
+    run_steps(Progress(out))
+    text = out.getvalue()
+    assert "page 1\r\x1b[2Kpage 2\r\x1b[2K- paged ... ok (" in text
+
+
+def test_quiet_progress_writes_nothing() -> None:
+    out = io.StringIO()
+    run_steps(Progress(out, quiet=True))
+    assert out.getvalue() == ""
+
+
+def test_render_table_aligns_numbers_right() -> None:
+    table = render_table(["id", "name"], [[1, "EURUSD"], [10, "BTCUSD"], [None, ""]])
+    assert table.split("\n") == ["id  name", "--  ------", " 1  EURUSD", "10  BTCUSD", ""]
+
+
+NOW = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("now", NOW),
+        ("2024-05-01", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("2024-05-01T10:30", datetime(2024, 5, 1, 10, 30, tzinfo=UTC)),
+        ("2024-05-01T10:30Z", datetime(2024, 5, 1, 10, 30, tzinfo=UTC)),
+        ("2024-05-01T12:30+02:00", datetime(2024, 5, 1, 10, 30, tzinfo=UTC)),
+        ("90m", NOW - timedelta(minutes=90)),
+        ("12h", NOW - timedelta(hours=12)),
+        ("3d", NOW - timedelta(days=3)),
+        ("2W", NOW - timedelta(weeks=2)),
+    ],
+)
+def test_parse_time(text: str, expected: datetime) -> None:
+    assert parse_time(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "3x", "d", "2024-13-01"])
+def test_parse_time_rejects(text: str) -> None:
+    with pytest.raises(CLIError) as info:
+        parse_time(text, now=NOW)
+    assert info.value.exit_code == 2
+
+
+def test_parse_period() -> None:
+    assert parse_period(" h1 ") is TrendbarPeriod.H1
+    assert parse_period("MN1") is TrendbarPeriod.MN1
+    with pytest.raises(CLIError, match="unknown period 'H2'; choose one of M1, M2"):
+        parse_period("H2")
+
+
+def test_suggest() -> None:
+    known = ["EURUSD", "GBPUSD", "XAUUSD"]
+    assert suggest("EURUSDX", known) == " (did you mean EURUSD?)"
+    assert suggest("eur/usd", known) == " (did you mean EURUSD?)"
+    assert suggest("QQQQ", known) == ""
+
+
+@pytest.mark.parametrize(
+    ("error", "hint"),
+    [
+        (OAuthError("INVALID_GRANT", "The authorization code has expired"), "work once"),
+        (OAuthError("INVALID_GRANT", "redirect_uri does not match"), "redirect URI must match"),
+        (OAuthError("ACCESS_DENIED", "Invalid client credentials"), "CTRADER_CLIENT_SECRET"),
+        (OAuthError("CALLBACK_TIMEOUT", "no redirect"), "--manual"),
+        (OAuthError("CALLBACK_PORT_IN_USE", "busy"), "--redirect-uri"),
+        (OAuthError("SOMETHING", None), ""),
+    ],
+)
+def test_oauth_hints(error: OAuthError, hint: str) -> None:
+    assert hint in oauth_hint(error)
+    if not hint:
+        assert oauth_hint(error) == ""
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "words"),
+    [
+        (CLIError("bad", exit_code=2), 2, "bad"),
+        (
+            OAuthError("INVALID_GRANT", "The authorization code has expired"),
+            1,
+            "sign-in failed: INVALID_GRANT",
+        ),
+        (
+            AuthenticationError("CH_ACCESS_TOKEN_INVALID", "Access token expired"),
+            1,
+            "run 'ctrader-typed auth'",
+        ),
+        (AuthenticationError("CH_CLIENT_AUTH_FAILURE"), 1, "application credentials were refused"),
+        (APIError("TRADING_DISABLED", "no"), 1, "the server refused the request: TRADING_DISABLED"),
+        (TokenStoreError("token file /x is not a valid token set"), 2, "delete it"),
+        (ConnectionRefusedError(111, "Connection refused"), 1, "cannot connect: Connection refused"),
+        (PermissionError(13, "Permission denied", "/root/x"), 1, "/root/x: Permission denied"),
+    ],
+)
+def test_describe(error: BaseException, status: int, words: str) -> None:
+    message, code = describe(error)
+    assert message is not None
+    assert words in message
+    assert "\n" not in message
+    assert code == status
+
+
+def test_describe_leaves_bugs_alone() -> None:
+    assert describe(KeyError("x")) == (None, 1)
+    assert describe(ssl.SSLError())[0] is None
