@@ -191,9 +191,12 @@ class AsyncAuth:
         if self._closed:
             raise RuntimeError("this AsyncAuth is closed")
         if self._http is None:
+            verify = self._verify
+            if isinstance(verify, str):  # a CA bundle path (httpx itself deprecates passing one)
+                verify = ssl.create_default_context(cafile=verify)
             self._http = httpx.AsyncClient(
                 timeout=self.timeout,
-                verify=self._verify,
+                verify=verify,
                 transport=self._transport,
                 headers={"Accept": "application/json"},
             )

@@ -8,6 +8,7 @@ import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import certifi
 import httpx
 import pytest
 
@@ -297,3 +298,15 @@ def test_code_from_redirect_failures(pasted: str, code: str) -> None:
     with pytest.raises(OAuthError) as info:
         code_from_redirect(pasted, state="s1")
     assert info.value.error_code == code
+
+
+async def test_ca_bundle_path_is_accepted_without_deprecation_warnings() -> None:
+    # Nothing listens on port 1: the request fails to connect, after httpx built its TLS
+    # settings from the path (filterwarnings=error would turn a deprecation into a failure).
+    async with AsyncAuth(
+        CLIENT_ID, SECRET, REDIRECT, base_url="https://127.0.0.1:1", verify=certifi.where()
+    ) as auth:
+        with pytest.raises(OAuthError) as info:
+            await auth.get_token(CODE)
+    assert info.value.error_code == "CONNECTION_ERROR"
+    assert SECRET not in str(info.value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import ssl
 
+import httpx
+
 from ctrader_typed._cli._common import EXIT_FAILURE, EXIT_USAGE, CLIError
 from ctrader_typed.errors import (
     APIError,
@@ -69,6 +71,8 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
         return f"no answer in time: {exc}", EXIT_FAILURE
     if isinstance(exc, CTraderError):
         return str(exc), EXIT_FAILURE
+    if isinstance(exc, httpx.HTTPError):
+        return f"an HTTP request failed: {type(exc).__name__}: {exc}", EXIT_FAILURE
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
             f"the server's TLS certificate was not trusted ({exc.verify_message}); "

@@ -230,8 +230,9 @@ async def run_quotes(args: argparse.Namespace, progress: Progress) -> int:
                 await client.send_subscribe_spots_req(session.account_id, list(names))
             if args.count is None and args.duration is None:
                 progress.info("live quotes; press Ctrl-C to stop")
+            deadline = asyncio.timeout(args.duration)
             try:
-                async with asyncio.timeout(args.duration):
+                async with deadline:
                     async for spot in spots:
                         if spot.symbol_id not in names:
                             continue
@@ -240,7 +241,8 @@ async def run_quotes(args: argparse.Namespace, progress: Progress) -> int:
                         if args.count is not None and seen >= args.count:
                             break
             except TimeoutError:
-                pass
+                if not deadline.expired():
+                    raise
     progress.info(f"{seen} quotes")
     return 0
 
