@@ -429,6 +429,13 @@ def test_quotes_with_count(signed_in: dict[str, str]) -> None:
     assert {line.split()[1] for line in lines} == {"EURUSD", "GBPUSD"}  # both first quotes arrive
 
 
+def test_quotes_for_a_duration(signed_in: dict[str, str]) -> None:
+    result = run(["quotes", "EURUSD", "--duration", "0.5"], signed_in)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("EURUSD bid") >= 1
+    assert "quotes" in result.stderr.splitlines()[-1]
+
+
 @posix_only
 def test_quotes_until_ctrl_c(signed_in: dict[str, str]) -> None:
     proc = subprocess.Popen(

@@ -13,7 +13,9 @@ import pytest
 
 from ctrader_typed._cli._common import CLIError, Progress, parse_period, parse_time, render_table, suggest
 from ctrader_typed._cli._errors import describe, oauth_hint
+from ctrader_typed._cli.market import QuoteBoard
 from ctrader_typed._generated.enums import TrendbarPeriod
+from ctrader_typed._generated.messages import SpotEvent
 from ctrader_typed.errors import APIError, AuthenticationError, OAuthError
 from ctrader_typed.tokens import TokenStoreError
 
@@ -156,3 +158,25 @@ def test_describe(error: BaseException, status: int, words: str) -> None:
 def test_describe_leaves_bugs_alone() -> None:
     assert describe(KeyError("x")) == (None, 1)
     assert describe(ssl.SSLError())[0] is None
+
+
+def test_quote_board_redraws_in_place_on_a_terminal() -> None:
+    out = Terminal()
+    board = QuoteBoard({1: "EURUSD", 2: "GBPUSD"}, {1: 5, 2: 5}, out)
+    board.update(SpotEvent(ctid_trader_account_id=9, symbol_id=1, bid=108_123, ask=108_125))
+    first = out.getvalue()
+    assert "\x1b[" not in first.split("\x1b[2K", 1)[0]  # nothing to move over yet
+    board.update(SpotEvent(ctid_trader_account_id=9, symbol_id=1, ask=108_130))  # only the ask changed
+    board.update(SpotEvent(ctid_trader_account_id=9, symbol_id=2, bid=130_000, ask=130_010))
+    text = out.getvalue()
+    assert text.count("\x1b[4F") == 2  # header, rule and two rows redrawn twice
+    last = [line.replace("\x1b[2K", "") for line in text.rsplit("\x1b[4F", 1)[1].splitlines()]
+    assert last[2].split()[:4] == ["EURUSD", "1.08123", "1.08130", "0.00007"]
+    assert last[3].split()[:4] == ["GBPUSD", "1.30000", "1.30010", "0.00010"]
+
+
+def test_quote_board_prints_lines_off_a_terminal() -> None:
+    out = io.StringIO()
+    board = QuoteBoard({1: "EURUSD"}, {1: 5}, out)
+    board.update(SpotEvent(ctid_trader_account_id=9, symbol_id=1, bid=108_123, timestamp=1_700_000_000_000))
+    assert out.getvalue() == "22:13:20.000 EURUSD bid 1.08123 ask -\n"
