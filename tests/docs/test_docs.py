@@ -120,3 +120,11 @@ def test_pytest_example_passes() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout
+
+
+def test_the_testing_reference_lists_every_export() -> None:
+    import ctrader_typed.testing
+
+    page = (DOCS / "reference" / "testing.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^::: ctrader_typed\.testing\.(\w+)$", page, re.M))
+    assert set(ctrader_typed.testing.__all__) <= documented
