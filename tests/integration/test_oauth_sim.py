@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import urllib.parse
 
 import httpx
@@ -153,3 +154,19 @@ async def test_the_token_endpoint_answers_garbage_for_unknown_paths(ctrader_simu
         with pytest.raises(OAuthError) as info:
             await auth.refresh_token("whatever")
     assert info.value.error_code == "HTTP_404"
+
+
+async def test_no_secret_reaches_the_logs_over_real_http(
+    ctrader_simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = ctrader_simulator
+    async with make_auth(sim) as auth:
+        code = code_from_redirect(await consent(auth))  # the test's "browser" is not under test
+        caplog.set_level(logging.DEBUG)
+        first = await auth.get_token(code)
+        second = await auth.refresh_token(first.refresh_token)
+    assert any(r.name == "httpx" and "/apps/token" in r.getMessage() for r in caplog.records)
+    assert any(r.name.startswith("httpcore") for r in caplog.records)  # the transport did log
+    text = caplog.text + "".join(r.getMessage() for r in caplog.records)
+    for secret in (sim.client_secret, code, first.access_token, first.refresh_token, second.access_token):
+        assert secret not in text
