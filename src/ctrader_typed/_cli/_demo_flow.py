@@ -41,10 +41,12 @@ async def run_demo(args: argparse.Namespace, progress: Progress) -> int:
     else:
         say("ctrader-typed demo: the whole flow against a simulator started in this process.")
         if settings.client_id and not args.sim:
-            say(
-                f"No stored tokens for client {settings.client_id}: run 'ctrader-typed auth' to use the real "
-                "demo server. Using the built-in simulator instead."
+            missing = (
+                "CTRADER_CLIENT_SECRET is not set"
+                if not settings.client_secret
+                else f"no stored tokens for client {settings.client_id}: run 'ctrader-typed auth'"
             )
+            say(f"To use the real demo server: {missing}. Using the built-in simulator instead.")
         async with _simulated_session(progress) as session:
             await _market_tour(session, args, progress)
         say("Everything above ran against the built-in simulator; nothing left this machine.")
