@@ -12,6 +12,7 @@ import os
 import queue
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -633,24 +634,12 @@ def test_untrusted_server_certificate(sim: SimInfo, signed_in: dict[str, str]) -
 
 
 def test_nothing_listening(signed_in: dict[str, str]) -> None:
-    with socket_on_free_port() as port:
-        pass  # closed again: nothing listens there now
+    with socket.socket() as probe:  # a port that was free a moment ago; nothing listens there now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     result = run(["accounts"], {**signed_in, "CTRADER_PORT": str(port)})
     assert result.returncode == 1
     assert "cannot connect to 127.0.0.1" in one_error_line(result, "accounts")
-
-
-class socket_on_free_port:
-    def __enter__(self) -> int:
-        import socket
-
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        port: int = self._sock.getsockname()[1]
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
 
 
 # -- demo -------------------------------------------------------------------------------------------
