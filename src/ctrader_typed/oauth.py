@@ -49,6 +49,7 @@ __all__ = [
     "AsyncAuth",
     "Scope",
     "code_from_redirect",
+    "parse_token_reply",
 ]
 
 DEFAULT_BASE_URL = "https://openapi.ctrader.com"
