@@ -78,8 +78,8 @@ OAuth
 
 Test hooks (``Simulator`` methods; they act on every live connection unless given one)
     ``connections``, ``wait_for_connections``, ``wait_until``, ``drop_connections``,
-    ``drop_after_frames``, ``delay_answers``, ``send_garbage``, ``send_oversized_frame``,
-    ``send_half_frame_then_close``, ``send_undecodable_payload``,
+    ``drop_after_frames``, ``drop_instead_of_answering``, ``delay_answers``, ``send_garbage``,
+    ``send_oversized_frame``, ``send_half_frame_then_close``, ``send_undecodable_payload``,
     ``send_unknown_payload_type``, ``emit_client_disconnect``, ``emit_account_disconnect``,
     ``emit_token_invalidated``, ``set_maintenance``, ``pause_heartbeats``, ``pause_market``,
     ``block_payload_type``, ``set_rate_limits``, ``expire_access_token``, ``issue_tokens``,

@@ -111,6 +111,7 @@ class SimConnection:
         self.heartbeats_paused: bool | None = None
         self.closed = False
         self._drop_after: int | None = None
+        self._drop_instead_of_answering = False
         self._limiter = RateLimiter(
             limit=sim.request_limit,
             historical_limit=sim.historical_limit,
@@ -205,6 +206,8 @@ class SimConnection:
                 await asyncio.sleep(delay)
             if self.closed:
                 return
+            if self._drop_instead_of_answering:
+                self.closed = True  # mute: the request takes effect, its answers are never written
             try:
                 self._sim.handle_request(
                     self, request.payload_type, request.payload, request.client_msg_id, request.verdict
@@ -212,6 +215,9 @@ class SimConnection:
             except Exception:  # a simulator bug must not look like a protocol answer
                 log.exception("simulator failed to handle payload type %s", request.payload_type)
                 self.send_common_error("UNKNOWN_ERROR", "Internal simulator error", request.client_msg_id)
+            if self._drop_instead_of_answering:
+                self._abort_if_open()
+                return
             await self.drain()
 
     async def _tick(self) -> None:
@@ -415,6 +421,11 @@ class SimConnection:
             self.close()
         else:
             self._drop_after = count
+
+    def drop_instead_of_answering(self) -> None:
+        """Handle the next request as usual (an order is executed) but drop the connection
+        instead of writing its answers: the client cannot know whether it was acted on."""
+        self._drop_instead_of_answering = True
 
     def block_payload_type(self, payload_type: int, seconds: float) -> None:
         self._limiter.block(payload_type, seconds)

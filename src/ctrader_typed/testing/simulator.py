@@ -89,6 +89,9 @@ class Simulator:
         client_id, client_secret: The application's credentials (default: random).
         redirect_uri: The registered redirect URI (loopback URIs are accepted too).
         version: What ``ProtoOAVersionRes`` answers.
+        extra_demo_accounts: More demo accounts granted to the default token, after the two
+            standard ones (ids 44_000_003, 44_000_004, ...), for tests that need many accounts
+            on one connection.
     """
 
     def __init__(
@@ -116,7 +119,10 @@ class Simulator:
         client_secret: str | None = None,
         redirect_uri: str = DEFAULT_REDIRECT_URI,
         version: str = "91",
+        extra_demo_accounts: int = 0,
     ) -> None:
+        if extra_demo_accounts < 0:
+            raise ValueError("extra_demo_accounts must not be negative")
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
@@ -148,6 +154,10 @@ class Simulator:
         self._accounts = [
             Account(44_000_001, False, 5_100_001, 4, 0, start - 90 * _DAY_MS),
             Account(44_000_002, False, 5_100_002, 1, 0, start - 60 * _DAY_MS),
+            *(
+                Account(44_000_003 + n, False, 5_100_003 + n, 4 if n % 2 else 1, 0, start - 30 * _DAY_MS)
+                for n in range(extra_demo_accounts)
+            ),
             Account(44_000_101, True, 1_200_001, 4, 0, start - 120 * _DAY_MS),
         ]
         self.broker = Broker(self.market, self._accounts)
@@ -548,6 +558,12 @@ class Simulator:
         """Close live connections right after each has written ``n`` more frames."""
         for conn in self._targets(connection):
             conn.drop_after_frames(n)
+
+    def drop_instead_of_answering(self, *, connection: SimConnection | None = None) -> None:
+        """Handle each live connection's next request as usual (orders are executed, other
+        sessions see the events) but drop that connection instead of writing the answers."""
+        for conn in self._targets(connection):
+            conn.drop_instead_of_answering()
 
     def delay_answers(self, seconds: float, *, connection: SimConnection | None = None) -> None:
         """Wait ``seconds`` before answering each request (0 stops). Without a connection this also
