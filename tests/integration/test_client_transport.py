@@ -199,9 +199,12 @@ async def test_a_silent_server_is_declared_dead_and_replaced(ctrader_simulator: 
 async def test_server_heartbeats_count_as_life(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
     sim.pause_market()
-    async with authorized(sim, heartbeat_interval=0.1, dead_link_timeout=0.25) as (client, _):
+    # Generous margins so a loaded CI machine's event-loop stalls cannot fake a dead link:
+    # the server beats every 0.05 s, the client gives up after 1 s of silence, and the test
+    # lasts about 2.5 s, well past the dead-link bound, with nothing but heartbeats flowing.
+    async with authorized(sim, heartbeat_interval=0.1, dead_link_timeout=1.0) as (client, _):
         [conn] = sim.connections
-        await sim.wait_until(lambda: conn.frames_sent >= 18)  # mostly heartbeats, over ~0.8 s
+        await sim.wait_until(lambda: conn.frames_sent >= 50, timeout=10.0)
         assert sim.connections == [conn]
         assert client.is_ready
 
