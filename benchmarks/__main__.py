@@ -1,0 +1,71 @@
+"""``python -m benchmarks [--only NAME ...] [--quick] [--no-openapipy] [--publish] [--strict]``.
+
+Runs every benchmark (each ratio side by side with its baseline), prints the table and
+writes ``bench-results/latest.json`` / ``.md`` (plus a time-stamped copy); ``--publish``
+also writes the committed ``benchmarks/results/latest.*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+from benchmarks import codegen_time, decode, imports, memory, roundtrip, stream
+from benchmarks._harness import Row, log, machine_info, write_results
+
+NAMES = ("stream", "roundtrip", "decode", "imports", "codegen", "memory")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer repetitions (a smoke run, not for figures)"
+    )
+    parser.add_argument("--no-openapipy", action="store_true", help="skip the OpenApiPy comparison")
+    parser.add_argument("--publish", action="store_true", help="also write benchmarks/results/latest.*")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    chosen = args.only or list(NAMES)
+    quick = args.quick
+    started = time.perf_counter()
+    machine = machine_info()
+    log(f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, "
+        f"protobuf {machine['protobuf']} ({machine['protobuf_backend']})")  # fmt: skip
+    rows: list[Row] = []
+    for name in NAMES:
+        if name not in chosen:
+            continue
+        log(f"== {name}")
+        if name == "stream":
+            rows += asyncio.run(
+                stream.run(
+                    n=50_000 if quick else 200_000,
+                    repeats=2 if quick else 5,
+                    openapipy_n=5_000 if quick else 20_000,
+                    openapipy=not args.no_openapipy,
+                )
+            )
+        elif name == "roundtrip":
+            rows += asyncio.run(roundtrip.run(samples=500 if quick else 3_000, repeats=2 if quick else 5))
+        elif name == "decode":
+            rows += decode.run(repeats=3 if quick else 9)
+        elif name == "imports":
+            rows += imports.run(repeats=5 if quick else 21)
+        elif name == "codegen":
+            rows += codegen_time.run(repeats=1 if quick else 3)
+        elif name == "memory":
+            rows += memory.run(events=20_000 if quick else 200_000)
+    elapsed = time.perf_counter() - started
+    path = write_results(rows, machine, elapsed, publish=args.publish)
+    sys.stdout.write(path.read_text(encoding="utf-8"))
+    missed = [row.what for row in rows if row.met is False]
+    if missed:
+        log(f"targets missed: {'; '.join(missed)}")
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

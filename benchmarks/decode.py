@@ -1,0 +1,169 @@
+"""Decode + wrap of large answers against a bare protobuf parse of the same bytes.
+
+* a ``SymbolsListRes`` of 20,000 light symbols;
+* a ``GetTrendbarsRes`` of 100,000 bars.
+
+Three figures per message, each against the bare parse (``PROTO.FromString``):
+``from_bytes`` alone (repeated sub-messages are wrapped on first access), ``from_bytes``
+then reading every field of every element (what a consumer that uses it all pays), and,
+for reference, the bare parse followed by reading every field of the protobuf objects.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks._harness import Row, interleave, log, median
+from ctrader_typed import GetTrendbarsRes, SymbolsListRes
+from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
+
+
+def symbols_list_bytes(n: int = 20_000) -> bytes:
+    rng = random.Random(1)  # noqa: S311 - sample data
+    res = pb.ProtoOASymbolsListRes(ctidTraderAccountId=44_000_001)
+    for i in range(1, n + 1):
+        res.symbol.add(
+            symbolId=i,
+            symbolName=f"SYM{i:05d}",
+            enabled=True,
+            baseAssetId=rng.randint(1, 300),
+            quoteAssetId=rng.randint(1, 300),
+            symbolCategoryId=rng.randint(1, 40),
+            description=f"Symbol number {i}",
+            sortingNumber=float(i),
+        )
+    return res.SerializeToString()
+
+
+def trendbars_bytes(n: int = 100_000) -> bytes:
+    rng = random.Random(2)  # noqa: S311 - sample data
+    res = pb.ProtoOAGetTrendbarsRes(
+        ctidTraderAccountId=44_000_001, period=model_pb.M1, symbolId=1, hasMore=False
+    )
+    minute = 29_000_000
+    low = 108_000
+    for i in range(n):
+        low = max(1_000, low + rng.randint(-20, 20))
+        res.trendbar.add(
+            volume=rng.randint(1, 5_000),
+            period=model_pb.M1,
+            low=low,
+            deltaOpen=rng.randint(0, 30),
+            deltaClose=rng.randint(0, 30),
+            deltaHigh=rng.randint(0, 40),
+            utcTimestampInMinutes=minute + i,
+        )
+    return res.SerializeToString()
+
+
+_SYMBOL_PROTO_FIELDS = [f.name for f in model_pb.ProtoOALightSymbol.DESCRIPTOR.fields]
+_BAR_PROTO_FIELDS = [f.name for f in model_pb.ProtoOATrendbar.DESCRIPTOR.fields]
+
+
+def _touch(items: Any, names: list[str]) -> int:
+    n = 0
+    for item in items:
+        for name in names:
+            getattr(item, name)
+        n += 1
+    return n
+
+
+def _timed(fn: Callable[[], object]) -> Callable[[], float]:
+    def run() -> float:
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
+    return run
+
+
+def _case(
+    key: str, label: str, data: bytes, wrapper: Any, repeated: str, proto_fields: list[str], repeats: int
+) -> list[Row]:
+    proto_cls = wrapper.PROTO
+    element_fields = list(type(getattr(wrapper.from_bytes(data), repeated)[0]).__dataclass_fields__)
+
+    def bare() -> None:
+        proto_cls.FromString(data)
+
+    def ours() -> None:
+        wrapper.from_bytes(data)
+
+    def ours_all() -> None:
+        _touch(getattr(wrapper.from_bytes(data), repeated), element_fields)
+
+    def bare_all() -> None:
+        _touch(getattr(proto_cls.FromString(data), repeated), proto_fields)
+
+    samples = interleave(
+        {
+            "bare": _timed(bare),
+            "ours": _timed(ours),
+            "ours_all": _timed(ours_all),
+            "bare_all": _timed(bare_all),
+        },
+        repeats,
+    )
+    b, o, oa, ba = (median(samples[k]) * 1e3 for k in ("bare", "ours", "ours_all", "bare_all"))
+    log(
+        f"  decode {label}: bare {b:.1f} ms, ours {o:.1f} ms, ours+read all {oa:.1f} ms, bare+read all {ba:.1f} ms"
+    )
+    return [
+        Row(
+            key=f"{key}_decode",
+            what=f"decode + wrap of {label}",
+            ours=o,
+            unit="ms",
+            baseline=b,
+            baseline_label="bare protobuf parse of the same bytes",
+            ratio=o / b,
+            ratio_label="of the bare parse",
+            target="<= 2x",
+            met=o / b <= 2,
+            samples={k: [x * 1e3 for x in v] for k, v in samples.items()},
+            extra={"bytes": len(data)},
+        ),
+        Row(
+            key=f"{key}_decode_all",
+            what=f"decode + wrap of {label}, then read every field of every element",
+            ours=oa,
+            unit="ms",
+            baseline=b,
+            baseline_label="bare protobuf parse",
+            ratio=oa / b,
+            ratio_label="of the bare parse",
+            target="report",
+            extra={"bare_parse_and_read_all_ms": ba, "ratio_to_bare_parse_and_read_all": oa / ba},
+            notes=[
+                f"bare parse then reading every field of the protobuf objects: {ba:.1f} ms "
+                f"({ba / b:.1f}x the bare parse); ours is {oa / ba:.2f}x that."
+            ],
+        ),
+    ]
+
+
+def run(repeats: int = 9) -> list[Row]:
+    rows = _case(
+        "symbols_20k",
+        "a 20,000-symbol SymbolsListRes",
+        symbols_list_bytes(),
+        SymbolsListRes,
+        "symbol",
+        _SYMBOL_PROTO_FIELDS,
+        repeats,
+    )
+    rows += _case(
+        "trendbars_100k",
+        "a 100,000-bar GetTrendbarsRes",
+        trendbars_bytes(),
+        GetTrendbarsRes,
+        "trendbar",
+        _BAR_PROTO_FIELDS,
+        repeats,
+    )
+    return rows
