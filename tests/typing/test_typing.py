@@ -43,7 +43,14 @@ def test_positive_files_pass_strict_mypy(path: Path, tmp_path: Path) -> None:
 def test_positive_files_pass_strict_pyright() -> None:
     pyright = Path(sys.executable).parent / "pyright"
     proc = subprocess.run(
-        [str(pyright), "--pythonpath", sys.executable, "-p", str(HERE / "pyrightconfig.json"), "--outputjson"],
+        [
+            str(pyright),
+            "--pythonpath",
+            sys.executable,
+            "-p",
+            str(HERE / "pyrightconfig.json"),
+            "--outputjson",
+        ],
         capture_output=True,
         text=True,
         check=False,
