@@ -9,7 +9,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["codegen_check", "lint", "mypy", "tests"]
+nox.options.sessions = ["codegen_check", "lint", "mypy", "typing", "tests"]
 
 PYTHON = "3.11"
 
@@ -55,3 +55,11 @@ def interop(session: nox.Session) -> None:
     """Spotware's official OpenApiPy, in its own virtualenv, runs the whole flow against `ctrader-typed sim`."""
     session.install("-e", ".[sim]")
     session.run("python", "tests/interop/run_interop.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def typing(session: nox.Session) -> None:
+    """Downstream typing: mypy --strict and pyright --strict on tests/typing, golden misuse, no Any in the API."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+    session.run("python", "-m", "pytest", "tests/typing", *session.posargs)
