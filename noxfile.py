@@ -63,3 +63,14 @@ def typing(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy")
     session.run("python", "-m", "pytest", "tests/typing", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ with mkdocs --strict (`nox -s docs -- serve` to preview)."""
+    session.install("-e", ".[docs]")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # silences mkdocs-material's end-of-life banner
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs)
