@@ -75,14 +75,16 @@ def _quantum(digits: int) -> Decimal:
     return Decimal(1).scaleb(-digits)
 
 
-def _exact_int(value: Decimal, what: str, rounding: str | None) -> int:
+def _exact_int(
+    value: Decimal, what: str, rounding: str | None, hint: str = "pass rounding= to round it"
+) -> int:
     nearest = value.to_integral_value(rounding=ROUND_HALF_EVEN)
     if abs(value - nearest) <= _TOLERANCE:
         # Exact up to Decimal's own precision (e.g. lots from volume_to_lots of an odd lot size).
         return int(nearest)
     if rounding is not None:
         return int(value.quantize(Decimal(1), rounding=rounding))
-    raise ValueError(f"{what} is {value}, not a whole number; pass rounding= to round it")
+    raise ValueError(f"{what} is {value}, not a whole number; {hint}")
 
 
 # -- prices ---------------------------------------------------------------------------------------
@@ -109,7 +111,9 @@ def price_to_relative(price: Number, digits: int | None = None) -> int:
     value = _to_decimal(price)
     if digits is not None:
         value = value.quantize(_quantum(digits), rounding=ROUND_HALF_EVEN)
-    return _exact_int(value * PRICE_SCALE, "price in 1/100000 units", None)
+    return _exact_int(
+        value * PRICE_SCALE, "price in 1/100000 units", None, "pass the symbol's digits= to round it"
+    )
 
 
 # -- volumes --------------------------------------------------------------------------------------

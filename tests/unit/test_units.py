@@ -56,7 +56,7 @@ def test_price_to_relative_reads_floats_by_their_shortest_repr() -> None:
 
 
 def test_price_finer_than_the_protocol_needs_digits() -> None:
-    with pytest.raises(ValueError, match="not a whole number"):
+    with pytest.raises(ValueError, match="not a whole number; pass the symbol's digits= to round it"):
         price_to_relative("1.123456")
     assert price_to_relative("1.123456", digits=5) == 112346
     assert price_to_relative("150.1235", digits=3) == 15012400
@@ -242,3 +242,4 @@ def test_missing_lot_size_raises_instead_of_guessing() -> None:
     units = SymbolUnits.from_symbol(eurusd(lot_size=None))
     with pytest.raises(ValueError, match="no lot_size"):
         units.volume_from_lots(1)
+
