@@ -2,7 +2,8 @@
 
 Data goes to stdout, progress and errors to stderr. Every failure the user can fix
 (bad input, missing credentials, an expired token) is one line on stderr and a non-zero
-exit status: 2 for bad input or configuration, 1 for everything else, 130 on Ctrl-C.
+exit status: 2 for bad input or configuration, 1 for everything else, 130 on Ctrl-C
+(``quotes`` and ``sim`` run until Ctrl-C and then exit 0).
 """
 
 from __future__ import annotations
