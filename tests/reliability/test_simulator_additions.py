@@ -68,3 +68,24 @@ async def test_drop_instead_of_answering_acts_then_drops(ctrader_simulator: Simu
         assert filled.client_msg_id is None
         assert len(state.positions) == positions_before + 1
         await sim.wait_until(lambda: sim.connections == [second])
+
+
+async def test_spots_sent_counts_only_what_was_written(ctrader_simulator: Simulator) -> None:
+    """After the server closed a connection (still finishing), further quotes take no sequence
+    number: ``spots_sent`` equals the spot events the peer received."""
+    sim = ctrader_simulator
+    sim.pause_market()
+    account = sim.demo_accounts[0]
+    async with await RawClient.connect(sim.host, sim.port, sim.ssl_context) as raw:
+        await raw.authorize(sim.client_id, sim.client_secret, sim.access_token, [account])
+        await raw.request(pb.ProtoOASubscribeSpotsReq(ctidTraderAccountId=account, symbolId=[1]))
+        [conn] = sim.connections
+        state = sim.market.state(1)
+        assert state is not None
+        step = state.spec.step
+        sim.drop_after_frames(1, connection=conn)
+        for n in range(1, 4):  # the first quote is the last frame; the others come after the close
+            sim.set_price(1, state.bid + 10 * n * step)
+        frames = await raw.read_until_closed()
+    spots = [f for f in [*raw.backlog, *frames] if f.payload_type == model_pb.PROTO_OA_SPOT_EVENT]
+    assert conn.spots_sent == len(spots) == 2  # the subscription's first event, then one quote

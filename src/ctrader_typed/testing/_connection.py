@@ -330,6 +330,8 @@ class SimConnection:
         trendbars: Iterable[bytes] = (),
         session_close: int | None = None,
     ) -> None:
+        if self.closed or self._writer.transport.is_closing():
+            return  # not sent: it must not take a sequence number (spots_sent counts what was written)
         self.send_frames(
             [
                 self._spot_frame(
