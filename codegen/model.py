@@ -379,9 +379,11 @@ def _field(
         param_annotation = f"Sequence[{element}]"
         default: str | None = "()"
         if kind == "message":
-            # Parsed (owned) messages wrap their repeated sub-messages on first access.
+            # Parsed (owned) messages wrap their repeated sub-messages on first access; an
+            # empty one is () at once (nothing to defer, and the message is not kept alive).
+            held = f"r_{py}"
             from_proto = (
-                f"(_Pending({src}, {element}._from_proto) if owned "
+                f"((_Pending({held}, {element}._from_proto) if ({held} := {src}) else ()) if owned "
                 f"else tuple({convert_in('x', 'False')} for x in {src}))"
             )
         elif kind == "enum":
@@ -401,7 +403,8 @@ def _field(
         annotation = f"{element} | None"
         param_annotation = annotation
         default = "None"
-        from_proto = f"({convert_in(src)} if m.HasField({f.name!r}) else None)"
+        # ``name in m`` is HasField without building a bound method each time (4x cheaper).
+        from_proto = f"({convert_in(src)} if {f.name!r} in m else None)"
         if kind != "scalar":
             to_proto = f"({convert_out('self.' + py)} if self.{py} is not None else None)"
             param_to_proto = f"({convert_out(py)} if {py} is not None else None)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins as _builtins
 import dataclasses
+from collections.abc import Callable
 from typing import ClassVar, Self
 
 from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
@@ -172,7 +173,13 @@ __all__ = [
 ]
 
 _new = object.__new__
-_set = object.__setattr__
+
+
+def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
+    """The ``__set__`` of each named slot of ``cls``, in order."""
+    return tuple(cls.__dict__[name].__set__ for name in names)
+
+
 _CommonPayloadType_BY_VALUE: dict[int, CommonPayloadType] = {
     member.value: member for member in CommonPayloadType
 }
@@ -250,9 +257,10 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoMessage, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "payload_type", m.payloadType)
-        _set(o, "payload", (m.payload if m.HasField("payload") else None))
-        _set(o, "client_msg_id", (m.clientMsgId if m.HasField("clientMsgId") else None))
+        [set_payload_type, set_payload, set_client_msg_id] = _ProtoMessage_SLOTS
+        set_payload_type(o, m.payloadType)
+        set_payload(o, (m.payload if "payload" in m else None))
+        set_client_msg_id(o, (m.clientMsgId if "clientMsgId" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoMessage:
@@ -261,6 +269,11 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
             payload=self.payload,
             clientMsgId=self.client_msg_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ProtoMessage_SLOTS = _slot_setters(ProtoMessage, "payload_type", "payload", "client_msg_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,12 +302,11 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "error_code", m.errorCode)
-        _set(o, "description", (m.description if m.HasField("description") else None))
-        _set(
-            o,
-            "maintenance_end_timestamp",
-            (m.maintenanceEndTimestamp if m.HasField("maintenanceEndTimestamp") else None),
+        [set_error_code, set_description, set_maintenance_end_timestamp] = _CommonErrorRes_SLOTS
+        set_error_code(o, m.errorCode)
+        set_description(o, (m.description if "description" in m else None))
+        set_maintenance_end_timestamp(
+            o, (m.maintenanceEndTimestamp if "maintenanceEndTimestamp" in m else None)
         )
         return o
 
@@ -304,6 +316,13 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
             description=self.description,
             maintenanceEndTimestamp=self.maintenance_end_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_CommonErrorRes_SLOTS = _slot_setters(
+    CommonErrorRes, "error_code", "description", "maintenance_end_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -355,10 +374,11 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAsset, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "asset_id", m.assetId)
-        _set(o, "name", m.name)
-        _set(o, "display_name", (m.displayName if m.HasField("displayName") else None))
-        _set(o, "digits", (m.digits if m.HasField("digits") else None))
+        [set_asset_id, set_name, set_display_name, set_digits] = _Asset_SLOTS
+        set_asset_id(o, m.assetId)
+        set_name(o, m.name)
+        set_display_name(o, (m.displayName if "displayName" in m else None))
+        set_digits(o, (m.digits if "digits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAAsset:
@@ -368,6 +388,11 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
             displayName=self.display_name,
             digits=self.digits,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Asset_SLOTS = _slot_setters(Asset, "asset_id", "name", "display_name", "digits")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -530,110 +555,116 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbol, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "digits", m.digits)
-        _set(o, "pip_position", m.pipPosition)
-        _set(o, "enable_short_selling", (m.enableShortSelling if m.HasField("enableShortSelling") else None))
-        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
-        _set(
-            o,
-            "swap_rollover_3_days",
-            (_DayOfWeek_BY_VALUE[m.swapRollover3Days] if m.HasField("swapRollover3Days") else None),
+        [
+            set_symbol_id,
+            set_digits,
+            set_pip_position,
+            set_enable_short_selling,
+            set_guaranteed_stop_loss,
+            set_swap_rollover_3_days,
+            set_swap_long,
+            set_swap_short,
+            set_max_volume,
+            set_min_volume,
+            set_step_volume,
+            set_max_exposure,
+            set_schedule,
+            set_commission,
+            set_commission_type,
+            set_sl_distance,
+            set_tp_distance,
+            set_gsl_distance,
+            set_gsl_charge,
+            set_distance_set_in,
+            set_min_commission,
+            set_min_commission_type,
+            set_min_commission_asset,
+            set_rollover_commission,
+            set_skip_rollover_days,
+            set_schedule_time_zone,
+            set_trading_mode,
+            set_rollover_commission_3_days,
+            set_swap_calculation_type,
+            set_lot_size,
+            set_precise_trading_commission_rate,
+            set_precise_min_commission,
+            set_holiday,
+            set_pnl_conversion_fee_rate,
+            set_leverage_id,
+            set_swap_period,
+            set_swap_time,
+            set_skip_swap_periods,
+            set_charge_swap_at_weekends,
+            set_measurement_units,
+        ] = _Symbol_SLOTS
+        set_symbol_id(o, m.symbolId)
+        set_digits(o, m.digits)
+        set_pip_position(o, m.pipPosition)
+        set_enable_short_selling(o, (m.enableShortSelling if "enableShortSelling" in m else None))
+        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
+        set_swap_rollover_3_days(
+            o, (_DayOfWeek_BY_VALUE[m.swapRollover3Days] if "swapRollover3Days" in m else None)
         )
-        _set(o, "swap_long", (m.swapLong if m.HasField("swapLong") else None))
-        _set(o, "swap_short", (m.swapShort if m.HasField("swapShort") else None))
-        _set(o, "max_volume", (m.maxVolume if m.HasField("maxVolume") else None))
-        _set(o, "min_volume", (m.minVolume if m.HasField("minVolume") else None))
-        _set(o, "step_volume", (m.stepVolume if m.HasField("stepVolume") else None))
-        _set(o, "max_exposure", (m.maxExposure if m.HasField("maxExposure") else None))
-        _set(
+        set_swap_long(o, (m.swapLong if "swapLong" in m else None))
+        set_swap_short(o, (m.swapShort if "swapShort" in m else None))
+        set_max_volume(o, (m.maxVolume if "maxVolume" in m else None))
+        set_min_volume(o, (m.minVolume if "minVolume" in m else None))
+        set_step_volume(o, (m.stepVolume if "stepVolume" in m else None))
+        set_max_exposure(o, (m.maxExposure if "maxExposure" in m else None))
+        set_schedule(
             o,
-            "schedule",
             (
-                _Pending(m.schedule, Interval._from_proto)
+                (_Pending(r_schedule, Interval._from_proto) if (r_schedule := m.schedule) else ())
                 if owned
                 else tuple(Interval._from_proto(x, False) for x in m.schedule)
             ),
         )
-        _set(o, "commission", (m.commission if m.HasField("commission") else None))
-        _set(
-            o,
-            "commission_type",
-            (_CommissionType_BY_VALUE[m.commissionType] if m.HasField("commissionType") else None),
+        set_commission(o, (m.commission if "commission" in m else None))
+        set_commission_type(
+            o, (_CommissionType_BY_VALUE[m.commissionType] if "commissionType" in m else None)
         )
-        _set(o, "sl_distance", (m.slDistance if m.HasField("slDistance") else None))
-        _set(o, "tp_distance", (m.tpDistance if m.HasField("tpDistance") else None))
-        _set(o, "gsl_distance", (m.gslDistance if m.HasField("gslDistance") else None))
-        _set(o, "gsl_charge", (m.gslCharge if m.HasField("gslCharge") else None))
-        _set(
-            o,
-            "distance_set_in",
-            (_SymbolDistanceType_BY_VALUE[m.distanceSetIn] if m.HasField("distanceSetIn") else None),
+        set_sl_distance(o, (m.slDistance if "slDistance" in m else None))
+        set_tp_distance(o, (m.tpDistance if "tpDistance" in m else None))
+        set_gsl_distance(o, (m.gslDistance if "gslDistance" in m else None))
+        set_gsl_charge(o, (m.gslCharge if "gslCharge" in m else None))
+        set_distance_set_in(
+            o, (_SymbolDistanceType_BY_VALUE[m.distanceSetIn] if "distanceSetIn" in m else None)
         )
-        _set(o, "min_commission", (m.minCommission if m.HasField("minCommission") else None))
-        _set(
-            o,
-            "min_commission_type",
-            (_MinCommissionType_BY_VALUE[m.minCommissionType] if m.HasField("minCommissionType") else None),
+        set_min_commission(o, (m.minCommission if "minCommission" in m else None))
+        set_min_commission_type(
+            o, (_MinCommissionType_BY_VALUE[m.minCommissionType] if "minCommissionType" in m else None)
         )
-        _set(o, "min_commission_asset", (m.minCommissionAsset if m.HasField("minCommissionAsset") else None))
-        _set(o, "rollover_commission", (m.rolloverCommission if m.HasField("rolloverCommission") else None))
-        _set(o, "skip_rollover_days", (m.skipRolloverDays if m.HasField("skipRolloverDays") else None))
-        _set(o, "schedule_time_zone", (m.scheduleTimeZone if m.HasField("scheduleTimeZone") else None))
-        _set(o, "trading_mode", (_TradingMode_BY_VALUE[m.tradingMode] if m.HasField("tradingMode") else None))
-        _set(
+        set_min_commission_asset(o, (m.minCommissionAsset if "minCommissionAsset" in m else None))
+        set_rollover_commission(o, (m.rolloverCommission if "rolloverCommission" in m else None))
+        set_skip_rollover_days(o, (m.skipRolloverDays if "skipRolloverDays" in m else None))
+        set_schedule_time_zone(o, (m.scheduleTimeZone if "scheduleTimeZone" in m else None))
+        set_trading_mode(o, (_TradingMode_BY_VALUE[m.tradingMode] if "tradingMode" in m else None))
+        set_rollover_commission_3_days(
+            o, (_DayOfWeek_BY_VALUE[m.rolloverCommission3Days] if "rolloverCommission3Days" in m else None)
+        )
+        set_swap_calculation_type(
+            o, (_SwapCalculationType_BY_VALUE[m.swapCalculationType] if "swapCalculationType" in m else None)
+        )
+        set_lot_size(o, (m.lotSize if "lotSize" in m else None))
+        set_precise_trading_commission_rate(
+            o, (m.preciseTradingCommissionRate if "preciseTradingCommissionRate" in m else None)
+        )
+        set_precise_min_commission(o, (m.preciseMinCommission if "preciseMinCommission" in m else None))
+        set_holiday(
             o,
-            "rollover_commission_3_days",
             (
-                _DayOfWeek_BY_VALUE[m.rolloverCommission3Days]
-                if m.HasField("rolloverCommission3Days")
-                else None
-            ),
-        )
-        _set(
-            o,
-            "swap_calculation_type",
-            (
-                _SwapCalculationType_BY_VALUE[m.swapCalculationType]
-                if m.HasField("swapCalculationType")
-                else None
-            ),
-        )
-        _set(o, "lot_size", (m.lotSize if m.HasField("lotSize") else None))
-        _set(
-            o,
-            "precise_trading_commission_rate",
-            (m.preciseTradingCommissionRate if m.HasField("preciseTradingCommissionRate") else None),
-        )
-        _set(
-            o,
-            "precise_min_commission",
-            (m.preciseMinCommission if m.HasField("preciseMinCommission") else None),
-        )
-        _set(
-            o,
-            "holiday",
-            (
-                _Pending(m.holiday, Holiday._from_proto)
+                (_Pending(r_holiday, Holiday._from_proto) if (r_holiday := m.holiday) else ())
                 if owned
                 else tuple(Holiday._from_proto(x, False) for x in m.holiday)
             ),
         )
-        _set(
-            o,
-            "pnl_conversion_fee_rate",
-            (m.pnlConversionFeeRate if m.HasField("pnlConversionFeeRate") else None),
-        )
-        _set(o, "leverage_id", (m.leverageId if m.HasField("leverageId") else None))
-        _set(o, "swap_period", (m.swapPeriod if m.HasField("swapPeriod") else None))
-        _set(o, "swap_time", (m.swapTime if m.HasField("swapTime") else None))
-        _set(o, "skip_swap_periods", (m.skipSWAPPeriods if m.HasField("skipSWAPPeriods") else None))
-        _set(
-            o,
-            "charge_swap_at_weekends",
-            (m.chargeSwapAtWeekends if m.HasField("chargeSwapAtWeekends") else None),
-        )
-        _set(o, "measurement_units", (m.measurementUnits if m.HasField("measurementUnits") else None))
+        set_pnl_conversion_fee_rate(o, (m.pnlConversionFeeRate if "pnlConversionFeeRate" in m else None))
+        set_leverage_id(o, (m.leverageId if "leverageId" in m else None))
+        set_swap_period(o, (m.swapPeriod if "swapPeriod" in m else None))
+        set_swap_time(o, (m.swapTime if "swapTime" in m else None))
+        set_skip_swap_periods(o, (m.skipSWAPPeriods if "skipSWAPPeriods" in m else None))
+        set_charge_swap_at_weekends(o, (m.chargeSwapAtWeekends if "chargeSwapAtWeekends" in m else None))
+        set_measurement_units(o, (m.measurementUnits if "measurementUnits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbol:
@@ -709,6 +740,51 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Symbol_SLOTS = _slot_setters(
+    Symbol,
+    "symbol_id",
+    "digits",
+    "pip_position",
+    "enable_short_selling",
+    "guaranteed_stop_loss",
+    "swap_rollover_3_days",
+    "swap_long",
+    "swap_short",
+    "max_volume",
+    "min_volume",
+    "step_volume",
+    "max_exposure",
+    "schedule",
+    "commission",
+    "commission_type",
+    "sl_distance",
+    "tp_distance",
+    "gsl_distance",
+    "gsl_charge",
+    "distance_set_in",
+    "min_commission",
+    "min_commission_type",
+    "min_commission_asset",
+    "rollover_commission",
+    "skip_rollover_days",
+    "schedule_time_zone",
+    "trading_mode",
+    "rollover_commission_3_days",
+    "swap_calculation_type",
+    "lot_size",
+    "precise_trading_commission_rate",
+    "precise_min_commission",
+    "holiday",
+    "pnl_conversion_fee_rate",
+    "leverage_id",
+    "swap_period",
+    "swap_time",
+    "skip_swap_periods",
+    "charge_swap_at_weekends",
+    "measurement_units",
+)
 _install_lazy(Symbol, "schedule", "holiday")
 
 
@@ -751,14 +827,24 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOALightSymbol, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "symbol_name", (m.symbolName if m.HasField("symbolName") else None))
-        _set(o, "enabled", (m.enabled if m.HasField("enabled") else None))
-        _set(o, "base_asset_id", (m.baseAssetId if m.HasField("baseAssetId") else None))
-        _set(o, "quote_asset_id", (m.quoteAssetId if m.HasField("quoteAssetId") else None))
-        _set(o, "symbol_category_id", (m.symbolCategoryId if m.HasField("symbolCategoryId") else None))
-        _set(o, "description", (m.description if m.HasField("description") else None))
-        _set(o, "sorting_number", (m.sortingNumber if m.HasField("sortingNumber") else None))
+        [
+            set_symbol_id,
+            set_symbol_name,
+            set_enabled,
+            set_base_asset_id,
+            set_quote_asset_id,
+            set_symbol_category_id,
+            set_description,
+            set_sorting_number,
+        ] = _LightSymbol_SLOTS
+        set_symbol_id(o, m.symbolId)
+        set_symbol_name(o, (m.symbolName if "symbolName" in m else None))
+        set_enabled(o, (m.enabled if "enabled" in m else None))
+        set_base_asset_id(o, (m.baseAssetId if "baseAssetId" in m else None))
+        set_quote_asset_id(o, (m.quoteAssetId if "quoteAssetId" in m else None))
+        set_symbol_category_id(o, (m.symbolCategoryId if "symbolCategoryId" in m else None))
+        set_description(o, (m.description if "description" in m else None))
+        set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOALightSymbol:
@@ -772,6 +858,21 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
             description=self.description,
             sortingNumber=self.sorting_number,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_LightSymbol_SLOTS = _slot_setters(
+    LightSymbol,
+    "symbol_id",
+    "symbol_name",
+    "enabled",
+    "base_asset_id",
+    "quote_asset_id",
+    "symbol_category_id",
+    "description",
+    "sorting_number",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -800,10 +901,11 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "name", m.name)
-        _set(o, "utc_last_update_timestamp", m.utcLastUpdateTimestamp)
-        _set(o, "description", (m.description if m.HasField("description") else None))
+        [set_symbol_id, set_name, set_utc_last_update_timestamp, set_description] = _ArchivedSymbol_SLOTS
+        set_symbol_id(o, m.symbolId)
+        set_name(o, m.name)
+        set_utc_last_update_timestamp(o, m.utcLastUpdateTimestamp)
+        set_description(o, (m.description if "description" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol:
@@ -813,6 +915,13 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
             utcLastUpdateTimestamp=self.utc_last_update_timestamp,
             description=self.description,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ArchivedSymbol_SLOTS = _slot_setters(
+    ArchivedSymbol, "symbol_id", "name", "utc_last_update_timestamp", "description"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -841,10 +950,11 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbolCategory, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "id", m.id)
-        _set(o, "asset_class_id", m.assetClassId)
-        _set(o, "name", m.name)
-        _set(o, "sorting_number", (m.sortingNumber if m.HasField("sortingNumber") else None))
+        [set_id, set_asset_class_id, set_name, set_sorting_number] = _SymbolCategory_SLOTS
+        set_id(o, m.id)
+        set_asset_class_id(o, m.assetClassId)
+        set_name(o, m.name)
+        set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbolCategory:
@@ -854,6 +964,11 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
             name=self.name,
             sortingNumber=self.sorting_number,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolCategory_SLOTS = _slot_setters(SymbolCategory, "id", "asset_class_id", "name", "sorting_number")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -877,8 +992,9 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAInterval, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "start_second", m.startSecond)
-        _set(o, "end_second", m.endSecond)
+        [set_start_second, set_end_second] = _Interval_SLOTS
+        set_start_second(o, m.startSecond)
+        set_end_second(o, m.endSecond)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAInterval:
@@ -886,6 +1002,11 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
             startSecond=self.start_second,
             endSecond=self.end_second,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Interval_SLOTS = _slot_setters(Interval, "start_second", "end_second")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -982,59 +1103,67 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrader, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "balance", m.balance)
-        _set(o, "balance_version", (m.balanceVersion if m.HasField("balanceVersion") else None))
-        _set(o, "manager_bonus", (m.managerBonus if m.HasField("managerBonus") else None))
-        _set(o, "ib_bonus", (m.ibBonus if m.HasField("ibBonus") else None))
-        _set(
+        [
+            set_ctid_trader_account_id,
+            set_balance,
+            set_balance_version,
+            set_manager_bonus,
+            set_ib_bonus,
+            set_non_withdrawable_bonus,
+            set_access_rights,
+            set_deposit_asset_id,
+            set_swap_free,
+            set_leverage_in_cents,
+            set_total_margin_calculation_type,
+            set_max_leverage,
+            set_french_risk,
+            set_trader_login,
+            set_account_type,
+            set_broker_name,
+            set_registration_timestamp,
+            set_is_limited_risk,
+            set_limited_risk_margin_calculation_strategy,
+            set_money_digits,
+            set_fair_stop_out,
+            set_stop_out_strategy,
+        ] = _Trader_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_balance(o, m.balance)
+        set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
+        set_manager_bonus(o, (m.managerBonus if "managerBonus" in m else None))
+        set_ib_bonus(o, (m.ibBonus if "ibBonus" in m else None))
+        set_non_withdrawable_bonus(o, (m.nonWithdrawableBonus if "nonWithdrawableBonus" in m else None))
+        set_access_rights(o, (_AccessRights_BY_VALUE[m.accessRights] if "accessRights" in m else None))
+        set_deposit_asset_id(o, m.depositAssetId)
+        set_swap_free(o, (m.swapFree if "swapFree" in m else None))
+        set_leverage_in_cents(o, (m.leverageInCents if "leverageInCents" in m else None))
+        set_total_margin_calculation_type(
             o,
-            "non_withdrawable_bonus",
-            (m.nonWithdrawableBonus if m.HasField("nonWithdrawableBonus") else None),
-        )
-        _set(
-            o,
-            "access_rights",
-            (_AccessRights_BY_VALUE[m.accessRights] if m.HasField("accessRights") else None),
-        )
-        _set(o, "deposit_asset_id", m.depositAssetId)
-        _set(o, "swap_free", (m.swapFree if m.HasField("swapFree") else None))
-        _set(o, "leverage_in_cents", (m.leverageInCents if m.HasField("leverageInCents") else None))
-        _set(
-            o,
-            "total_margin_calculation_type",
             (
                 _TotalMarginCalculationType_BY_VALUE[m.totalMarginCalculationType]
-                if m.HasField("totalMarginCalculationType")
+                if "totalMarginCalculationType" in m
                 else None
             ),
         )
-        _set(o, "max_leverage", (m.maxLeverage if m.HasField("maxLeverage") else None))
-        _set(o, "french_risk", (m.frenchRisk if m.HasField("frenchRisk") else None))
-        _set(o, "trader_login", (m.traderLogin if m.HasField("traderLogin") else None))
-        _set(o, "account_type", (_AccountType_BY_VALUE[m.accountType] if m.HasField("accountType") else None))
-        _set(o, "broker_name", (m.brokerName if m.HasField("brokerName") else None))
-        _set(
+        set_max_leverage(o, (m.maxLeverage if "maxLeverage" in m else None))
+        set_french_risk(o, (m.frenchRisk if "frenchRisk" in m else None))
+        set_trader_login(o, (m.traderLogin if "traderLogin" in m else None))
+        set_account_type(o, (_AccountType_BY_VALUE[m.accountType] if "accountType" in m else None))
+        set_broker_name(o, (m.brokerName if "brokerName" in m else None))
+        set_registration_timestamp(o, (m.registrationTimestamp if "registrationTimestamp" in m else None))
+        set_is_limited_risk(o, (m.isLimitedRisk if "isLimitedRisk" in m else None))
+        set_limited_risk_margin_calculation_strategy(
             o,
-            "registration_timestamp",
-            (m.registrationTimestamp if m.HasField("registrationTimestamp") else None),
-        )
-        _set(o, "is_limited_risk", (m.isLimitedRisk if m.HasField("isLimitedRisk") else None))
-        _set(
-            o,
-            "limited_risk_margin_calculation_strategy",
             (
                 _LimitedRiskMarginCalculationStrategy_BY_VALUE[m.limitedRiskMarginCalculationStrategy]
-                if m.HasField("limitedRiskMarginCalculationStrategy")
+                if "limitedRiskMarginCalculationStrategy" in m
                 else None
             ),
         )
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
-        _set(o, "fair_stop_out", (m.fairStopOut if m.HasField("fairStopOut") else None))
-        _set(
-            o,
-            "stop_out_strategy",
-            (_StopOutStrategy_BY_VALUE[m.stopOutStrategy] if m.HasField("stopOutStrategy") else None),
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        set_fair_stop_out(o, (m.fairStopOut if "fairStopOut" in m else None))
+        set_stop_out_strategy(
+            o, (_StopOutStrategy_BY_VALUE[m.stopOutStrategy] if "stopOutStrategy" in m else None)
         )
         return o
 
@@ -1087,6 +1216,35 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
                 else None
             ),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Trader_SLOTS = _slot_setters(
+    Trader,
+    "ctid_trader_account_id",
+    "balance",
+    "balance_version",
+    "manager_bonus",
+    "ib_bonus",
+    "non_withdrawable_bonus",
+    "access_rights",
+    "deposit_asset_id",
+    "swap_free",
+    "leverage_in_cents",
+    "total_margin_calculation_type",
+    "max_leverage",
+    "french_risk",
+    "trader_login",
+    "account_type",
+    "broker_name",
+    "registration_timestamp",
+    "is_limited_risk",
+    "limited_risk_margin_calculation_strategy",
+    "money_digits",
+    "fair_stop_out",
+    "stop_out_strategy",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1154,36 +1312,45 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPosition, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "position_id", m.positionId)
-        _set(o, "trade_data", TradeData._from_proto(m.tradeData, owned))
-        _set(o, "position_status", _PositionStatus_BY_VALUE[m.positionStatus])
-        _set(o, "swap", m.swap)
-        _set(o, "price", (m.price if m.HasField("price") else None))
-        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
-        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
-        _set(
+        [
+            set_position_id,
+            set_trade_data,
+            set_position_status,
+            set_swap,
+            set_price,
+            set_stop_loss,
+            set_take_profit,
+            set_utc_last_update_timestamp,
+            set_commission,
+            set_margin_rate,
+            set_mirroring_commission,
+            set_guaranteed_stop_loss,
+            set_used_margin,
+            set_stop_loss_trigger_method,
+            set_money_digits,
+            set_trailing_stop_loss,
+        ] = _Position_SLOTS
+        set_position_id(o, m.positionId)
+        set_trade_data(o, TradeData._from_proto(m.tradeData, owned))
+        set_position_status(o, _PositionStatus_BY_VALUE[m.positionStatus])
+        set_swap(o, m.swap)
+        set_price(o, (m.price if "price" in m else None))
+        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
+        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
+        set_utc_last_update_timestamp(
+            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
+        )
+        set_commission(o, (m.commission if "commission" in m else None))
+        set_margin_rate(o, (m.marginRate if "marginRate" in m else None))
+        set_mirroring_commission(o, (m.mirroringCommission if "mirroringCommission" in m else None))
+        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
+        set_used_margin(o, (m.usedMargin if "usedMargin" in m else None))
+        set_stop_loss_trigger_method(
             o,
-            "utc_last_update_timestamp",
-            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
+            (_OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod] if "stopLossTriggerMethod" in m else None),
         )
-        _set(o, "commission", (m.commission if m.HasField("commission") else None))
-        _set(o, "margin_rate", (m.marginRate if m.HasField("marginRate") else None))
-        _set(
-            o, "mirroring_commission", (m.mirroringCommission if m.HasField("mirroringCommission") else None)
-        )
-        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
-        _set(o, "used_margin", (m.usedMargin if m.HasField("usedMargin") else None))
-        _set(
-            o,
-            "stop_loss_trigger_method",
-            (
-                _OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod]
-                if m.HasField("stopLossTriggerMethod")
-                else None
-            ),
-        )
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
-        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAPosition:
@@ -1209,6 +1376,29 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
             moneyDigits=self.money_digits,
             trailingStopLoss=self.trailing_stop_loss,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Position_SLOTS = _slot_setters(
+    Position,
+    "position_id",
+    "trade_data",
+    "position_status",
+    "swap",
+    "price",
+    "stop_loss",
+    "take_profit",
+    "utc_last_update_timestamp",
+    "commission",
+    "margin_rate",
+    "mirroring_commission",
+    "guaranteed_stop_loss",
+    "used_margin",
+    "stop_loss_trigger_method",
+    "money_digits",
+    "trailing_stop_loss",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1252,15 +1442,26 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATradeData, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "volume", m.volume)
-        _set(o, "trade_side", _TradeSide_BY_VALUE[m.tradeSide])
-        _set(o, "open_timestamp", (m.openTimestamp if m.HasField("openTimestamp") else None))
-        _set(o, "label", (m.label if m.HasField("label") else None))
-        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
-        _set(o, "comment", (m.comment if m.HasField("comment") else None))
-        _set(o, "measurement_units", (m.measurementUnits if m.HasField("measurementUnits") else None))
-        _set(o, "close_timestamp", (m.closeTimestamp if m.HasField("closeTimestamp") else None))
+        [
+            set_symbol_id,
+            set_volume,
+            set_trade_side,
+            set_open_timestamp,
+            set_label,
+            set_guaranteed_stop_loss,
+            set_comment,
+            set_measurement_units,
+            set_close_timestamp,
+        ] = _TradeData_SLOTS
+        set_symbol_id(o, m.symbolId)
+        set_volume(o, m.volume)
+        set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
+        set_open_timestamp(o, (m.openTimestamp if "openTimestamp" in m else None))
+        set_label(o, (m.label if "label" in m else None))
+        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
+        set_comment(o, (m.comment if "comment" in m else None))
+        set_measurement_units(o, (m.measurementUnits if "measurementUnits" in m else None))
+        set_close_timestamp(o, (m.closeTimestamp if "closeTimestamp" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATradeData:
@@ -1275,6 +1476,22 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
             measurementUnits=self.measurement_units,
             closeTimestamp=self.close_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_TradeData_SLOTS = _slot_setters(
+    TradeData,
+    "symbol_id",
+    "volume",
+    "trade_side",
+    "open_timestamp",
+    "label",
+    "guaranteed_stop_loss",
+    "comment",
+    "measurement_units",
+    "close_timestamp",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1367,40 +1584,57 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAOrder, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "order_id", m.orderId)
-        _set(o, "trade_data", TradeData._from_proto(m.tradeData, owned))
-        _set(o, "order_type", _OrderType_BY_VALUE[m.orderType])
-        _set(o, "order_status", _OrderStatus_BY_VALUE[m.orderStatus])
-        _set(
-            o, "expiration_timestamp", (m.expirationTimestamp if m.HasField("expirationTimestamp") else None)
+        [
+            set_order_id,
+            set_trade_data,
+            set_order_type,
+            set_order_status,
+            set_expiration_timestamp,
+            set_execution_price,
+            set_executed_volume,
+            set_utc_last_update_timestamp,
+            set_base_slippage_price,
+            set_slippage_in_points,
+            set_closing_order,
+            set_limit_price,
+            set_stop_price,
+            set_stop_loss,
+            set_take_profit,
+            set_client_order_id,
+            set_time_in_force,
+            set_position_id,
+            set_relative_stop_loss,
+            set_relative_take_profit,
+            set_is_stop_out,
+            set_trailing_stop_loss,
+            set_stop_trigger_method,
+        ] = _Order_SLOTS
+        set_order_id(o, m.orderId)
+        set_trade_data(o, TradeData._from_proto(m.tradeData, owned))
+        set_order_type(o, _OrderType_BY_VALUE[m.orderType])
+        set_order_status(o, _OrderStatus_BY_VALUE[m.orderStatus])
+        set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
+        set_execution_price(o, (m.executionPrice if "executionPrice" in m else None))
+        set_executed_volume(o, (m.executedVolume if "executedVolume" in m else None))
+        set_utc_last_update_timestamp(
+            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
         )
-        _set(o, "execution_price", (m.executionPrice if m.HasField("executionPrice") else None))
-        _set(o, "executed_volume", (m.executedVolume if m.HasField("executedVolume") else None))
-        _set(
-            o,
-            "utc_last_update_timestamp",
-            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
-        )
-        _set(o, "base_slippage_price", (m.baseSlippagePrice if m.HasField("baseSlippagePrice") else None))
-        _set(o, "slippage_in_points", (m.slippageInPoints if m.HasField("slippageInPoints") else None))
-        _set(o, "closing_order", (m.closingOrder if m.HasField("closingOrder") else None))
-        _set(o, "limit_price", (m.limitPrice if m.HasField("limitPrice") else None))
-        _set(o, "stop_price", (m.stopPrice if m.HasField("stopPrice") else None))
-        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
-        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
-        _set(o, "client_order_id", (m.clientOrderId if m.HasField("clientOrderId") else None))
-        _set(
-            o, "time_in_force", (_TimeInForce_BY_VALUE[m.timeInForce] if m.HasField("timeInForce") else None)
-        )
-        _set(o, "position_id", (m.positionId if m.HasField("positionId") else None))
-        _set(o, "relative_stop_loss", (m.relativeStopLoss if m.HasField("relativeStopLoss") else None))
-        _set(o, "relative_take_profit", (m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None))
-        _set(o, "is_stop_out", (m.isStopOut if m.HasField("isStopOut") else None))
-        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
-        _set(
-            o,
-            "stop_trigger_method",
-            (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if m.HasField("stopTriggerMethod") else None),
+        set_base_slippage_price(o, (m.baseSlippagePrice if "baseSlippagePrice" in m else None))
+        set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
+        set_closing_order(o, (m.closingOrder if "closingOrder" in m else None))
+        set_limit_price(o, (m.limitPrice if "limitPrice" in m else None))
+        set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
+        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
+        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
+        set_client_order_id(o, (m.clientOrderId if "clientOrderId" in m else None))
+        set_time_in_force(o, (_TimeInForce_BY_VALUE[m.timeInForce] if "timeInForce" in m else None))
+        set_position_id(o, (m.positionId if "positionId" in m else None))
+        set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
+        set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
+        set_is_stop_out(o, (m.isStopOut if "isStopOut" in m else None))
+        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
+        set_stop_trigger_method(
+            o, (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if "stopTriggerMethod" in m else None)
         )
         return o
 
@@ -1438,6 +1672,36 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
                 else None
             ),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Order_SLOTS = _slot_setters(
+    Order,
+    "order_id",
+    "trade_data",
+    "order_type",
+    "order_status",
+    "expiration_timestamp",
+    "execution_price",
+    "executed_volume",
+    "utc_last_update_timestamp",
+    "base_slippage_price",
+    "slippage_in_points",
+    "closing_order",
+    "limit_price",
+    "stop_price",
+    "stop_loss",
+    "take_profit",
+    "client_order_id",
+    "time_in_force",
+    "position_id",
+    "relative_stop_loss",
+    "relative_take_profit",
+    "is_stop_out",
+    "trailing_stop_loss",
+    "stop_trigger_method",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1485,18 +1749,28 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "operation_type", _ChangeBonusType_BY_VALUE[m.operationType])
-        _set(o, "bonus_history_id", m.bonusHistoryId)
-        _set(o, "manager_bonus", m.managerBonus)
-        _set(o, "manager_delta", m.managerDelta)
-        _set(o, "ib_bonus", m.ibBonus)
-        _set(o, "ib_delta", m.ibDelta)
-        _set(o, "change_bonus_timestamp", m.changeBonusTimestamp)
-        _set(o, "external_note", (m.externalNote if m.HasField("externalNote") else None))
-        _set(
-            o, "introducing_broker_id", (m.introducingBrokerId if m.HasField("introducingBrokerId") else None)
-        )
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        [
+            set_operation_type,
+            set_bonus_history_id,
+            set_manager_bonus,
+            set_manager_delta,
+            set_ib_bonus,
+            set_ib_delta,
+            set_change_bonus_timestamp,
+            set_external_note,
+            set_introducing_broker_id,
+            set_money_digits,
+        ] = _BonusDepositWithdraw_SLOTS
+        set_operation_type(o, _ChangeBonusType_BY_VALUE[m.operationType])
+        set_bonus_history_id(o, m.bonusHistoryId)
+        set_manager_bonus(o, m.managerBonus)
+        set_manager_delta(o, m.managerDelta)
+        set_ib_bonus(o, m.ibBonus)
+        set_ib_delta(o, m.ibDelta)
+        set_change_bonus_timestamp(o, m.changeBonusTimestamp)
+        set_external_note(o, (m.externalNote if "externalNote" in m else None))
+        set_introducing_broker_id(o, (m.introducingBrokerId if "introducingBrokerId" in m else None))
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw:
@@ -1512,6 +1786,23 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
             introducingBrokerId=self.introducing_broker_id,
             moneyDigits=self.money_digits,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_BonusDepositWithdraw_SLOTS = _slot_setters(
+    BonusDepositWithdraw,
+    "operation_type",
+    "bonus_history_id",
+    "manager_bonus",
+    "manager_delta",
+    "ib_bonus",
+    "ib_delta",
+    "change_bonus_timestamp",
+    "external_note",
+    "introducing_broker_id",
+    "money_digits",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1556,15 +1847,26 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepositWithdraw, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "operation_type", _ChangeBalanceType_BY_VALUE[m.operationType])
-        _set(o, "balance_history_id", m.balanceHistoryId)
-        _set(o, "balance", m.balance)
-        _set(o, "delta", m.delta)
-        _set(o, "change_balance_timestamp", m.changeBalanceTimestamp)
-        _set(o, "external_note", (m.externalNote if m.HasField("externalNote") else None))
-        _set(o, "balance_version", (m.balanceVersion if m.HasField("balanceVersion") else None))
-        _set(o, "equity", (m.equity if m.HasField("equity") else None))
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        [
+            set_operation_type,
+            set_balance_history_id,
+            set_balance,
+            set_delta,
+            set_change_balance_timestamp,
+            set_external_note,
+            set_balance_version,
+            set_equity,
+            set_money_digits,
+        ] = _DepositWithdraw_SLOTS
+        set_operation_type(o, _ChangeBalanceType_BY_VALUE[m.operationType])
+        set_balance_history_id(o, m.balanceHistoryId)
+        set_balance(o, m.balance)
+        set_delta(o, m.delta)
+        set_change_balance_timestamp(o, m.changeBalanceTimestamp)
+        set_external_note(o, (m.externalNote if "externalNote" in m else None))
+        set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
+        set_equity(o, (m.equity if "equity" in m else None))
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADepositWithdraw:
@@ -1579,6 +1881,22 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
             equity=self.equity,
             moneyDigits=self.money_digits,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DepositWithdraw_SLOTS = _slot_setters(
+    DepositWithdraw,
+    "operation_type",
+    "balance_history_id",
+    "balance",
+    "delta",
+    "change_balance_timestamp",
+    "external_note",
+    "balance_version",
+    "equity",
+    "money_digits",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1647,39 +1965,53 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADeal, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "deal_id", m.dealId)
-        _set(o, "order_id", m.orderId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "volume", m.volume)
-        _set(o, "filled_volume", m.filledVolume)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "create_timestamp", m.createTimestamp)
-        _set(o, "execution_timestamp", m.executionTimestamp)
-        _set(
-            o,
-            "utc_last_update_timestamp",
-            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
+        [
+            set_deal_id,
+            set_order_id,
+            set_position_id,
+            set_volume,
+            set_filled_volume,
+            set_symbol_id,
+            set_create_timestamp,
+            set_execution_timestamp,
+            set_utc_last_update_timestamp,
+            set_execution_price,
+            set_trade_side,
+            set_deal_status,
+            set_margin_rate,
+            set_commission,
+            set_base_to_usd_conversion_rate,
+            set_close_position_detail,
+            set_money_digits,
+        ] = _Deal_SLOTS
+        set_deal_id(o, m.dealId)
+        set_order_id(o, m.orderId)
+        set_position_id(o, m.positionId)
+        set_volume(o, m.volume)
+        set_filled_volume(o, m.filledVolume)
+        set_symbol_id(o, m.symbolId)
+        set_create_timestamp(o, m.createTimestamp)
+        set_execution_timestamp(o, m.executionTimestamp)
+        set_utc_last_update_timestamp(
+            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
         )
-        _set(o, "execution_price", (m.executionPrice if m.HasField("executionPrice") else None))
-        _set(o, "trade_side", _TradeSide_BY_VALUE[m.tradeSide])
-        _set(o, "deal_status", _DealStatus_BY_VALUE[m.dealStatus])
-        _set(o, "margin_rate", (m.marginRate if m.HasField("marginRate") else None))
-        _set(o, "commission", (m.commission if m.HasField("commission") else None))
-        _set(
-            o,
-            "base_to_usd_conversion_rate",
-            (m.baseToUsdConversionRate if m.HasField("baseToUsdConversionRate") else None),
+        set_execution_price(o, (m.executionPrice if "executionPrice" in m else None))
+        set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
+        set_deal_status(o, _DealStatus_BY_VALUE[m.dealStatus])
+        set_margin_rate(o, (m.marginRate if "marginRate" in m else None))
+        set_commission(o, (m.commission if "commission" in m else None))
+        set_base_to_usd_conversion_rate(
+            o, (m.baseToUsdConversionRate if "baseToUsdConversionRate" in m else None)
         )
-        _set(
+        set_close_position_detail(
             o,
-            "close_position_detail",
             (
                 ClosePositionDetail._from_proto(m.closePositionDetail, owned)
-                if m.HasField("closePositionDetail")
+                if "closePositionDetail" in m
                 else None
             ),
         )
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADeal:
@@ -1704,6 +2036,30 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
             ),
             moneyDigits=self.money_digits,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Deal_SLOTS = _slot_setters(
+    Deal,
+    "deal_id",
+    "order_id",
+    "position_id",
+    "volume",
+    "filled_volume",
+    "symbol_id",
+    "create_timestamp",
+    "execution_timestamp",
+    "utc_last_update_timestamp",
+    "execution_price",
+    "trade_side",
+    "deal_status",
+    "margin_rate",
+    "commission",
+    "base_to_usd_conversion_rate",
+    "close_position_detail",
+    "money_digits",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1732,10 +2088,11 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADealOffset, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "deal_id", m.dealId)
-        _set(o, "volume", m.volume)
-        _set(o, "execution_timestamp", (m.executionTimestamp if m.HasField("executionTimestamp") else None))
-        _set(o, "execution_price", (m.executionPrice if m.HasField("executionPrice") else None))
+        [set_deal_id, set_volume, set_execution_timestamp, set_execution_price] = _DealOffset_SLOTS
+        set_deal_id(o, m.dealId)
+        set_volume(o, m.volume)
+        set_execution_timestamp(o, (m.executionTimestamp if "executionTimestamp" in m else None))
+        set_execution_price(o, (m.executionPrice if "executionPrice" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADealOffset:
@@ -1745,6 +2102,11 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
             executionTimestamp=self.execution_timestamp,
             executionPrice=self.execution_price,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealOffset_SLOTS = _slot_setters(DealOffset, "deal_id", "volume", "execution_timestamp", "execution_price")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1793,20 +2155,30 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "entry_price", m.entryPrice)
-        _set(o, "gross_profit", m.grossProfit)
-        _set(o, "swap", m.swap)
-        _set(o, "commission", m.commission)
-        _set(o, "balance", m.balance)
-        _set(
-            o,
-            "quote_to_deposit_conversion_rate",
-            (m.quoteToDepositConversionRate if m.HasField("quoteToDepositConversionRate") else None),
+        [
+            set_entry_price,
+            set_gross_profit,
+            set_swap,
+            set_commission,
+            set_balance,
+            set_quote_to_deposit_conversion_rate,
+            set_closed_volume,
+            set_balance_version,
+            set_money_digits,
+            set_pnl_conversion_fee,
+        ] = _ClosePositionDetail_SLOTS
+        set_entry_price(o, m.entryPrice)
+        set_gross_profit(o, m.grossProfit)
+        set_swap(o, m.swap)
+        set_commission(o, m.commission)
+        set_balance(o, m.balance)
+        set_quote_to_deposit_conversion_rate(
+            o, (m.quoteToDepositConversionRate if "quoteToDepositConversionRate" in m else None)
         )
-        _set(o, "closed_volume", (m.closedVolume if m.HasField("closedVolume") else None))
-        _set(o, "balance_version", (m.balanceVersion if m.HasField("balanceVersion") else None))
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
-        _set(o, "pnl_conversion_fee", (m.pnlConversionFee if m.HasField("pnlConversionFee") else None))
+        set_closed_volume(o, (m.closedVolume if "closedVolume" in m else None))
+        set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        set_pnl_conversion_fee(o, (m.pnlConversionFee if "pnlConversionFee" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail:
@@ -1822,6 +2194,23 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
             moneyDigits=self.money_digits,
             pnlConversionFee=self.pnl_conversion_fee,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ClosePositionDetail_SLOTS = _slot_setters(
+    ClosePositionDetail,
+    "entry_price",
+    "gross_profit",
+    "swap",
+    "commission",
+    "balance",
+    "quote_to_deposit_conversion_rate",
+    "closed_volume",
+    "balance_version",
+    "money_digits",
+    "pnl_conversion_fee",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1862,17 +2251,22 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrendbar, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "volume", m.volume)
-        _set(o, "period", (_TrendbarPeriod_BY_VALUE[m.period] if m.HasField("period") else None))
-        _set(o, "low", (m.low if m.HasField("low") else None))
-        _set(o, "delta_open", (m.deltaOpen if m.HasField("deltaOpen") else None))
-        _set(o, "delta_close", (m.deltaClose if m.HasField("deltaClose") else None))
-        _set(o, "delta_high", (m.deltaHigh if m.HasField("deltaHigh") else None))
-        _set(
-            o,
-            "utc_timestamp_in_minutes",
-            (m.utcTimestampInMinutes if m.HasField("utcTimestampInMinutes") else None),
-        )
+        [
+            set_volume,
+            set_period,
+            set_low,
+            set_delta_open,
+            set_delta_close,
+            set_delta_high,
+            set_utc_timestamp_in_minutes,
+        ] = _Trendbar_SLOTS
+        set_volume(o, m.volume)
+        set_period(o, (_TrendbarPeriod_BY_VALUE[m.period] if "period" in m else None))
+        set_low(o, (m.low if "low" in m else None))
+        set_delta_open(o, (m.deltaOpen if "deltaOpen" in m else None))
+        set_delta_close(o, (m.deltaClose if "deltaClose" in m else None))
+        set_delta_high(o, (m.deltaHigh if "deltaHigh" in m else None))
+        set_utc_timestamp_in_minutes(o, (m.utcTimestampInMinutes if "utcTimestampInMinutes" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATrendbar:
@@ -1889,6 +2283,13 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
             deltaHigh=self.delta_high,
             utcTimestampInMinutes=self.utc_timestamp_in_minutes,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Trendbar_SLOTS = _slot_setters(
+    Trendbar, "volume", "period", "low", "delta_open", "delta_close", "delta_high", "utc_timestamp_in_minutes"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1915,9 +2316,10 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAExpectedMargin, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "volume", m.volume)
-        _set(o, "buy_margin", m.buyMargin)
-        _set(o, "sell_margin", m.sellMargin)
+        [set_volume, set_buy_margin, set_sell_margin] = _ExpectedMargin_SLOTS
+        set_volume(o, m.volume)
+        set_buy_margin(o, m.buyMargin)
+        set_sell_margin(o, m.sellMargin)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAExpectedMargin:
@@ -1926,6 +2328,11 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
             buyMargin=self.buy_margin,
             sellMargin=self.sell_margin,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ExpectedMargin_SLOTS = _slot_setters(ExpectedMargin, "volume", "buy_margin", "sell_margin")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1949,8 +2356,9 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATickData, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "timestamp", m.timestamp)
-        _set(o, "tick", m.tick)
+        [set_timestamp, set_tick] = _TickData_SLOTS
+        set_timestamp(o, m.timestamp)
+        set_tick(o, m.tick)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATickData:
@@ -1958,6 +2366,11 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
             timestamp=self.timestamp,
             tick=self.tick,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_TickData_SLOTS = _slot_setters(TickData, "timestamp", "tick")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -1977,13 +2390,19 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidProfile, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "user_id", m.userId)
+        [set_user_id] = _CtidProfile_SLOTS
+        set_user_id(o, m.userId)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidProfile:
         return _OpenApiModelMessages_pb2.ProtoOACtidProfile(
             userId=self.user_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_CtidProfile_SLOTS = _slot_setters(CtidProfile, "user_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2018,20 +2437,24 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "is_live", (m.isLive if m.HasField("isLive") else None))
-        _set(o, "trader_login", (m.traderLogin if m.HasField("traderLogin") else None))
-        _set(
-            o,
-            "last_closing_deal_timestamp",
-            (m.lastClosingDealTimestamp if m.HasField("lastClosingDealTimestamp") else None),
+        [
+            set_ctid_trader_account_id,
+            set_is_live,
+            set_trader_login,
+            set_last_closing_deal_timestamp,
+            set_last_balance_update_timestamp,
+            set_broker_title_short,
+        ] = _CtidTraderAccount_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_is_live(o, (m.isLive if "isLive" in m else None))
+        set_trader_login(o, (m.traderLogin if "traderLogin" in m else None))
+        set_last_closing_deal_timestamp(
+            o, (m.lastClosingDealTimestamp if "lastClosingDealTimestamp" in m else None)
         )
-        _set(
-            o,
-            "last_balance_update_timestamp",
-            (m.lastBalanceUpdateTimestamp if m.HasField("lastBalanceUpdateTimestamp") else None),
+        set_last_balance_update_timestamp(
+            o, (m.lastBalanceUpdateTimestamp if "lastBalanceUpdateTimestamp" in m else None)
         )
-        _set(o, "broker_title_short", (m.brokerTitleShort if m.HasField("brokerTitleShort") else None))
+        set_broker_title_short(o, (m.brokerTitleShort if "brokerTitleShort" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount:
@@ -2043,6 +2466,19 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
             lastBalanceUpdateTimestamp=self.last_balance_update_timestamp,
             brokerTitleShort=self.broker_title_short,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_CtidTraderAccount_SLOTS = _slot_setters(
+    CtidTraderAccount,
+    "ctid_trader_account_id",
+    "is_live",
+    "trader_login",
+    "last_closing_deal_timestamp",
+    "last_balance_update_timestamp",
+    "broker_title_short",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2068,9 +2504,10 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAssetClass, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "id", (m.id if m.HasField("id") else None))
-        _set(o, "name", (m.name if m.HasField("name") else None))
-        _set(o, "sorting_number", (m.sortingNumber if m.HasField("sortingNumber") else None))
+        [set_id, set_name, set_sorting_number] = _AssetClass_SLOTS
+        set_id(o, (m.id if "id" in m else None))
+        set_name(o, (m.name if "name" in m else None))
+        set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAAssetClass:
@@ -2079,6 +2516,11 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
             name=self.name,
             sortingNumber=self.sorting_number,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AssetClass_SLOTS = _slot_setters(AssetClass, "id", "name", "sorting_number")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2108,10 +2550,11 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepthQuote, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "id", m.id)
-        _set(o, "size", m.size)
-        _set(o, "bid", (m.bid if m.HasField("bid") else None))
-        _set(o, "ask", (m.ask if m.HasField("ask") else None))
+        [set_id, set_size, set_bid, set_ask] = _DepthQuote_SLOTS
+        set_id(o, m.id)
+        set_size(o, m.size)
+        set_bid(o, (m.bid if "bid" in m else None))
+        set_ask(o, (m.ask if "ask" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADepthQuote:
@@ -2121,6 +2564,11 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
             bid=self.bid,
             ask=self.ask,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DepthQuote_SLOTS = _slot_setters(DepthQuote, "id", "size", "bid", "ask")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2147,12 +2595,11 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAMarginCall, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "margin_call_type", _NotificationType_BY_VALUE[m.marginCallType])
-        _set(o, "margin_level_threshold", m.marginLevelThreshold)
-        _set(
-            o,
-            "utc_last_update_timestamp",
-            (m.utcLastUpdateTimestamp if m.HasField("utcLastUpdateTimestamp") else None),
+        [set_margin_call_type, set_margin_level_threshold, set_utc_last_update_timestamp] = _MarginCall_SLOTS
+        set_margin_call_type(o, _NotificationType_BY_VALUE[m.marginCallType])
+        set_margin_level_threshold(o, m.marginLevelThreshold)
+        set_utc_last_update_timestamp(
+            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
         )
         return o
 
@@ -2162,6 +2609,13 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
             marginLevelThreshold=self.margin_level_threshold,
             utcLastUpdateTimestamp=self.utc_last_update_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginCall_SLOTS = _slot_setters(
+    MarginCall, "margin_call_type", "margin_level_threshold", "utc_last_update_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2203,14 +2657,24 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAHoliday, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "holiday_id", m.holidayId)
-        _set(o, "name", m.name)
-        _set(o, "description", (m.description if m.HasField("description") else None))
-        _set(o, "schedule_time_zone", m.scheduleTimeZone)
-        _set(o, "holiday_date", m.holidayDate)
-        _set(o, "is_recurring", m.isRecurring)
-        _set(o, "start_second", (m.startSecond if m.HasField("startSecond") else None))
-        _set(o, "end_second", (m.endSecond if m.HasField("endSecond") else None))
+        [
+            set_holiday_id,
+            set_name,
+            set_description,
+            set_schedule_time_zone,
+            set_holiday_date,
+            set_is_recurring,
+            set_start_second,
+            set_end_second,
+        ] = _Holiday_SLOTS
+        set_holiday_id(o, m.holidayId)
+        set_name(o, m.name)
+        set_description(o, (m.description if "description" in m else None))
+        set_schedule_time_zone(o, m.scheduleTimeZone)
+        set_holiday_date(o, m.holidayDate)
+        set_is_recurring(o, m.isRecurring)
+        set_start_second(o, (m.startSecond if "startSecond" in m else None))
+        set_end_second(o, (m.endSecond if "endSecond" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAHoliday:
@@ -2224,6 +2688,21 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
             startSecond=self.start_second,
             endSecond=self.end_second,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_Holiday_SLOTS = _slot_setters(
+    Holiday,
+    "holiday_id",
+    "name",
+    "description",
+    "schedule_time_zone",
+    "holiday_date",
+    "is_recurring",
+    "start_second",
+    "end_second",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2246,12 +2725,12 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverage, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "leverage_id", m.leverageId)
-        _set(
+        [set_leverage_id, set_tiers] = _DynamicLeverage_SLOTS
+        set_leverage_id(o, m.leverageId)
+        set_tiers(
             o,
-            "tiers",
             (
-                _Pending(m.tiers, DynamicLeverageTier._from_proto)
+                (_Pending(r_tiers, DynamicLeverageTier._from_proto) if (r_tiers := m.tiers) else ())
                 if owned
                 else tuple(DynamicLeverageTier._from_proto(x, False) for x in m.tiers)
             ),
@@ -2265,6 +2744,9 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DynamicLeverage_SLOTS = _slot_setters(DynamicLeverage, "leverage_id", "tiers")
 _install_lazy(DynamicLeverage, "tiers")
 
 
@@ -2289,8 +2771,9 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "volume", m.volume)
-        _set(o, "leverage", m.leverage)
+        [set_volume, set_leverage] = _DynamicLeverageTier_SLOTS
+        set_volume(o, m.volume)
+        set_leverage(o, m.leverage)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier:
@@ -2298,6 +2781,11 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
             volume=self.volume,
             leverage=self.leverage,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DynamicLeverageTier_SLOTS = _slot_setters(DynamicLeverageTier, "volume", "leverage")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2324,9 +2812,10 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "position_id", m.positionId)
-        _set(o, "gross_unrealized_pnl", m.grossUnrealizedPnL)
-        _set(o, "net_unrealized_pnl", m.netUnrealizedPnL)
+        [set_position_id, set_gross_unrealized_pnl, set_net_unrealized_pnl] = _PositionUnrealizedPnL_SLOTS
+        set_position_id(o, m.positionId)
+        set_gross_unrealized_pnl(o, m.grossUnrealizedPnL)
+        set_net_unrealized_pnl(o, m.netUnrealizedPnL)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL:
@@ -2335,6 +2824,13 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
             grossUnrealizedPnL=self.gross_unrealized_pnl,
             netUnrealizedPnL=self.net_unrealized_pnl,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_PositionUnrealizedPnL_SLOTS = _slot_setters(
+    PositionUnrealizedPnL, "position_id", "gross_unrealized_pnl", "net_unrealized_pnl"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2360,8 +2856,9 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "client_id", m.clientId)
-        _set(o, "client_secret", m.clientSecret)
+        [set_client_id, set_client_secret] = _ApplicationAuthReq_SLOTS
+        set_client_id(o, m.clientId)
+        set_client_secret(o, m.clientSecret)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAApplicationAuthReq:
@@ -2369,6 +2866,11 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
             clientId=self.client_id,
             clientSecret=self.client_secret,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ApplicationAuthReq_SLOTS = _slot_setters(ApplicationAuthReq, "client_id", "client_secret")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2415,8 +2917,9 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "access_token", m.accessToken)
+        [set_ctid_trader_account_id, set_access_token] = _AccountAuthReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_access_token(o, m.accessToken)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthReq:
@@ -2424,6 +2927,11 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
             ctidTraderAccountId=self.ctid_trader_account_id,
             accessToken=self.access_token,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AccountAuthReq_SLOTS = _slot_setters(AccountAuthReq, "ctid_trader_account_id", "access_token")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2444,13 +2952,19 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _AccountAuthRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthRes:
         return _OpenApiMessages_pb2.ProtoOAAccountAuthRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AccountAuthRes_SLOTS = _slot_setters(AccountAuthRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2486,19 +3000,20 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAErrorRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(
-            o,
-            "ctid_trader_account_id",
-            (m.ctidTraderAccountId if m.HasField("ctidTraderAccountId") else None),
+        [
+            set_ctid_trader_account_id,
+            set_error_code,
+            set_description,
+            set_maintenance_end_timestamp,
+            set_retry_after,
+        ] = _ErrorRes_SLOTS
+        set_ctid_trader_account_id(o, (m.ctidTraderAccountId if "ctidTraderAccountId" in m else None))
+        set_error_code(o, m.errorCode)
+        set_description(o, (m.description if "description" in m else None))
+        set_maintenance_end_timestamp(
+            o, (m.maintenanceEndTimestamp if "maintenanceEndTimestamp" in m else None)
         )
-        _set(o, "error_code", m.errorCode)
-        _set(o, "description", (m.description if m.HasField("description") else None))
-        _set(
-            o,
-            "maintenance_end_timestamp",
-            (m.maintenanceEndTimestamp if m.HasField("maintenanceEndTimestamp") else None),
-        )
-        _set(o, "retry_after", (m.retryAfter if m.HasField("retryAfter") else None))
+        set_retry_after(o, (m.retryAfter if "retryAfter" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAErrorRes:
@@ -2509,6 +3024,18 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
             maintenanceEndTimestamp=self.maintenance_end_timestamp,
             retryAfter=self.retry_after,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ErrorRes_SLOTS = _slot_setters(
+    ErrorRes,
+    "ctid_trader_account_id",
+    "error_code",
+    "description",
+    "maintenance_end_timestamp",
+    "retry_after",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2530,13 +3057,19 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "reason", (m.reason if m.HasField("reason") else None))
+        [set_reason] = _ClientDisconnectEvent_SLOTS
+        set_reason(o, (m.reason if "reason" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent:
         return _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent(
             reason=self.reason,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ClientDisconnectEvent_SLOTS = _slot_setters(ClientDisconnectEvent, "reason")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2561,8 +3094,9 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_ids", tuple(m.ctidTraderAccountIds))
-        _set(o, "reason", (m.reason if m.HasField("reason") else None))
+        [set_ctid_trader_account_ids, set_reason] = _AccountsTokenInvalidatedEvent_SLOTS
+        set_ctid_trader_account_ids(o, tuple(m.ctidTraderAccountIds))
+        set_reason(o, (m.reason if "reason" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent:
@@ -2570,6 +3104,13 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
             ctidTraderAccountIds=self.ctid_trader_account_ids,
             reason=self.reason,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AccountsTokenInvalidatedEvent_SLOTS = _slot_setters(
+    AccountsTokenInvalidatedEvent, "ctid_trader_account_ids", "reason"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2611,13 +3152,19 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "version", m.version)
+        [set_version] = _VersionRes_SLOTS
+        set_version(o, m.version)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAVersionRes:
         return _OpenApiMessages_pb2.ProtoOAVersionRes(
             version=self.version,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_VersionRes_SLOTS = _slot_setters(VersionRes, "version")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2710,35 +3257,53 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOANewOrderReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "order_type", _OrderType_BY_VALUE[m.orderType])
-        _set(o, "trade_side", _TradeSide_BY_VALUE[m.tradeSide])
-        _set(o, "volume", m.volume)
-        _set(o, "limit_price", (m.limitPrice if m.HasField("limitPrice") else None))
-        _set(o, "stop_price", (m.stopPrice if m.HasField("stopPrice") else None))
-        _set(
-            o, "time_in_force", (_TimeInForce_BY_VALUE[m.timeInForce] if m.HasField("timeInForce") else None)
-        )
-        _set(
-            o, "expiration_timestamp", (m.expirationTimestamp if m.HasField("expirationTimestamp") else None)
-        )
-        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
-        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
-        _set(o, "comment", (m.comment if m.HasField("comment") else None))
-        _set(o, "base_slippage_price", (m.baseSlippagePrice if m.HasField("baseSlippagePrice") else None))
-        _set(o, "slippage_in_points", (m.slippageInPoints if m.HasField("slippageInPoints") else None))
-        _set(o, "label", (m.label if m.HasField("label") else None))
-        _set(o, "position_id", (m.positionId if m.HasField("positionId") else None))
-        _set(o, "client_order_id", (m.clientOrderId if m.HasField("clientOrderId") else None))
-        _set(o, "relative_stop_loss", (m.relativeStopLoss if m.HasField("relativeStopLoss") else None))
-        _set(o, "relative_take_profit", (m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None))
-        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
-        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
-        _set(
-            o,
-            "stop_trigger_method",
-            (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if m.HasField("stopTriggerMethod") else None),
+        [
+            set_ctid_trader_account_id,
+            set_symbol_id,
+            set_order_type,
+            set_trade_side,
+            set_volume,
+            set_limit_price,
+            set_stop_price,
+            set_time_in_force,
+            set_expiration_timestamp,
+            set_stop_loss,
+            set_take_profit,
+            set_comment,
+            set_base_slippage_price,
+            set_slippage_in_points,
+            set_label,
+            set_position_id,
+            set_client_order_id,
+            set_relative_stop_loss,
+            set_relative_take_profit,
+            set_guaranteed_stop_loss,
+            set_trailing_stop_loss,
+            set_stop_trigger_method,
+        ] = _NewOrderReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, m.symbolId)
+        set_order_type(o, _OrderType_BY_VALUE[m.orderType])
+        set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
+        set_volume(o, m.volume)
+        set_limit_price(o, (m.limitPrice if "limitPrice" in m else None))
+        set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
+        set_time_in_force(o, (_TimeInForce_BY_VALUE[m.timeInForce] if "timeInForce" in m else None))
+        set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
+        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
+        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
+        set_comment(o, (m.comment if "comment" in m else None))
+        set_base_slippage_price(o, (m.baseSlippagePrice if "baseSlippagePrice" in m else None))
+        set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
+        set_label(o, (m.label if "label" in m else None))
+        set_position_id(o, (m.positionId if "positionId" in m else None))
+        set_client_order_id(o, (m.clientOrderId if "clientOrderId" in m else None))
+        set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
+        set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
+        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
+        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
+        set_stop_trigger_method(
+            o, (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if "stopTriggerMethod" in m else None)
         )
         return o
 
@@ -2775,6 +3340,35 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
                 else None
             ),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_NewOrderReq_SLOTS = _slot_setters(
+    NewOrderReq,
+    "ctid_trader_account_id",
+    "symbol_id",
+    "order_type",
+    "trade_side",
+    "volume",
+    "limit_price",
+    "stop_price",
+    "time_in_force",
+    "expiration_timestamp",
+    "stop_loss",
+    "take_profit",
+    "comment",
+    "base_slippage_price",
+    "slippage_in_points",
+    "label",
+    "position_id",
+    "client_order_id",
+    "relative_stop_loss",
+    "relative_take_profit",
+    "guaranteed_stop_loss",
+    "trailing_stop_loss",
+    "stop_trigger_method",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2821,31 +3415,35 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExecutionEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "execution_type", _ExecutionType_BY_VALUE[m.executionType])
-        _set(o, "position", (Position._from_proto(m.position, owned) if m.HasField("position") else None))
-        _set(o, "order", (Order._from_proto(m.order, owned) if m.HasField("order") else None))
-        _set(o, "deal", (Deal._from_proto(m.deal, owned) if m.HasField("deal") else None))
-        _set(
+        [
+            set_ctid_trader_account_id,
+            set_execution_type,
+            set_position,
+            set_order,
+            set_deal,
+            set_bonus_deposit_withdraw,
+            set_deposit_withdraw,
+            set_error_code,
+            set_is_server_event,
+        ] = _ExecutionEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_execution_type(o, _ExecutionType_BY_VALUE[m.executionType])
+        set_position(o, (Position._from_proto(m.position, owned) if "position" in m else None))
+        set_order(o, (Order._from_proto(m.order, owned) if "order" in m else None))
+        set_deal(o, (Deal._from_proto(m.deal, owned) if "deal" in m else None))
+        set_bonus_deposit_withdraw(
             o,
-            "bonus_deposit_withdraw",
             (
                 BonusDepositWithdraw._from_proto(m.bonusDepositWithdraw, owned)
-                if m.HasField("bonusDepositWithdraw")
+                if "bonusDepositWithdraw" in m
                 else None
             ),
         )
-        _set(
-            o,
-            "deposit_withdraw",
-            (
-                DepositWithdraw._from_proto(m.depositWithdraw, owned)
-                if m.HasField("depositWithdraw")
-                else None
-            ),
+        set_deposit_withdraw(
+            o, (DepositWithdraw._from_proto(m.depositWithdraw, owned) if "depositWithdraw" in m else None)
         )
-        _set(o, "error_code", (m.errorCode if m.HasField("errorCode") else None))
-        _set(o, "is_server_event", (m.isServerEvent if m.HasField("isServerEvent") else None))
+        set_error_code(o, (m.errorCode if "errorCode" in m else None))
+        set_is_server_event(o, (m.isServerEvent if "isServerEvent" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExecutionEvent:
@@ -2862,6 +3460,22 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
             errorCode=self.error_code,
             isServerEvent=self.is_server_event,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ExecutionEvent_SLOTS = _slot_setters(
+    ExecutionEvent,
+    "ctid_trader_account_id",
+    "execution_type",
+    "position",
+    "order",
+    "deal",
+    "bonus_deposit_withdraw",
+    "deposit_withdraw",
+    "error_code",
+    "is_server_event",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2886,8 +3500,9 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACancelOrderReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "order_id", m.orderId)
+        [set_ctid_trader_account_id, set_order_id] = _CancelOrderReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_order_id(o, m.orderId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACancelOrderReq:
@@ -2895,6 +3510,11 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
             ctidTraderAccountId=self.ctid_trader_account_id,
             orderId=self.order_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_CancelOrderReq_SLOTS = _slot_setters(CancelOrderReq, "ctid_trader_account_id", "order_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -2959,25 +3579,37 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendOrderReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "order_id", m.orderId)
-        _set(o, "volume", (m.volume if m.HasField("volume") else None))
-        _set(o, "limit_price", (m.limitPrice if m.HasField("limitPrice") else None))
-        _set(o, "stop_price", (m.stopPrice if m.HasField("stopPrice") else None))
-        _set(
-            o, "expiration_timestamp", (m.expirationTimestamp if m.HasField("expirationTimestamp") else None)
-        )
-        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
-        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
-        _set(o, "slippage_in_points", (m.slippageInPoints if m.HasField("slippageInPoints") else None))
-        _set(o, "relative_stop_loss", (m.relativeStopLoss if m.HasField("relativeStopLoss") else None))
-        _set(o, "relative_take_profit", (m.relativeTakeProfit if m.HasField("relativeTakeProfit") else None))
-        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
-        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
-        _set(
-            o,
-            "stop_trigger_method",
-            (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if m.HasField("stopTriggerMethod") else None),
+        [
+            set_ctid_trader_account_id,
+            set_order_id,
+            set_volume,
+            set_limit_price,
+            set_stop_price,
+            set_expiration_timestamp,
+            set_stop_loss,
+            set_take_profit,
+            set_slippage_in_points,
+            set_relative_stop_loss,
+            set_relative_take_profit,
+            set_guaranteed_stop_loss,
+            set_trailing_stop_loss,
+            set_stop_trigger_method,
+        ] = _AmendOrderReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_order_id(o, m.orderId)
+        set_volume(o, (m.volume if "volume" in m else None))
+        set_limit_price(o, (m.limitPrice if "limitPrice" in m else None))
+        set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
+        set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
+        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
+        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
+        set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
+        set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
+        set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
+        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
+        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
+        set_stop_trigger_method(
+            o, (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if "stopTriggerMethod" in m else None)
         )
         return o
 
@@ -3002,6 +3634,27 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
                 else None
             ),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AmendOrderReq_SLOTS = _slot_setters(
+    AmendOrderReq,
+    "ctid_trader_account_id",
+    "order_id",
+    "volume",
+    "limit_price",
+    "stop_price",
+    "expiration_timestamp",
+    "stop_loss",
+    "take_profit",
+    "slippage_in_points",
+    "relative_stop_loss",
+    "relative_take_profit",
+    "guaranteed_stop_loss",
+    "trailing_stop_loss",
+    "stop_trigger_method",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3043,20 +3696,24 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "stop_loss", (m.stopLoss if m.HasField("stopLoss") else None))
-        _set(o, "take_profit", (m.takeProfit if m.HasField("takeProfit") else None))
-        _set(o, "guaranteed_stop_loss", (m.guaranteedStopLoss if m.HasField("guaranteedStopLoss") else None))
-        _set(o, "trailing_stop_loss", (m.trailingStopLoss if m.HasField("trailingStopLoss") else None))
-        _set(
+        [
+            set_ctid_trader_account_id,
+            set_position_id,
+            set_stop_loss,
+            set_take_profit,
+            set_guaranteed_stop_loss,
+            set_trailing_stop_loss,
+            set_stop_loss_trigger_method,
+        ] = _AmendPositionSLTPReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_id(o, m.positionId)
+        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
+        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
+        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
+        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
+        set_stop_loss_trigger_method(
             o,
-            "stop_loss_trigger_method",
-            (
-                _OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod]
-                if m.HasField("stopLossTriggerMethod")
-                else None
-            ),
+            (_OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod] if "stopLossTriggerMethod" in m else None),
         )
         return o
 
@@ -3074,6 +3731,20 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
                 else None
             ),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AmendPositionSLTPReq_SLOTS = _slot_setters(
+    AmendPositionSLTPReq,
+    "ctid_trader_account_id",
+    "position_id",
+    "stop_loss",
+    "take_profit",
+    "guaranteed_stop_loss",
+    "trailing_stop_loss",
+    "stop_loss_trigger_method",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3101,9 +3772,10 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClosePositionReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "volume", m.volume)
+        [set_ctid_trader_account_id, set_position_id, set_volume] = _ClosePositionReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_id(o, m.positionId)
+        set_volume(o, m.volume)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClosePositionReq:
@@ -3112,6 +3784,11 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
             positionId=self.position_id,
             volume=self.volume,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ClosePositionReq_SLOTS = _slot_setters(ClosePositionReq, "ctid_trader_account_id", "position_id", "volume")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3144,11 +3821,18 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "order_id", m.orderId)
-        _set(o, "stop_price", m.stopPrice)
-        _set(o, "utc_last_update_timestamp", m.utcLastUpdateTimestamp)
+        [
+            set_ctid_trader_account_id,
+            set_position_id,
+            set_order_id,
+            set_stop_price,
+            set_utc_last_update_timestamp,
+        ] = _TrailingSLChangedEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_id(o, m.positionId)
+        set_order_id(o, m.orderId)
+        set_stop_price(o, m.stopPrice)
+        set_utc_last_update_timestamp(o, m.utcLastUpdateTimestamp)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent:
@@ -3159,6 +3843,18 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
             stopPrice=self.stop_price,
             utcLastUpdateTimestamp=self.utc_last_update_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_TrailingSLChangedEvent_SLOTS = _slot_setters(
+    TrailingSLChangedEvent,
+    "ctid_trader_account_id",
+    "position_id",
+    "order_id",
+    "stop_price",
+    "utc_last_update_timestamp",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3180,13 +3876,19 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _AssetListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetListReq:
         return _OpenApiMessages_pb2.ProtoOAAssetListReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AssetListReq_SLOTS = _slot_setters(AssetListReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3210,12 +3912,12 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_asset] = _AssetListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_asset(
             o,
-            "asset",
             (
-                _Pending(m.asset, Asset._from_proto)
+                (_Pending(r_asset, Asset._from_proto) if (r_asset := m.asset) else ())
                 if owned
                 else tuple(Asset._from_proto(x, False) for x in m.asset)
             ),
@@ -3229,6 +3931,9 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AssetListRes_SLOTS = _slot_setters(AssetListRes, "ctid_trader_account_id", "asset")
 _install_lazy(AssetListRes, "asset")
 
 
@@ -3256,12 +3961,9 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
-            o,
-            "include_archived_symbols",
-            (m.includeArchivedSymbols if m.HasField("includeArchivedSymbols") else None),
-        )
+        [set_ctid_trader_account_id, set_include_archived_symbols] = _SymbolsListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_include_archived_symbols(o, (m.includeArchivedSymbols if "includeArchivedSymbols" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsListReq:
@@ -3269,6 +3971,11 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
             ctidTraderAccountId=self.ctid_trader_account_id,
             includeArchivedSymbols=self.include_archived_symbols,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolsListReq_SLOTS = _slot_setters(SymbolsListReq, "ctid_trader_account_id", "include_archived_symbols")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3295,21 +4002,24 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_symbol, set_archived_symbol] = _SymbolsListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol(
             o,
-            "symbol",
             (
-                _Pending(m.symbol, LightSymbol._from_proto)
+                (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
                 if owned
                 else tuple(LightSymbol._from_proto(x, False) for x in m.symbol)
             ),
         )
-        _set(
+        set_archived_symbol(
             o,
-            "archived_symbol",
             (
-                _Pending(m.archivedSymbol, ArchivedSymbol._from_proto)
+                (
+                    _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
+                    if (r_archived_symbol := m.archivedSymbol)
+                    else ()
+                )
                 if owned
                 else tuple(ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol)
             ),
@@ -3324,6 +4034,9 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolsListRes_SLOTS = _slot_setters(SymbolsListRes, "ctid_trader_account_id", "symbol", "archived_symbol")
 _install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 
@@ -3348,8 +4061,9 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", tuple(m.symbolId))
+        [set_ctid_trader_account_id, set_symbol_id] = _SymbolByIdReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, tuple(m.symbolId))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolByIdReq:
@@ -3357,6 +4071,11 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolByIdReq_SLOTS = _slot_setters(SymbolByIdReq, "ctid_trader_account_id", "symbol_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3383,21 +4102,24 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_symbol, set_archived_symbol] = _SymbolByIdRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol(
             o,
-            "symbol",
             (
-                _Pending(m.symbol, Symbol._from_proto)
+                (_Pending(r_symbol, Symbol._from_proto) if (r_symbol := m.symbol) else ())
                 if owned
                 else tuple(Symbol._from_proto(x, False) for x in m.symbol)
             ),
         )
-        _set(
+        set_archived_symbol(
             o,
-            "archived_symbol",
             (
-                _Pending(m.archivedSymbol, ArchivedSymbol._from_proto)
+                (
+                    _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
+                    if (r_archived_symbol := m.archivedSymbol)
+                    else ()
+                )
                 if owned
                 else tuple(ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol)
             ),
@@ -3412,6 +4134,9 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolByIdRes_SLOTS = _slot_setters(SymbolByIdRes, "ctid_trader_account_id", "symbol", "archived_symbol")
 _install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 
 
@@ -3440,9 +4165,10 @@ class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "first_asset_id", m.firstAssetId)
-        _set(o, "last_asset_id", m.lastAssetId)
+        [set_ctid_trader_account_id, set_first_asset_id, set_last_asset_id] = _SymbolsForConversionReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_first_asset_id(o, m.firstAssetId)
+        set_last_asset_id(o, m.lastAssetId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq:
@@ -3451,6 +4177,13 @@ class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
             firstAssetId=self.first_asset_id,
             lastAssetId=self.last_asset_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolsForConversionReq_SLOTS = _slot_setters(
+    SymbolsForConversionReq, "ctid_trader_account_id", "first_asset_id", "last_asset_id"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3474,12 +4207,12 @@ class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_symbol] = _SymbolsForConversionRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol(
             o,
-            "symbol",
             (
-                _Pending(m.symbol, LightSymbol._from_proto)
+                (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
                 if owned
                 else tuple(LightSymbol._from_proto(x, False) for x in m.symbol)
             ),
@@ -3493,6 +4226,9 @@ class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolsForConversionRes_SLOTS = _slot_setters(SymbolsForConversionRes, "ctid_trader_account_id", "symbol")
 _install_lazy(SymbolsForConversionRes, "symbol")
 
 
@@ -3517,8 +4253,9 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolChangedEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", tuple(m.symbolId))
+        [set_ctid_trader_account_id, set_symbol_id] = _SymbolChangedEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, tuple(m.symbolId))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolChangedEvent:
@@ -3526,6 +4263,11 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolChangedEvent_SLOTS = _slot_setters(SymbolChangedEvent, "ctid_trader_account_id", "symbol_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3547,13 +4289,19 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _AssetClassListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetClassListReq:
         return _OpenApiMessages_pb2.ProtoOAAssetClassListReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AssetClassListReq_SLOTS = _slot_setters(AssetClassListReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3577,12 +4325,12 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_asset_class] = _AssetClassListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_asset_class(
             o,
-            "asset_class",
             (
-                _Pending(m.assetClass, AssetClass._from_proto)
+                (_Pending(r_asset_class, AssetClass._from_proto) if (r_asset_class := m.assetClass) else ())
                 if owned
                 else tuple(AssetClass._from_proto(x, False) for x in m.assetClass)
             ),
@@ -3596,6 +4344,9 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AssetClassListRes_SLOTS = _slot_setters(AssetClassListRes, "ctid_trader_account_id", "asset_class")
 _install_lazy(AssetClassListRes, "asset_class")
 
 
@@ -3618,13 +4369,19 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _TraderReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderReq:
         return _OpenApiMessages_pb2.ProtoOATraderReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_TraderReq_SLOTS = _slot_setters(TraderReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3648,8 +4405,9 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "trader", Trader._from_proto(m.trader, owned))
+        [set_ctid_trader_account_id, set_trader] = _TraderRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_trader(o, Trader._from_proto(m.trader, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderRes:
@@ -3657,6 +4415,11 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
             ctidTraderAccountId=self.ctid_trader_account_id,
             trader=self.trader.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_TraderRes_SLOTS = _slot_setters(TraderRes, "ctid_trader_account_id", "trader")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3680,8 +4443,9 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "trader", Trader._from_proto(m.trader, owned))
+        [set_ctid_trader_account_id, set_trader] = _TraderUpdatedEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_trader(o, Trader._from_proto(m.trader, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent:
@@ -3689,6 +4453,11 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
             ctidTraderAccountId=self.ctid_trader_account_id,
             trader=self.trader.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_TraderUpdatedEvent_SLOTS = _slot_setters(TraderUpdatedEvent, "ctid_trader_account_id", "trader")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3714,12 +4483,9 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
-            o,
-            "return_protection_orders",
-            (m.returnProtectionOrders if m.HasField("returnProtectionOrders") else None),
-        )
+        [set_ctid_trader_account_id, set_return_protection_orders] = _ReconcileReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_return_protection_orders(o, (m.returnProtectionOrders if "returnProtectionOrders" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAReconcileReq:
@@ -3727,6 +4493,11 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
             ctidTraderAccountId=self.ctid_trader_account_id,
             returnProtectionOrders=self.return_protection_orders,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ReconcileReq_SLOTS = _slot_setters(ReconcileReq, "ctid_trader_account_id", "return_protection_orders")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3753,21 +4524,20 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_position, set_order] = _ReconcileRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position(
             o,
-            "position",
             (
-                _Pending(m.position, Position._from_proto)
+                (_Pending(r_position, Position._from_proto) if (r_position := m.position) else ())
                 if owned
                 else tuple(Position._from_proto(x, False) for x in m.position)
             ),
         )
-        _set(
+        set_order(
             o,
-            "order",
             (
-                _Pending(m.order, Order._from_proto)
+                (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
                 if owned
                 else tuple(Order._from_proto(x, False) for x in m.order)
             ),
@@ -3782,6 +4552,9 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ReconcileRes_SLOTS = _slot_setters(ReconcileRes, "ctid_trader_account_id", "position", "order")
 _install_lazy(ReconcileRes, "position", "order")
 
 
@@ -3816,11 +4589,14 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderErrorEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "error_code", m.errorCode)
-        _set(o, "order_id", (m.orderId if m.HasField("orderId") else None))
-        _set(o, "position_id", (m.positionId if m.HasField("positionId") else None))
-        _set(o, "description", (m.description if m.HasField("description") else None))
+        [set_ctid_trader_account_id, set_error_code, set_order_id, set_position_id, set_description] = (
+            _OrderErrorEvent_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_error_code(o, m.errorCode)
+        set_order_id(o, (m.orderId if "orderId" in m else None))
+        set_position_id(o, (m.positionId if "positionId" in m else None))
+        set_description(o, (m.description if "description" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderErrorEvent:
@@ -3831,6 +4607,13 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
             positionId=self.position_id,
             description=self.description,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderErrorEvent_SLOTS = _slot_setters(
+    OrderErrorEvent, "ctid_trader_account_id", "error_code", "order_id", "position_id", "description"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3861,10 +4644,11 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
-        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
-        _set(o, "max_rows", (m.maxRows if m.HasField("maxRows") else None))
+        [set_ctid_trader_account_id, set_from_timestamp, set_to_timestamp, set_max_rows] = _DealListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
+        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
+        set_max_rows(o, (m.maxRows if "maxRows" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListReq:
@@ -3874,6 +4658,13 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
             toTimestamp=self.to_timestamp,
             maxRows=self.max_rows,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealListReq_SLOTS = _slot_setters(
+    DealListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp", "max_rows"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3900,17 +4691,17 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_deal, set_has_more] = _DealListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_deal(
             o,
-            "deal",
             (
-                _Pending(m.deal, Deal._from_proto)
+                (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
                 if owned
                 else tuple(Deal._from_proto(x, False) for x in m.deal)
             ),
         )
-        _set(o, "has_more", m.hasMore)
+        set_has_more(o, m.hasMore)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListRes:
@@ -3921,6 +4712,9 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealListRes_SLOTS = _slot_setters(DealListRes, "ctid_trader_account_id", "deal", "has_more")
 _install_lazy(DealListRes, "deal")
 
 
@@ -3948,9 +4742,10 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
-        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        [set_ctid_trader_account_id, set_from_timestamp, set_to_timestamp] = _OrderListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
+        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListReq:
@@ -3959,6 +4754,11 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
             fromTimestamp=self.from_timestamp,
             toTimestamp=self.to_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderListReq_SLOTS = _slot_setters(OrderListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -3985,17 +4785,17 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_order, set_has_more] = _OrderListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_order(
             o,
-            "order",
             (
-                _Pending(m.order, Order._from_proto)
+                (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
                 if owned
                 else tuple(Order._from_proto(x, False) for x in m.order)
             ),
         )
-        _set(o, "has_more", m.hasMore)
+        set_has_more(o, m.hasMore)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListRes:
@@ -4006,6 +4806,9 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderListRes_SLOTS = _slot_setters(OrderListRes, "ctid_trader_account_id", "order", "has_more")
 _install_lazy(OrderListRes, "order")
 
 
@@ -4034,9 +4837,10 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "volume", tuple(m.volume))
+        [set_ctid_trader_account_id, set_symbol_id, set_volume] = _ExpectedMarginReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, m.symbolId)
+        set_volume(o, tuple(m.volume))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExpectedMarginReq:
@@ -4045,6 +4849,11 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
             symbolId=self.symbol_id,
             volume=self.volume,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ExpectedMarginReq_SLOTS = _slot_setters(ExpectedMarginReq, "ctid_trader_account_id", "symbol_id", "volume")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4071,17 +4880,17 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_margin, set_money_digits] = _ExpectedMarginRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_margin(
             o,
-            "margin",
             (
-                _Pending(m.margin, ExpectedMargin._from_proto)
+                (_Pending(r_margin, ExpectedMargin._from_proto) if (r_margin := m.margin) else ())
                 if owned
                 else tuple(ExpectedMargin._from_proto(x, False) for x in m.margin)
             ),
         )
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExpectedMarginRes:
@@ -4092,6 +4901,11 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_ExpectedMarginRes_SLOTS = _slot_setters(
+    ExpectedMarginRes, "ctid_trader_account_id", "margin", "money_digits"
+)
 _install_lazy(ExpectedMarginRes, "margin")
 
 
@@ -4122,10 +4936,13 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginChangedEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "used_margin", m.usedMargin)
-        _set(o, "money_digits", (m.moneyDigits if m.HasField("moneyDigits") else None))
+        [set_ctid_trader_account_id, set_position_id, set_used_margin, set_money_digits] = (
+            _MarginChangedEvent_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_id(o, m.positionId)
+        set_used_margin(o, m.usedMargin)
+        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginChangedEvent:
@@ -4135,6 +4952,13 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
             usedMargin=self.used_margin,
             moneyDigits=self.money_digits,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginChangedEvent_SLOTS = _slot_setters(
+    MarginChangedEvent, "ctid_trader_account_id", "position_id", "used_margin", "money_digits"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4163,9 +4987,10 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "from_timestamp", m.fromTimestamp)
-        _set(o, "to_timestamp", m.toTimestamp)
+        [set_ctid_trader_account_id, set_from_timestamp, set_to_timestamp] = _CashFlowHistoryListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_from_timestamp(o, m.fromTimestamp)
+        set_to_timestamp(o, m.toTimestamp)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq:
@@ -4174,6 +4999,13 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
             fromTimestamp=self.from_timestamp,
             toTimestamp=self.to_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_CashFlowHistoryListReq_SLOTS = _slot_setters(
+    CashFlowHistoryListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4197,12 +5029,16 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_deposit_withdraw] = _CashFlowHistoryListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_deposit_withdraw(
             o,
-            "deposit_withdraw",
             (
-                _Pending(m.depositWithdraw, DepositWithdraw._from_proto)
+                (
+                    _Pending(r_deposit_withdraw, DepositWithdraw._from_proto)
+                    if (r_deposit_withdraw := m.depositWithdraw)
+                    else ()
+                )
                 if owned
                 else tuple(DepositWithdraw._from_proto(x, False) for x in m.depositWithdraw)
             ),
@@ -4216,6 +5052,11 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_CashFlowHistoryListRes_SLOTS = _slot_setters(
+    CashFlowHistoryListRes, "ctid_trader_account_id", "deposit_withdraw"
+)
 _install_lazy(CashFlowHistoryListRes, "deposit_withdraw")
 
 
@@ -4240,13 +5081,19 @@ class GetAccountListByAccessTokenReq(
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "access_token", m.accessToken)
+        [set_access_token] = _GetAccountListByAccessTokenReq_SLOTS
+        set_access_token(o, m.accessToken)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq:
         return _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq(
             accessToken=self.access_token,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetAccountListByAccessTokenReq_SLOTS = _slot_setters(GetAccountListByAccessTokenReq, "access_token")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4275,17 +5122,21 @@ class GetAccountListByAccessTokenRes(
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "access_token", m.accessToken)
-        _set(
-            o,
-            "permission_scope",
-            (_ClientPermissionScope_BY_VALUE[m.permissionScope] if m.HasField("permissionScope") else None),
+        [set_access_token, set_permission_scope, set_ctid_trader_account] = (
+            _GetAccountListByAccessTokenRes_SLOTS
         )
-        _set(
+        set_access_token(o, m.accessToken)
+        set_permission_scope(
+            o, (_ClientPermissionScope_BY_VALUE[m.permissionScope] if "permissionScope" in m else None)
+        )
+        set_ctid_trader_account(
             o,
-            "ctid_trader_account",
             (
-                _Pending(m.ctidTraderAccount, CtidTraderAccount._from_proto)
+                (
+                    _Pending(r_ctid_trader_account, CtidTraderAccount._from_proto)
+                    if (r_ctid_trader_account := m.ctidTraderAccount)
+                    else ()
+                )
                 if owned
                 else tuple(CtidTraderAccount._from_proto(x, False) for x in m.ctidTraderAccount)
             ),
@@ -4304,6 +5155,11 @@ class GetAccountListByAccessTokenRes(
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetAccountListByAccessTokenRes_SLOTS = _slot_setters(
+    GetAccountListByAccessTokenRes, "access_token", "permission_scope", "ctid_trader_account"
+)
 _install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
 
 
@@ -4326,13 +5182,19 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "refresh_token", m.refreshToken)
+        [set_refresh_token] = _RefreshTokenReq_SLOTS
+        set_refresh_token(o, m.refreshToken)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenReq:
         return _OpenApiMessages_pb2.ProtoOARefreshTokenReq(
             refreshToken=self.refresh_token,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_RefreshTokenReq_SLOTS = _slot_setters(RefreshTokenReq, "refresh_token")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4362,10 +5224,11 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "access_token", m.accessToken)
-        _set(o, "token_type", m.tokenType)
-        _set(o, "expires_in", m.expiresIn)
-        _set(o, "refresh_token", m.refreshToken)
+        [set_access_token, set_token_type, set_expires_in, set_refresh_token] = _RefreshTokenRes_SLOTS
+        set_access_token(o, m.accessToken)
+        set_token_type(o, m.tokenType)
+        set_expires_in(o, m.expiresIn)
+        set_refresh_token(o, m.refreshToken)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenRes:
@@ -4375,6 +5238,13 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
             expiresIn=self.expires_in,
             refreshToken=self.refresh_token,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_RefreshTokenRes_SLOTS = _slot_setters(
+    RefreshTokenRes, "access_token", "token_type", "expires_in", "refresh_token"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4402,12 +5272,13 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", tuple(m.symbolId))
-        _set(
-            o,
-            "subscribe_to_spot_timestamp",
-            (m.subscribeToSpotTimestamp if m.HasField("subscribeToSpotTimestamp") else None),
+        [set_ctid_trader_account_id, set_symbol_id, set_subscribe_to_spot_timestamp] = (
+            _SubscribeSpotsReq_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, tuple(m.symbolId))
+        set_subscribe_to_spot_timestamp(
+            o, (m.subscribeToSpotTimestamp if "subscribeToSpotTimestamp" in m else None)
         )
         return o
 
@@ -4417,6 +5288,13 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
             symbolId=self.symbol_id,
             subscribeToSpotTimestamp=self.subscribe_to_spot_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SubscribeSpotsReq_SLOTS = _slot_setters(
+    SubscribeSpotsReq, "ctid_trader_account_id", "symbol_id", "subscribe_to_spot_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4438,13 +5316,19 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _SubscribeSpotsRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes:
         return _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SubscribeSpotsRes_SLOTS = _slot_setters(SubscribeSpotsRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4469,8 +5353,9 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", tuple(m.symbolId))
+        [set_ctid_trader_account_id, set_symbol_id] = _UnsubscribeSpotsReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, tuple(m.symbolId))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq:
@@ -4478,6 +5363,11 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_UnsubscribeSpotsReq_SLOTS = _slot_setters(UnsubscribeSpotsReq, "ctid_trader_account_id", "symbol_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4499,13 +5389,19 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _UnsubscribeSpotsRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_UnsubscribeSpotsRes_SLOTS = _slot_setters(UnsubscribeSpotsRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4545,21 +5441,29 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASpotEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "bid", (m.bid if m.HasField("bid") else None))
-        _set(o, "ask", (m.ask if m.HasField("ask") else None))
-        _set(
+        [
+            set_ctid_trader_account_id,
+            set_symbol_id,
+            set_bid,
+            set_ask,
+            set_trendbar,
+            set_session_close,
+            set_timestamp,
+        ] = _SpotEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, m.symbolId)
+        set_bid(o, (m.bid if "bid" in m else None))
+        set_ask(o, (m.ask if "ask" in m else None))
+        set_trendbar(
             o,
-            "trendbar",
             (
-                _Pending(m.trendbar, Trendbar._from_proto)
+                (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
                 if owned
                 else tuple(Trendbar._from_proto(x, False) for x in m.trendbar)
             ),
         )
-        _set(o, "session_close", (m.sessionClose if m.HasField("sessionClose") else None))
-        _set(o, "timestamp", (m.timestamp if m.HasField("timestamp") else None))
+        set_session_close(o, (m.sessionClose if "sessionClose" in m else None))
+        set_timestamp(o, (m.timestamp if "timestamp" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASpotEvent:
@@ -4574,6 +5478,11 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SpotEvent_SLOTS = _slot_setters(
+    SpotEvent, "ctid_trader_account_id", "symbol_id", "bid", "ask", "trendbar", "session_close", "timestamp"
+)
 _install_lazy(SpotEvent, "trendbar")
 
 
@@ -4602,9 +5511,10 @@ class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
-        _set(o, "symbol_id", m.symbolId)
+        [set_ctid_trader_account_id, set_period, set_symbol_id] = _SubscribeLiveTrendbarReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
+        set_symbol_id(o, m.symbolId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq:
@@ -4613,6 +5523,13 @@ class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
             period=_OpenApiModelMessages_pb2.ProtoOATrendbarPeriod.ValueType(self.period),
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SubscribeLiveTrendbarReq_SLOTS = _slot_setters(
+    SubscribeLiveTrendbarReq, "ctid_trader_account_id", "period", "symbol_id"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4633,13 +5550,19 @@ class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _SubscribeLiveTrendbarRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes:
         return _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SubscribeLiveTrendbarRes_SLOTS = _slot_setters(SubscribeLiveTrendbarRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4667,9 +5590,10 @@ class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
-        _set(o, "symbol_id", m.symbolId)
+        [set_ctid_trader_account_id, set_period, set_symbol_id] = _UnsubscribeLiveTrendbarReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
+        set_symbol_id(o, m.symbolId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq:
@@ -4678,6 +5602,13 @@ class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
             period=_OpenApiModelMessages_pb2.ProtoOATrendbarPeriod.ValueType(self.period),
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_UnsubscribeLiveTrendbarReq_SLOTS = _slot_setters(
+    UnsubscribeLiveTrendbarReq, "ctid_trader_account_id", "period", "symbol_id"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4698,13 +5629,19 @@ class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _UnsubscribeLiveTrendbarRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_UnsubscribeLiveTrendbarRes_SLOTS = _slot_setters(UnsubscribeLiveTrendbarRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4741,12 +5678,20 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
-        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
-        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "count", (m.count if m.HasField("count") else None))
+        [
+            set_ctid_trader_account_id,
+            set_from_timestamp,
+            set_to_timestamp,
+            set_period,
+            set_symbol_id,
+            set_count,
+        ] = _GetTrendbarsReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
+        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
+        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
+        set_symbol_id(o, m.symbolId)
+        set_count(o, (m.count if "count" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq:
@@ -4758,6 +5703,19 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
             symbolId=self.symbol_id,
             count=self.count,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetTrendbarsReq_SLOTS = _slot_setters(
+    GetTrendbarsReq,
+    "ctid_trader_account_id",
+    "from_timestamp",
+    "to_timestamp",
+    "period",
+    "symbol_id",
+    "count",
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4795,20 +5753,22 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "period", _TrendbarPeriod_BY_VALUE[m.period])
-        _set(o, "timestamp", (m.timestamp if m.HasField("timestamp") else None))
-        _set(
+        [set_ctid_trader_account_id, set_period, set_timestamp, set_trendbar, set_symbol_id, set_has_more] = (
+            _GetTrendbarsRes_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
+        set_timestamp(o, (m.timestamp if "timestamp" in m else None))
+        set_trendbar(
             o,
-            "trendbar",
             (
-                _Pending(m.trendbar, Trendbar._from_proto)
+                (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
                 if owned
                 else tuple(Trendbar._from_proto(x, False) for x in m.trendbar)
             ),
         )
-        _set(o, "symbol_id", (m.symbolId if m.HasField("symbolId") else None))
-        _set(o, "has_more", (m.hasMore if m.HasField("hasMore") else None))
+        set_symbol_id(o, (m.symbolId if "symbolId" in m else None))
+        set_has_more(o, (m.hasMore if "hasMore" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes:
@@ -4822,6 +5782,11 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetTrendbarsRes_SLOTS = _slot_setters(
+    GetTrendbarsRes, "ctid_trader_account_id", "period", "timestamp", "trendbar", "symbol_id", "has_more"
+)
 _install_lazy(GetTrendbarsRes, "trendbar")
 
 
@@ -4856,11 +5821,14 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", m.symbolId)
-        _set(o, "type", _QuoteType_BY_VALUE[m.type])
-        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
-        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        [set_ctid_trader_account_id, set_symbol_id, set_type, set_from_timestamp, set_to_timestamp] = (
+            _GetTickDataReq_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, m.symbolId)
+        set_type(o, _QuoteType_BY_VALUE[m.type])
+        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
+        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTickDataReq:
@@ -4871,6 +5839,13 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
             fromTimestamp=self.from_timestamp,
             toTimestamp=self.to_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetTickDataReq_SLOTS = _slot_setters(
+    GetTickDataReq, "ctid_trader_account_id", "symbol_id", "type", "from_timestamp", "to_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4898,17 +5873,17 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_tick_data, set_has_more] = _GetTickDataRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_tick_data(
             o,
-            "tick_data",
             (
-                _Pending(m.tickData, TickData._from_proto)
+                (_Pending(r_tick_data, TickData._from_proto) if (r_tick_data := m.tickData) else ())
                 if owned
                 else tuple(TickData._from_proto(x, False) for x in m.tickData)
             ),
         )
-        _set(o, "has_more", m.hasMore)
+        set_has_more(o, m.hasMore)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTickDataRes:
@@ -4919,6 +5894,9 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetTickDataRes_SLOTS = _slot_setters(GetTickDataRes, "ctid_trader_account_id", "tick_data", "has_more")
 _install_lazy(GetTickDataRes, "tick_data")
 
 
@@ -4941,13 +5919,19 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "access_token", m.accessToken)
+        [set_access_token] = _GetCtidProfileByTokenReq_SLOTS
+        set_access_token(o, m.accessToken)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq:
         return _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq(
             accessToken=self.access_token,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetCtidProfileByTokenReq_SLOTS = _slot_setters(GetCtidProfileByTokenReq, "access_token")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -4968,13 +5952,19 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "profile", CtidProfile._from_proto(m.profile, owned))
+        [set_profile] = _GetCtidProfileByTokenRes_SLOTS
+        set_profile(o, CtidProfile._from_proto(m.profile, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes:
         return _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes(
             profile=self.profile.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetCtidProfileByTokenRes_SLOTS = _slot_setters(GetCtidProfileByTokenRes, "profile")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5005,18 +5995,18 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADepthEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", m.symbolId)
-        _set(
+        [set_ctid_trader_account_id, set_symbol_id, set_new_quotes, set_deleted_quotes] = _DepthEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, m.symbolId)
+        set_new_quotes(
             o,
-            "new_quotes",
             (
-                _Pending(m.newQuotes, DepthQuote._from_proto)
+                (_Pending(r_new_quotes, DepthQuote._from_proto) if (r_new_quotes := m.newQuotes) else ())
                 if owned
                 else tuple(DepthQuote._from_proto(x, False) for x in m.newQuotes)
             ),
         )
-        _set(o, "deleted_quotes", tuple(m.deletedQuotes))
+        set_deleted_quotes(o, tuple(m.deletedQuotes))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADepthEvent:
@@ -5028,6 +6018,11 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DepthEvent_SLOTS = _slot_setters(
+    DepthEvent, "ctid_trader_account_id", "symbol_id", "new_quotes", "deleted_quotes"
+)
 _install_lazy(DepthEvent, "new_quotes")
 
 
@@ -5053,8 +6048,9 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", tuple(m.symbolId))
+        [set_ctid_trader_account_id, set_symbol_id] = _SubscribeDepthQuotesReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, tuple(m.symbolId))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq:
@@ -5062,6 +6058,11 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SubscribeDepthQuotesReq_SLOTS = _slot_setters(SubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5082,13 +6083,19 @@ class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _SubscribeDepthQuotesRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes:
         return _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SubscribeDepthQuotesRes_SLOTS = _slot_setters(SubscribeDepthQuotesRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5113,8 +6120,9 @@ class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "symbol_id", tuple(m.symbolId))
+        [set_ctid_trader_account_id, set_symbol_id] = _UnsubscribeDepthQuotesReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_id(o, tuple(m.symbolId))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq:
@@ -5122,6 +6130,13 @@ class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
             ctidTraderAccountId=self.ctid_trader_account_id,
             symbolId=self.symbol_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_UnsubscribeDepthQuotesReq_SLOTS = _slot_setters(
+    UnsubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5142,13 +6157,19 @@ class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _UnsubscribeDepthQuotesRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes:
         return _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_UnsubscribeDepthQuotesRes_SLOTS = _slot_setters(UnsubscribeDepthQuotesRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5170,13 +6191,19 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _SymbolCategoryListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq:
         return _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolCategoryListReq_SLOTS = _slot_setters(SymbolCategoryListReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5200,12 +6227,16 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_symbol_category] = _SymbolCategoryListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_symbol_category(
             o,
-            "symbol_category",
             (
-                _Pending(m.symbolCategory, SymbolCategory._from_proto)
+                (
+                    _Pending(r_symbol_category, SymbolCategory._from_proto)
+                    if (r_symbol_category := m.symbolCategory)
+                    else ()
+                )
                 if owned
                 else tuple(SymbolCategory._from_proto(x, False) for x in m.symbolCategory)
             ),
@@ -5219,6 +6250,11 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_SymbolCategoryListRes_SLOTS = _slot_setters(
+    SymbolCategoryListRes, "ctid_trader_account_id", "symbol_category"
+)
 _install_lazy(SymbolCategoryListRes, "symbol_category")
 
 
@@ -5241,13 +6277,19 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _AccountLogoutReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountLogoutReq:
         return _OpenApiMessages_pb2.ProtoOAAccountLogoutReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AccountLogoutReq_SLOTS = _slot_setters(AccountLogoutReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5269,13 +6311,19 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _AccountLogoutRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountLogoutRes:
         return _OpenApiMessages_pb2.ProtoOAAccountLogoutRes(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AccountLogoutRes_SLOTS = _slot_setters(AccountLogoutRes, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5297,13 +6345,19 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _AccountDisconnectEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent:
         return _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_AccountDisconnectEvent_SLOTS = _slot_setters(AccountDisconnectEvent, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5325,13 +6379,19 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _MarginCallListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallListReq:
         return _OpenApiMessages_pb2.ProtoOAMarginCallListReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginCallListReq_SLOTS = _slot_setters(MarginCallListReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5353,11 +6413,11 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(
+        [set_margin_call] = _MarginCallListRes_SLOTS
+        set_margin_call(
             o,
-            "margin_call",
             (
-                _Pending(m.marginCall, MarginCall._from_proto)
+                (_Pending(r_margin_call, MarginCall._from_proto) if (r_margin_call := m.marginCall) else ())
                 if owned
                 else tuple(MarginCall._from_proto(x, False) for x in m.marginCall)
             ),
@@ -5370,6 +6430,9 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginCallListRes_SLOTS = _slot_setters(MarginCallListRes, "margin_call")
 _install_lazy(MarginCallListRes, "margin_call")
 
 
@@ -5395,8 +6458,9 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "margin_call", MarginCall._from_proto(m.marginCall, owned))
+        [set_ctid_trader_account_id, set_margin_call] = _MarginCallUpdateReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_margin_call(o, MarginCall._from_proto(m.marginCall, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq:
@@ -5404,6 +6468,11 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
             ctidTraderAccountId=self.ctid_trader_account_id,
             marginCall=self.margin_call.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginCallUpdateReq_SLOTS = _slot_setters(MarginCallUpdateReq, "ctid_trader_account_id", "margin_call")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5448,8 +6517,9 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "margin_call", MarginCall._from_proto(m.marginCall, owned))
+        [set_ctid_trader_account_id, set_margin_call] = _MarginCallUpdateEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_margin_call(o, MarginCall._from_proto(m.marginCall, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent:
@@ -5457,6 +6527,11 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
             ctidTraderAccountId=self.ctid_trader_account_id,
             marginCall=self.margin_call.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginCallUpdateEvent_SLOTS = _slot_setters(MarginCallUpdateEvent, "ctid_trader_account_id", "margin_call")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5481,8 +6556,9 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "margin_call", MarginCall._from_proto(m.marginCall, owned))
+        [set_ctid_trader_account_id, set_margin_call] = _MarginCallTriggerEvent_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_margin_call(o, MarginCall._from_proto(m.marginCall, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent:
@@ -5490,6 +6566,11 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
             ctidTraderAccountId=self.ctid_trader_account_id,
             marginCall=self.margin_call.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_MarginCallTriggerEvent_SLOTS = _slot_setters(MarginCallTriggerEvent, "ctid_trader_account_id", "margin_call")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5514,8 +6595,9 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "leverage_id", m.leverageId)
+        [set_ctid_trader_account_id, set_leverage_id] = _GetDynamicLeverageByIDReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_leverage_id(o, m.leverageId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq:
@@ -5523,6 +6605,13 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
             ctidTraderAccountId=self.ctid_trader_account_id,
             leverageId=self.leverage_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetDynamicLeverageByIDReq_SLOTS = _slot_setters(
+    GetDynamicLeverageByIDReq, "ctid_trader_account_id", "leverage_id"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5546,8 +6635,9 @@ class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "leverage", DynamicLeverage._from_proto(m.leverage, owned))
+        [set_ctid_trader_account_id, set_leverage] = _GetDynamicLeverageByIDRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_leverage(o, DynamicLeverage._from_proto(m.leverage, owned))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes:
@@ -5555,6 +6645,13 @@ class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
             ctidTraderAccountId=self.ctid_trader_account_id,
             leverage=self.leverage.to_proto(),
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetDynamicLeverageByIDRes_SLOTS = _slot_setters(
+    GetDynamicLeverageByIDRes, "ctid_trader_account_id", "leverage"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5584,10 +6681,13 @@ class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
-        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        [set_ctid_trader_account_id, set_position_id, set_from_timestamp, set_to_timestamp] = (
+            _DealListByPositionIdReq_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_id(o, m.positionId)
+        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
+        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq:
@@ -5597,6 +6697,13 @@ class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
             fromTimestamp=self.from_timestamp,
             toTimestamp=self.to_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealListByPositionIdReq_SLOTS = _slot_setters(
+    DealListByPositionIdReq, "ctid_trader_account_id", "position_id", "from_timestamp", "to_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5623,17 +6730,17 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_deal, set_has_more] = _DealListByPositionIdRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_deal(
             o,
-            "deal",
             (
-                _Pending(m.deal, Deal._from_proto)
+                (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
                 if owned
                 else tuple(Deal._from_proto(x, False) for x in m.deal)
             ),
         )
-        _set(o, "has_more", m.hasMore)
+        set_has_more(o, m.hasMore)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes:
@@ -5644,6 +6751,11 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealListByPositionIdRes_SLOTS = _slot_setters(
+    DealListByPositionIdRes, "ctid_trader_account_id", "deal", "has_more"
+)
 _install_lazy(DealListByPositionIdRes, "deal")
 
 
@@ -5669,8 +6781,9 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "order_id", m.orderId)
+        [set_ctid_trader_account_id, set_order_id] = _OrderDetailsReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_order_id(o, m.orderId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderDetailsReq:
@@ -5678,6 +6791,11 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
             ctidTraderAccountId=self.ctid_trader_account_id,
             orderId=self.order_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderDetailsReq_SLOTS = _slot_setters(OrderDetailsReq, "ctid_trader_account_id", "order_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5704,13 +6822,13 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "order", Order._from_proto(m.order, owned))
-        _set(
+        [set_ctid_trader_account_id, set_order, set_deal] = _OrderDetailsRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_order(o, Order._from_proto(m.order, owned))
+        set_deal(
             o,
-            "deal",
             (
-                _Pending(m.deal, Deal._from_proto)
+                (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
                 if owned
                 else tuple(Deal._from_proto(x, False) for x in m.deal)
             ),
@@ -5725,6 +6843,9 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderDetailsRes_SLOTS = _slot_setters(OrderDetailsRes, "ctid_trader_account_id", "order", "deal")
 _install_lazy(OrderDetailsRes, "deal")
 
 
@@ -5756,10 +6877,13 @@ class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "position_id", m.positionId)
-        _set(o, "from_timestamp", (m.fromTimestamp if m.HasField("fromTimestamp") else None))
-        _set(o, "to_timestamp", (m.toTimestamp if m.HasField("toTimestamp") else None))
+        [set_ctid_trader_account_id, set_position_id, set_from_timestamp, set_to_timestamp] = (
+            _OrderListByPositionIdReq_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_id(o, m.positionId)
+        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
+        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq:
@@ -5769,6 +6893,13 @@ class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
             fromTimestamp=self.from_timestamp,
             toTimestamp=self.to_timestamp,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderListByPositionIdReq_SLOTS = _slot_setters(
+    OrderListByPositionIdReq, "ctid_trader_account_id", "position_id", "from_timestamp", "to_timestamp"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5795,17 +6926,17 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_order, set_has_more] = _OrderListByPositionIdRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_order(
             o,
-            "order",
             (
-                _Pending(m.order, Order._from_proto)
+                (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
                 if owned
                 else tuple(Order._from_proto(x, False) for x in m.order)
             ),
         )
-        _set(o, "has_more", m.hasMore)
+        set_has_more(o, m.hasMore)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes:
@@ -5816,6 +6947,11 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_OrderListByPositionIdRes_SLOTS = _slot_setters(
+    OrderListByPositionIdRes, "ctid_trader_account_id", "order", "has_more"
+)
 _install_lazy(OrderListByPositionIdRes, "order")
 
 
@@ -5841,8 +6977,9 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(o, "deal_id", m.dealId)
+        [set_ctid_trader_account_id, set_deal_id] = _DealOffsetListReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_deal_id(o, m.dealId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealOffsetListReq:
@@ -5850,6 +6987,11 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
             ctidTraderAccountId=self.ctid_trader_account_id,
             dealId=self.deal_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealOffsetListReq_SLOTS = _slot_setters(DealOffsetListReq, "ctid_trader_account_id", "deal_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5876,21 +7018,20 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_offset_by, set_offsetting] = _DealOffsetListRes_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_offset_by(
             o,
-            "offset_by",
             (
-                _Pending(m.offsetBy, DealOffset._from_proto)
+                (_Pending(r_offset_by, DealOffset._from_proto) if (r_offset_by := m.offsetBy) else ())
                 if owned
                 else tuple(DealOffset._from_proto(x, False) for x in m.offsetBy)
             ),
         )
-        _set(
+        set_offsetting(
             o,
-            "offsetting",
             (
-                _Pending(m.offsetting, DealOffset._from_proto)
+                (_Pending(r_offsetting, DealOffset._from_proto) if (r_offsetting := m.offsetting) else ())
                 if owned
                 else tuple(DealOffset._from_proto(x, False) for x in m.offsetting)
             ),
@@ -5905,6 +7046,11 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_DealOffsetListRes_SLOTS = _slot_setters(
+    DealOffsetListRes, "ctid_trader_account_id", "offset_by", "offsetting"
+)
 _install_lazy(DealOffsetListRes, "offset_by", "offsetting")
 
 
@@ -5927,13 +7073,19 @@ class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
+        [set_ctid_trader_account_id] = _GetPositionUnrealizedPnLReq_SLOTS
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq:
         return _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq(
             ctidTraderAccountId=self.ctid_trader_account_id,
         )
+
+
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetPositionUnrealizedPnLReq_SLOTS = _slot_setters(GetPositionUnrealizedPnLReq, "ctid_trader_account_id")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -5960,17 +7112,23 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes, owned: bool) -> Self:
         o = _new(cls)
-        _set(o, "ctid_trader_account_id", m.ctidTraderAccountId)
-        _set(
+        [set_ctid_trader_account_id, set_position_unrealized_pnl, set_money_digits] = (
+            _GetPositionUnrealizedPnLRes_SLOTS
+        )
+        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        set_position_unrealized_pnl(
             o,
-            "position_unrealized_pnl",
             (
-                _Pending(m.positionUnrealizedPnL, PositionUnrealizedPnL._from_proto)
+                (
+                    _Pending(r_position_unrealized_pnl, PositionUnrealizedPnL._from_proto)
+                    if (r_position_unrealized_pnl := m.positionUnrealizedPnL)
+                    else ()
+                )
                 if owned
                 else tuple(PositionUnrealizedPnL._from_proto(x, False) for x in m.positionUnrealizedPnL)
             ),
         )
-        _set(o, "money_digits", m.moneyDigits)
+        set_money_digits(o, m.moneyDigits)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes:
@@ -5981,4 +7139,9 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
         )
 
 
+# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
+# fields, the lazy descriptor installed below).
+_GetPositionUnrealizedPnLRes_SLOTS = _slot_setters(
+    GetPositionUnrealizedPnLRes, "ctid_trader_account_id", "position_unrealized_pnl", "money_digits"
+)
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
