@@ -61,7 +61,7 @@ from typing import Any, Final, Self, TypedDict, TypeVar, Unpack, cast, overload
 from google.protobuf.message import DecodeError, EncodeError
 from google.protobuf.message import Message as ProtobufMessage
 
-from ctrader_typed._base import Wrapper
+from ctrader_typed._base import ProtoWrapper, Wrapper
 from ctrader_typed._framing import (
     DEFAULT_MAX_FRAME_SIZE,
     ORDER_ERROR_PAYLOAD_TYPE,
@@ -167,6 +167,10 @@ E4 = TypeVar("E4", bound=Event)
 E5 = TypeVar("E5", bound=Event)
 
 Sink = Callable[[Any], None]
+_Route = tuple[
+    type[Wrapper], Callable[[bytes], ProtobufMessage], Callable[[Any, bool], Wrapper], tuple[Sink, ...]
+]
+"""Dispatch entry of a payload type: wrapper class, its parse and build, then the sinks."""
 
 
 def _name(payload_type: int) -> str:
@@ -350,8 +354,8 @@ class AsyncClient(GeneratedRequests):
         self._maintenance_end: datetime | None = None
         self._unknown_seen: set[int] = set()
 
-        # Event routing: payload type -> (wrapper class, sinks); client-event class -> sinks.
-        self._routes: dict[int, tuple[type[Wrapper], tuple[Sink, ...]]] = {}
+        # Event routing: payload type -> _Route; client-event class -> sinks.
+        self._routes: dict[int, _Route] = {}
         self._user_sinks: dict[int, tuple[Sink, ...]] = {}
         self._internal_sinks: dict[int, Sink] = {}
         self._class_sinks: dict[type, tuple[Sink, ...]] = {}
@@ -668,7 +672,9 @@ class AsyncClient(GeneratedRequests):
         if internal is not None:
             sinks = (*sinks, internal)
         if sinks:
-            self._routes[payload_type] = (event_type, sinks)
+            wrapper = cast(type[ProtoWrapper[Any]], event_type)
+            # Parse and build bound once: the per-event path makes no further Python call.
+            self._routes[payload_type] = (event_type, wrapper.PROTO.FromString, wrapper._from_proto, sinks)
         else:
             self._routes.pop(payload_type, None)
             self._user_sinks.pop(payload_type, None)
@@ -899,9 +905,10 @@ class AsyncClient(GeneratedRequests):
 
     def _on_envelope(self, envelope: Envelope) -> None:
         payload_type = envelope.payloadType
-        client_msg_id = envelope.clientMsgId
         event: Wrapper | None = None
-        if client_msg_id:
+        # ``in`` first: most traffic (spot events) carries no clientMsgId, and reading an
+        # absent string field still builds a str.
+        if "clientMsgId" in envelope and (client_msg_id := envelope.clientMsgId):
             hit = self._pending.match(payload_type, client_msg_id)
             if hit is not None:
                 event = self._answer(hit[0], hit[1], payload_type, envelope.payload)
@@ -912,10 +919,11 @@ class AsyncClient(GeneratedRequests):
             if payload_type not in PAYLOAD_TYPES:
                 self._on_unknown(payload_type, envelope)
             return
-        cls, sinks = route
+        cls, parse, build, sinks = route
         if event is None:
             try:
-                event = cls.from_bytes(envelope.payload)
+                # What ``cls.from_bytes`` does (parsed messages are owned: lazy repeated fields).
+                event = build(parse(envelope.payload), True)
             except DecodeError as exc:
                 raise RemoteProtocolError(f"undecodable {cls.__name__} payload: {exc}") from exc
             except ValueError as exc:
