@@ -68,7 +68,7 @@ class SpotSubscription:
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Request:
     payload_type: int
-    payload: bytes
+    payload: bytes = dataclasses.field(repr=False)  # may carry a secret or a token
     client_msg_id: str | None
     verdict: Verdict | None
 
