@@ -42,7 +42,7 @@ from ctrader_typed.errors import (
 )
 from tests.integration.test_client_support import EURUSD
 
-from .harness import Case, Ctx, authorize_and_subscribe, run_case
+from .harness import Case, Ctx, authorize_and_subscribe, run_case, settle
 
 APPLICATION_AUTH = 2100
 NEW_ORDER_REQ = 2106
@@ -432,6 +432,29 @@ async def slow_stream_consumer(ctx: Ctx) -> None:
         assert slow.get_nowait() is None
 
 
+HANDLER_QUEUE = 1_000
+
+
+async def slow_async_handler(ctx: Ctx) -> None:
+    sim, client, account = ctx.sim, ctx.client, ctx.account
+    sim.pause_market()
+    release = asyncio.Event()
+
+    async def handler(event: SpotEvent) -> None:
+        await release.wait()  # far slower than the events
+
+    unregister = client.on(SpotEvent, handler)
+    before = len(asyncio.all_tasks())
+    sent = await sim.burst_spots(5_000, account_id=account, symbol_id=EURUSD)
+    await client.send_version_req()  # answered after the burst: every event of it is dispatched
+    running = len(asyncio.all_tasks()) - before
+    release.set()
+    unregister()
+    assert await settle(lambda: len(asyncio.all_tasks()) <= before)
+    assert sent == 5_000
+    assert running <= HANDLER_QUEUE, f"{running} handler tasks for {sent} events"
+
+
 # -- tokens ---------------------------------------------------------------------------------------
 
 
@@ -700,6 +723,15 @@ CASES: list[Case] = [
         injection="a stream of 64 never read, 5,000-event burst",
         outcome="drop-oldest: 64 queued (the newest), `dropped == 4936`; other streams lose nothing; the link is never blocked",
         run=slow_stream_consumer,
+    ),
+    Case(
+        id="slow-async-handler",
+        case="Slow consumer on an async handler (`client.on`)",
+        injection="a coroutine handler that never finishes in time, 5,000-event burst, `event_queue_size=1000`",
+        outcome="at most `event_queue_size` handler tasks at once (the overflow dropped and counted); the link is never blocked",
+        run=slow_async_handler,
+        client={"event_queue_size": HANDLER_QUEUE},
+        known_issue="a coroutine handler gets one task per event, without bound (5,000 tasks here)",
     ),
     Case(
         id="token-expired-at-start",

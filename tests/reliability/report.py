@@ -1,0 +1,212 @@
+"""Render the README's "Reliability" section from the suite itself.
+
+    python -m tests.reliability.report [--soak .cache/reliability/soak.json] [--fuzz-examples 100000]
+
+The fault matrix comes from ``test_fault_matrix.CASES``, the soak figures from the JSON the soak
+writes, the security table from ``SECURITY`` below (``test_report`` checks that every test it
+names exists). Output goes to stdout; ``tests/reliability/README-section.md`` is its copy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.reliability.test_fault_matrix import CASES
+
+__all__ = ["SECURITY", "render"]
+
+SECURITY: list[tuple[str, list[str]]] = [
+    (
+        "TLS verified by default on the socket: a self-signed server is refused without its CA, "
+        "accepted with it; the host name is checked",
+        [
+            "tests/integration/test_client_basic.py::test_tls_is_verified_by_default",
+            "tests/integration/test_client_basic.py::test_host_name_is_checked",
+        ],
+    ),
+    (
+        "TLS verified by default on the OAuth endpoints (HTTPS): same three checks",
+        ["tests/reliability/test_security.py::test_oauth_over_https_verifies_certificate_and_host_name"],
+    ),
+    (
+        "Client secret, access and refresh tokens (and authorization codes) never in any log record "
+        "at DEBUG, any exception text, or the repr/str of any library object, across a full OAuth + "
+        "client flow with refreshes, a reconnect and refused requests",
+        [
+            "tests/reliability/test_security.py::test_secrets_never_leak_across_a_full_flow",
+            "tests/integration/test_client_tokens.py::test_secrets_never_reach_the_logs",
+            "tests/unit/test_oauth.py::test_server_text_echoing_secrets_is_scrubbed",
+            "tests/unit/test_oauth.py::test_httpx_request_log_line_has_secrets_redacted",
+        ],
+    ),
+    (
+        "OAuth `state` mismatch rejected",
+        [
+            "tests/integration/test_oauth_callback.py::test_state_mismatch_is_refused_and_the_real_callback_still_works",
+            "tests/reliability/test_security.py::test_a_forged_callback_is_refused_and_the_real_one_completes",
+            "tests/unit/test_oauth.py::test_code_from_redirect_failures",
+        ],
+    ),
+    (
+        "Callback server bound to loopback only",
+        [
+            "tests/integration/test_oauth_callback.py::test_binds_loopback_only",
+            "tests/integration/test_oauth_callback.py::test_non_loopback_or_https_redirect_uris_are_rejected",
+        ],
+    ),
+    (
+        "Callback server takes one callback, then stops listening",
+        ["tests/integration/test_oauth_callback.py::test_only_one_callback_is_accepted"],
+    ),
+    (
+        "Callback server is time-limited",
+        [
+            "tests/integration/test_oauth_callback.py::test_timeout_is_clean_and_closes_the_listener",
+            "tests/integration/test_oauth_callback.py::test_authorize_in_browser_times_out",
+        ],
+    ),
+    (
+        "Token file created 0600 (directories 0700), whatever the umask",
+        ["tests/unit/test_tokens_file.py::test_file_is_0600_and_new_directories_0700"],
+    ),
+    (
+        "Token file replaced atomically: a writer killed (SIGKILL) mid-write leaves the old or the new "
+        "file, never a partial or mixed one",
+        [
+            "tests/unit/test_tokens_file.py::test_writer_killed_mid_write_leaves_a_whole_file",
+            "tests/unit/test_tokens_file.py::test_save_replaces_the_file_rather_than_rewriting_it",
+        ],
+    ),
+]
+"""Each security requirement of the issue and the tests that check it."""
+
+HEADER = """## Reliability
+
+A trading client is trusted only if it survives what real links do. `tests/reliability/` proves it
+against the simulator over real TLS on 127.0.0.1, and runs in CI with the rest of the suite."""
+
+MATRIX_INTRO = """### Fault matrix
+
+One table-driven module (`tests/reliability/test_fault_matrix.py`): each row injects one fault and
+checks its expected outcome. Every row also checks, through the same harness, that no request is left
+pending or waits past its timeout (in-flight requests use 30 s timeouts inside a 15 s budget), that
+the client is usable afterwards (a round trip on the restored session and a spot event on the
+restored subscription; a new client where the old one was told to stop), that no task is left behind
+(`asyncio.all_tasks()` before and after) and no socket (the process's open file descriptors before
+and after), and that asyncio logged no error."""
+
+FUZZ_TEXT = """### Fuzzing
+
+Hypothesis properties in `tests/reliability/test_fuzz.py` over the inbound path: arbitrary byte
+streams (valid, truncated and mutated frames, arbitrary length prefixes, garbage) split at arbitrary
+points give exactly the frames a reference reading of the wire format gives, or a `ProtocolError` -
+never another exception, a hang, or a buffer above one frame of the limit; the same streams through the
+client's own dispatch give exactly the expected events or `RemoteProtocolError`; and every message
+wrapper decodes valid, mutated and random payloads to a fully readable message or a decode error.
+{examples}"""
+
+SECURITY_INTRO = """### Security
+
+| Requirement | Checked by |
+|---|---|"""
+
+
+def _matrix() -> list[str]:
+    lines = ["| Case | Injection | Expected outcome (checked) |", "|---|---|---|"]
+    for case in CASES:
+        outcome = case.outcome
+        if case.known_issue:
+            outcome += f" - **known issue, strict xfail:** {case.known_issue}"
+        lines.append(f"| {case.case} | {case.injection} | {outcome} |")
+    return lines
+
+
+def _soak(report: dict[str, Any] | None) -> list[str]:
+    lines = ["### Soak", ""]
+    if report is None:
+        return [*lines, "_Run the soak to fill in its figures._"]
+    p, requests, spots = report["parameters"], report["requests"], report["spot_events"]
+    outcomes = ", ".join(f"{kind}: {n:,}" for kind, n in requests["outcomes"].items() if kind != "answered")
+    injected = ", ".join(f"{n} x {kind}" for kind, n in report["injected"].items())
+    steady = report["checkpoints"][2:]
+    blocks = [c["allocated_blocks"] for c in steady]
+    rss = [c["rss_mib"] for c in steady]
+    lines += [
+        f"`tests/reliability/test_soak.py`: one connection, {p['accounts']} accounts, "
+        f"{p['concurrency']} concurrent callers, seed {p['seed']}; a link drop or a payload-type block "
+        f"every {p['inject_every_s']} s on average. Last run ({report['machine']['cpus']} cores, "
+        f"Python {report['machine']['python']}): **{report['elapsed_s']} s**.",
+        "",
+        "| Figure | Value |",
+        "|---|---|",
+        f"| Requests sent | {requests['sent']:,} |",
+        f"| answered | {requests['answered']:,} |",
+        f"| failed with a typed error | {requests['failed_typed']:,} ({outcomes}) |",
+        f"| failed otherwise, or left pending | {requests['failed_untyped']} |",
+        f"| Trading requests sent / reaching the server | {requests['trading_requests_sent']} / "
+        f"{requests['trading_requests_reaching_the_server']} (none twice) |",
+        f"| Spot events sent by the simulator | {spots['sent_by_the_simulator']:,} |",
+        f"| delivered, in order | {spots['delivered']:,} |",
+        f"| lost / duplicated (by per-link sequence) | {spots['lost']} / {spots['duplicated']} |",
+        f"| cut in flight with a socket dropped by RST (never reached the client) | "
+        f"{spots['cut_in_flight_with_a_dropped_socket']} |",
+        f"| Links | {spots['links']} ({report['reconnects']} reconnects) |",
+        f"| Injected | {injected} |",
+        f"| Tasks at each checkpoint (besides the test's own) | {steady[0]['tasks']} throughout |",
+        f"| Allocated memory blocks after warm-up | {min(blocks):,} to {max(blocks):,} "
+        f"(growth {report['allocated_blocks_growth_after_warmup']:,}; RSS {min(rss)} to {max(rss)} MiB) |",
+    ]
+    return lines
+
+
+def render(soak: dict[str, Any] | None, fuzz_examples: int) -> str:
+    examples = (
+        f"The dedicated session (`nox -s fuzz`) runs {fuzz_examples:,} examples per property "
+        f"({3 * fuzz_examples:,} in all); the default run 2,000 per property."
+    )
+    parts = [
+        HEADER,
+        "",
+        MATRIX_INTRO,
+        "",
+        *_matrix(),
+        "",
+        *_soak(soak),
+        "",
+        FUZZ_TEXT.format(examples=examples),
+        "",
+        SECURITY_INTRO,
+        *(f"| {requirement} | {', '.join(f'`{t}`' for t in tests)} |" for requirement, tests in SECURITY),
+        "",
+        "Interop: `nox -s interop` (in CI) has Spotware's official OpenApiPy complete the whole flow "
+        "against `ctrader-typed sim`.",
+        "",
+        "### Reproduce",
+        "",
+        "```bash",
+        "nox -s reliability          # the matrix, the soak and the security checks, with the default fuzz run",
+        "nox -s fuzz                 # 100,000 examples per property",
+        "CTRADER_SOAK_EVENTS=250000 CTRADER_SOAK_REQUESTS=12000 CTRADER_SOAK_ACCOUNTS=6 CTRADER_SOAK_SEED=1 \\",
+        "    python -m pytest tests/reliability/test_soak.py -s   # figures in .cache/reliability/soak.json",
+        "python -m tests.reliability.report   # this section, from the rows and the last soak",
+        "```",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--soak", type=Path, default=Path(".cache/reliability/soak.json"))
+    parser.add_argument("--fuzz-examples", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    soak = json.loads(args.soak.read_text()) if args.soak.exists() else None
+    sys.stdout.write(render(soak, args.fuzz_examples))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
