@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import ClassVar, Self
 
 from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
+from ctrader_typed._dataclass import wrapper_dataclass
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as _OpenApiCommonMessages_pb2
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _OpenApiModelMessages_pb2
@@ -173,6 +174,7 @@ __all__ = [
 ]
 
 _new = object.__new__
+_set = object.__setattr__
 
 
 def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
@@ -231,7 +233,7 @@ _LimitedRiskMarginCalculationStrategy_BY_VALUE: dict[int, LimitedRiskMarginCalcu
 _StopOutStrategy_BY_VALUE: dict[int, StopOutStrategy] = {member.value: member for member in StopOutStrategy}
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     """Outer envelope for every frame exchanged with the cTrader Open API proxy, in both directions.
     The inner message travels serialized in payload; payloadType tells the receiver how to decode it.
@@ -253,6 +255,17 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     client_msg_id: str | None = None
     """Optional correlation id chosen by the client; the server copies it onto the matching
     reply (and related events) so answers can be paired with requests."""
+
+    def __init__(
+        self,
+        *,
+        payload_type: int,
+        payload: bytes | None = None,
+        client_msg_id: str | None = None,
+    ) -> None:
+        _set(self, "payload_type", payload_type)
+        _set(self, "payload", payload)
+        _set(self, "client_msg_id", client_msg_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoMessage, owned: bool) -> Self:
@@ -276,7 +289,7 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
 _ProtoMessage_SLOTS = _slot_setters(ProtoMessage, "payload_type", "payload", "client_msg_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
     """Protocol-level failure reported by the Open API proxy, e.g. an unsupported message,
     an oversized frame or a blocked payload type.
@@ -298,6 +311,17 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
 
     maintenance_end_timestamp: int | None = None
     """If the server is in maintenance: the moment it is expected to end, in Unix milliseconds."""
+
+    def __init__(
+        self,
+        *,
+        error_code: str,
+        description: str | None = None,
+        maintenance_end_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "error_code", error_code)
+        _set(self, "description", description)
+        _set(self, "maintenance_end_timestamp", maintenance_end_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes, owned: bool) -> Self:
@@ -325,7 +349,7 @@ _CommonErrorRes_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent]):
     """Keep-alive message with no body, usable in both directions. The proxy sends it so an idle but
     healthy link can be recognised; clients should send one regularly (about every 10 seconds) when
@@ -339,6 +363,9 @@ class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 51
 
+    def __init__(self) -> None:
+        pass
+
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent, owned: bool) -> Self:
         o = _new(cls)
@@ -348,7 +375,7 @@ class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent
         return _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
     """A currency or other tradable asset (for example EUR, USD or gold) known to the broker's server.
 
@@ -370,6 +397,19 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
 
     digits: int | None = None
     """Number of decimal places used when expressing amounts of this asset."""
+
+    def __init__(
+        self,
+        *,
+        asset_id: int,
+        name: str,
+        display_name: str | None = None,
+        digits: int | None = None,
+    ) -> None:
+        _set(self, "asset_id", asset_id)
+        _set(self, "name", name)
+        _set(self, "display_name", display_name)
+        _set(self, "digits", digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAsset, owned: bool) -> Self:
@@ -395,7 +435,7 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
 _Asset_SLOTS = _slot_setters(Asset, "asset_id", "name", "display_name", "digits")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     """Complete trading specification of one symbol: precision, volume limits, swap and commission
     settings, protection distances, trading sessions and holidays.
@@ -551,6 +591,91 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
 
     measurement_units: str | None = None
     """Unit in which the symbol's base asset is measured (e.g. ounces or barrels)."""
+
+    def __init__(
+        self,
+        *,
+        symbol_id: int,
+        digits: int,
+        pip_position: int,
+        enable_short_selling: bool | None = None,
+        guaranteed_stop_loss: bool | None = None,
+        swap_rollover_3_days: DayOfWeek | None = None,
+        swap_long: float | None = None,
+        swap_short: float | None = None,
+        max_volume: int | None = None,
+        min_volume: int | None = None,
+        step_volume: int | None = None,
+        max_exposure: int | None = None,
+        schedule: tuple[Interval, ...] = (),
+        commission: int | None = None,
+        commission_type: CommissionType | None = None,
+        sl_distance: int | None = None,
+        tp_distance: int | None = None,
+        gsl_distance: int | None = None,
+        gsl_charge: int | None = None,
+        distance_set_in: SymbolDistanceType | None = None,
+        min_commission: int | None = None,
+        min_commission_type: MinCommissionType | None = None,
+        min_commission_asset: str | None = None,
+        rollover_commission: int | None = None,
+        skip_rollover_days: int | None = None,
+        schedule_time_zone: str | None = None,
+        trading_mode: TradingMode | None = None,
+        rollover_commission_3_days: DayOfWeek | None = None,
+        swap_calculation_type: SwapCalculationType | None = None,
+        lot_size: int | None = None,
+        precise_trading_commission_rate: int | None = None,
+        precise_min_commission: int | None = None,
+        holiday: tuple[Holiday, ...] = (),
+        pnl_conversion_fee_rate: int | None = None,
+        leverage_id: int | None = None,
+        swap_period: int | None = None,
+        swap_time: int | None = None,
+        skip_swap_periods: int | None = None,
+        charge_swap_at_weekends: bool | None = None,
+        measurement_units: str | None = None,
+    ) -> None:
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "digits", digits)
+        _set(self, "pip_position", pip_position)
+        _set(self, "enable_short_selling", enable_short_selling)
+        _set(self, "guaranteed_stop_loss", guaranteed_stop_loss)
+        _set(self, "swap_rollover_3_days", swap_rollover_3_days)
+        _set(self, "swap_long", swap_long)
+        _set(self, "swap_short", swap_short)
+        _set(self, "max_volume", max_volume)
+        _set(self, "min_volume", min_volume)
+        _set(self, "step_volume", step_volume)
+        _set(self, "max_exposure", max_exposure)
+        _set(self, "schedule", schedule)
+        _set(self, "commission", commission)
+        _set(self, "commission_type", commission_type)
+        _set(self, "sl_distance", sl_distance)
+        _set(self, "tp_distance", tp_distance)
+        _set(self, "gsl_distance", gsl_distance)
+        _set(self, "gsl_charge", gsl_charge)
+        _set(self, "distance_set_in", distance_set_in)
+        _set(self, "min_commission", min_commission)
+        _set(self, "min_commission_type", min_commission_type)
+        _set(self, "min_commission_asset", min_commission_asset)
+        _set(self, "rollover_commission", rollover_commission)
+        _set(self, "skip_rollover_days", skip_rollover_days)
+        _set(self, "schedule_time_zone", schedule_time_zone)
+        _set(self, "trading_mode", trading_mode)
+        _set(self, "rollover_commission_3_days", rollover_commission_3_days)
+        _set(self, "swap_calculation_type", swap_calculation_type)
+        _set(self, "lot_size", lot_size)
+        _set(self, "precise_trading_commission_rate", precise_trading_commission_rate)
+        _set(self, "precise_min_commission", precise_min_commission)
+        _set(self, "holiday", holiday)
+        _set(self, "pnl_conversion_fee_rate", pnl_conversion_fee_rate)
+        _set(self, "leverage_id", leverage_id)
+        _set(self, "swap_period", swap_period)
+        _set(self, "swap_time", swap_time)
+        _set(self, "skip_swap_periods", skip_swap_periods)
+        _set(self, "charge_swap_at_weekends", charge_swap_at_weekends)
+        _set(self, "measurement_units", measurement_units)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbol, owned: bool) -> Self:
@@ -788,7 +913,7 @@ _Symbol_SLOTS = _slot_setters(
 _install_lazy(Symbol, "schedule", "holiday")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
     """Compact summary of a symbol, as returned by the symbol list request. Fetch ProtoOASymbol for
     the full trading details.
@@ -823,6 +948,27 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
 
     sorting_number: float | None = None
     """Ordering key for display; lower values are listed first."""
+
+    def __init__(
+        self,
+        *,
+        symbol_id: int,
+        symbol_name: str | None = None,
+        enabled: bool | None = None,
+        base_asset_id: int | None = None,
+        quote_asset_id: int | None = None,
+        symbol_category_id: int | None = None,
+        description: str | None = None,
+        sorting_number: float | None = None,
+    ) -> None:
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "symbol_name", symbol_name)
+        _set(self, "enabled", enabled)
+        _set(self, "base_asset_id", base_asset_id)
+        _set(self, "quote_asset_id", quote_asset_id)
+        _set(self, "symbol_category_id", symbol_category_id)
+        _set(self, "description", description)
+        _set(self, "sorting_number", sorting_number)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOALightSymbol, owned: bool) -> Self:
@@ -875,7 +1021,7 @@ _LightSymbol_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbol]):
     """A symbol that is no longer offered for trading but may still be referenced by history.
 
@@ -897,6 +1043,19 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
 
     description: str | None = None
     """Free-text description of the symbol."""
+
+    def __init__(
+        self,
+        *,
+        symbol_id: int,
+        name: str,
+        utc_last_update_timestamp: int,
+        description: str | None = None,
+    ) -> None:
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "name", name)
+        _set(self, "utc_last_update_timestamp", utc_last_update_timestamp)
+        _set(self, "description", description)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol, owned: bool) -> Self:
@@ -924,7 +1083,7 @@ _ArchivedSymbol_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategory]):
     """A group of symbols inside an asset class (for example "Major pairs"), used to organise symbol lists.
 
@@ -946,6 +1105,19 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
 
     sorting_number: float | None = None
     """Ordering key for display; lower values are listed first."""
+
+    def __init__(
+        self,
+        *,
+        id: int,
+        asset_class_id: int,
+        name: str,
+        sorting_number: float | None = None,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "asset_class_id", asset_class_id)
+        _set(self, "name", name)
+        _set(self, "sorting_number", sorting_number)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbolCategory, owned: bool) -> Self:
@@ -971,7 +1143,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
 _SymbolCategory_SLOTS = _slot_setters(SymbolCategory, "id", "asset_class_id", "name", "sorting_number")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
     """One weekly trading session of a symbol. Both bounds count seconds from Sunday 00:00 in the
     symbol's scheduleTimeZone.
@@ -988,6 +1160,15 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
 
     end_second: int
     """Session closing, seconds since Sunday 00:00 in the schedule time zone; this second is excluded."""
+
+    def __init__(
+        self,
+        *,
+        start_second: int,
+        end_second: int,
+    ) -> None:
+        _set(self, "start_second", start_second)
+        _set(self, "end_second", end_second)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAInterval, owned: bool) -> Self:
@@ -1009,7 +1190,7 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
 _Interval_SLOTS = _slot_setters(Interval, "start_second", "end_second")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     """State and settings of one trading account: balance, bonuses, leverage, access rights and margin
     rules. Monetary integers are scaled by 10^moneyDigits.
@@ -1099,6 +1280,55 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     """Which position goes first during a stop out; traders may change it unless the broker forbids.
 
     When absent the server's default applies: ``StopOutStrategy.MOST_MARGIN_USED_FIRST``."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        balance: int,
+        balance_version: int | None = None,
+        manager_bonus: int | None = None,
+        ib_bonus: int | None = None,
+        non_withdrawable_bonus: int | None = None,
+        access_rights: AccessRights | None = None,
+        deposit_asset_id: int,
+        swap_free: bool | None = None,
+        leverage_in_cents: int | None = None,
+        total_margin_calculation_type: TotalMarginCalculationType | None = None,
+        max_leverage: int | None = None,
+        french_risk: bool | None = None,
+        trader_login: int | None = None,
+        account_type: AccountType | None = None,
+        broker_name: str | None = None,
+        registration_timestamp: int | None = None,
+        is_limited_risk: bool | None = None,
+        limited_risk_margin_calculation_strategy: LimitedRiskMarginCalculationStrategy | None = None,
+        money_digits: int | None = None,
+        fair_stop_out: bool | None = None,
+        stop_out_strategy: StopOutStrategy | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "balance", balance)
+        _set(self, "balance_version", balance_version)
+        _set(self, "manager_bonus", manager_bonus)
+        _set(self, "ib_bonus", ib_bonus)
+        _set(self, "non_withdrawable_bonus", non_withdrawable_bonus)
+        _set(self, "access_rights", access_rights)
+        _set(self, "deposit_asset_id", deposit_asset_id)
+        _set(self, "swap_free", swap_free)
+        _set(self, "leverage_in_cents", leverage_in_cents)
+        _set(self, "total_margin_calculation_type", total_margin_calculation_type)
+        _set(self, "max_leverage", max_leverage)
+        _set(self, "french_risk", french_risk)
+        _set(self, "trader_login", trader_login)
+        _set(self, "account_type", account_type)
+        _set(self, "broker_name", broker_name)
+        _set(self, "registration_timestamp", registration_timestamp)
+        _set(self, "is_limited_risk", is_limited_risk)
+        _set(self, "limited_risk_margin_calculation_strategy", limited_risk_margin_calculation_strategy)
+        _set(self, "money_digits", money_digits)
+        _set(self, "fair_stop_out", fair_stop_out)
+        _set(self, "stop_out_strategy", stop_out_strategy)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrader, owned: bool) -> Self:
@@ -1247,7 +1477,7 @@ _Trader_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     """An open (or recently changed) position. Prices are plain doubles; monetary integers are scaled
     by 10^moneyDigits.
@@ -1308,6 +1538,43 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
 
     trailing_stop_loss: bool | None = None
     """True when the stop loss trails the market price."""
+
+    def __init__(
+        self,
+        *,
+        position_id: int,
+        trade_data: TradeData,
+        position_status: PositionStatus,
+        swap: int,
+        price: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        utc_last_update_timestamp: int | None = None,
+        commission: int | None = None,
+        margin_rate: float | None = None,
+        mirroring_commission: int | None = None,
+        guaranteed_stop_loss: bool | None = None,
+        used_margin: int | None = None,
+        stop_loss_trigger_method: OrderTriggerMethod | None = None,
+        money_digits: int | None = None,
+        trailing_stop_loss: bool | None = None,
+    ) -> None:
+        _set(self, "position_id", position_id)
+        _set(self, "trade_data", trade_data)
+        _set(self, "position_status", position_status)
+        _set(self, "swap", swap)
+        _set(self, "price", price)
+        _set(self, "stop_loss", stop_loss)
+        _set(self, "take_profit", take_profit)
+        _set(self, "utc_last_update_timestamp", utc_last_update_timestamp)
+        _set(self, "commission", commission)
+        _set(self, "margin_rate", margin_rate)
+        _set(self, "mirroring_commission", mirroring_commission)
+        _set(self, "guaranteed_stop_loss", guaranteed_stop_loss)
+        _set(self, "used_margin", used_margin)
+        _set(self, "stop_loss_trigger_method", stop_loss_trigger_method)
+        _set(self, "money_digits", money_digits)
+        _set(self, "trailing_stop_loss", trailing_stop_loss)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPosition, owned: bool) -> Self:
@@ -1401,7 +1668,7 @@ _Position_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
     """Trade details shared by positions and orders: symbol, volume, side and annotations.
 
@@ -1438,6 +1705,29 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
 
     close_timestamp: int | None = None
     """When the position was closed, in Unix milliseconds."""
+
+    def __init__(
+        self,
+        *,
+        symbol_id: int,
+        volume: int,
+        trade_side: TradeSide,
+        open_timestamp: int | None = None,
+        label: str | None = None,
+        guaranteed_stop_loss: bool | None = None,
+        comment: str | None = None,
+        measurement_units: str | None = None,
+        close_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "volume", volume)
+        _set(self, "trade_side", trade_side)
+        _set(self, "open_timestamp", open_timestamp)
+        _set(self, "label", label)
+        _set(self, "guaranteed_stop_loss", guaranteed_stop_loss)
+        _set(self, "comment", comment)
+        _set(self, "measurement_units", measurement_units)
+        _set(self, "close_timestamp", close_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATradeData, owned: bool) -> Self:
@@ -1494,7 +1784,7 @@ _TradeData_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
     """A trading order, either pending or already processed. Prices are absolute doubles except the
     relative SL/TP fields, which are integers in 1/100000 of a price unit.
@@ -1580,6 +1870,57 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
     """Trigger rule for the order; meaningful for STOP and STOP_LIMIT orders only.
 
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
+
+    def __init__(
+        self,
+        *,
+        order_id: int,
+        trade_data: TradeData,
+        order_type: OrderType,
+        order_status: OrderStatus,
+        expiration_timestamp: int | None = None,
+        execution_price: float | None = None,
+        executed_volume: int | None = None,
+        utc_last_update_timestamp: int | None = None,
+        base_slippage_price: float | None = None,
+        slippage_in_points: int | None = None,
+        closing_order: bool | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        client_order_id: str | None = None,
+        time_in_force: TimeInForce | None = None,
+        position_id: int | None = None,
+        relative_stop_loss: int | None = None,
+        relative_take_profit: int | None = None,
+        is_stop_out: bool | None = None,
+        trailing_stop_loss: bool | None = None,
+        stop_trigger_method: OrderTriggerMethod | None = None,
+    ) -> None:
+        _set(self, "order_id", order_id)
+        _set(self, "trade_data", trade_data)
+        _set(self, "order_type", order_type)
+        _set(self, "order_status", order_status)
+        _set(self, "expiration_timestamp", expiration_timestamp)
+        _set(self, "execution_price", execution_price)
+        _set(self, "executed_volume", executed_volume)
+        _set(self, "utc_last_update_timestamp", utc_last_update_timestamp)
+        _set(self, "base_slippage_price", base_slippage_price)
+        _set(self, "slippage_in_points", slippage_in_points)
+        _set(self, "closing_order", closing_order)
+        _set(self, "limit_price", limit_price)
+        _set(self, "stop_price", stop_price)
+        _set(self, "stop_loss", stop_loss)
+        _set(self, "take_profit", take_profit)
+        _set(self, "client_order_id", client_order_id)
+        _set(self, "time_in_force", time_in_force)
+        _set(self, "position_id", position_id)
+        _set(self, "relative_stop_loss", relative_stop_loss)
+        _set(self, "relative_take_profit", relative_take_profit)
+        _set(self, "is_stop_out", is_stop_out)
+        _set(self, "trailing_stop_loss", trailing_stop_loss)
+        _set(self, "stop_trigger_method", stop_trigger_method)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAOrder, owned: bool) -> Self:
@@ -1704,7 +2045,7 @@ _Order_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw]):
     """Record of a bonus being credited to or removed from an account. Monetary integers are scaled
     by 10^moneyDigits.
@@ -1745,6 +2086,31 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
 
     money_digits: int | None = None
     """Power of ten for managerBonus, managerDelta, ibBonus and ibDelta."""
+
+    def __init__(
+        self,
+        *,
+        operation_type: ChangeBonusType,
+        bonus_history_id: int,
+        manager_bonus: int,
+        manager_delta: int,
+        ib_bonus: int,
+        ib_delta: int,
+        change_bonus_timestamp: int,
+        external_note: str | None = None,
+        introducing_broker_id: int | None = None,
+        money_digits: int | None = None,
+    ) -> None:
+        _set(self, "operation_type", operation_type)
+        _set(self, "bonus_history_id", bonus_history_id)
+        _set(self, "manager_bonus", manager_bonus)
+        _set(self, "manager_delta", manager_delta)
+        _set(self, "ib_bonus", ib_bonus)
+        _set(self, "ib_delta", ib_delta)
+        _set(self, "change_bonus_timestamp", change_bonus_timestamp)
+        _set(self, "external_note", external_note)
+        _set(self, "introducing_broker_id", introducing_broker_id)
+        _set(self, "money_digits", money_digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw, owned: bool) -> Self:
@@ -1805,7 +2171,7 @@ _BonusDepositWithdraw_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithdraw]):
     """Record of a balance-changing cash operation (deposit, withdrawal, fee, transfer, ...).
     Monetary integers are scaled by 10^moneyDigits.
@@ -1843,6 +2209,29 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
 
     money_digits: int | None = None
     """Power of ten for balance, delta and equity."""
+
+    def __init__(
+        self,
+        *,
+        operation_type: ChangeBalanceType,
+        balance_history_id: int,
+        balance: int,
+        delta: int,
+        change_balance_timestamp: int,
+        external_note: str | None = None,
+        balance_version: int | None = None,
+        equity: int | None = None,
+        money_digits: int | None = None,
+    ) -> None:
+        _set(self, "operation_type", operation_type)
+        _set(self, "balance_history_id", balance_history_id)
+        _set(self, "balance", balance)
+        _set(self, "delta", delta)
+        _set(self, "change_balance_timestamp", change_balance_timestamp)
+        _set(self, "external_note", external_note)
+        _set(self, "balance_version", balance_version)
+        _set(self, "equity", equity)
+        _set(self, "money_digits", money_digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepositWithdraw, owned: bool) -> Self:
@@ -1899,7 +2288,7 @@ _DepositWithdraw_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     """One execution (deal) produced by an order; closing deals also carry the realised result.
     Prices are plain doubles; commission is scaled by 10^moneyDigits.
@@ -1961,6 +2350,45 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
 
     money_digits: int | None = None
     """Power of ten applied to commission."""
+
+    def __init__(
+        self,
+        *,
+        deal_id: int,
+        order_id: int,
+        position_id: int,
+        volume: int,
+        filled_volume: int,
+        symbol_id: int,
+        create_timestamp: int,
+        execution_timestamp: int,
+        utc_last_update_timestamp: int | None = None,
+        execution_price: float | None = None,
+        trade_side: TradeSide,
+        deal_status: DealStatus,
+        margin_rate: float | None = None,
+        commission: int | None = None,
+        base_to_usd_conversion_rate: float | None = None,
+        close_position_detail: ClosePositionDetail | None = None,
+        money_digits: int | None = None,
+    ) -> None:
+        _set(self, "deal_id", deal_id)
+        _set(self, "order_id", order_id)
+        _set(self, "position_id", position_id)
+        _set(self, "volume", volume)
+        _set(self, "filled_volume", filled_volume)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "create_timestamp", create_timestamp)
+        _set(self, "execution_timestamp", execution_timestamp)
+        _set(self, "utc_last_update_timestamp", utc_last_update_timestamp)
+        _set(self, "execution_price", execution_price)
+        _set(self, "trade_side", trade_side)
+        _set(self, "deal_status", deal_status)
+        _set(self, "margin_rate", margin_rate)
+        _set(self, "commission", commission)
+        _set(self, "base_to_usd_conversion_rate", base_to_usd_conversion_rate)
+        _set(self, "close_position_detail", close_position_detail)
+        _set(self, "money_digits", money_digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADeal, owned: bool) -> Self:
@@ -2062,7 +2490,7 @@ _Deal_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
     """A deal matched against another deal (offsetting volume), as listed by the deal offset request.
 
@@ -2084,6 +2512,19 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
 
     execution_price: float | None = None
     """Price at which the offset deal was executed."""
+
+    def __init__(
+        self,
+        *,
+        deal_id: int,
+        volume: int,
+        execution_timestamp: int | None = None,
+        execution_price: float | None = None,
+    ) -> None:
+        _set(self, "deal_id", deal_id)
+        _set(self, "volume", volume)
+        _set(self, "execution_timestamp", execution_timestamp)
+        _set(self, "execution_price", execution_price)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADealOffset, owned: bool) -> Self:
@@ -2109,7 +2550,7 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
 _DealOffset_SLOTS = _slot_setters(DealOffset, "deal_id", "volume", "execution_timestamp", "execution_price")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePositionDetail]):
     """Realised results attached to a deal that closes (part of) a position. Monetary integers are
     scaled by 10^moneyDigits.
@@ -2151,6 +2592,31 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
     pnl_conversion_fee: int | None = None
     """Conversion fee in deposit currency, charged when the symbol's quote asset is not the
     account's deposit asset."""
+
+    def __init__(
+        self,
+        *,
+        entry_price: float,
+        gross_profit: int,
+        swap: int,
+        commission: int,
+        balance: int,
+        quote_to_deposit_conversion_rate: float | None = None,
+        closed_volume: int | None = None,
+        balance_version: int | None = None,
+        money_digits: int | None = None,
+        pnl_conversion_fee: int | None = None,
+    ) -> None:
+        _set(self, "entry_price", entry_price)
+        _set(self, "gross_profit", gross_profit)
+        _set(self, "swap", swap)
+        _set(self, "commission", commission)
+        _set(self, "balance", balance)
+        _set(self, "quote_to_deposit_conversion_rate", quote_to_deposit_conversion_rate)
+        _set(self, "closed_volume", closed_volume)
+        _set(self, "balance_version", balance_version)
+        _set(self, "money_digits", money_digits)
+        _set(self, "pnl_conversion_fee", pnl_conversion_fee)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail, owned: bool) -> Self:
@@ -2213,7 +2679,7 @@ _ClosePositionDetail_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
     """One OHLC bar. Prices are integers in 1/100000 of a price unit: low is absolute, while open,
     close and high are given as non-negative offsets above low.
@@ -2247,6 +2713,25 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
 
     utc_timestamp_in_minutes: int | None = None
     """Bar start time (time of its first tick) in minutes since the Unix epoch."""
+
+    def __init__(
+        self,
+        *,
+        volume: int,
+        period: TrendbarPeriod | None = None,
+        low: int | None = None,
+        delta_open: int | None = None,
+        delta_close: int | None = None,
+        delta_high: int | None = None,
+        utc_timestamp_in_minutes: int | None = None,
+    ) -> None:
+        _set(self, "volume", volume)
+        _set(self, "period", period)
+        _set(self, "low", low)
+        _set(self, "delta_open", delta_open)
+        _set(self, "delta_close", delta_close)
+        _set(self, "delta_high", delta_high)
+        _set(self, "utc_timestamp_in_minutes", utc_timestamp_in_minutes)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrendbar, owned: bool) -> Self:
@@ -2292,7 +2777,7 @@ _Trendbar_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargin]):
     """Margin that a hypothetical position of a given volume would require, for each side.
     Amounts are scaled by the moneyDigits of the enclosing response.
@@ -2312,6 +2797,17 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
 
     sell_margin: int
     """Margin needed to sell that volume."""
+
+    def __init__(
+        self,
+        *,
+        volume: int,
+        buy_margin: int,
+        sell_margin: int,
+    ) -> None:
+        _set(self, "volume", volume)
+        _set(self, "buy_margin", buy_margin)
+        _set(self, "sell_margin", sell_margin)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAExpectedMargin, owned: bool) -> Self:
@@ -2335,7 +2831,7 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
 _ExpectedMargin_SLOTS = _slot_setters(ExpectedMargin, "volume", "buy_margin", "sell_margin")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
     """One historical tick. In tick data lists only the first entry is absolute; see
     ProtoOAGetTickDataRes for how the following entries are encoded.
@@ -2352,6 +2848,15 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
 
     tick: int
     """Tick price in 1/100000 of a price unit."""
+
+    def __init__(
+        self,
+        *,
+        timestamp: int,
+        tick: int,
+    ) -> None:
+        _set(self, "timestamp", timestamp)
+        _set(self, "tick", tick)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATickData, owned: bool) -> Self:
@@ -2373,7 +2878,7 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
 _TickData_SLOTS = _slot_setters(TickData, "timestamp", "tick")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
     """The cTrader ID (cTID) user profile behind an access token; kept minimal for privacy (GDPR).
 
@@ -2386,6 +2891,13 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
 
     user_id: int
     """Numeric id of the cTID user."""
+
+    def __init__(
+        self,
+        *,
+        user_id: int,
+    ) -> None:
+        _set(self, "user_id", user_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidProfile, owned: bool) -> Self:
@@ -2405,7 +2917,7 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
 _CtidProfile_SLOTS = _slot_setters(CtidProfile, "user_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTraderAccount]):
     """A trading account that an access token grants access to, as listed for that token.
 
@@ -2433,6 +2945,23 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
 
     broker_title_short: str | None = None
     """Short broker name suitable for showing in a UI."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        is_live: bool | None = None,
+        trader_login: int | None = None,
+        last_closing_deal_timestamp: int | None = None,
+        last_balance_update_timestamp: int | None = None,
+        broker_title_short: str | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "is_live", is_live)
+        _set(self, "trader_login", trader_login)
+        _set(self, "last_closing_deal_timestamp", last_closing_deal_timestamp)
+        _set(self, "last_balance_update_timestamp", last_balance_update_timestamp)
+        _set(self, "broker_title_short", broker_title_short)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount, owned: bool) -> Self:
@@ -2481,7 +3010,7 @@ _CtidTraderAccount_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
     """Top-level grouping of symbols, such as Forex or Indices.
 
@@ -2500,6 +3029,17 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
 
     sorting_number: float | None = None
     """Ordering key for display; lower values are listed first."""
+
+    def __init__(
+        self,
+        *,
+        id: int | None = None,
+        name: str | None = None,
+        sorting_number: float | None = None,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "name", name)
+        _set(self, "sorting_number", sorting_number)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAssetClass, owned: bool) -> Self:
@@ -2523,7 +3063,7 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
 _AssetClass_SLOTS = _slot_setters(AssetClass, "id", "name", "sorting_number")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
     """One price level in the depth of market. Exactly one of bid or ask is set, depending on the
     side of the book the quote belongs to.
@@ -2546,6 +3086,19 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
 
     ask: int | None = None
     """Ask price in 1/100000 of a price unit; set for ask-side quotes."""
+
+    def __init__(
+        self,
+        *,
+        id: int,
+        size: int,
+        bid: int | None = None,
+        ask: int | None = None,
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "size", size)
+        _set(self, "bid", bid)
+        _set(self, "ask", ask)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepthQuote, owned: bool) -> Self:
@@ -2571,7 +3124,7 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
 _DepthQuote_SLOTS = _slot_setters(DepthQuote, "id", "size", "bid", "ask")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
     """Margin call setting: the margin level at which a notification of the given type fires.
     Exactly three such settings exist per account, one per ProtoOANotificationType.
@@ -2591,6 +3144,17 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
 
     utc_last_update_timestamp: int | None = None
     """When this setting last changed, in Unix milliseconds."""
+
+    def __init__(
+        self,
+        *,
+        margin_call_type: NotificationType,
+        margin_level_threshold: float,
+        utc_last_update_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "margin_call_type", margin_call_type)
+        _set(self, "margin_level_threshold", margin_level_threshold)
+        _set(self, "utc_last_update_timestamp", utc_last_update_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAMarginCall, owned: bool) -> Self:
@@ -2618,7 +3182,7 @@ _MarginCall_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
     """A broker-defined non-trading day for a symbol, optionally limited to part of the day and
     optionally repeating every year.
@@ -2653,6 +3217,27 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
 
     end_second: int | None = None
     """Seconds after 00:00 of the holiday date at which the holiday ends."""
+
+    def __init__(
+        self,
+        *,
+        holiday_id: int,
+        name: str,
+        description: str | None = None,
+        schedule_time_zone: str,
+        holiday_date: int,
+        is_recurring: bool,
+        start_second: int | None = None,
+        end_second: int | None = None,
+    ) -> None:
+        _set(self, "holiday_id", holiday_id)
+        _set(self, "name", name)
+        _set(self, "description", description)
+        _set(self, "schedule_time_zone", schedule_time_zone)
+        _set(self, "holiday_date", holiday_date)
+        _set(self, "is_recurring", is_recurring)
+        _set(self, "start_second", start_second)
+        _set(self, "end_second", end_second)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAHoliday, owned: bool) -> Self:
@@ -2705,7 +3290,7 @@ _Holiday_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLeverage]):
     """A dynamic leverage profile: leverage decreases as position volume grows, tier by tier.
 
@@ -2721,6 +3306,15 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
 
     tiers: tuple[DynamicLeverageTier, ...] = ()
     """Tiers in ascending volume order; the last tier's leverage also covers any larger volume."""
+
+    def __init__(
+        self,
+        *,
+        leverage_id: int,
+        tiers: tuple[DynamicLeverageTier, ...] = (),
+    ) -> None:
+        _set(self, "leverage_id", leverage_id)
+        _set(self, "tiers", tiers)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverage, owned: bool) -> Self:
@@ -2750,7 +3344,7 @@ _DynamicLeverage_SLOTS = _slot_setters(DynamicLeverage, "leverage_id", "tiers")
 _install_lazy(DynamicLeverage, "tiers")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier]):
     """One step of a dynamic leverage profile.
 
@@ -2767,6 +3361,15 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
 
     leverage: int
     """Leverage used within this tier."""
+
+    def __init__(
+        self,
+        *,
+        volume: int,
+        leverage: int,
+    ) -> None:
+        _set(self, "volume", volume)
+        _set(self, "leverage", leverage)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier, owned: bool) -> Self:
@@ -2788,7 +3391,7 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
 _DynamicLeverageTier_SLOTS = _slot_setters(DynamicLeverageTier, "volume", "leverage")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL]):
     """Unrealised profit or loss of one open position, in deposit currency; amounts are scaled by the
     moneyDigits of the enclosing response.
@@ -2808,6 +3411,17 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
 
     net_unrealized_pnl: int
     """Unrealised profit or loss after costs, not counting the commission that closing would incur."""
+
+    def __init__(
+        self,
+        *,
+        position_id: int,
+        gross_unrealized_pnl: int,
+        net_unrealized_pnl: int,
+    ) -> None:
+        _set(self, "position_id", position_id)
+        _set(self, "gross_unrealized_pnl", gross_unrealized_pnl)
+        _set(self, "net_unrealized_pnl", net_unrealized_pnl)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL, owned: bool) -> Self:
@@ -2833,7 +3447,7 @@ _PositionUnrealizedPnL_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthReq]):
     """Client request that authenticates the registered application on a new connection; it must be the
     first message sent. Answered by ProtoOAApplicationAuthRes, or ProtoOAErrorRes if the credentials are
@@ -2852,6 +3466,15 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 
     client_secret: str = dataclasses.field(repr=False)
     """Client secret paired with clientId at registration; keep it out of logs and source control."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+    ) -> None:
+        _set(self, "client_id", client_id)
+        _set(self, "client_secret", client_secret)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq, owned: bool) -> Self:
@@ -2873,7 +3496,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 _ApplicationAuthReq_SLOTS = _slot_setters(ApplicationAuthReq, "client_id", "client_secret")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthRes]):
     """Server response confirming that ProtoOAApplicationAuthReq succeeded. It has no body; after it the
     connection may send account-level and token-level requests.
@@ -2886,6 +3509,9 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2101
 
+    def __init__(self) -> None:
+        pass
+
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthRes, owned: bool) -> Self:
         o = _new(cls)
@@ -2895,7 +3521,7 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
         return _OpenApiMessages_pb2.ProtoOAApplicationAuthRes()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
     """Client request that opens a session for one trading account on an already application-authenticated
     connection. Send once per account. Answered by ProtoOAAccountAuthRes, or ProtoOAErrorRes on failure.
@@ -2913,6 +3539,15 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
 
     access_token: str = dataclasses.field(repr=False)
     """OAuth access token that the account owner granted to this application."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        access_token: str,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "access_token", access_token)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthReq, owned: bool) -> Self:
@@ -2934,7 +3569,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
 _AccountAuthReq_SLOTS = _slot_setters(AccountAuthReq, "ctid_trader_account_id", "access_token")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
     """Server response to ProtoOAAccountAuthReq: the named account is now authorized on this connection.
 
@@ -2948,6 +3583,13 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
 
     ctid_trader_account_id: int
     """Account whose session was just authorized."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthRes, owned: bool) -> Self:
@@ -2967,7 +3609,7 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
 _AccountAuthRes_SLOTS = _slot_setters(AccountAuthRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     """Generic failure reply the server may send instead of the normal response to any request (auth,
     permission, validation, rate-limit or maintenance problems). Its wrapper echoes the request's clientMsgId.
@@ -2996,6 +3638,21 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     retry_after: int | None = None
     """Seconds to wait before this payload type is accepted again; set for rate-limit errors with
     errorCode BLOCKED_PAYLOAD_TYPE. Other payload types are not blocked."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int | None = None,
+        error_code: str,
+        description: str | None = None,
+        maintenance_end_timestamp: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "error_code", error_code)
+        _set(self, "description", description)
+        _set(self, "maintenance_end_timestamp", maintenance_end_timestamp)
+        _set(self, "retry_after", retry_after)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAErrorRes, owned: bool) -> Self:
@@ -3038,7 +3695,7 @@ _ErrorRes_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisconnectEvent]):
     """Server-pushed event: the server has dropped the whole application connection, ending every account
     session on it. Treat the connection as closed.
@@ -3053,6 +3710,13 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
 
     reason: str | None = None
     """Free-text cause, e.g. that an administrator blocked the application's access."""
+
+    def __init__(
+        self,
+        *,
+        reason: str | None = None,
+    ) -> None:
+        _set(self, "reason", reason)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent, owned: bool) -> Self:
@@ -3072,7 +3736,7 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
 _ClientDisconnectEvent_SLOTS = _slot_setters(ClientDisconnectEvent, "reason")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent]):
     """Server-pushed event: the sessions of the listed accounts were ended because their token is no longer
     valid (refreshed, revoked, account or cTID deleted). The connection and other accounts stay up.
@@ -3090,6 +3754,15 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
 
     reason: str | None = None
     """Free-text cause, e.g. that the access token expired or was withdrawn."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_ids: tuple[int, ...] = (),
+        reason: str | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_ids", ctid_trader_account_ids)
+        _set(self, "reason", reason)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent, owned: bool) -> Self:
@@ -3113,7 +3786,7 @@ _AccountsTokenInvalidatedEvent_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
     """Client request for the version of the Open API proxy/schema. Answered by ProtoOAVersionRes.
 
@@ -3125,6 +3798,9 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2104
 
+    def __init__(self) -> None:
+        pass
+
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionReq, owned: bool) -> Self:
         o = _new(cls)
@@ -3134,7 +3810,7 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
         return _OpenApiMessages_pb2.ProtoOAVersionReq()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
     """Server response to ProtoOAVersionReq.
 
@@ -3148,6 +3824,13 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
 
     version: str
     """Version string of the server application."""
+
+    def __init__(
+        self,
+        *,
+        version: str,
+    ) -> None:
+        _set(self, "version", version)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes, owned: bool) -> Self:
@@ -3167,7 +3850,7 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
 _VersionRes_SLOTS = _slot_setters(VersionRes, "version")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     """Client request that places a market or pending order; needs a token with trading permission. Answered
     by one or more ProtoOAExecutionEvent messages (e.g. ORDER_ACCEPTED then ORDER_FILLED), or by
@@ -3253,6 +3936,55 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     """Which price movement triggers a STOP or STOP_LIMIT order (TRADE by default).
 
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: int,
+        order_type: OrderType,
+        trade_side: TradeSide,
+        volume: int,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        time_in_force: TimeInForce | None = None,
+        expiration_timestamp: int | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        comment: str | None = None,
+        base_slippage_price: float | None = None,
+        slippage_in_points: int | None = None,
+        label: str | None = None,
+        position_id: int | None = None,
+        client_order_id: str | None = None,
+        relative_stop_loss: int | None = None,
+        relative_take_profit: int | None = None,
+        guaranteed_stop_loss: bool | None = None,
+        trailing_stop_loss: bool | None = None,
+        stop_trigger_method: OrderTriggerMethod | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "order_type", order_type)
+        _set(self, "trade_side", trade_side)
+        _set(self, "volume", volume)
+        _set(self, "limit_price", limit_price)
+        _set(self, "stop_price", stop_price)
+        _set(self, "time_in_force", time_in_force)
+        _set(self, "expiration_timestamp", expiration_timestamp)
+        _set(self, "stop_loss", stop_loss)
+        _set(self, "take_profit", take_profit)
+        _set(self, "comment", comment)
+        _set(self, "base_slippage_price", base_slippage_price)
+        _set(self, "slippage_in_points", slippage_in_points)
+        _set(self, "label", label)
+        _set(self, "position_id", position_id)
+        _set(self, "client_order_id", client_order_id)
+        _set(self, "relative_stop_loss", relative_stop_loss)
+        _set(self, "relative_take_profit", relative_take_profit)
+        _set(self, "guaranteed_stop_loss", guaranteed_stop_loss)
+        _set(self, "trailing_stop_loss", trailing_stop_loss)
+        _set(self, "stop_trigger_method", stop_trigger_method)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOANewOrderReq, owned: bool) -> Self:
@@ -3371,7 +4103,7 @@ _NewOrderReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
     """Server message reporting an order, position or balance change. It is the reply to ProtoOANewOrderReq,
     ProtoOACancelOrderReq, ProtoOAAmendOrderReq, ProtoOAAmendPositionSLTPReq and ProtoOAClosePositionReq,
@@ -3411,6 +4143,29 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
 
     is_server_event: bool | None = None
     """True when the server initiated the execution (e.g. stop-out) rather than a client request."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        execution_type: ExecutionType,
+        position: Position | None = None,
+        order: Order | None = None,
+        deal: Deal | None = None,
+        bonus_deposit_withdraw: BonusDepositWithdraw | None = None,
+        deposit_withdraw: DepositWithdraw | None = None,
+        error_code: str | None = None,
+        is_server_event: bool | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "execution_type", execution_type)
+        _set(self, "position", position)
+        _set(self, "order", order)
+        _set(self, "deal", deal)
+        _set(self, "bonus_deposit_withdraw", bonus_deposit_withdraw)
+        _set(self, "deposit_withdraw", deposit_withdraw)
+        _set(self, "error_code", error_code)
+        _set(self, "is_server_event", is_server_event)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExecutionEvent, owned: bool) -> Self:
@@ -3478,7 +4233,7 @@ _ExecutionEvent_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
     """Client request to cancel a working pending order; needs trading permission. Answered by
     ProtoOAExecutionEvent (ORDER_CANCELLED), or ProtoOAOrderErrorEvent on validation failure.
@@ -3496,6 +4251,15 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
 
     order_id: int
     """Id of the pending order to cancel."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        order_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "order_id", order_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACancelOrderReq, owned: bool) -> Self:
@@ -3517,7 +4281,7 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
 _CancelOrderReq_SLOTS = _slot_setters(CancelOrderReq, "ctid_trader_account_id", "order_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
     """Client request to change the parameters of a working pending order; needs trading permission.
     Answered by ProtoOAExecutionEvent (ORDER_REPLACED), or ProtoOAOrderErrorEvent on validation failure.
@@ -3575,6 +4339,39 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
     """Which price movement triggers a STOP or STOP_LIMIT order (TRADE by default).
 
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        order_id: int,
+        volume: int | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        expiration_timestamp: int | None = None,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        slippage_in_points: int | None = None,
+        relative_stop_loss: int | None = None,
+        relative_take_profit: int | None = None,
+        guaranteed_stop_loss: bool | None = None,
+        trailing_stop_loss: bool | None = None,
+        stop_trigger_method: OrderTriggerMethod | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "order_id", order_id)
+        _set(self, "volume", volume)
+        _set(self, "limit_price", limit_price)
+        _set(self, "stop_price", stop_price)
+        _set(self, "expiration_timestamp", expiration_timestamp)
+        _set(self, "stop_loss", stop_loss)
+        _set(self, "take_profit", take_profit)
+        _set(self, "slippage_in_points", slippage_in_points)
+        _set(self, "relative_stop_loss", relative_stop_loss)
+        _set(self, "relative_take_profit", relative_take_profit)
+        _set(self, "guaranteed_stop_loss", guaranteed_stop_loss)
+        _set(self, "trailing_stop_loss", trailing_stop_loss)
+        _set(self, "stop_trigger_method", stop_trigger_method)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendOrderReq, owned: bool) -> Self:
@@ -3657,7 +4454,7 @@ _AmendOrderReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq]):
     """Client request to set or change the stop-loss and take-profit of an open position; needs trading
     permission. Answered by ProtoOAExecutionEvent, or ProtoOAOrderErrorEvent on validation failure.
@@ -3692,6 +4489,25 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
     """Which price movement triggers the protective stop-loss order (TRADE by default).
 
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_id: int,
+        stop_loss: float | None = None,
+        take_profit: float | None = None,
+        guaranteed_stop_loss: bool | None = None,
+        trailing_stop_loss: bool | None = None,
+        stop_loss_trigger_method: OrderTriggerMethod | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_id", position_id)
+        _set(self, "stop_loss", stop_loss)
+        _set(self, "take_profit", take_profit)
+        _set(self, "guaranteed_stop_loss", guaranteed_stop_loss)
+        _set(self, "trailing_stop_loss", trailing_stop_loss)
+        _set(self, "stop_loss_trigger_method", stop_loss_trigger_method)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq, owned: bool) -> Self:
@@ -3747,7 +4563,7 @@ _AmendPositionSLTPReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq]):
     """Client request to close all or part of an open position; needs trading permission. Answered by
     ProtoOAExecutionEvent (closing order accepted, then filled), or ProtoOAOrderErrorEvent on failure.
@@ -3768,6 +4584,17 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
 
     volume: int
     """Quantity to close in 0.01 of a unit (protocol 100 = 1 unit); less than the full size closes partially."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_id: int,
+        volume: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_id", position_id)
+        _set(self, "volume", volume)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClosePositionReq, owned: bool) -> Self:
@@ -3791,7 +4618,7 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
 _ClosePositionReq_SLOTS = _slot_setters(ClosePositionReq, "ctid_trader_account_id", "position_id", "volume")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent]):
     """Server-pushed event: a trailing stop-loss was moved because the market moved in the position's favour.
 
@@ -3817,6 +4644,21 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
 
     utc_last_update_timestamp: int
     """When the stop-loss was moved, in Unix milliseconds."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_id: int,
+        order_id: int,
+        stop_price: float,
+        utc_last_update_timestamp: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_id", position_id)
+        _set(self, "order_id", order_id)
+        _set(self, "stop_price", stop_price)
+        _set(self, "utc_last_update_timestamp", utc_last_update_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent, owned: bool) -> Self:
@@ -3857,7 +4699,7 @@ _TrailingSLChangedEvent_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
     """Client request for all assets (currencies, metals, etc.) known to an account. Answered by
     ProtoOAAssetListRes.
@@ -3872,6 +4714,13 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
 
     ctid_trader_account_id: int
     """Account whose assets are requested."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListReq, owned: bool) -> Self:
@@ -3891,7 +4740,7 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
 _AssetListReq_SLOTS = _slot_setters(AssetListReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
     """Server response to ProtoOAAssetListReq.
 
@@ -3908,6 +4757,15 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
 
     asset: tuple[Asset, ...] = ()
     """Every asset available to the account."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        asset: tuple[Asset, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "asset", asset)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListRes, owned: bool) -> Self:
@@ -3937,7 +4795,7 @@ _AssetListRes_SLOTS = _slot_setters(AssetListRes, "ctid_trader_account_id", "ass
 _install_lazy(AssetListRes, "asset")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
     """Client request for the account's tradable symbols in a compact form (light symbol records). Answered
     by ProtoOASymbolsListRes; use ProtoOASymbolByIdReq for full details.
@@ -3957,6 +4815,15 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
     """True also returns symbols that have been archived (false by default).
 
     When absent the server's default applies: ``False``."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        include_archived_symbols: bool | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "include_archived_symbols", include_archived_symbols)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListReq, owned: bool) -> Self:
@@ -3978,7 +4845,7 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
 _SymbolsListReq_SLOTS = _slot_setters(SymbolsListReq, "ctid_trader_account_id", "include_archived_symbols")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
     """Server response to ProtoOASymbolsListReq.
 
@@ -3998,6 +4865,17 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
 
     archived_symbol: tuple[ArchivedSymbol, ...] = ()
     """Archived symbols; filled only when includeArchivedSymbols was true."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol: tuple[LightSymbol, ...] = (),
+        archived_symbol: tuple[ArchivedSymbol, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol", symbol)
+        _set(self, "archived_symbol", archived_symbol)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListRes, owned: bool) -> Self:
@@ -4040,7 +4918,7 @@ _SymbolsListRes_SLOTS = _slot_setters(SymbolsListRes, "ctid_trader_account_id", 
 _install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
     """Client request for the complete definition of one or more symbols. Answered by ProtoOASymbolByIdRes.
 
@@ -4057,6 +4935,15 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
 
     symbol_id: tuple[int, ...] = ()
     """Ids of the symbols to fetch."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdReq, owned: bool) -> Self:
@@ -4078,7 +4965,7 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
 _SymbolByIdReq_SLOTS = _slot_setters(SymbolByIdReq, "ctid_trader_account_id", "symbol_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
     """Server response to ProtoOASymbolByIdReq.
 
@@ -4098,6 +4985,17 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
 
     archived_symbol: tuple[ArchivedSymbol, ...] = ()
     """Requested symbols that turned out to be archived."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol: tuple[Symbol, ...] = (),
+        archived_symbol: tuple[ArchivedSymbol, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol", symbol)
+        _set(self, "archived_symbol", archived_symbol)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdRes, owned: bool) -> Self:
@@ -4140,7 +5038,7 @@ _SymbolByIdRes_SLOTS = _slot_setters(SymbolByIdRes, "ctid_trader_account_id", "s
 _install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionReq]):
     """Client request for a chain of symbols that converts one asset into another when no single symbol
     quotes the pair directly. Answered by ProtoOASymbolsForConversionRes.
@@ -4161,6 +5059,17 @@ class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
 
     last_asset_id: int
     """Asset to convert into (for EUR -> USD this is the USD asset id)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        first_asset_id: int,
+        last_asset_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "first_asset_id", first_asset_id)
+        _set(self, "last_asset_id", last_asset_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq, owned: bool) -> Self:
@@ -4186,7 +5095,7 @@ _SymbolsForConversionReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionRes]):
     """Server response to ProtoOASymbolsForConversionReq.
 
@@ -4203,6 +5112,15 @@ class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
 
     symbol: tuple[LightSymbol, ...] = ()
     """Ordered symbols that make up the conversion path from the first to the last asset."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol: tuple[LightSymbol, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol", symbol)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes, owned: bool) -> Self:
@@ -4232,7 +5150,7 @@ _SymbolsForConversionRes_SLOTS = _slot_setters(SymbolsForConversionRes, "ctid_tr
 _install_lazy(SymbolsForConversionRes, "symbol")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedEvent]):
     """Server-pushed event: the configuration of one or more symbols changed on the server; re-fetch them.
 
@@ -4249,6 +5167,15 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
 
     symbol_id: tuple[int, ...] = ()
     """Ids of the symbols that changed."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolChangedEvent, owned: bool) -> Self:
@@ -4270,7 +5197,7 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
 _SymbolChangedEvent_SLOTS = _slot_setters(SymbolChangedEvent, "ctid_trader_account_id", "symbol_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListReq]):
     """Client request for the asset classes (e.g. forex, metals, indices) available to an account. Answered
     by ProtoOAAssetClassListRes.
@@ -4285,6 +5212,13 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
     ctid_trader_account_id: int
     """Account whose asset classes are requested."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListReq, owned: bool) -> Self:
@@ -4304,7 +5238,7 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 _AssetClassListReq_SLOTS = _slot_setters(AssetClassListReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListRes]):
     """Server response to ProtoOAAssetClassListReq.
 
@@ -4321,6 +5255,15 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
     asset_class: tuple[AssetClass, ...] = ()
     """Asset classes available to the account."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        asset_class: tuple[AssetClass, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "asset_class", asset_class)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListRes, owned: bool) -> Self:
@@ -4350,7 +5293,7 @@ _AssetClassListRes_SLOTS = _slot_setters(AssetClassListRes, "ctid_trader_account
 _install_lazy(AssetClassListRes, "asset_class")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
     """Client request for the account's own data (balance, leverage, deposit asset, ...). Answered by
     ProtoOATraderRes.
@@ -4365,6 +5308,13 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
 
     ctid_trader_account_id: int
     """Account whose data is requested."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderReq, owned: bool) -> Self:
@@ -4384,7 +5334,7 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
 _TraderReq_SLOTS = _slot_setters(TraderReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
     """Server response to ProtoOATraderReq.
 
@@ -4401,6 +5351,15 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
 
     trader: Trader
     """Account details; monetary values are scaled by 10^moneyDigits."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        trader: Trader,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "trader", trader)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderRes, owned: bool) -> Self:
@@ -4422,7 +5381,7 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
 _TraderRes_SLOTS = _slot_setters(TraderRes, "ctid_trader_account_id", "trader")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedEvent]):
     """Server-pushed event: the account's trader record was modified on the server side.
 
@@ -4439,6 +5398,15 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
 
     trader: Trader
     """Updated account details."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        trader: Trader,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "trader", trader)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent, owned: bool) -> Self:
@@ -4460,7 +5428,7 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
 _TraderUpdatedEvent_SLOTS = _slot_setters(TraderUpdatedEvent, "ctid_trader_account_id", "trader")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
     """Client request for a snapshot of all currently open positions and working pending orders, used to
     (re)synchronise local state. Answered by ProtoOAReconcileRes.
@@ -4479,6 +5447,15 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
     return_protection_orders: bool | None = None
     """True lists stop-loss/take-profit protection orders as separate orders; otherwise read them from
     position.stopLoss and position.takeProfit."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        return_protection_orders: bool | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "return_protection_orders", return_protection_orders)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileReq, owned: bool) -> Self:
@@ -4500,7 +5477,7 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
 _ReconcileReq_SLOTS = _slot_setters(ReconcileReq, "ctid_trader_account_id", "return_protection_orders")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
     """Server response to ProtoOAReconcileReq.
 
@@ -4520,6 +5497,17 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
 
     order: tuple[Order, ...] = ()
     """Pending orders that are working right now."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position: tuple[Position, ...] = (),
+        order: tuple[Order, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position", position)
+        _set(self, "order", order)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileRes, owned: bool) -> Self:
@@ -4558,7 +5546,7 @@ _ReconcileRes_SLOTS = _slot_setters(ReconcileRes, "ctid_trader_account_id", "pos
 _install_lazy(ReconcileRes, "position", "order")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent]):
     """Server message reporting that a trading request (new, cancel, amend order, amend SL/TP, close
     position) failed validation. Its wrapper echoes the request's clientMsgId.
@@ -4585,6 +5573,21 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
 
     description: str | None = None
     """Human-readable explanation of the failure."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        error_code: str,
+        order_id: int | None = None,
+        position_id: int | None = None,
+        description: str | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "error_code", error_code)
+        _set(self, "order_id", order_id)
+        _set(self, "position_id", position_id)
+        _set(self, "description", description)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderErrorEvent, owned: bool) -> Self:
@@ -4616,7 +5619,7 @@ _OrderErrorEvent_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
     """Client request for executed deals (fills) in a time window. Answered by ProtoOADealListRes. Counts
     against the historical-data limit of 5 requests per second.
@@ -4640,6 +5643,19 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
 
     max_rows: int | None = None
     """Upper bound on how many deals to return."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        from_timestamp: int | None = None,
+        to_timestamp: int | None = None,
+        max_rows: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
+        _set(self, "max_rows", max_rows)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListReq, owned: bool) -> Self:
@@ -4667,7 +5683,7 @@ _DealListReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
     """Server response to ProtoOADealListReq.
 
@@ -4687,6 +5703,17 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
 
     has_more: bool
     """True when more records matched than one response holds; narrow or shift the window and ask again."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        deal: tuple[Deal, ...] = (),
+        has_more: bool,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "deal", deal)
+        _set(self, "has_more", has_more)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListRes, owned: bool) -> Self:
@@ -4718,7 +5745,7 @@ _DealListRes_SLOTS = _slot_setters(DealListRes, "ctid_trader_account_id", "deal"
 _install_lazy(DealListRes, "deal")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
     """Client request for the account's orders within a time window. Answered by ProtoOAOrderListRes.
 
@@ -4738,6 +5765,17 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
 
     to_timestamp: int | None = None
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        from_timestamp: int | None = None,
+        to_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListReq, owned: bool) -> Self:
@@ -4761,7 +5799,7 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
 _OrderListReq_SLOTS = _slot_setters(OrderListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
     """Server response to ProtoOAOrderListReq.
 
@@ -4781,6 +5819,17 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
 
     has_more: bool
     """True when more records matched than one response holds; request the rest with another window."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        order: tuple[Order, ...] = (),
+        has_more: bool,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "order", order)
+        _set(self, "has_more", has_more)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListRes, owned: bool) -> Self:
@@ -4812,7 +5861,7 @@ _OrderListRes_SLOTS = _slot_setters(OrderListRes, "ctid_trader_account_id", "ord
 _install_lazy(OrderListRes, "order")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginReq]):
     """Client request for an estimate of the margin that given volumes of a symbol would need, e.g. before
     placing an order. Guaranteed-stop-loss margin is not covered. Answered by ProtoOAExpectedMarginRes.
@@ -4833,6 +5882,17 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
     volume: tuple[int, ...] = ()
     """One or more candidate quantities, each in 0.01 of a unit (protocol 100 = 1 unit)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: int,
+        volume: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "volume", volume)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginReq, owned: bool) -> Self:
@@ -4856,7 +5916,7 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 _ExpectedMarginReq_SLOTS = _slot_setters(ExpectedMarginReq, "ctid_trader_account_id", "symbol_id", "volume")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginRes]):
     """Server response to ProtoOAExpectedMarginReq.
 
@@ -4876,6 +5936,17 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
     money_digits: int | None = None
     """Decimal scale of margin.buyMargin and margin.sellMargin: divide them by 10^moneyDigits."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        margin: tuple[ExpectedMargin, ...] = (),
+        money_digits: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "margin", margin)
+        _set(self, "money_digits", money_digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginRes, owned: bool) -> Self:
@@ -4909,7 +5980,7 @@ _ExpectedMarginRes_SLOTS = _slot_setters(
 _install_lazy(ExpectedMarginRes, "margin")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedEvent]):
     """Server-pushed event: the margin held for one position changed.
 
@@ -4932,6 +6003,19 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
 
     money_digits: int | None = None
     """Decimal scale of usedMargin (e.g. 8 means divide by 10^8)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_id: int,
+        used_margin: int,
+        money_digits: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_id", position_id)
+        _set(self, "used_margin", used_margin)
+        _set(self, "money_digits", money_digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginChangedEvent, owned: bool) -> Self:
@@ -4961,7 +6045,7 @@ _MarginChangedEvent_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq]):
     """Client request for deposits and withdrawals in a time window of at most one week. Answered by
     ProtoOACashFlowHistoryListRes. Counts against the historical-data limit of 5 requests per second.
@@ -4983,6 +6067,17 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
     to_timestamp: int
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        from_timestamp: int,
+        to_timestamp: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq, owned: bool) -> Self:
@@ -5008,7 +6103,7 @@ _CashFlowHistoryListReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes]):
     """Server response to ProtoOACashFlowHistoryListReq.
 
@@ -5025,6 +6120,15 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
     deposit_withdraw: tuple[DepositWithdraw, ...] = ()
     """Balance operations found in the window."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        deposit_withdraw: tuple[DepositWithdraw, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "deposit_withdraw", deposit_withdraw)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes, owned: bool) -> Self:
@@ -5060,7 +6164,7 @@ _CashFlowHistoryListRes_SLOTS = _slot_setters(
 _install_lazy(CashFlowHistoryListRes, "deposit_withdraw")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetAccountListByAccessTokenReq(
     ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq]
 ):
@@ -5077,6 +6181,13 @@ class GetAccountListByAccessTokenReq(
 
     access_token: str = dataclasses.field(repr=False)
     """OAuth access token to inspect."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+    ) -> None:
+        _set(self, "access_token", access_token)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq, owned: bool) -> Self:
@@ -5096,7 +6207,7 @@ class GetAccountListByAccessTokenReq(
 _GetAccountListByAccessTokenReq_SLOTS = _slot_setters(GetAccountListByAccessTokenReq, "access_token")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetAccountListByAccessTokenRes(
     ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes]
 ):
@@ -5118,6 +6229,17 @@ class GetAccountListByAccessTokenRes(
 
     ctid_trader_account: tuple[CtidTraderAccount, ...] = ()
     """Accounts reachable with the token; isLive tells which (demo or live) endpoint serves each one."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        permission_scope: ClientPermissionScope | None = None,
+        ctid_trader_account: tuple[CtidTraderAccount, ...] = (),
+    ) -> None:
+        _set(self, "access_token", access_token)
+        _set(self, "permission_scope", permission_scope)
+        _set(self, "ctid_trader_account", ctid_trader_account)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes, owned: bool) -> Self:
@@ -5163,7 +6285,7 @@ _GetAccountListByAccessTokenRes_SLOTS = _slot_setters(
 _install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq]):
     """Client request that swaps a refresh token for a new access/refresh token pair. Needs only application
     auth. Answered by ProtoOARefreshTokenRes.
@@ -5178,6 +6300,13 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
 
     refresh_token: str = dataclasses.field(repr=False)
     """Refresh token from the previous grant; it can be used only once."""
+
+    def __init__(
+        self,
+        *,
+        refresh_token: str,
+    ) -> None:
+        _set(self, "refresh_token", refresh_token)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq, owned: bool) -> Self:
@@ -5197,7 +6326,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
 _RefreshTokenReq_SLOTS = _slot_setters(RefreshTokenReq, "refresh_token")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes]):
     """Server response to ProtoOARefreshTokenReq. The previous tokens stop working, so store the new pair.
 
@@ -5220,6 +6349,19 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
 
     refresh_token: str = dataclasses.field(repr=False)
     """Replacement refresh token for the next renewal."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        token_type: str,
+        expires_in: int,
+        refresh_token: str,
+    ) -> None:
+        _set(self, "access_token", access_token)
+        _set(self, "token_type", token_type)
+        _set(self, "expires_in", expires_in)
+        _set(self, "refresh_token", refresh_token)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes, owned: bool) -> Self:
@@ -5247,7 +6389,7 @@ _RefreshTokenRes_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsReq]):
     """Client request to start streaming quotes for symbols. Answered by ProtoOASubscribeSpotsRes; right
     after it comes an initial ProtoOASpotEvent with the latest price, then further events on every change.
@@ -5268,6 +6410,17 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
     subscribe_to_spot_timestamp: bool | None = None
     """True asks the server to fill ProtoOASpotEvent.timestamp."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: tuple[int, ...] = (),
+        subscribe_to_spot_timestamp: bool | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "subscribe_to_spot_timestamp", subscribe_to_spot_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq, owned: bool) -> Self:
@@ -5297,7 +6450,7 @@ _SubscribeSpotsReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsRes]):
     """Server response to ProtoOASubscribeSpotsReq: the subscription was queued. An initial ProtoOASpotEvent
     with the current price follows shortly.
@@ -5312,6 +6465,13 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
     ctid_trader_account_id: int
     """Account the subscription belongs to."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes, owned: bool) -> Self:
@@ -5331,7 +6491,7 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 _SubscribeSpotsRes_SLOTS = _slot_setters(SubscribeSpotsRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq]):
     """Client request to stop the quote stream for symbols, e.g. to cut traffic. Answered by
     ProtoOAUnsubscribeSpotsRes.
@@ -5349,6 +6509,15 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
     symbol_id: tuple[int, ...] = ()
     """Symbols to unsubscribe from."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq, owned: bool) -> Self:
@@ -5370,7 +6539,7 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 _UnsubscribeSpotsReq_SLOTS = _slot_setters(UnsubscribeSpotsReq, "ctid_trader_account_id", "symbol_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes]):
     """Server response to ProtoOAUnsubscribeSpotsReq: the removal was queued, so a few ProtoOASpotEvent
     messages may still arrive before it takes effect.
@@ -5385,6 +6554,13 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
     ctid_trader_account_id: int
     """Account the subscription belonged to."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes, owned: bool) -> Self:
@@ -5404,7 +6580,7 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 _UnsubscribeSpotsRes_SLOTS = _slot_setters(UnsubscribeSpotsRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
     """Server-pushed quote update for a symbol subscribed via ProtoOASubscribeSpotsReq. The first event
     after subscribing carries the latest prices even while the market is closed. Also carries live bars.
@@ -5437,6 +6613,25 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
 
     timestamp: int | None = None
     """Quote time in Unix milliseconds; sent only if subscribeToSpotTimestamp was true."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: int,
+        bid: int | None = None,
+        ask: int | None = None,
+        trendbar: tuple[Trendbar, ...] = (),
+        session_close: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "bid", bid)
+        _set(self, "ask", ask)
+        _set(self, "trendbar", trendbar)
+        _set(self, "session_close", session_close)
+        _set(self, "timestamp", timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASpotEvent, owned: bool) -> Self:
@@ -5486,7 +6681,7 @@ _SpotEvent_SLOTS = _slot_setters(
 _install_lazy(SpotEvent, "trendbar")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq]):
     """Client request to receive live bars of one period for one symbol inside ProtoOASpotEvent.trendbar.
     The symbol must already have a spot subscription. Answered by ProtoOASubscribeLiveTrendbarRes.
@@ -5507,6 +6702,17 @@ class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
 
     symbol_id: int
     """Symbol to stream bars for."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        period: TrendbarPeriod,
+        symbol_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "period", period)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq, owned: bool) -> Self:
@@ -5532,7 +6738,7 @@ _SubscribeLiveTrendbarReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes]):
     """Server response to ProtoOASubscribeLiveTrendbarReq.
 
@@ -5546,6 +6752,13 @@ class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
 
     ctid_trader_account_id: int
     """Account the subscription belongs to."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes, owned: bool) -> Self:
@@ -5565,7 +6778,7 @@ class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
 _SubscribeLiveTrendbarRes_SLOTS = _slot_setters(SubscribeLiveTrendbarRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq]):
     """Client request to stop receiving live bars of one period for one symbol. Answered by
     ProtoOAUnsubscribeLiveTrendbarRes.
@@ -5586,6 +6799,17 @@ class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
 
     symbol_id: int
     """Symbol to stop streaming bars for."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        period: TrendbarPeriod,
+        symbol_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "period", period)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq, owned: bool) -> Self:
@@ -5611,7 +6835,7 @@ _UnsubscribeLiveTrendbarReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes]):
     """Server response to ProtoOAUnsubscribeLiveTrendbarReq.
 
@@ -5625,6 +6849,13 @@ class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
 
     ctid_trader_account_id: int
     """Account the subscription belonged to."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes, owned: bool) -> Self:
@@ -5644,7 +6875,7 @@ class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
 _UnsubscribeLiveTrendbarRes_SLOTS = _slot_setters(UnsubscribeLiveTrendbarRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq]):
     """Client request for historical OHLC bars of a symbol. Answered by ProtoOAGetTrendbarsRes. Counts
     against the historical-data limit of 5 requests per second.
@@ -5674,6 +6905,23 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
 
     count: int | None = None
     """Maximum number of bars to return, counted backwards from toTimestamp."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        from_timestamp: int | None = None,
+        to_timestamp: int | None = None,
+        period: TrendbarPeriod,
+        symbol_id: int,
+        count: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
+        _set(self, "period", period)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "count", count)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq, owned: bool) -> Self:
@@ -5718,7 +6966,7 @@ _GetTrendbarsReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes]):
     """Server response to ProtoOAGetTrendbarsReq.
 
@@ -5749,6 +6997,23 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
 
     has_more: bool | None = None
     """True when more bars matched than one response holds; request the remainder with a new window."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        period: TrendbarPeriod,
+        timestamp: int | None = None,
+        trendbar: tuple[Trendbar, ...] = (),
+        symbol_id: int | None = None,
+        has_more: bool | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "period", period)
+        _set(self, "timestamp", timestamp)
+        _set(self, "trendbar", trendbar)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "has_more", has_more)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes, owned: bool) -> Self:
@@ -5790,7 +7055,7 @@ _GetTrendbarsRes_SLOTS = _slot_setters(
 _install_lazy(GetTrendbarsRes, "trendbar")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
     """Client request for historical ticks of one side (bid or ask) of a symbol. Answered by
     ProtoOAGetTickDataRes. Counts against the historical-data limit of 5 requests per second.
@@ -5817,6 +7082,21 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
 
     to_timestamp: int | None = None
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: int,
+        type: QuoteType,
+        from_timestamp: int | None = None,
+        to_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "type", type)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataReq, owned: bool) -> Self:
@@ -5848,7 +7128,7 @@ _GetTickDataReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
     """Server response to ProtoOAGetTickDataReq.
 
@@ -5869,6 +7149,17 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
 
     has_more: bool
     """True when more ticks matched than one response holds; request the older part with a new window."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        tick_data: tuple[TickData, ...] = (),
+        has_more: bool,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "tick_data", tick_data)
+        _set(self, "has_more", has_more)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataRes, owned: bool) -> Self:
@@ -5900,7 +7191,7 @@ _GetTickDataRes_SLOTS = _slot_setters(GetTickDataRes, "ctid_trader_account_id", 
 _install_lazy(GetTickDataRes, "tick_data")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq]):
     """Client request for the cTID user profile behind an access token; little data is exposed for privacy
     reasons. Answered by ProtoOAGetCtidProfileByTokenRes.
@@ -5915,6 +7206,13 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
     access_token: str = dataclasses.field(repr=False)
     """OAuth access token whose owner should be described."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+    ) -> None:
+        _set(self, "access_token", access_token)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq, owned: bool) -> Self:
@@ -5934,7 +7232,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 _GetCtidProfileByTokenReq_SLOTS = _slot_setters(GetCtidProfileByTokenReq, "access_token")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes]):
     """Server response to ProtoOAGetCtidProfileByTokenReq.
 
@@ -5948,6 +7246,13 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
     profile: CtidProfile
     """Profile of the token owner (the cTID user id)."""
+
+    def __init__(
+        self,
+        *,
+        profile: CtidProfile,
+    ) -> None:
+        _set(self, "profile", profile)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes, owned: bool) -> Self:
@@ -5967,7 +7272,7 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 _GetCtidProfileByTokenRes_SLOTS = _slot_setters(GetCtidProfileByTokenRes, "profile")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
     """Server-pushed event: the order book (depth of market) of a symbol subscribed via
     ProtoOASubscribeDepthQuotesReq changed. Apply the added/updated quotes and drop the removed ids.
@@ -5991,6 +7296,19 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
 
     deleted_quotes: tuple[int, ...] = ()
     """Ids of quotes that left the book."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: int,
+        new_quotes: tuple[DepthQuote, ...] = (),
+        deleted_quotes: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
+        _set(self, "new_quotes", new_quotes)
+        _set(self, "deleted_quotes", deleted_quotes)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADepthEvent, owned: bool) -> Self:
@@ -6026,7 +7344,7 @@ _DepthEvent_SLOTS = _slot_setters(
 _install_lazy(DepthEvent, "new_quotes")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq]):
     """Client request to start streaming depth-of-market data for symbols via ProtoOADepthEvent. Answered by
     ProtoOASubscribeDepthQuotesRes.
@@ -6044,6 +7362,15 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
 
     symbol_id: tuple[int, ...] = ()
     """Symbols whose order book should be streamed."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq, owned: bool) -> Self:
@@ -6065,7 +7392,7 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
 _SubscribeDepthQuotesReq_SLOTS = _slot_setters(SubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes]):
     """Server response to ProtoOASubscribeDepthQuotesReq.
 
@@ -6079,6 +7406,13 @@ class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
 
     ctid_trader_account_id: int
     """Account the subscription belongs to."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes, owned: bool) -> Self:
@@ -6098,7 +7432,7 @@ class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
 _SubscribeDepthQuotesRes_SLOTS = _slot_setters(SubscribeDepthQuotesRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq]):
     """Client request to stop the depth-of-market stream for symbols. Answered by
     ProtoOAUnsubscribeDepthQuotesRes.
@@ -6116,6 +7450,15 @@ class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
 
     symbol_id: tuple[int, ...] = ()
     """Symbols whose order-book stream should stop."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_id: tuple[int, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_id", symbol_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq, owned: bool) -> Self:
@@ -6139,7 +7482,7 @@ _UnsubscribeDepthQuotesReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes]):
     """Server response to ProtoOAUnsubscribeDepthQuotesReq.
 
@@ -6153,6 +7496,13 @@ class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
 
     ctid_trader_account_id: int
     """Account the subscription belonged to."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes, owned: bool) -> Self:
@@ -6172,7 +7522,7 @@ class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
 _UnsubscribeDepthQuotesRes_SLOTS = _slot_setters(UnsubscribeDepthQuotesRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListReq]):
     """Client request for the symbol categories defined for an account. Answered by
     ProtoOASymbolCategoryListRes.
@@ -6187,6 +7537,13 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
     ctid_trader_account_id: int
     """Account whose categories are requested."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq, owned: bool) -> Self:
@@ -6206,7 +7563,7 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 _SymbolCategoryListReq_SLOTS = _slot_setters(SymbolCategoryListReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListRes]):
     """Server response to ProtoOASymbolCategoryListReq.
 
@@ -6223,6 +7580,15 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
     symbol_category: tuple[SymbolCategory, ...] = ()
     """Categories used to group the account's symbols."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        symbol_category: tuple[SymbolCategory, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "symbol_category", symbol_category)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes, owned: bool) -> Self:
@@ -6258,7 +7624,7 @@ _SymbolCategoryListRes_SLOTS = _slot_setters(
 _install_lazy(SymbolCategoryListRes, "symbol_category")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq]):
     """Client request to end an account's session on this connection. Answered by ProtoOAAccountLogoutRes;
     the logout is complete once ProtoOAAccountDisconnectEvent arrives.
@@ -6273,6 +7639,13 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
 
     ctid_trader_account_id: int
     """Account to log out."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutReq, owned: bool) -> Self:
@@ -6292,7 +7665,7 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
 _AccountLogoutReq_SLOTS = _slot_setters(AccountLogoutReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes]):
     """Server response to ProtoOAAccountLogoutReq: the logout was accepted. Wait for
     ProtoOAAccountDisconnectEvent before treating the session as closed.
@@ -6307,6 +7680,13 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
 
     ctid_trader_account_id: int
     """Account being logged out."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutRes, owned: bool) -> Self:
@@ -6326,7 +7706,7 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
 _AccountLogoutRes_SLOTS = _slot_setters(AccountLogoutRes, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent]):
     """Server-pushed event: the session of one account was closed on the server side (also sent to finish a
     logout). Re-authorize the account with ProtoOAAccountAuthReq to keep using it.
@@ -6341,6 +7721,13 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
 
     ctid_trader_account_id: int
     """Account whose session ended."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent, owned: bool) -> Self:
@@ -6360,7 +7747,7 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
 _AccountDisconnectEvent_SLOTS = _slot_setters(AccountDisconnectEvent, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListReq]):
     """Client request for the margin-call alert thresholds configured on an account. Answered by
     ProtoOAMarginCallListRes.
@@ -6375,6 +7762,13 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
     ctid_trader_account_id: int
     """Account whose thresholds are requested."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListReq, owned: bool) -> Self:
@@ -6394,7 +7788,7 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 _MarginCallListReq_SLOTS = _slot_setters(MarginCallListReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListRes]):
     """Server response to ProtoOAMarginCallListReq. It has no account id field, so match it by the wrapper's
     clientMsgId.
@@ -6409,6 +7803,13 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
     margin_call: tuple[MarginCall, ...] = ()
     """Configured thresholds, typically three entries."""
+
+    def __init__(
+        self,
+        *,
+        margin_call: tuple[MarginCall, ...] = (),
+    ) -> None:
+        _set(self, "margin_call", margin_call)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes, owned: bool) -> Self:
@@ -6436,7 +7837,7 @@ _MarginCallListRes_SLOTS = _slot_setters(MarginCallListRes, "margin_call")
 _install_lazy(MarginCallListRes, "margin_call")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq]):
     """Client request to change the margin level of one margin-call threshold type on an account. Answered
     by ProtoOAMarginCallUpdateRes.
@@ -6454,6 +7855,15 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 
     margin_call: MarginCall
     """Threshold type (marginCallType) and its new marginLevelThreshold."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        margin_call: MarginCall,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "margin_call", margin_call)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq, owned: bool) -> Self:
@@ -6475,7 +7885,7 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 _MarginCallUpdateReq_SLOTS = _slot_setters(MarginCallUpdateReq, "ctid_trader_account_id", "margin_call")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes]):
     """Server response to ProtoOAMarginCallUpdateReq; receiving it means the threshold was saved. No body.
 
@@ -6487,6 +7897,9 @@ class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2170
 
+    def __init__(self) -> None:
+        pass
+
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes, owned: bool) -> Self:
         o = _new(cls)
@@ -6496,7 +7909,7 @@ class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
         return _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes()
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent]):
     """Server-pushed event: a margin-call threshold setting of the account was changed.
 
@@ -6513,6 +7926,15 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
 
     margin_call: MarginCall
     """The threshold in its new state."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        margin_call: MarginCall,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "margin_call", margin_call)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent, owned: bool) -> Self:
@@ -6534,7 +7956,7 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
 _MarginCallUpdateEvent_SLOTS = _slot_setters(MarginCallUpdateEvent, "ctid_trader_account_id", "margin_call")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent]):
     """Server-pushed event: the account's margin level crossed a configured threshold. Sent at most once per
     10 minutes to avoid flooding.
@@ -6552,6 +7974,15 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
 
     margin_call: MarginCall
     """The threshold that was reached."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        margin_call: MarginCall,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "margin_call", margin_call)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent, owned: bool) -> Self:
@@ -6573,7 +8004,7 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
 _MarginCallTriggerEvent_SLOTS = _slot_setters(MarginCallTriggerEvent, "ctid_trader_account_id", "margin_call")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq]):
     """Client request for a dynamic leverage profile referenced by ProtoOASymbol.leverageId. Answered by
     ProtoOAGetDynamicLeverageByIDRes.
@@ -6591,6 +8022,15 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
 
     leverage_id: int
     """Id of the leverage profile (from ProtoOASymbol.leverageId)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        leverage_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "leverage_id", leverage_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq, owned: bool) -> Self:
@@ -6614,7 +8054,7 @@ _GetDynamicLeverageByIDReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes]):
     """Server response to ProtoOAGetDynamicLeverageByIDReq.
 
@@ -6631,6 +8071,15 @@ class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
 
     leverage: DynamicLeverage
     """The leverage profile with its volume tiers."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        leverage: DynamicLeverage,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "leverage", leverage)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes, owned: bool) -> Self:
@@ -6654,7 +8103,7 @@ _GetDynamicLeverageByIDRes_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdReq]):
     """Client request for the deals that belong to one position. Answered by ProtoOADealListByPositionIdRes.
 
@@ -6677,6 +8126,19 @@ class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
 
     to_timestamp: int | None = None
     """Window end in Unix milliseconds; at most 2147483646000 (Jan 2038)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_id: int,
+        from_timestamp: int | None = None,
+        to_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_id", position_id)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq, owned: bool) -> Self:
@@ -6706,7 +8168,7 @@ _DealListByPositionIdReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdRes]):
     """Server response to ProtoOADealListByPositionIdReq.
 
@@ -6726,6 +8188,17 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
 
     has_more: bool
     """True when more deals matched than one response holds; request the rest with another window."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        deal: tuple[Deal, ...] = (),
+        has_more: bool,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "deal", deal)
+        _set(self, "has_more", has_more)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes, owned: bool) -> Self:
@@ -6759,7 +8232,7 @@ _DealListByPositionIdRes_SLOTS = _slot_setters(
 _install_lazy(DealListByPositionIdRes, "deal")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq]):
     """Client request for one order together with the deals that filled it. Answered by
     ProtoOAOrderDetailsRes.
@@ -6777,6 +8250,15 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
 
     order_id: int
     """Order to look up."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        order_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "order_id", order_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsReq, owned: bool) -> Self:
@@ -6798,7 +8280,7 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
 _OrderDetailsReq_SLOTS = _slot_setters(OrderDetailsReq, "ctid_trader_account_id", "order_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes]):
     """Server response to ProtoOAOrderDetailsReq.
 
@@ -6818,6 +8300,17 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
 
     deal: tuple[Deal, ...] = ()
     """Every deal that resulted from filling this order."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        order: Order,
+        deal: tuple[Deal, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "order", order)
+        _set(self, "deal", deal)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsRes, owned: bool) -> Self:
@@ -6849,7 +8342,7 @@ _OrderDetailsRes_SLOTS = _slot_setters(OrderDetailsRes, "ctid_trader_account_id"
 _install_lazy(OrderDetailsRes, "deal")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq]):
     """Client request for the orders linked to one position, filtered on the orders' utcLastUpdateTimestamp.
     Answered by ProtoOAOrderListByPositionIdRes.
@@ -6873,6 +8366,19 @@ class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
 
     to_timestamp: int | None = None
     """Upper bound on the order's last-update time, Unix milliseconds, at most 2147483646000 (Jan 2038)."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_id: int,
+        from_timestamp: int | None = None,
+        to_timestamp: int | None = None,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_id", position_id)
+        _set(self, "from_timestamp", from_timestamp)
+        _set(self, "to_timestamp", to_timestamp)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq, owned: bool) -> Self:
@@ -6902,7 +8408,7 @@ _OrderListByPositionIdReq_SLOTS = _slot_setters(
 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes]):
     """Server response to ProtoOAOrderListByPositionIdReq.
 
@@ -6922,6 +8428,17 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
 
     has_more: bool
     """True when more orders matched than one response holds; request the rest with another window."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        order: tuple[Order, ...] = (),
+        has_more: bool,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "order", order)
+        _set(self, "has_more", has_more)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes, owned: bool) -> Self:
@@ -6955,7 +8472,7 @@ _OrderListByPositionIdRes_SLOTS = _slot_setters(
 _install_lazy(OrderListByPositionIdRes, "order")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListReq]):
     """Client request for the offset relations of a deal: which deals closed it and which deals it closed.
     Answered by ProtoOADealOffsetListRes.
@@ -6973,6 +8490,15 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
     deal_id: int
     """Deal to examine."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        deal_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "deal_id", deal_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListReq, owned: bool) -> Self:
@@ -6994,7 +8520,7 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 _DealOffsetListReq_SLOTS = _slot_setters(DealOffsetListReq, "ctid_trader_account_id", "deal_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListRes]):
     """Server response to ProtoOADealOffsetListReq.
 
@@ -7014,6 +8540,17 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
     offsetting: tuple[DealOffset, ...] = ()
     """Earlier deals that the given deal closed."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        offset_by: tuple[DealOffset, ...] = (),
+        offsetting: tuple[DealOffset, ...] = (),
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "offset_by", offset_by)
+        _set(self, "offsetting", offsetting)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListRes, owned: bool) -> Self:
@@ -7054,7 +8591,7 @@ _DealOffsetListRes_SLOTS = _slot_setters(
 _install_lazy(DealOffsetListRes, "offset_by", "offsetting")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq]):
     """Client request for the current unrealized profit and loss of every open position. Answered by
     ProtoOAGetPositionUnrealizedPnLRes.
@@ -7069,6 +8606,13 @@ class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
 
     ctid_trader_account_id: int
     """Account whose positions are evaluated."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq, owned: bool) -> Self:
@@ -7088,7 +8632,7 @@ class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
 _GetPositionUnrealizedPnLReq_SLOTS = _slot_setters(GetPositionUnrealizedPnLReq, "ctid_trader_account_id")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+@wrapper_dataclass
 class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes]):
     """Server response to ProtoOAGetPositionUnrealizedPnLReq.
 
@@ -7108,6 +8652,17 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
 
     money_digits: int
     """Decimal scale of grossUnrealizedPnL and netUnrealizedPnL: divide them by 10^moneyDigits."""
+
+    def __init__(
+        self,
+        *,
+        ctid_trader_account_id: int,
+        position_unrealized_pnl: tuple[PositionUnrealizedPnL, ...] = (),
+        money_digits: int,
+    ) -> None:
+        _set(self, "ctid_trader_account_id", ctid_trader_account_id)
+        _set(self, "position_unrealized_pnl", position_unrealized_pnl)
+        _set(self, "money_digits", money_digits)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes, owned: bool) -> Self:
