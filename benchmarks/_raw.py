@@ -46,6 +46,8 @@ class RawLink(asyncio.Protocol):
         self.reached: asyncio.Future[float] | None = None
         self.captured = bytearray()
         self._buf = bytearray()
+        self._answer: asyncio.Future[common_pb.ProtoMessage] | None = None
+        self._answer_type = 0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -89,7 +91,11 @@ class RawLink(asyncio.Protocol):
                         spots += 1
                 else:
                     envelope = parse_envelope(view[start:stop])
-                    if envelope.payloadType != 51:
+                    waiter = self._answer
+                    if waiter is not None and envelope.payloadType == self._answer_type:
+                        self._answer = None
+                        waiter.set_result(envelope)
+                    elif envelope.payloadType != 51:
                         self.envelopes.put_nowait(envelope)
                 pos = stop
             if mode == "capture":
@@ -113,6 +119,15 @@ class RawLink(asyncio.Protocol):
                 return envelope
             if envelope.payloadType in (50, 2142):
                 raise RuntimeError(f"error answer {envelope.payloadType}: {envelope.payload!r}")
+
+    async def round_trip(self, payload_type: int, payload: bytes, answer: int) -> common_pb.ProtoMessage:
+        """Send and wait for the answer's envelope, with nothing in between (handshake mode):
+        the leanest request a hand-written asyncio client can make."""
+        waiter: asyncio.Future[common_pb.ProtoMessage] = asyncio.get_running_loop().create_future()
+        self._answer = waiter
+        self._answer_type = answer
+        self.send(payload_type, payload, "c1")
+        return await waiter
 
     async def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -2,9 +2,10 @@
 
 Started by ``benchmarks/stream.py`` with the simulator's JSON line in ``CTRADER_SIM_INFO``
 and ``ACCOUNT N REPEATS`` as arguments. It authenticates, subscribes to every symbol with
-timestamps, prints ``ready``, then for each of ``REPEATS`` bursts of ``N`` spot events
-extracts every event as OpenApiPy users do (``Protobuf.extract``), reads its bid, and
-prints ``done <time.monotonic() at the N-th event>``. The parent triggers the bursts.
+timestamps, prints ``ready <process CPU seconds>``, then for each of ``REPEATS`` bursts of
+``N`` spot events extracts every event as OpenApiPy users do (``Protobuf.extract``), reads
+its bid, and prints ``done <time.monotonic() at the N-th event> <process CPU seconds>``.
+The parent triggers the bursts.
 
 The TLS set-up (trusting only the simulator's CA) is the interop flow's, imported.
 """
@@ -79,7 +80,7 @@ class Consumer:
     def ready(self) -> None:
         self.count = 0
         self.counting = True
-        print("ready", flush=True)
+        print(f"ready {time.process_time()!r}", flush=True)
 
     def on_message(self, _client: Any, envelope: Any) -> None:
         if envelope.payloadType != SPOT_EVENT or not self.counting:
@@ -88,7 +89,7 @@ class Consumer:
         spot.bid  # noqa: B018 - read a field, as a consumer would
         self.count += 1
         if self.count == self.n:
-            print(f"done {time.monotonic()!r}", flush=True)
+            print(f"done {time.monotonic()!r} {time.process_time()!r}", flush=True)
             self.count = 0
             self.repeats -= 1
             if self.repeats == 0:

@@ -68,7 +68,7 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
                 out = []
                 for _ in range(block):
                     started = time.perf_counter()
-                    await bare.request(2104, b"", 2105)
+                    await bare.round_trip(2104, b"", 2105)
                     out.append(time.perf_counter() - started)
                 return out
 
