@@ -13,7 +13,8 @@ import sys
 import time
 
 from benchmarks import codegen_time, decode, imports, memory, roundtrip, stream
-from benchmarks._harness import Row, log, machine_info, write_results
+from benchmarks._harness import Row, load_average, log, machine_info, write_results
+from benchmarks._report import write_readme_section
 
 NAMES = ("stream", "roundtrip", "decode", "imports", "codegen", "memory")
 
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer repetitions (a smoke run, not for figures)"
     )
     parser.add_argument("--no-openapipy", action="store_true", help="skip the OpenApiPy comparison")
-    parser.add_argument("--publish", action="store_true", help="also write benchmarks/results/latest.*")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write benchmarks/results/latest.* and (for a full run) benchmarks/README-section.md",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     chosen = args.only or list(NAMES)
@@ -59,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         elif name == "memory":
             rows += memory.run(events=20_000 if quick else 200_000)
     elapsed = time.perf_counter() - started
+    machine["load_average_after"] = load_average()
     path = write_results(rows, machine, elapsed, publish=args.publish)
+    if args.publish and not args.only and not args.quick:
+        log(f"wrote {write_readme_section(rows, machine, elapsed)}")
     sys.stdout.write(path.read_text(encoding="utf-8"))
     missed = [row.what for row in rows if row.met is False]
     if missed:

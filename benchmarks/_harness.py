@@ -110,6 +110,14 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (other work on the machine skews wall-clock figures)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, cores, memory, OS, Python and the protobuf runtime the figures came from."""
     from google.protobuf import __version__ as protobuf_version
@@ -126,6 +134,7 @@ def machine_info() -> dict[str, Any]:
         "protobuf_backend": api_implementation.Type(),
         "git_commit": _git_commit(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_before": load_average(),
     }
 
 
@@ -145,6 +154,10 @@ def _fmt(value: float | None, unit: str = "") -> str:
     else:
         text = f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
     return f"{text} {unit}".strip()
+
+
+def _load(values: list[float] | None) -> str:
+    return "?" if not values else f"{values[0]:.2f}"
 
 
 def markdown(rows: Sequence[Row], machine: dict[str, Any], elapsed: float) -> str:
@@ -167,13 +180,25 @@ def markdown(rows: Sequence[Row], machine: dict[str, Any], elapsed: float) -> st
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine.get('memory') or '?'} RAM; "
         f"{machine['os']}; Python {machine['python']}; protobuf {machine['protobuf']} "
         f"({machine['protobuf_backend']} backend); commit {machine.get('git_commit') or '?'}; "
-        f"{machine['date']}; whole run {elapsed:.0f} s.",
+        f"{machine['date']}; whole run {elapsed:.0f} s; load average before/after "
+        f"{_load(machine.get('load_average_before'))} / {_load(machine.get('load_average_after'))}.",
     ]
     notes = [(row.what, note) for row in rows for note in row.notes]
     if notes:
         lines += ["", "Notes:", ""]
         lines += [f"- {what}: {note}" for what, note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 6 significant digits (samples are noisy well before that)."""
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def write_results(rows: Sequence[Row], machine: dict[str, Any], elapsed: float, *, publish: bool) -> Path:
@@ -185,7 +210,7 @@ def write_results(rows: Sequence[Row], machine: dict[str, Any], elapsed: float, 
         "elapsed_seconds": round(elapsed, 1),
         "results": [row.as_json() for row in rows],
     }
-    text_json = json.dumps(document, indent=2, sort_keys=False) + "\n"
+    text_json = json.dumps(_rounded(document), indent=2, sort_keys=False) + "\n"
     text_md = markdown(rows, machine, elapsed)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     targets = [RESULTS_DIR / stamp, RESULTS_DIR / "latest"]

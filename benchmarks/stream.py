@@ -80,6 +80,40 @@ def sdk_in_memory(data: bytes, chunk: int = 256 * 1024) -> int:
     return n
 
 
+def breakdown(data: bytes, repeats: int = 5) -> dict[str, float]:
+    """Microseconds per event of the parts of the SDK's receive path, in memory (best of ``repeats``).
+
+    ``split_and_envelope``: FrameDecoder over the frames, handing envelopes to a no-op;
+    ``parse_and_wrap``: ``ProtoOASpotEvent`` parse + ``SpotEvent`` build of each payload;
+    ``bare_loop``: the baseline. Their sum without dispatch is the floor of any design that
+    hands out wrappers.
+    """
+    payloads: list[bytes] = []
+    FrameDecoder(lambda envelope: payloads.append(envelope.payload)).feed(data)
+    n = len(payloads)
+    parse, build = pb.ProtoOASpotEvent.FromString, SpotEvent._from_proto
+
+    def split() -> None:
+        FrameDecoder(lambda envelope: None).feed(data)
+
+    def wrap() -> None:
+        for payload in payloads:
+            build(parse(payload), True)
+
+    def bare() -> None:
+        bare_loop(data)
+
+    out: dict[str, float] = {}
+    for name, fn in (("split_and_envelope", split), ("parse_and_wrap", wrap), ("bare_loop", bare)):
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - started)
+        out[name] = best / n * 1e6
+    return out
+
+
 def _load_interop() -> Any:
     path = ROOT / "tests" / "interop" / "run_interop.py"
     spec = importlib.util.spec_from_file_location("_ctrader_interop_runner", path)
@@ -244,6 +278,8 @@ async def run(
     bare_rate = median(samples["bare"])
     extra: dict[str, Any] = {name: median(values) for name, values in samples.items()}
     extra["frame_bytes"] = len(data) / n
+    extra["breakdown_us"] = parts = breakdown(data)
+    log(f"  stream breakdown (us/event): {parts}")
     # Events per CPU second of the consuming process (the warm-up round left out): the same
     # comparison, robust to the other process (the simulator) and anything else on the machine
     # taking the core away.
