@@ -10,7 +10,8 @@ the ``__dataclass_fields__``/``__dataclass_params__`` that ``dataclasses.fields`
 ``replace``, ``asdict`` and ``is_dataclass`` read - is shared code bound per class.
 
 Type checkers see it through ``dataclass_transform`` (frozen, keyword-only), so they
-treat the classes as the frozen dataclasses they are. ``tests/unit/test_dataclass.py``
+treat the classes as the frozen dataclasses they are. ``slot_setters`` gives the
+generated ``_from_proto`` direct access to the slots. ``tests/unit/test_dataclass.py``
 checks the result against ``dataclasses.dataclass`` itself, class by class.
 """
 
@@ -21,7 +22,7 @@ import operator
 from collections.abc import Callable
 from typing import Any, TypeVar, cast, dataclass_transform
 
-__all__ = ["wrapper_dataclass"]
+__all__ = ["slot_setters", "wrapper_dataclass"]
 
 _T = TypeVar("_T")
 
@@ -118,3 +119,13 @@ def wrapper_dataclass(cls: type[_T]) -> type[_T]:
     made = cast("type[_T]", metaclass(cls.__name__, cls.__bases__, namespace))
     made.__qualname__ = cls.__qualname__
     return made
+
+
+def slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
+    """The ``__set__`` of each named slot of ``cls``, in order.
+
+    The generated ``_from_proto`` builds through these: a member descriptor's ``__set__``
+    skips the frozen ``__setattr__`` (and a lazy field's descriptor, when taken before
+    ``_install_lazy`` replaces it), and costs half of ``object.__setattr__``.
+    """
+    return tuple(cls.__dict__[name].__set__ for name in names)

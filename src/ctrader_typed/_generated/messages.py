@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import builtins as _builtins
 import dataclasses
-from collections.abc import Callable
 from typing import ClassVar, Self
 
 from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
-from ctrader_typed._dataclass import wrapper_dataclass
+from ctrader_typed._dataclass import slot_setters, wrapper_dataclass
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as _OpenApiCommonMessages_pb2
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _OpenApiModelMessages_pb2
@@ -175,13 +174,6 @@ __all__ = [
 
 _new = object.__new__
 _set = object.__setattr__
-
-
-def _slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
-    """The ``__set__`` of each named slot of ``cls``, in order."""
-    return tuple(cls.__dict__[name].__set__ for name in names)
-
-
 _CommonPayloadType_BY_VALUE: dict[int, CommonPayloadType] = {
     member.value: member for member in CommonPayloadType
 }
@@ -286,7 +278,7 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ProtoMessage_SLOTS = _slot_setters(ProtoMessage, "payload_type", "payload", "client_msg_id")
+_ProtoMessage_SLOTS = slot_setters(ProtoMessage, "payload_type", "payload", "client_msg_id")
 
 
 @wrapper_dataclass
@@ -344,9 +336,7 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_CommonErrorRes_SLOTS = _slot_setters(
-    CommonErrorRes, "error_code", "description", "maintenance_end_timestamp"
-)
+_CommonErrorRes_SLOTS = slot_setters(CommonErrorRes, "error_code", "description", "maintenance_end_timestamp")
 
 
 @wrapper_dataclass
@@ -432,7 +422,7 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Asset_SLOTS = _slot_setters(Asset, "asset_id", "name", "display_name", "digits")
+_Asset_SLOTS = slot_setters(Asset, "asset_id", "name", "display_name", "digits")
 
 
 @wrapper_dataclass
@@ -867,7 +857,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Symbol_SLOTS = _slot_setters(
+_Symbol_SLOTS = slot_setters(
     Symbol,
     "symbol_id",
     "digits",
@@ -1008,7 +998,7 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_LightSymbol_SLOTS = _slot_setters(
+_LightSymbol_SLOTS = slot_setters(
     LightSymbol,
     "symbol_id",
     "symbol_name",
@@ -1078,7 +1068,7 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ArchivedSymbol_SLOTS = _slot_setters(
+_ArchivedSymbol_SLOTS = slot_setters(
     ArchivedSymbol, "symbol_id", "name", "utc_last_update_timestamp", "description"
 )
 
@@ -1140,7 +1130,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolCategory_SLOTS = _slot_setters(SymbolCategory, "id", "asset_class_id", "name", "sorting_number")
+_SymbolCategory_SLOTS = slot_setters(SymbolCategory, "id", "asset_class_id", "name", "sorting_number")
 
 
 @wrapper_dataclass
@@ -1187,7 +1177,7 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Interval_SLOTS = _slot_setters(Interval, "start_second", "end_second")
+_Interval_SLOTS = slot_setters(Interval, "start_second", "end_second")
 
 
 @wrapper_dataclass
@@ -1450,7 +1440,7 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Trader_SLOTS = _slot_setters(
+_Trader_SLOTS = slot_setters(
     Trader,
     "ctid_trader_account_id",
     "balance",
@@ -1647,7 +1637,7 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Position_SLOTS = _slot_setters(
+_Position_SLOTS = slot_setters(
     Position,
     "position_id",
     "trade_data",
@@ -1770,7 +1760,7 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_TradeData_SLOTS = _slot_setters(
+_TradeData_SLOTS = slot_setters(
     TradeData,
     "symbol_id",
     "volume",
@@ -2017,7 +2007,7 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Order_SLOTS = _slot_setters(
+_Order_SLOTS = slot_setters(
     Order,
     "order_id",
     "trade_data",
@@ -2156,7 +2146,7 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_BonusDepositWithdraw_SLOTS = _slot_setters(
+_BonusDepositWithdraw_SLOTS = slot_setters(
     BonusDepositWithdraw,
     "operation_type",
     "bonus_history_id",
@@ -2274,7 +2264,7 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DepositWithdraw_SLOTS = _slot_setters(
+_DepositWithdraw_SLOTS = slot_setters(
     DepositWithdraw,
     "operation_type",
     "balance_history_id",
@@ -2468,7 +2458,7 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Deal_SLOTS = _slot_setters(
+_Deal_SLOTS = slot_setters(
     Deal,
     "deal_id",
     "order_id",
@@ -2547,7 +2537,7 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealOffset_SLOTS = _slot_setters(DealOffset, "deal_id", "volume", "execution_timestamp", "execution_price")
+_DealOffset_SLOTS = slot_setters(DealOffset, "deal_id", "volume", "execution_timestamp", "execution_price")
 
 
 @wrapper_dataclass
@@ -2664,7 +2654,7 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ClosePositionDetail_SLOTS = _slot_setters(
+_ClosePositionDetail_SLOTS = slot_setters(
     ClosePositionDetail,
     "entry_price",
     "gross_profit",
@@ -2772,7 +2762,7 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Trendbar_SLOTS = _slot_setters(
+_Trendbar_SLOTS = slot_setters(
     Trendbar, "volume", "period", "low", "delta_open", "delta_close", "delta_high", "utc_timestamp_in_minutes"
 )
 
@@ -2828,7 +2818,7 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ExpectedMargin_SLOTS = _slot_setters(ExpectedMargin, "volume", "buy_margin", "sell_margin")
+_ExpectedMargin_SLOTS = slot_setters(ExpectedMargin, "volume", "buy_margin", "sell_margin")
 
 
 @wrapper_dataclass
@@ -2875,7 +2865,7 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_TickData_SLOTS = _slot_setters(TickData, "timestamp", "tick")
+_TickData_SLOTS = slot_setters(TickData, "timestamp", "tick")
 
 
 @wrapper_dataclass
@@ -2914,7 +2904,7 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_CtidProfile_SLOTS = _slot_setters(CtidProfile, "user_id")
+_CtidProfile_SLOTS = slot_setters(CtidProfile, "user_id")
 
 
 @wrapper_dataclass
@@ -2999,7 +2989,7 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_CtidTraderAccount_SLOTS = _slot_setters(
+_CtidTraderAccount_SLOTS = slot_setters(
     CtidTraderAccount,
     "ctid_trader_account_id",
     "is_live",
@@ -3060,7 +3050,7 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AssetClass_SLOTS = _slot_setters(AssetClass, "id", "name", "sorting_number")
+_AssetClass_SLOTS = slot_setters(AssetClass, "id", "name", "sorting_number")
 
 
 @wrapper_dataclass
@@ -3121,7 +3111,7 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DepthQuote_SLOTS = _slot_setters(DepthQuote, "id", "size", "bid", "ask")
+_DepthQuote_SLOTS = slot_setters(DepthQuote, "id", "size", "bid", "ask")
 
 
 @wrapper_dataclass
@@ -3177,7 +3167,7 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginCall_SLOTS = _slot_setters(
+_MarginCall_SLOTS = slot_setters(
     MarginCall, "margin_call_type", "margin_level_threshold", "utc_last_update_timestamp"
 )
 
@@ -3277,7 +3267,7 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_Holiday_SLOTS = _slot_setters(
+_Holiday_SLOTS = slot_setters(
     Holiday,
     "holiday_id",
     "name",
@@ -3340,7 +3330,7 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DynamicLeverage_SLOTS = _slot_setters(DynamicLeverage, "leverage_id", "tiers")
+_DynamicLeverage_SLOTS = slot_setters(DynamicLeverage, "leverage_id", "tiers")
 _install_lazy(DynamicLeverage, "tiers")
 
 
@@ -3388,7 +3378,7 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DynamicLeverageTier_SLOTS = _slot_setters(DynamicLeverageTier, "volume", "leverage")
+_DynamicLeverageTier_SLOTS = slot_setters(DynamicLeverageTier, "volume", "leverage")
 
 
 @wrapper_dataclass
@@ -3442,7 +3432,7 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_PositionUnrealizedPnL_SLOTS = _slot_setters(
+_PositionUnrealizedPnL_SLOTS = slot_setters(
     PositionUnrealizedPnL, "position_id", "gross_unrealized_pnl", "net_unrealized_pnl"
 )
 
@@ -3493,7 +3483,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ApplicationAuthReq_SLOTS = _slot_setters(ApplicationAuthReq, "client_id", "client_secret")
+_ApplicationAuthReq_SLOTS = slot_setters(ApplicationAuthReq, "client_id", "client_secret")
 
 
 @wrapper_dataclass
@@ -3566,7 +3556,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AccountAuthReq_SLOTS = _slot_setters(AccountAuthReq, "ctid_trader_account_id", "access_token")
+_AccountAuthReq_SLOTS = slot_setters(AccountAuthReq, "ctid_trader_account_id", "access_token")
 
 
 @wrapper_dataclass
@@ -3606,7 +3596,7 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AccountAuthRes_SLOTS = _slot_setters(AccountAuthRes, "ctid_trader_account_id")
+_AccountAuthRes_SLOTS = slot_setters(AccountAuthRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -3685,7 +3675,7 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ErrorRes_SLOTS = _slot_setters(
+_ErrorRes_SLOTS = slot_setters(
     ErrorRes,
     "ctid_trader_account_id",
     "error_code",
@@ -3733,7 +3723,7 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ClientDisconnectEvent_SLOTS = _slot_setters(ClientDisconnectEvent, "reason")
+_ClientDisconnectEvent_SLOTS = slot_setters(ClientDisconnectEvent, "reason")
 
 
 @wrapper_dataclass
@@ -3781,7 +3771,7 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AccountsTokenInvalidatedEvent_SLOTS = _slot_setters(
+_AccountsTokenInvalidatedEvent_SLOTS = slot_setters(
     AccountsTokenInvalidatedEvent, "ctid_trader_account_ids", "reason"
 )
 
@@ -3847,7 +3837,7 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_VersionRes_SLOTS = _slot_setters(VersionRes, "version")
+_VersionRes_SLOTS = slot_setters(VersionRes, "version")
 
 
 @wrapper_dataclass
@@ -4076,7 +4066,7 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_NewOrderReq_SLOTS = _slot_setters(
+_NewOrderReq_SLOTS = slot_setters(
     NewOrderReq,
     "ctid_trader_account_id",
     "symbol_id",
@@ -4219,7 +4209,7 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ExecutionEvent_SLOTS = _slot_setters(
+_ExecutionEvent_SLOTS = slot_setters(
     ExecutionEvent,
     "ctid_trader_account_id",
     "execution_type",
@@ -4278,7 +4268,7 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_CancelOrderReq_SLOTS = _slot_setters(CancelOrderReq, "ctid_trader_account_id", "order_id")
+_CancelOrderReq_SLOTS = slot_setters(CancelOrderReq, "ctid_trader_account_id", "order_id")
 
 
 @wrapper_dataclass
@@ -4435,7 +4425,7 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AmendOrderReq_SLOTS = _slot_setters(
+_AmendOrderReq_SLOTS = slot_setters(
     AmendOrderReq,
     "ctid_trader_account_id",
     "order_id",
@@ -4551,7 +4541,7 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AmendPositionSLTPReq_SLOTS = _slot_setters(
+_AmendPositionSLTPReq_SLOTS = slot_setters(
     AmendPositionSLTPReq,
     "ctid_trader_account_id",
     "position_id",
@@ -4615,7 +4605,7 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ClosePositionReq_SLOTS = _slot_setters(ClosePositionReq, "ctid_trader_account_id", "position_id", "volume")
+_ClosePositionReq_SLOTS = slot_setters(ClosePositionReq, "ctid_trader_account_id", "position_id", "volume")
 
 
 @wrapper_dataclass
@@ -4689,7 +4679,7 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_TrailingSLChangedEvent_SLOTS = _slot_setters(
+_TrailingSLChangedEvent_SLOTS = slot_setters(
     TrailingSLChangedEvent,
     "ctid_trader_account_id",
     "position_id",
@@ -4737,7 +4727,7 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AssetListReq_SLOTS = _slot_setters(AssetListReq, "ctid_trader_account_id")
+_AssetListReq_SLOTS = slot_setters(AssetListReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -4791,7 +4781,7 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AssetListRes_SLOTS = _slot_setters(AssetListRes, "ctid_trader_account_id", "asset")
+_AssetListRes_SLOTS = slot_setters(AssetListRes, "ctid_trader_account_id", "asset")
 _install_lazy(AssetListRes, "asset")
 
 
@@ -4842,7 +4832,7 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolsListReq_SLOTS = _slot_setters(SymbolsListReq, "ctid_trader_account_id", "include_archived_symbols")
+_SymbolsListReq_SLOTS = slot_setters(SymbolsListReq, "ctid_trader_account_id", "include_archived_symbols")
 
 
 @wrapper_dataclass
@@ -4914,7 +4904,7 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolsListRes_SLOTS = _slot_setters(SymbolsListRes, "ctid_trader_account_id", "symbol", "archived_symbol")
+_SymbolsListRes_SLOTS = slot_setters(SymbolsListRes, "ctid_trader_account_id", "symbol", "archived_symbol")
 _install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 
@@ -4962,7 +4952,7 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolByIdReq_SLOTS = _slot_setters(SymbolByIdReq, "ctid_trader_account_id", "symbol_id")
+_SymbolByIdReq_SLOTS = slot_setters(SymbolByIdReq, "ctid_trader_account_id", "symbol_id")
 
 
 @wrapper_dataclass
@@ -5034,7 +5024,7 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolByIdRes_SLOTS = _slot_setters(SymbolByIdRes, "ctid_trader_account_id", "symbol", "archived_symbol")
+_SymbolByIdRes_SLOTS = slot_setters(SymbolByIdRes, "ctid_trader_account_id", "symbol", "archived_symbol")
 _install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 
 
@@ -5090,7 +5080,7 @@ class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolsForConversionReq_SLOTS = _slot_setters(
+_SymbolsForConversionReq_SLOTS = slot_setters(
     SymbolsForConversionReq, "ctid_trader_account_id", "first_asset_id", "last_asset_id"
 )
 
@@ -5146,7 +5136,7 @@ class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsFo
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolsForConversionRes_SLOTS = _slot_setters(SymbolsForConversionRes, "ctid_trader_account_id", "symbol")
+_SymbolsForConversionRes_SLOTS = slot_setters(SymbolsForConversionRes, "ctid_trader_account_id", "symbol")
 _install_lazy(SymbolsForConversionRes, "symbol")
 
 
@@ -5194,7 +5184,7 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolChangedEvent_SLOTS = _slot_setters(SymbolChangedEvent, "ctid_trader_account_id", "symbol_id")
+_SymbolChangedEvent_SLOTS = slot_setters(SymbolChangedEvent, "ctid_trader_account_id", "symbol_id")
 
 
 @wrapper_dataclass
@@ -5235,7 +5225,7 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AssetClassListReq_SLOTS = _slot_setters(AssetClassListReq, "ctid_trader_account_id")
+_AssetClassListReq_SLOTS = slot_setters(AssetClassListReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -5289,7 +5279,7 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AssetClassListRes_SLOTS = _slot_setters(AssetClassListRes, "ctid_trader_account_id", "asset_class")
+_AssetClassListRes_SLOTS = slot_setters(AssetClassListRes, "ctid_trader_account_id", "asset_class")
 _install_lazy(AssetClassListRes, "asset_class")
 
 
@@ -5331,7 +5321,7 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_TraderReq_SLOTS = _slot_setters(TraderReq, "ctid_trader_account_id")
+_TraderReq_SLOTS = slot_setters(TraderReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -5378,7 +5368,7 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_TraderRes_SLOTS = _slot_setters(TraderRes, "ctid_trader_account_id", "trader")
+_TraderRes_SLOTS = slot_setters(TraderRes, "ctid_trader_account_id", "trader")
 
 
 @wrapper_dataclass
@@ -5425,7 +5415,7 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_TraderUpdatedEvent_SLOTS = _slot_setters(TraderUpdatedEvent, "ctid_trader_account_id", "trader")
+_TraderUpdatedEvent_SLOTS = slot_setters(TraderUpdatedEvent, "ctid_trader_account_id", "trader")
 
 
 @wrapper_dataclass
@@ -5474,7 +5464,7 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ReconcileReq_SLOTS = _slot_setters(ReconcileReq, "ctid_trader_account_id", "return_protection_orders")
+_ReconcileReq_SLOTS = slot_setters(ReconcileReq, "ctid_trader_account_id", "return_protection_orders")
 
 
 @wrapper_dataclass
@@ -5542,7 +5532,7 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ReconcileRes_SLOTS = _slot_setters(ReconcileRes, "ctid_trader_account_id", "position", "order")
+_ReconcileRes_SLOTS = slot_setters(ReconcileRes, "ctid_trader_account_id", "position", "order")
 _install_lazy(ReconcileRes, "position", "order")
 
 
@@ -5614,7 +5604,7 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderErrorEvent_SLOTS = _slot_setters(
+_OrderErrorEvent_SLOTS = slot_setters(
     OrderErrorEvent, "ctid_trader_account_id", "error_code", "order_id", "position_id", "description"
 )
 
@@ -5678,7 +5668,7 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealListReq_SLOTS = _slot_setters(
+_DealListReq_SLOTS = slot_setters(
     DealListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp", "max_rows"
 )
 
@@ -5741,7 +5731,7 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealListRes_SLOTS = _slot_setters(DealListRes, "ctid_trader_account_id", "deal", "has_more")
+_DealListRes_SLOTS = slot_setters(DealListRes, "ctid_trader_account_id", "deal", "has_more")
 _install_lazy(DealListRes, "deal")
 
 
@@ -5796,7 +5786,7 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderListReq_SLOTS = _slot_setters(OrderListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp")
+_OrderListReq_SLOTS = slot_setters(OrderListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp")
 
 
 @wrapper_dataclass
@@ -5857,7 +5847,7 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderListRes_SLOTS = _slot_setters(OrderListRes, "ctid_trader_account_id", "order", "has_more")
+_OrderListRes_SLOTS = slot_setters(OrderListRes, "ctid_trader_account_id", "order", "has_more")
 _install_lazy(OrderListRes, "order")
 
 
@@ -5913,7 +5903,7 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ExpectedMarginReq_SLOTS = _slot_setters(ExpectedMarginReq, "ctid_trader_account_id", "symbol_id", "volume")
+_ExpectedMarginReq_SLOTS = slot_setters(ExpectedMarginReq, "ctid_trader_account_id", "symbol_id", "volume")
 
 
 @wrapper_dataclass
@@ -5974,9 +5964,7 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_ExpectedMarginRes_SLOTS = _slot_setters(
-    ExpectedMarginRes, "ctid_trader_account_id", "margin", "money_digits"
-)
+_ExpectedMarginRes_SLOTS = slot_setters(ExpectedMarginRes, "ctid_trader_account_id", "margin", "money_digits")
 _install_lazy(ExpectedMarginRes, "margin")
 
 
@@ -6040,7 +6028,7 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginChangedEvent_SLOTS = _slot_setters(
+_MarginChangedEvent_SLOTS = slot_setters(
     MarginChangedEvent, "ctid_trader_account_id", "position_id", "used_margin", "money_digits"
 )
 
@@ -6098,7 +6086,7 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_CashFlowHistoryListReq_SLOTS = _slot_setters(
+_CashFlowHistoryListReq_SLOTS = slot_setters(
     CashFlowHistoryListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp"
 )
 
@@ -6158,7 +6146,7 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_CashFlowHistoryListRes_SLOTS = _slot_setters(
+_CashFlowHistoryListRes_SLOTS = slot_setters(
     CashFlowHistoryListRes, "ctid_trader_account_id", "deposit_withdraw"
 )
 _install_lazy(CashFlowHistoryListRes, "deposit_withdraw")
@@ -6204,7 +6192,7 @@ class GetAccountListByAccessTokenReq(
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetAccountListByAccessTokenReq_SLOTS = _slot_setters(GetAccountListByAccessTokenReq, "access_token")
+_GetAccountListByAccessTokenReq_SLOTS = slot_setters(GetAccountListByAccessTokenReq, "access_token")
 
 
 @wrapper_dataclass
@@ -6279,7 +6267,7 @@ class GetAccountListByAccessTokenRes(
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetAccountListByAccessTokenRes_SLOTS = _slot_setters(
+_GetAccountListByAccessTokenRes_SLOTS = slot_setters(
     GetAccountListByAccessTokenRes, "access_token", "permission_scope", "ctid_trader_account"
 )
 _install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
@@ -6323,7 +6311,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_RefreshTokenReq_SLOTS = _slot_setters(RefreshTokenReq, "refresh_token")
+_RefreshTokenReq_SLOTS = slot_setters(RefreshTokenReq, "refresh_token")
 
 
 @wrapper_dataclass
@@ -6384,7 +6372,7 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_RefreshTokenRes_SLOTS = _slot_setters(
+_RefreshTokenRes_SLOTS = slot_setters(
     RefreshTokenRes, "access_token", "token_type", "expires_in", "refresh_token"
 )
 
@@ -6445,7 +6433,7 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SubscribeSpotsReq_SLOTS = _slot_setters(
+_SubscribeSpotsReq_SLOTS = slot_setters(
     SubscribeSpotsReq, "ctid_trader_account_id", "symbol_id", "subscribe_to_spot_timestamp"
 )
 
@@ -6488,7 +6476,7 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SubscribeSpotsRes_SLOTS = _slot_setters(SubscribeSpotsRes, "ctid_trader_account_id")
+_SubscribeSpotsRes_SLOTS = slot_setters(SubscribeSpotsRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -6536,7 +6524,7 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_UnsubscribeSpotsReq_SLOTS = _slot_setters(UnsubscribeSpotsReq, "ctid_trader_account_id", "symbol_id")
+_UnsubscribeSpotsReq_SLOTS = slot_setters(UnsubscribeSpotsReq, "ctid_trader_account_id", "symbol_id")
 
 
 @wrapper_dataclass
@@ -6577,7 +6565,7 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_UnsubscribeSpotsRes_SLOTS = _slot_setters(UnsubscribeSpotsRes, "ctid_trader_account_id")
+_UnsubscribeSpotsRes_SLOTS = slot_setters(UnsubscribeSpotsRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -6675,7 +6663,7 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SpotEvent_SLOTS = _slot_setters(
+_SpotEvent_SLOTS = slot_setters(
     SpotEvent, "ctid_trader_account_id", "symbol_id", "bid", "ask", "trendbar", "session_close", "timestamp"
 )
 _install_lazy(SpotEvent, "trendbar")
@@ -6733,7 +6721,7 @@ class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SubscribeLiveTrendbarReq_SLOTS = _slot_setters(
+_SubscribeLiveTrendbarReq_SLOTS = slot_setters(
     SubscribeLiveTrendbarReq, "ctid_trader_account_id", "period", "symbol_id"
 )
 
@@ -6775,7 +6763,7 @@ class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscrib
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SubscribeLiveTrendbarRes_SLOTS = _slot_setters(SubscribeLiveTrendbarRes, "ctid_trader_account_id")
+_SubscribeLiveTrendbarRes_SLOTS = slot_setters(SubscribeLiveTrendbarRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -6830,7 +6818,7 @@ class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_UnsubscribeLiveTrendbarReq_SLOTS = _slot_setters(
+_UnsubscribeLiveTrendbarReq_SLOTS = slot_setters(
     UnsubscribeLiveTrendbarReq, "ctid_trader_account_id", "period", "symbol_id"
 )
 
@@ -6872,7 +6860,7 @@ class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubs
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_UnsubscribeLiveTrendbarRes_SLOTS = _slot_setters(UnsubscribeLiveTrendbarRes, "ctid_trader_account_id")
+_UnsubscribeLiveTrendbarRes_SLOTS = slot_setters(UnsubscribeLiveTrendbarRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -6955,7 +6943,7 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetTrendbarsReq_SLOTS = _slot_setters(
+_GetTrendbarsReq_SLOTS = slot_setters(
     GetTrendbarsReq,
     "ctid_trader_account_id",
     "from_timestamp",
@@ -7049,7 +7037,7 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetTrendbarsRes_SLOTS = _slot_setters(
+_GetTrendbarsRes_SLOTS = slot_setters(
     GetTrendbarsRes, "ctid_trader_account_id", "period", "timestamp", "trendbar", "symbol_id", "has_more"
 )
 _install_lazy(GetTrendbarsRes, "trendbar")
@@ -7123,7 +7111,7 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetTickDataReq_SLOTS = _slot_setters(
+_GetTickDataReq_SLOTS = slot_setters(
     GetTickDataReq, "ctid_trader_account_id", "symbol_id", "type", "from_timestamp", "to_timestamp"
 )
 
@@ -7187,7 +7175,7 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetTickDataRes_SLOTS = _slot_setters(GetTickDataRes, "ctid_trader_account_id", "tick_data", "has_more")
+_GetTickDataRes_SLOTS = slot_setters(GetTickDataRes, "ctid_trader_account_id", "tick_data", "has_more")
 _install_lazy(GetTickDataRes, "tick_data")
 
 
@@ -7229,7 +7217,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetCtidProfileByTokenReq_SLOTS = _slot_setters(GetCtidProfileByTokenReq, "access_token")
+_GetCtidProfileByTokenReq_SLOTS = slot_setters(GetCtidProfileByTokenReq, "access_token")
 
 
 @wrapper_dataclass
@@ -7269,7 +7257,7 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetCtidProfileByTokenRes_SLOTS = _slot_setters(GetCtidProfileByTokenRes, "profile")
+_GetCtidProfileByTokenRes_SLOTS = slot_setters(GetCtidProfileByTokenRes, "profile")
 
 
 @wrapper_dataclass
@@ -7338,7 +7326,7 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DepthEvent_SLOTS = _slot_setters(
+_DepthEvent_SLOTS = slot_setters(
     DepthEvent, "ctid_trader_account_id", "symbol_id", "new_quotes", "deleted_quotes"
 )
 _install_lazy(DepthEvent, "new_quotes")
@@ -7389,7 +7377,7 @@ class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SubscribeDepthQuotesReq_SLOTS = _slot_setters(SubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id")
+_SubscribeDepthQuotesReq_SLOTS = slot_setters(SubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id")
 
 
 @wrapper_dataclass
@@ -7429,7 +7417,7 @@ class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribe
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SubscribeDepthQuotesRes_SLOTS = _slot_setters(SubscribeDepthQuotesRes, "ctid_trader_account_id")
+_SubscribeDepthQuotesRes_SLOTS = slot_setters(SubscribeDepthQuotesRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7477,7 +7465,7 @@ class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_UnsubscribeDepthQuotesReq_SLOTS = _slot_setters(
+_UnsubscribeDepthQuotesReq_SLOTS = slot_setters(
     UnsubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id"
 )
 
@@ -7519,7 +7507,7 @@ class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubsc
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_UnsubscribeDepthQuotesRes_SLOTS = _slot_setters(UnsubscribeDepthQuotesRes, "ctid_trader_account_id")
+_UnsubscribeDepthQuotesRes_SLOTS = slot_setters(UnsubscribeDepthQuotesRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7560,7 +7548,7 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolCategoryListReq_SLOTS = _slot_setters(SymbolCategoryListReq, "ctid_trader_account_id")
+_SymbolCategoryListReq_SLOTS = slot_setters(SymbolCategoryListReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7618,7 +7606,7 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_SymbolCategoryListRes_SLOTS = _slot_setters(
+_SymbolCategoryListRes_SLOTS = slot_setters(
     SymbolCategoryListRes, "ctid_trader_account_id", "symbol_category"
 )
 _install_lazy(SymbolCategoryListRes, "symbol_category")
@@ -7662,7 +7650,7 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AccountLogoutReq_SLOTS = _slot_setters(AccountLogoutReq, "ctid_trader_account_id")
+_AccountLogoutReq_SLOTS = slot_setters(AccountLogoutReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7703,7 +7691,7 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AccountLogoutRes_SLOTS = _slot_setters(AccountLogoutRes, "ctid_trader_account_id")
+_AccountLogoutRes_SLOTS = slot_setters(AccountLogoutRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7744,7 +7732,7 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_AccountDisconnectEvent_SLOTS = _slot_setters(AccountDisconnectEvent, "ctid_trader_account_id")
+_AccountDisconnectEvent_SLOTS = slot_setters(AccountDisconnectEvent, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7785,7 +7773,7 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginCallListReq_SLOTS = _slot_setters(MarginCallListReq, "ctid_trader_account_id")
+_MarginCallListReq_SLOTS = slot_setters(MarginCallListReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -7833,7 +7821,7 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginCallListRes_SLOTS = _slot_setters(MarginCallListRes, "margin_call")
+_MarginCallListRes_SLOTS = slot_setters(MarginCallListRes, "margin_call")
 _install_lazy(MarginCallListRes, "margin_call")
 
 
@@ -7882,7 +7870,7 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginCallUpdateReq_SLOTS = _slot_setters(MarginCallUpdateReq, "ctid_trader_account_id", "margin_call")
+_MarginCallUpdateReq_SLOTS = slot_setters(MarginCallUpdateReq, "ctid_trader_account_id", "margin_call")
 
 
 @wrapper_dataclass
@@ -7953,7 +7941,7 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginCallUpdateEvent_SLOTS = _slot_setters(MarginCallUpdateEvent, "ctid_trader_account_id", "margin_call")
+_MarginCallUpdateEvent_SLOTS = slot_setters(MarginCallUpdateEvent, "ctid_trader_account_id", "margin_call")
 
 
 @wrapper_dataclass
@@ -8001,7 +7989,7 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_MarginCallTriggerEvent_SLOTS = _slot_setters(MarginCallTriggerEvent, "ctid_trader_account_id", "margin_call")
+_MarginCallTriggerEvent_SLOTS = slot_setters(MarginCallTriggerEvent, "ctid_trader_account_id", "margin_call")
 
 
 @wrapper_dataclass
@@ -8049,7 +8037,7 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetDynamicLeverageByIDReq_SLOTS = _slot_setters(
+_GetDynamicLeverageByIDReq_SLOTS = slot_setters(
     GetDynamicLeverageByIDReq, "ctid_trader_account_id", "leverage_id"
 )
 
@@ -8098,7 +8086,7 @@ class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetDynamicLeverageByIDRes_SLOTS = _slot_setters(
+_GetDynamicLeverageByIDRes_SLOTS = slot_setters(
     GetDynamicLeverageByIDRes, "ctid_trader_account_id", "leverage"
 )
 
@@ -8163,7 +8151,7 @@ class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealListByPositionIdReq_SLOTS = _slot_setters(
+_DealListByPositionIdReq_SLOTS = slot_setters(
     DealListByPositionIdReq, "ctid_trader_account_id", "position_id", "from_timestamp", "to_timestamp"
 )
 
@@ -8226,7 +8214,7 @@ class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListB
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealListByPositionIdRes_SLOTS = _slot_setters(
+_DealListByPositionIdRes_SLOTS = slot_setters(
     DealListByPositionIdRes, "ctid_trader_account_id", "deal", "has_more"
 )
 _install_lazy(DealListByPositionIdRes, "deal")
@@ -8277,7 +8265,7 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderDetailsReq_SLOTS = _slot_setters(OrderDetailsReq, "ctid_trader_account_id", "order_id")
+_OrderDetailsReq_SLOTS = slot_setters(OrderDetailsReq, "ctid_trader_account_id", "order_id")
 
 
 @wrapper_dataclass
@@ -8338,7 +8326,7 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes])
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderDetailsRes_SLOTS = _slot_setters(OrderDetailsRes, "ctid_trader_account_id", "order", "deal")
+_OrderDetailsRes_SLOTS = slot_setters(OrderDetailsRes, "ctid_trader_account_id", "order", "deal")
 _install_lazy(OrderDetailsRes, "deal")
 
 
@@ -8403,7 +8391,7 @@ class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderListByPositionIdReq_SLOTS = _slot_setters(
+_OrderListByPositionIdReq_SLOTS = slot_setters(
     OrderListByPositionIdReq, "ctid_trader_account_id", "position_id", "from_timestamp", "to_timestamp"
 )
 
@@ -8466,7 +8454,7 @@ class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderLis
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_OrderListByPositionIdRes_SLOTS = _slot_setters(
+_OrderListByPositionIdRes_SLOTS = slot_setters(
     OrderListByPositionIdRes, "ctid_trader_account_id", "order", "has_more"
 )
 _install_lazy(OrderListByPositionIdRes, "order")
@@ -8517,7 +8505,7 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealOffsetListReq_SLOTS = _slot_setters(DealOffsetListReq, "ctid_trader_account_id", "deal_id")
+_DealOffsetListReq_SLOTS = slot_setters(DealOffsetListReq, "ctid_trader_account_id", "deal_id")
 
 
 @wrapper_dataclass
@@ -8585,7 +8573,7 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_DealOffsetListRes_SLOTS = _slot_setters(
+_DealOffsetListRes_SLOTS = slot_setters(
     DealOffsetListRes, "ctid_trader_account_id", "offset_by", "offsetting"
 )
 _install_lazy(DealOffsetListRes, "offset_by", "offsetting")
@@ -8629,7 +8617,7 @@ class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetPositionUnrealizedPnLReq_SLOTS = _slot_setters(GetPositionUnrealizedPnLReq, "ctid_trader_account_id")
+_GetPositionUnrealizedPnLReq_SLOTS = slot_setters(GetPositionUnrealizedPnLReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
@@ -8696,7 +8684,7 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
 
 # The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
 # fields, the lazy descriptor installed below).
-_GetPositionUnrealizedPnLRes_SLOTS = _slot_setters(
+_GetPositionUnrealizedPnLRes_SLOTS = slot_setters(
     GetPositionUnrealizedPnLRes, "ctid_trader_account_id", "position_unrealized_pnl", "money_digits"
 )
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
