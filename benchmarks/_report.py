@@ -57,11 +57,16 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
         sdk_us = 1e6 / extra["sdk_in_memory"]
         parts = extra.get("breakdown_us", {})
         floor = parts.get("split_and_envelope", 0.0) + parts.get("parse_and_wrap", 0.0)
+        cpu_ratio = per_cpu.get("ours", 0.0) / max(1.0, per_cpu.get("bare", 1.0))
+        contention = (
+            ": on two cores shared with the simulator (and whatever else runs) the client did not get a whole core"
+            if cpu_ratio > 1.1 * stream.ratio
+            else ""
+        )
         bounds.append(
             f"- **Spot stream, {stream.ratio:.2f}x the bare loop (target 0.5x).** Counted per CPU second of "
             f"the consuming process, ours is {per_cpu.get('ours', 0):,.0f} events/s against "
-            f"{per_cpu.get('bare', 0):,.0f} ({per_cpu.get('ours', 0) / max(1.0, per_cpu.get('bare', 1)):.2f}x): "
-            "on two cores shared with the simulator the client does not get a whole core. Without a "
+            f"{per_cpu.get('bare', 0):,.0f} ({cpu_ratio:.2f}x){contention}. Without a "
             f"socket the SDK's receive path takes {sdk_us:.2f} us per event and the bare loop {bare_us:.2f} us. "
             f"Measured in the same run: splitting frames and parsing envelopes takes "
             f"{parts.get('split_and_envelope', 0):.2f} us per event, parsing the spot event and building "
@@ -107,20 +112,52 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
         out += ["### Where a target is missed, and why", "", *bounds, ""]
     changes: list[str] = []
 
-    def change(label: str, key: str, fmt: str, *, extra: str | None = None, scale: float = 1.0) -> None:
+    def change(
+        label: str,
+        key: str,
+        fmt: str,
+        *,
+        extra: str | None = None,
+        scale: float = 1.0,
+        relative: tuple[str, str] | None = None,
+    ) -> None:
+        """A row: the figure before and after and, where it has one, its ratio to the baseline of
+        its own run (which a busier or quieter machine moves much less)."""
         if key not in before or key not in now:
             return
-        old = before[key]["extra"].get(extra) if extra else before[key]["ours"]
-        new = now[key].extra.get(extra) if extra else now[key].ours
+        old_extra, new_extra = before[key]["extra"], now[key].extra
+        old = old_extra.get(extra) if extra else before[key]["ours"]
+        new = new_extra.get(extra) if extra else now[key].ours
         if old is None or new is None:
             return
-        changes.append(f"| {label} | {fmt.format(old * scale)} | {fmt.format(new * scale)} |")
+        if relative is not None:
+            numerator, denominator = relative
+            old_ratio = old_extra[numerator] / old_extra[denominator]
+            new_ratio = new_extra[numerator] / new_extra[denominator]
+        else:
+            old_ratio, new_ratio = before[key]["ratio"], now[key].ratio
+        ratios = f"{old_ratio:.2f}x | {new_ratio:.2f}x" if old_ratio and new_ratio else "- | -"
+        changes.append(f"| {label} | {fmt.format(old * scale)} | {fmt.format(new * scale)} | {ratios} |")
 
-    change("spot stream end to end (events/s)", "spot_stream", "{:,.0f}")
-    change("SDK receive path without a socket (events/s)", "spot_stream", "{:,.0f}", extra="sdk_in_memory")
-    change("import ctrader_typed (ms)", "import", "{:.0f}")
-    change("20,000-symbol SymbolsListRes, decode + read all (ms)", "symbols_20k_decode_all", "{:.1f}")
-    change("100,000-bar GetTrendbarsRes, decode + read all (ms)", "trendbars_100k_decode_all", "{:.0f}")
+    change("spot stream end to end (events/s; ratio to the bare loop)", "spot_stream", "{:,.0f}")
+    change(
+        "SDK receive path without a socket (events/s; ratio to the bare loop)",
+        "spot_stream",
+        "{:,.0f}",
+        extra="sdk_in_memory",
+        relative=("sdk_in_memory", "bare"),
+    )
+    change("import ctrader_typed (ms; ratio to the bare modules)", "import", "{:.0f}")
+    change(
+        "20,000-symbol SymbolsListRes, decode + read all (ms; ratio to the bare parse)",
+        "symbols_20k_decode_all",
+        "{:.1f}",
+    )
+    change(
+        "100,000-bar GetTrendbarsRes, decode + read all (ms; ratio to the bare parse)",
+        "trendbars_100k_decode_all",
+        "{:.0f}",
+    )
     change(
         "full event queue (10,000 spot events), bytes per event",
         "memory",
@@ -128,23 +165,23 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
         extra="full_queue_heap_kib",
         scale=1024 / 10_000,
     )
-    change("round trip p50 (us)", "roundtrip_p50", "{:.0f}")
-    change("1,000 in flight (requests/s)", "concurrent_requests", "{:,.0f}")
     if changes:
         out += [
             "### Hot-path fixes, before and after",
             "",
             "Before: `benchmarks/results/before.json` (the same benchmarks at commit "
-            f"{json.loads(BEFORE.read_text(encoding='utf-8'))['machine'].get('git_commit')}, on this machine).",
+            f"{json.loads(BEFORE.read_text(encoding='utf-8'))['machine'].get('git_commit')}, on this machine, "
+            "which other work was loading then). Absolute figures move with the machine's load from run to "
+            "run; the ratios to each run's own baseline move much less.",
             "",
-            "| figure | before | after |",
-            "|---|---|---|",
+            "| figure | before | after | before, ratio | after, ratio |",
+            "|---|---|---|---|---|",
             *changes,
             "",
             "- Wrappers of parsed messages are built through the slots' own setters, test presence with "
             "`name in message` instead of a bound `HasField` per field, and set an empty repeated "
             "sub-message field to `()` at once (no parsed message kept alive for it): building a "
-            "`SpotEvent` from its parsed message went from 1.95 to 1.04 us (timeit).",
+            "`SpotEvent` from its parsed message went from 1.95 to 1.04 us (timeit, during the work).",
             "- The client's dispatch table holds each wrapper's parse and build functions, so an event "
             "costs no `from_bytes`/`cast` call, and an absent `clientMsgId` is not read.",
             "- Wrapper classes are made by `wrapper_dataclass` (same classes as "
