@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ctrader_typed import AsyncClient, UnknownMessage
+from ctrader_typed import AsyncClient, ClientDisconnectEvent, UnknownMessage
 from ctrader_typed._base import Wrapper
 from ctrader_typed._framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, Envelope, FrameDecoder
 from ctrader_typed._generated.messages import ErrorRes
@@ -202,6 +202,8 @@ def expected_events(envelopes: list[Envelope]) -> tuple[list[object], bool]:
             return events, True
         except ValueError:  # a value the schema cannot represent: delivered raw
             events.append(unknown)
+        # The known issue below (str fields holding bytes) has tests of its own.
+        assume(not strings_holding_bytes(cls.PROTO.FromString(envelope.payload)))
     return events, False
 
 
@@ -210,6 +212,8 @@ def expected_events(envelopes: list[Envelope]) -> tuple[list[object], bool]:
 def test_the_client_inbound_path_yields_events_or_a_protocol_error(
     stream: bytes, cuts: list[int], limit: int
 ) -> None:
+    envelopes, framing_fails = reference(stream, limit)
+    expected, payload_fails = expected_events(envelopes)
     client = AsyncClient("127.0.0.1", 1)  # never connected: only its inbound dispatch is used
     events = client.events(*EVENT_TYPES, maxsize=1_000)
     # The callback every link of the client feeds its decoded envelopes to.
@@ -220,8 +224,6 @@ def test_the_client_inbound_path_yields_events_or_a_protocol_error(
     while (event := events.get_nowait()) is not None:
         read_everything(event)
         delivered.append(event)
-    envelopes, framing_fails = reference(stream, limit)
-    expected, payload_fails = expected_events(envelopes)
     assert delivered == expected
     assert failed == (framing_fails or payload_fails)
     assert events.dropped == 0
@@ -263,11 +265,34 @@ def test_payloads_decode_to_readable_messages_or_fail_cleanly(data: st.DataObjec
     assert again.to_bytes() == message.to_bytes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proto2 strings are not UTF-8-checked when parsed: protobuf hands invalid UTF-8 out as "
-    "bytes, and the wrappers pass it on in fields typed str (a generator fix: reject or decode)",
+INVALID_UTF8 = (
+    "proto2 strings are not UTF-8-checked when parsed: protobuf hands invalid UTF-8 out as bytes, and "
+    "the wrappers pass it on in fields typed str (a generator fix: reject the payload or decode it)"
 )
+
+
+@pytest.mark.xfail(strict=True, reason=INVALID_UTF8)
+def test_a_client_disconnect_reason_in_invalid_utf8_does_not_break_dispatch() -> None:
+    """Found by the inbound-path property at 100,000 examples: the client's own reaction to a
+    ``ClientDisconnectEvent`` calls ``reason.lower()``, which raises ``TypeError`` on bytes - an
+    exception other than ``ProtocolError`` escapes the dispatch (over a socket, the link then
+    closes as after an internal error)."""
+    client = AsyncClient("127.0.0.1", 1)
+    events = client.events(ClientDisconnectEvent)
+    decoder = FrameDecoder(client._on_envelope)
+    frame = b"\x00\x00\x00\t\x08\xe4\x10\x12\x04\x12\x02\xe2\x80"  # reason: b"\xe2\x80"
+    try:
+        decoder.feed(frame)
+    except RemoteProtocolError:
+        return  # rejecting the payload is fine too
+    finally:
+        events.close()
+    event = events.get_nowait()
+    assert event is not None
+    assert isinstance(event.reason, str)
+
+
+@pytest.mark.xfail(strict=True, reason=INVALID_UTF8)
 def test_invalid_utf8_in_a_string_field_is_rejected_or_decoded() -> None:
     payload = b"\x1a\x02\xe2\x80\x22\x02\xff\xfe"  # ErrorRes: errorCode and description, both invalid UTF-8
     try:
