@@ -74,3 +74,10 @@ def docs(session: nox.Session) -> None:
         session.run("mkdocs", "serve", *session.posargs[1:])
     else:
         session.run("mkdocs", "build", "--strict", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: each ratio against its baseline in the same run (`-- --publish` rewrites the committed results)."""
+    session.install("-e", ".[sim,codegen]")
+    session.run("python", "-m", "benchmarks", *session.posargs)

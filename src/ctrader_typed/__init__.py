@@ -7,14 +7,13 @@ storage, and the unit and history helpers. Never import ``ctrader_typed._generat
 The simulator lives in ``ctrader_typed.testing``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from ctrader_typed._base import ProtoWrapper, Wrapper
 from ctrader_typed._generated import enums as _enums
 from ctrader_typed._generated import messages as _messages
 from ctrader_typed._generated.enums import *  # noqa: F403
 from ctrader_typed._generated.messages import *  # noqa: F403
-from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient, ClientOptions
 from ctrader_typed.errors import (
     APIError,
     AuthenticationError,
@@ -28,33 +27,83 @@ from ctrader_typed.errors import (
     RemoteProtocolError,
     RequestTimeoutError,
 )
-from ctrader_typed.events import (
-    AccountLost,
-    AccountReady,
-    ClientEvent,
-    Disconnected,
-    EventStream,
-    Reconnected,
-    ReconnectFailed,
-    TokensRefreshed,
-    UnknownMessage,
-)
-from ctrader_typed.history import (
-    iter_cash_flow,
-    iter_deals,
-    iter_orders,
-    iter_ticks,
-    iter_trendbars,
-    iter_trendbars_raw,
-)
-from ctrader_typed.oauth import AsyncAuth, code_from_redirect
-from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
-from ctrader_typed.units import Ohlc, SymbolUnits, Tick
 
-try:
-    __version__ = version("ctrader-typed")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
+# The client (asyncio), OAuth (httpx) and the helpers load on first use, so that
+# ``import ctrader_typed`` stays cheap for code that only needs the messages.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["TERMINAL_EXECUTION_TYPES", "AsyncClient", "ClientOptions"], "ctrader_typed.client"),
+    **dict.fromkeys(
+        [
+            "AccountLost",
+            "AccountReady",
+            "ClientEvent",
+            "Disconnected",
+            "EventStream",
+            "Reconnected",
+            "ReconnectFailed",
+            "TokensRefreshed",
+            "UnknownMessage",
+        ],
+        "ctrader_typed.events",
+    ),
+    **dict.fromkeys(
+        ["iter_cash_flow", "iter_deals", "iter_orders", "iter_ticks", "iter_trendbars", "iter_trendbars_raw"],
+        "ctrader_typed.history",
+    ),
+    **dict.fromkeys(["AsyncAuth", "code_from_redirect"], "ctrader_typed.oauth"),
+    **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
+    **dict.fromkeys(["Ohlc", "SymbolUnits", "Tick"], "ctrader_typed.units"),
+}
+
+if TYPE_CHECKING:
+    from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient, ClientOptions
+    from ctrader_typed.events import (
+        AccountLost,
+        AccountReady,
+        ClientEvent,
+        Disconnected,
+        EventStream,
+        Reconnected,
+        ReconnectFailed,
+        TokensRefreshed,
+        UnknownMessage,
+    )
+    from ctrader_typed.history import (
+        iter_cash_flow,
+        iter_deals,
+        iter_orders,
+        iter_ticks,
+        iter_trendbars,
+        iter_trendbars_raw,
+    )
+    from ctrader_typed.oauth import AsyncAuth, code_from_redirect
+    from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
+    from ctrader_typed.units import Ohlc, SymbolUnits, Tick
+
+    __version__: str
+else:
+
+    def __getattr__(name: str) -> object:
+        """Load a lazily exported name on first use (PEP 562); invisible to type checkers."""
+        if name == "__version__":
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                value: object = version("ctrader-typed")
+            except PackageNotFoundError:  # running from a source tree without an install
+                value = "0+unknown"
+        elif name in _LAZY:
+            import importlib
+
+            value = getattr(importlib.import_module(_LAZY[name]), name)
+        else:
+            raise AttributeError(f"module 'ctrader_typed' has no attribute {name!r}")
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "TERMINAL_EXECUTION_TYPES",
