@@ -38,7 +38,8 @@ client holds a refresh token, and otherwise reports ``AccountLost``;
 ``ClientDisconnectEvent`` stops the client if the application was blocked, else it
 reconnects. With ``tokens`` (and optionally a ``token_store``) the client refreshes the
 access token over the socket before it expires and saves every new pair to the store
-before using it.
+before using it; an account auth carrying a token the client holds (or held) that the
+server refuses as expired or invalid is retried once with the refreshed token.
 
 Secrets (client secret, access and refresh tokens) are never logged or put in a repr
 or an exception message: logs name payload types and ids only.
@@ -329,6 +330,10 @@ class AsyncClient(GeneratedRequests):
         if client_id is not None and client_secret is not None:
             self._session.app_credentials = (client_id, client_secret)
         self._tokens = tokens
+        self._held_access_tokens: collections.deque[str] = collections.deque(maxlen=8)
+        """Access tokens of the token sets this client has held, newest last."""
+        if tokens is not None:
+            self._held_access_tokens.append(tokens.access_token)
         self._token_store = token_store
         self._refresh_margin = refresh_margin
         self._request_timeout = request_timeout
@@ -428,6 +433,8 @@ class AsyncClient(GeneratedRequests):
         self._refresh_lock = asyncio.Lock()
         if self._tokens is None and self._token_store is not None:
             self._tokens = await self._token_store.load()
+            if self._tokens is not None:
+                self._held_access_tokens.append(self._tokens.access_token)
         try:
             await self._open()
             self._link_ready = True
@@ -790,6 +797,7 @@ class AsyncClient(GeneratedRequests):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         attempts = 0
+        renewed = False
         result: Wrapper
         try:
             async with asyncio.timeout_at(deadline):
@@ -807,6 +815,19 @@ class AsyncClient(GeneratedRequests):
                     except APIError as exc:
                         if exc.maintenance_end is not None:
                             self._maintenance_end = exc.maintenance_end
+                        if (
+                            not renewed
+                            and not internal
+                            and await self._renew_held_token(payload_type, message, exc)
+                        ):
+                            renewed = True
+                            payload = message.SerializeToString()
+                            logger.info(
+                                "%s was refused with the held token (%s); retrying with the refreshed one",
+                                name,
+                                exc.error_code,
+                            )
+                            continue
                         if _IDEMPOTENT_SUCCESS.get(payload_type) != exc.error_code:
                             raise
                         result = self._already_done(message, payload_type)
@@ -871,6 +892,26 @@ class AsyncClient(GeneratedRequests):
             and wait <= self._rate_limit_max_wait
             and now + wait < deadline
         )
+
+    async def _renew_held_token(self, payload_type: int, message: ProtobufMessage, error: APIError) -> bool:
+        """An account auth carrying an access token this client holds (or held) was refused because
+        the token expired or was refreshed: put the current one in it (refreshing first if needed)
+        and say whether it may be retried - as the client does itself when restoring sessions."""
+        if payload_type != _ACCOUNT_AUTH or error.error_code not in _TOKEN_INVALID_CODES:
+            return False
+        assert isinstance(message, _pb.ProtoOAAccountAuthReq)
+        used = message.accessToken
+        if self._tokens is None or used not in self._held_access_tokens:
+            return False  # not our token: nothing fresher to be had here
+        try:
+            current = await self._refresh(stale=used, internal=False)
+        except CTraderError as exc:
+            logger.warning("could not refresh the refused access token (%s)", type(exc).__name__)
+            return False
+        if current.access_token == used:
+            return False
+        message.accessToken = current.access_token
+        return True
 
     def _already_done(self, message: ProtobufMessage, payload_type: int) -> Wrapper:
         """The answer an idempotent request would have had (already authenticated / logged in)."""
@@ -1119,6 +1160,7 @@ class AsyncClient(GeneratedRequests):
         finally:
             # The server has already retired the old pair: keep the new one even if saving failed.
             self._tokens = tokens
+            self._held_access_tokens.append(tokens.access_token)
             if previous is not None:
                 for account in self._session.accounts.values():
                     if account.token == previous.access_token:

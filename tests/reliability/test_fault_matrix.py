@@ -468,12 +468,21 @@ async def expired_at_start(ctx: Ctx) -> None:
     held = ctx.client.tokens
     assert held is not None
     assert held.expires_within(0)
-    # What a program does at start: authorise its account with the token set it holds.
-    await authorize_and_subscribe(ctx.client, ctx.account, held.access_token)
+    # What a program does at start: authorise its accounts with the token set it holds. The
+    # server refuses the expired token; the client refreshes it and retries each account auth once.
+    other = ctx.sim.demo_accounts[1]
+    await asyncio.gather(
+        authorize_and_subscribe(ctx.client, ctx.account, held.access_token),
+        ctx.client.send_account_auth_req(other, held.access_token),
+    )
+    assert ctx.client.authorized_accounts == {ctx.account, other}
+    await ctx.client.send_account_logout_req(other)  # the harness checks the one account it knows
     refreshed = await ctx.next(TokensRefreshed)
     assert_saved_before_use(ctx, refreshed)
+    assert ctx.client.tokens == refreshed.tokens
     [conn] = ctx.observe()
     assert conn.accounts[ctx.account] == refreshed.tokens.access_token
+    assert ctx.arrivals(2173) == 1  # one refresh, however many requests carried the old token
 
 
 async def expired_mid_session(ctx: Ctx) -> None:
@@ -737,11 +746,10 @@ CASES: list[Case] = [
         id="token-expired-at-start",
         case="Expired access token at start",
         injection="the client holds a token set whose access token has expired (server and expiry time agree)",
-        outcome="refreshed over the socket and saved to the store before use; the account is authorised with the new token",
+        outcome="account auths carrying the held token are refused; the client refreshes once (saved to the store before use) and retries each with the new token: they succeed",
         run=expired_at_start,
         tokens="expired",
         authorize=False,
-        known_issue="account auth with the held, expired token is refused instead of refreshed and retried",
     ),
     Case(
         id="token-expired-mid-session",
