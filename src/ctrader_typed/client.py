@@ -123,7 +123,15 @@ from ctrader_typed.events import (
 )
 from ctrader_typed.tokens import TokenSet, TokenStore
 
-__all__ = ["DEMO_HOST", "LIVE_HOST", "PORT", "TERMINAL_EXECUTION_TYPES", "AsyncClient", "ClientOptions"]
+__all__ = [
+    "DEMO_HOST",
+    "LIVE_HOST",
+    "PORT",
+    "TERMINAL_EXECUTION_TYPES",
+    "AsyncClient",
+    "ClientOptions",
+    "HandlerRegistration",
+]
 
 logger = logging.getLogger("ctrader_typed.client")
 
@@ -207,6 +215,54 @@ class _OrderTracker:
             if not waiter.done():
                 waiter.set_exception(error)
         self.waiters.clear()
+
+
+class HandlerRegistration:
+    """What ``AsyncClient.on`` returns: call it to unregister the handler.
+
+    A coroutine handler runs as a task per event, at most ``limit`` (the client's
+    ``event_queue_size``) at a time: while that many are still running, further events are
+    not handed to it and are counted in ``dropped`` (a warning is logged each time the
+    handler falls behind). Memory stays bounded however slow the handler is.
+    """
+
+    __slots__ = ("_behind", "_unregister", "dropped", "limit", "running")
+
+    def __init__(self, unregister: Callable[[], None], limit: int) -> None:
+        self._unregister: Callable[[], None] | None = unregister
+        self._behind = False
+        self.limit = limit
+        self.running = 0
+        """Tasks of this (coroutine) handler still running."""
+        self.dropped = 0
+        """Events not handed to the handler because ``limit`` of its tasks were running."""
+
+    def __repr__(self) -> str:
+        return f"<HandlerRegistration running={self.running} dropped={self.dropped}>"
+
+    def __call__(self) -> None:
+        """Unregister the handler (running tasks finish); safe to call twice."""
+        unregister, self._unregister = self._unregister, None
+        if unregister is not None:
+            unregister()
+
+    def _admit(self, label: str) -> bool:
+        if self.running < self.limit:
+            return True
+        self.dropped += 1
+        if not self._behind:
+            self._behind = True
+            logger.warning(
+                "event handler %s has %d events in progress; dropping events until it catches up",
+                label,
+                self.running,
+            )
+        return False
+
+    def _finished(self, _: object) -> None:
+        self.running -= 1
+        if self.running < self.limit:
+            self._behind = False
 
 
 class ClientOptions(TypedDict, total=False):
@@ -605,17 +661,23 @@ class AsyncClient(GeneratedRequests):
         *,
         account_id: int | None = None,
         symbol_id: int | None = None,
-    ) -> Callable[[], None]:
-        """Call ``handler(event)`` for every event of ``event_type``; return a function that unregisters it.
+    ) -> HandlerRegistration:
+        """Call ``handler(event)`` for every event of ``event_type``; return a ``HandlerRegistration``,
+        which unregisters it when called.
 
-        A coroutine function handler is run as a task per event. Exceptions from handlers
-        are logged, never raised into the client.
+        A coroutine function handler is run as a task per event, at most ``event_queue_size``
+        at a time; events that arrive while that many are running are dropped and counted in
+        the registration's ``dropped``. Exceptions from handlers are logged, never raised into
+        the client.
         """
         accepts = _make_filter(account_id, symbol_id, (event_type,))
         label = getattr(handler, "__qualname__", repr(handler))
+        coroutine_function = inspect.iscoroutinefunction(handler)
 
         def sink(event: Any) -> None:
             if accepts is not None and not accepts(event):
+                return
+            if coroutine_function and not registration._admit(label):
                 return
             try:
                 result = handler(event)
@@ -623,18 +685,17 @@ class AsyncClient(GeneratedRequests):
                 logger.exception("event handler %s failed on %s", label, type(event).__name__)
                 return
             if inspect.isawaitable(result):
-                self._spawn(self._run_handler(result, label), f"ctrader-typed handler {label}")
+                if not coroutine_function and not registration._admit(label):
+                    if inspect.iscoroutine(result):
+                        result.close()
+                    return
+                registration.running += 1
+                task = self._spawn(self._run_handler(result, label), f"ctrader-typed handler {label}")
+                task.add_done_callback(registration._finished)
 
+        registration = HandlerRegistration(lambda: self._detach((event_type,), sink), self._event_queue_size)
         self._attach((event_type,), sink)
-        detached = False
-
-        def unregister() -> None:
-            nonlocal detached
-            if not detached:
-                detached = True
-                self._detach((event_type,), sink)
-
-        return unregister
+        return registration
 
     async def _run_handler(self, awaitable: Any, label: str) -> None:
         try:
@@ -1417,8 +1478,9 @@ class AsyncClient(GeneratedRequests):
                 if task is not asyncio.current_task():
                     task.cancel()
 
-    def _spawn(self, coroutine: Any, name: str) -> None:
-        task = asyncio.ensure_future(coroutine)
+    def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coroutine)
         task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
