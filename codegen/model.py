@@ -365,6 +365,9 @@ def _field(
             return f"{element}._from_proto({expr}, {owned})"
         if kind == "enum":
             return f"_{element}_BY_VALUE[{expr}]"
+        if element == "str":
+            # proto2 does not check UTF-8 on parse: invalid text arrives as bytes.
+            return f"_text({expr})"
         return expr
 
     def convert_out(expr: str) -> str:
@@ -386,7 +389,7 @@ def _field(
                 f"((_Pending({held}, {element}._from_proto) if ({held} := {src}) else ()) if owned "
                 f"else tuple({convert_in('x', 'False')} for x in {src}))"
             )
-        elif kind == "enum":
+        elif kind == "enum" or element == "str":
             from_proto = f"tuple({convert_in('x')} for x in {src})"
         else:
             from_proto = f"tuple({src})"

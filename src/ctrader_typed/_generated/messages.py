@@ -174,6 +174,15 @@ __all__ = [
 
 _new = object.__new__
 _set = object.__setattr__
+
+
+def _text(value: str | bytes) -> str:
+    """A parsed string field as text: proto2 hands out invalid UTF-8 as bytes; decode it with U+FFFD."""
+    if isinstance(value, str):
+        return value
+    return value.decode("utf-8", "replace")
+
+
 _CommonPayloadType_BY_VALUE: dict[int, CommonPayloadType] = {
     member.value: member for member in CommonPayloadType
 }
@@ -265,7 +274,7 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
         [set_payload_type, set_payload, set_client_msg_id] = _ProtoMessage_SLOTS
         set_payload_type(o, m.payloadType)
         set_payload(o, (m.payload if "payload" in m else None))
-        set_client_msg_id(o, (m.clientMsgId if "clientMsgId" in m else None))
+        set_client_msg_id(o, (_text(m.clientMsgId) if "clientMsgId" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoMessage:
@@ -319,8 +328,8 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes, owned: bool) -> Self:
         o = _new(cls)
         [set_error_code, set_description, set_maintenance_end_timestamp] = _CommonErrorRes_SLOTS
-        set_error_code(o, m.errorCode)
-        set_description(o, (m.description if "description" in m else None))
+        set_error_code(o, _text(m.errorCode))
+        set_description(o, (_text(m.description) if "description" in m else None))
         set_maintenance_end_timestamp(
             o, (m.maintenanceEndTimestamp if "maintenanceEndTimestamp" in m else None)
         )
@@ -406,8 +415,8 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
         o = _new(cls)
         [set_asset_id, set_name, set_display_name, set_digits] = _Asset_SLOTS
         set_asset_id(o, m.assetId)
-        set_name(o, m.name)
-        set_display_name(o, (m.displayName if "displayName" in m else None))
+        set_name(o, _text(m.name))
+        set_display_name(o, (_text(m.displayName) if "displayName" in m else None))
         set_digits(o, (m.digits if "digits" in m else None))
         return o
 
@@ -749,10 +758,10 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
         set_min_commission_type(
             o, (_MinCommissionType_BY_VALUE[m.minCommissionType] if "minCommissionType" in m else None)
         )
-        set_min_commission_asset(o, (m.minCommissionAsset if "minCommissionAsset" in m else None))
+        set_min_commission_asset(o, (_text(m.minCommissionAsset) if "minCommissionAsset" in m else None))
         set_rollover_commission(o, (m.rolloverCommission if "rolloverCommission" in m else None))
         set_skip_rollover_days(o, (m.skipRolloverDays if "skipRolloverDays" in m else None))
-        set_schedule_time_zone(o, (m.scheduleTimeZone if "scheduleTimeZone" in m else None))
+        set_schedule_time_zone(o, (_text(m.scheduleTimeZone) if "scheduleTimeZone" in m else None))
         set_trading_mode(o, (_TradingMode_BY_VALUE[m.tradingMode] if "tradingMode" in m else None))
         set_rollover_commission_3_days(
             o, (_DayOfWeek_BY_VALUE[m.rolloverCommission3Days] if "rolloverCommission3Days" in m else None)
@@ -779,7 +788,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
         set_swap_time(o, (m.swapTime if "swapTime" in m else None))
         set_skip_swap_periods(o, (m.skipSWAPPeriods if "skipSWAPPeriods" in m else None))
         set_charge_swap_at_weekends(o, (m.chargeSwapAtWeekends if "chargeSwapAtWeekends" in m else None))
-        set_measurement_units(o, (m.measurementUnits if "measurementUnits" in m else None))
+        set_measurement_units(o, (_text(m.measurementUnits) if "measurementUnits" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbol:
@@ -974,12 +983,12 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
             set_sorting_number,
         ] = _LightSymbol_SLOTS
         set_symbol_id(o, m.symbolId)
-        set_symbol_name(o, (m.symbolName if "symbolName" in m else None))
+        set_symbol_name(o, (_text(m.symbolName) if "symbolName" in m else None))
         set_enabled(o, (m.enabled if "enabled" in m else None))
         set_base_asset_id(o, (m.baseAssetId if "baseAssetId" in m else None))
         set_quote_asset_id(o, (m.quoteAssetId if "quoteAssetId" in m else None))
         set_symbol_category_id(o, (m.symbolCategoryId if "symbolCategoryId" in m else None))
-        set_description(o, (m.description if "description" in m else None))
+        set_description(o, (_text(m.description) if "description" in m else None))
         set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
         return o
 
@@ -1052,9 +1061,9 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
         o = _new(cls)
         [set_symbol_id, set_name, set_utc_last_update_timestamp, set_description] = _ArchivedSymbol_SLOTS
         set_symbol_id(o, m.symbolId)
-        set_name(o, m.name)
+        set_name(o, _text(m.name))
         set_utc_last_update_timestamp(o, m.utcLastUpdateTimestamp)
-        set_description(o, (m.description if "description" in m else None))
+        set_description(o, (_text(m.description) if "description" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol:
@@ -1115,7 +1124,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
         [set_id, set_asset_class_id, set_name, set_sorting_number] = _SymbolCategory_SLOTS
         set_id(o, m.id)
         set_asset_class_id(o, m.assetClassId)
-        set_name(o, m.name)
+        set_name(o, _text(m.name))
         set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
         return o
 
@@ -1369,7 +1378,7 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
         set_french_risk(o, (m.frenchRisk if "frenchRisk" in m else None))
         set_trader_login(o, (m.traderLogin if "traderLogin" in m else None))
         set_account_type(o, (_AccountType_BY_VALUE[m.accountType] if "accountType" in m else None))
-        set_broker_name(o, (m.brokerName if "brokerName" in m else None))
+        set_broker_name(o, (_text(m.brokerName) if "brokerName" in m else None))
         set_registration_timestamp(o, (m.registrationTimestamp if "registrationTimestamp" in m else None))
         set_is_limited_risk(o, (m.isLimitedRisk if "isLimitedRisk" in m else None))
         set_limited_risk_margin_calculation_strategy(
@@ -1737,10 +1746,10 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
         set_volume(o, m.volume)
         set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
         set_open_timestamp(o, (m.openTimestamp if "openTimestamp" in m else None))
-        set_label(o, (m.label if "label" in m else None))
+        set_label(o, (_text(m.label) if "label" in m else None))
         set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_comment(o, (m.comment if "comment" in m else None))
-        set_measurement_units(o, (m.measurementUnits if "measurementUnits" in m else None))
+        set_comment(o, (_text(m.comment) if "comment" in m else None))
+        set_measurement_units(o, (_text(m.measurementUnits) if "measurementUnits" in m else None))
         set_close_timestamp(o, (m.closeTimestamp if "closeTimestamp" in m else None))
         return o
 
@@ -1957,7 +1966,7 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
         set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
         set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
         set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_client_order_id(o, (m.clientOrderId if "clientOrderId" in m else None))
+        set_client_order_id(o, (_text(m.clientOrderId) if "clientOrderId" in m else None))
         set_time_in_force(o, (_TimeInForce_BY_VALUE[m.timeInForce] if "timeInForce" in m else None))
         set_position_id(o, (m.positionId if "positionId" in m else None))
         set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
@@ -2124,7 +2133,7 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
         set_ib_bonus(o, m.ibBonus)
         set_ib_delta(o, m.ibDelta)
         set_change_bonus_timestamp(o, m.changeBonusTimestamp)
-        set_external_note(o, (m.externalNote if "externalNote" in m else None))
+        set_external_note(o, (_text(m.externalNote) if "externalNote" in m else None))
         set_introducing_broker_id(o, (m.introducingBrokerId if "introducingBrokerId" in m else None))
         set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
         return o
@@ -2242,7 +2251,7 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
         set_balance(o, m.balance)
         set_delta(o, m.delta)
         set_change_balance_timestamp(o, m.changeBalanceTimestamp)
-        set_external_note(o, (m.externalNote if "externalNote" in m else None))
+        set_external_note(o, (_text(m.externalNote) if "externalNote" in m else None))
         set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
         set_equity(o, (m.equity if "equity" in m else None))
         set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
@@ -2973,7 +2982,7 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
         set_last_balance_update_timestamp(
             o, (m.lastBalanceUpdateTimestamp if "lastBalanceUpdateTimestamp" in m else None)
         )
-        set_broker_title_short(o, (m.brokerTitleShort if "brokerTitleShort" in m else None))
+        set_broker_title_short(o, (_text(m.brokerTitleShort) if "brokerTitleShort" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount:
@@ -3036,7 +3045,7 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
         o = _new(cls)
         [set_id, set_name, set_sorting_number] = _AssetClass_SLOTS
         set_id(o, (m.id if "id" in m else None))
-        set_name(o, (m.name if "name" in m else None))
+        set_name(o, (_text(m.name) if "name" in m else None))
         set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
         return o
 
@@ -3243,9 +3252,9 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
             set_end_second,
         ] = _Holiday_SLOTS
         set_holiday_id(o, m.holidayId)
-        set_name(o, m.name)
-        set_description(o, (m.description if "description" in m else None))
-        set_schedule_time_zone(o, m.scheduleTimeZone)
+        set_name(o, _text(m.name))
+        set_description(o, (_text(m.description) if "description" in m else None))
+        set_schedule_time_zone(o, _text(m.scheduleTimeZone))
         set_holiday_date(o, m.holidayDate)
         set_is_recurring(o, m.isRecurring)
         set_start_second(o, (m.startSecond if "startSecond" in m else None))
@@ -3470,8 +3479,8 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq, owned: bool) -> Self:
         o = _new(cls)
         [set_client_id, set_client_secret] = _ApplicationAuthReq_SLOTS
-        set_client_id(o, m.clientId)
-        set_client_secret(o, m.clientSecret)
+        set_client_id(o, _text(m.clientId))
+        set_client_secret(o, _text(m.clientSecret))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAApplicationAuthReq:
@@ -3544,7 +3553,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
         o = _new(cls)
         [set_ctid_trader_account_id, set_access_token] = _AccountAuthReq_SLOTS
         set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_access_token(o, m.accessToken)
+        set_access_token(o, _text(m.accessToken))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthReq:
@@ -3655,8 +3664,8 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
             set_retry_after,
         ] = _ErrorRes_SLOTS
         set_ctid_trader_account_id(o, (m.ctidTraderAccountId if "ctidTraderAccountId" in m else None))
-        set_error_code(o, m.errorCode)
-        set_description(o, (m.description if "description" in m else None))
+        set_error_code(o, _text(m.errorCode))
+        set_description(o, (_text(m.description) if "description" in m else None))
         set_maintenance_end_timestamp(
             o, (m.maintenanceEndTimestamp if "maintenanceEndTimestamp" in m else None)
         )
@@ -3712,7 +3721,7 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent, owned: bool) -> Self:
         o = _new(cls)
         [set_reason] = _ClientDisconnectEvent_SLOTS
-        set_reason(o, (m.reason if "reason" in m else None))
+        set_reason(o, (_text(m.reason) if "reason" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent:
@@ -3759,7 +3768,7 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
         o = _new(cls)
         [set_ctid_trader_account_ids, set_reason] = _AccountsTokenInvalidatedEvent_SLOTS
         set_ctid_trader_account_ids(o, tuple(m.ctidTraderAccountIds))
-        set_reason(o, (m.reason if "reason" in m else None))
+        set_reason(o, (_text(m.reason) if "reason" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent:
@@ -3826,7 +3835,7 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes, owned: bool) -> Self:
         o = _new(cls)
         [set_version] = _VersionRes_SLOTS
-        set_version(o, m.version)
+        set_version(o, _text(m.version))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAVersionRes:
@@ -4014,12 +4023,12 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
         set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
         set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
         set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_comment(o, (m.comment if "comment" in m else None))
+        set_comment(o, (_text(m.comment) if "comment" in m else None))
         set_base_slippage_price(o, (m.baseSlippagePrice if "baseSlippagePrice" in m else None))
         set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
-        set_label(o, (m.label if "label" in m else None))
+        set_label(o, (_text(m.label) if "label" in m else None))
         set_position_id(o, (m.positionId if "positionId" in m else None))
-        set_client_order_id(o, (m.clientOrderId if "clientOrderId" in m else None))
+        set_client_order_id(o, (_text(m.clientOrderId) if "clientOrderId" in m else None))
         set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
         set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
         set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
@@ -4187,7 +4196,7 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
         set_deposit_withdraw(
             o, (DepositWithdraw._from_proto(m.depositWithdraw, owned) if "depositWithdraw" in m else None)
         )
-        set_error_code(o, (m.errorCode if "errorCode" in m else None))
+        set_error_code(o, (_text(m.errorCode) if "errorCode" in m else None))
         set_is_server_event(o, (m.isServerEvent if "isServerEvent" in m else None))
         return o
 
@@ -5586,10 +5595,10 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent])
             _OrderErrorEvent_SLOTS
         )
         set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_error_code(o, m.errorCode)
+        set_error_code(o, _text(m.errorCode))
         set_order_id(o, (m.orderId if "orderId" in m else None))
         set_position_id(o, (m.positionId if "positionId" in m else None))
-        set_description(o, (m.description if "description" in m else None))
+        set_description(o, (_text(m.description) if "description" in m else None))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderErrorEvent:
@@ -6181,7 +6190,7 @@ class GetAccountListByAccessTokenReq(
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq, owned: bool) -> Self:
         o = _new(cls)
         [set_access_token] = _GetAccountListByAccessTokenReq_SLOTS
-        set_access_token(o, m.accessToken)
+        set_access_token(o, _text(m.accessToken))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq:
@@ -6235,7 +6244,7 @@ class GetAccountListByAccessTokenRes(
         [set_access_token, set_permission_scope, set_ctid_trader_account] = (
             _GetAccountListByAccessTokenRes_SLOTS
         )
-        set_access_token(o, m.accessToken)
+        set_access_token(o, _text(m.accessToken))
         set_permission_scope(
             o, (_ClientPermissionScope_BY_VALUE[m.permissionScope] if "permissionScope" in m else None)
         )
@@ -6300,7 +6309,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq])
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq, owned: bool) -> Self:
         o = _new(cls)
         [set_refresh_token] = _RefreshTokenReq_SLOTS
-        set_refresh_token(o, m.refreshToken)
+        set_refresh_token(o, _text(m.refreshToken))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenReq:
@@ -6355,10 +6364,10 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes])
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes, owned: bool) -> Self:
         o = _new(cls)
         [set_access_token, set_token_type, set_expires_in, set_refresh_token] = _RefreshTokenRes_SLOTS
-        set_access_token(o, m.accessToken)
-        set_token_type(o, m.tokenType)
+        set_access_token(o, _text(m.accessToken))
+        set_token_type(o, _text(m.tokenType))
         set_expires_in(o, m.expiresIn)
-        set_refresh_token(o, m.refreshToken)
+        set_refresh_token(o, _text(m.refreshToken))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenRes:
@@ -7206,7 +7215,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq, owned: bool) -> Self:
         o = _new(cls)
         [set_access_token] = _GetCtidProfileByTokenReq_SLOTS
-        set_access_token(o, m.accessToken)
+        set_access_token(o, _text(m.accessToken))
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq:
