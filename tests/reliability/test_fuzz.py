@@ -28,15 +28,21 @@ from typing import Any
 
 import pytest
 from google.protobuf.message import DecodeError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ctrader_typed import AsyncClient, ClientDisconnectEvent, UnknownMessage
 from ctrader_typed._base import Wrapper
-from ctrader_typed._framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, Envelope, FrameDecoder
-from ctrader_typed._generated.messages import ErrorRes
+from ctrader_typed._framing import (
+    DEFAULT_MAX_FRAME_SIZE,
+    HEADER_SIZE,
+    Envelope,
+    FrameDecoder,
+    encode_envelope,
+)
+from ctrader_typed._generated.messages import CommonErrorRes, ErrorRes
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
-from ctrader_typed.errors import ProtocolError, RemoteProtocolError
+from ctrader_typed.errors import ProtocolError, RemoteProtocolError, api_error_from
 from tests.unit.strategies import messages_of
 
 pytestmark = pytest.mark.fuzz
@@ -197,12 +203,25 @@ def expected_events(envelopes: list[Envelope]) -> tuple[list[object], bool]:
             events.append(unknown)
             continue
         try:
-            events.append(cls.from_bytes(envelope.payload))
+            event = cls.from_bytes(envelope.payload)
         except DecodeError:
             return events, True
         except ValueError:  # a value the schema cannot represent: delivered raw
             events.append(unknown)
+            continue
+        events.append(event)
+        if isinstance(event, ErrorRes | CommonErrorRes):
+            # The known issue below has a test of its own.
+            assume(maintenance_end_in_range(event))
     return events, False
+
+
+def maintenance_end_in_range(error: ErrorRes | CommonErrorRes) -> bool:
+    try:
+        api_error_from(error)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
 
 
 @FUZZ
@@ -229,7 +248,9 @@ def test_the_client_inbound_path_yields_events_or_a_protocol_error(
 
 def strings_holding_str(wrapper: object) -> bool:
     """Every str-typed field of a wrapper (nested ones too) holds a str, even after invalid UTF-8."""
-    for field in dataclasses.fields(wrapper):  # type: ignore[arg-type]
+    if not dataclasses.is_dataclass(wrapper) or isinstance(wrapper, type):
+        return True
+    for field in dataclasses.fields(wrapper):
         value = getattr(wrapper, field.name)
         for item in value if isinstance(value, tuple) else (value,):
             if re.search(r"\bstr\b", str(field.type)) and item is not None and not isinstance(item, str):
@@ -298,3 +319,28 @@ def test_invalid_utf8_in_a_string_field_is_rejected_or_decoded() -> None:
 def test_the_example_count_is_what_the_environment_asks_for() -> None:
     assert FUZZ.max_examples == EXAMPLES >= 1
     assert issubclass(RemoteProtocolError, ProtocolError)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="errors.maintenance_end_from raises ValueError for a maintenanceEndTimestamp past year 9999 "
+    "(OverflowError/OSError further out), and the client's dispatch lets it escape: clamp or drop such values",
+)
+@pytest.mark.parametrize("payload_type", [50, 2142])
+def test_an_error_with_a_maintenance_end_out_of_range_does_not_break_dispatch(payload_type: int) -> None:
+    """Found by the inbound-path property at 100,000 examples (``ProtoErrorRes`` with
+    ``maintenanceEndTimestamp`` 253402300800000 ms, i.e. year 10000)."""
+    cls = PAYLOAD_TYPES[payload_type]
+    assert cls is CommonErrorRes or cls is ErrorRes
+    error = cls(error_code="SERVER_IS_UNDER_MAINTENANCE", maintenance_end_timestamp=253_402_300_800_000)
+    client = AsyncClient("127.0.0.1", 1)
+    events = client.events(cls)
+    try:
+        FrameDecoder(client._on_envelope).feed(encode_envelope(payload_type, error.to_bytes()))
+    except RemoteProtocolError:
+        return  # rejecting the message is fine too
+    finally:
+        events.close()
+    assert events.get_nowait() == error
+    end = api_error_from(error).maintenance_end
+    assert end is None or end.year == 9999
