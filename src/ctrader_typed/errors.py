@@ -182,12 +182,18 @@ def maintenance_end_from(value: int | None, *, unit_hint: str) -> datetime | Non
 
     ``ProtoErrorRes`` documents milliseconds and ``ProtoOAErrorRes`` seconds
     (``unit_hint`` is ``"ms"`` or ``"s"``); values are checked by magnitude too, since
-    servers have been seen to disagree with their own schema.
+    servers have been seen to disagree with their own schema. Zero, negative and
+    unrepresentable values (past year 9999) give ``None``: the end is unknown.
     """
-    if not value:
+    if not value or value < 0:
         return None
     seconds = value / 1000 if unit_hint == "ms" or value > _MS_THRESHOLD else float(value)
-    return datetime.fromtimestamp(seconds, tz=UTC)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        # Beyond what datetime represents (past year 9999): the end is unknown, not an error;
+        # the raw value stays on the exception's ``raw`` message.
+        return None
 
 
 def api_error_from(message: ErrorRes | CommonErrorRes | OrderErrorEvent) -> APIError:
