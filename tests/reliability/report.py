@@ -157,8 +157,11 @@ def _soak(report: dict[str, Any] | None) -> list[str]:
         f"| Links | {spots['links']} ({report['reconnects']} reconnects) |",
         f"| Injected | {injected} |",
         f"| Tasks at each checkpoint (besides the test's own) | {steady[0]['tasks']} throughout |",
-        f"| Allocated memory blocks after warm-up | {min(blocks):,} to {max(blocks):,} "
-        f"(growth {report['allocated_blocks_growth_after_warmup']:,}; RSS {min(rss)} to {max(rss)} MiB) |",
+        f"| Allocated memory blocks after warm-up | {min(blocks):,} to {max(blocks):,}: growth "
+        f"{report['allocated_blocks_growth_after_warmup']:,}, allowed "
+        f"{report['allocated_blocks_growth_allowed']:,} (15,000 + 100 per order placed: the simulated "
+        f"broker keeps every order, the client its last 1,024 orders' executions) |",
+        f"| RSS after warm-up | {min(rss)} to {max(rss)} MiB |",
     ]
     return lines
 
@@ -190,7 +193,7 @@ def render(soak: dict[str, Any] | None, fuzz_examples: int) -> str:
         "```bash",
         "nox -s reliability          # the matrix, the soak and the security checks, with the default fuzz run",
         "nox -s fuzz                 # 100,000 examples per property",
-        "CTRADER_SOAK_EVENTS=250000 CTRADER_SOAK_REQUESTS=12000 CTRADER_SOAK_ACCOUNTS=6 CTRADER_SOAK_SEED=1 \\",
+        "CTRADER_SOAK_EVENTS=500000 CTRADER_SOAK_REQUESTS=25000 CTRADER_SOAK_ACCOUNTS=6 CTRADER_SOAK_SEED=1 \\",
         "    python -m pytest tests/reliability/test_soak.py -s   # figures in .cache/reliability/soak.json",
         "python -m tests.reliability.report   # this section, from the rows and the last soak",
         "```",
