@@ -31,7 +31,10 @@ from ctrader_typed.errors import (
 # The client (asyncio), OAuth (httpx) and the helpers load on first use, so that
 # ``import ctrader_typed`` stays cheap for code that only needs the messages.
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(["TERMINAL_EXECUTION_TYPES", "AsyncClient", "ClientOptions"], "ctrader_typed.client"),
+    **dict.fromkeys(
+        ["TERMINAL_EXECUTION_TYPES", "AsyncClient", "ClientOptions", "HandlerRegistration"],
+        "ctrader_typed.client",
+    ),
     **dict.fromkeys(
         [
             "AccountLost",
@@ -56,7 +59,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient, ClientOptions
+    from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient, ClientOptions, HandlerRegistration
     from ctrader_typed.events import (
         AccountLost,
         AccountReady,
@@ -120,6 +123,7 @@ __all__ = [
     "Disconnected",
     "EventStream",
     "FileTokenStore",
+    "HandlerRegistration",
     "LocalProtocolError",
     "MemoryTokenStore",
     "OAuthError",
