@@ -242,4 +242,3 @@ def test_missing_lot_size_raises_instead_of_guessing() -> None:
     units = SymbolUnits.from_symbol(eurusd(lot_size=None))
     with pytest.raises(ValueError, match="no lot_size"):
         units.volume_from_lots(1)
-
