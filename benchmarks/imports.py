@@ -119,8 +119,8 @@ def run(repeats: int = 21) -> list[Row]:
             notes=[
                 f"one -X importtime run, cumulative: {heavy}. The wrappers and enums alone (the four "
                 f"*_pb2 modules included) import in {wrappers:.1f} ms ({wrappers / bare:.2f}x the bare "
-                "modules): the rest is the client (asyncio) and OAuth (httpx) that the package's "
-                "__init__ imports eagerly."
+                "modules); the client (asyncio), OAuth (httpx) and the helpers load on first use "
+                "(PEP 562 `__getattr__` in the package's __init__)."
             ],
         )
     ]
