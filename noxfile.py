@@ -81,3 +81,26 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: each ratio against its baseline in the same run (`-- --publish` rewrites the committed results)."""
     session.install("-e", ".[sim,codegen]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def reliability(session: nox.Session) -> None:
+    """Fault matrix, soak, default fuzz run and security checks; then print the README section with the soak figures."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", "tests/reliability", *session.posargs)
+    session.run("python", "-m", "tests.reliability.report")
+
+
+@nox.session(python=PYTHON)
+def fuzz(session: nox.Session) -> None:
+    """Hypothesis over the frame decoder and message decoding: 100,000 examples per property (~15-20 min)."""
+    session.install("-e", ".[dev]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/reliability/test_fuzz.py",
+        "-q",
+        *session.posargs,
+        env={"CTRADER_FUZZ_EXAMPLES": "100000"},
+    )
