@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctrader_typed import AsyncClient, OrderType, SpotEvent, TradeSide
+from ctrader_typed import AsyncClient, ExecutionEvent, OrderType, SpotEvent, TradeSide
 
 
 async def misuse(client: AsyncClient) -> None:
@@ -15,3 +15,10 @@ async def misuse(client: AsyncClient) -> None:
     res.symbol[0].symbol_id = 3
     spot = SpotEvent(ctid_trader_account_id=1, symbol_id=2)
     total: int = spot.bid + 1
+
+
+def on_execution(event: ExecutionEvent) -> None: ...
+
+
+def wrong_handler(client: AsyncClient) -> None:
+    client.on(SpotEvent, on_execution)
