@@ -26,6 +26,7 @@ from ctrader_typed.errors import (
     RateLimitError,
     RemoteProtocolError,
     RequestTimeoutError,
+    TLSVerificationError,
 )
 
 # The client (asyncio), OAuth (httpx) and the helpers load on first use, so that
@@ -137,6 +138,7 @@ __all__ = [
     "RemoteProtocolError",
     "RequestTimeoutError",
     "SymbolUnits",
+    "TLSVerificationError",
     "Tick",
     "TokenSet",
     "TokenStore",

@@ -6,6 +6,7 @@
     │   ├── RateLimitError       REQUEST_FREQUENCY_EXCEEDED / BLOCKED_PAYLOAD_TYPE
     │   └── OrderError           a trading request was refused (OrderErrorEvent)
     ├── ConnectionClosedError    the link dropped; in-flight requests fail at once
+    │   └── TLSVerificationError the server's certificate was not trusted
     ├── RequestTimeoutError      no answer in time (also a built-in TimeoutError)
     ├── ProtocolError            bytes on the wire broke the framing or the schema
     │   ├── LocalProtocolError   we were asked to send something invalid
@@ -34,6 +35,7 @@ __all__ = [
     "RateLimitError",
     "RemoteProtocolError",
     "RequestTimeoutError",
+    "TLSVerificationError",
     "api_error_from",
     "maintenance_end_from",
 ]
@@ -137,6 +139,19 @@ class ConnectionClosedError(CTraderError):
     def __init__(self, message: str = "connection closed", *, may_have_been_sent: bool = False) -> None:
         self.may_have_been_sent = may_have_been_sent
         super().__init__(message)
+
+
+class TLSVerificationError(ConnectionClosedError):
+    """The server's TLS certificate was not trusted (unknown CA, wrong host name, expired).
+
+    Nothing was sent. Pass the CA that signed the server's certificate as
+    ``ssl_context=ssl.create_default_context(cafile=...)`` (a simulator's is
+    ``sim.ssl_context`` / ``sim.ca_file``); ``verify_message`` is OpenSSL's reason.
+    """
+
+    def __init__(self, message: str, *, verify_message: str | None = None) -> None:
+        self.verify_message = verify_message
+        super().__init__(message, may_have_been_sent=False)
 
 
 class RequestTimeoutError(CTraderError, TimeoutError):
