@@ -14,16 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import decimal
 import hashlib
 import json
+import math
+import numbers
 import os
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol, overload, runtime_checkable
+from typing import Any, Final, Literal, Protocol, overload, runtime_checkable
 
 __all__ = [
+    "MAX_LIFETIME_SECONDS",
     "FileTokenStore",
     "MemoryTokenStore",
     "TokenSet",
@@ -31,6 +35,29 @@ __all__ = [
     "TokenStoreError",
     "default_token_dir",
 ]
+
+MAX_LIFETIME_SECONDS: Final = 3653 * 24 * 3600
+"""The longest lifetime a ``TokenSet`` records (ten years); real access tokens live 30 days."""
+
+
+def _clamped_lifetime(expires_in: object) -> float | None:
+    """``expires_in`` in ``0 .. MAX_LIFETIME_SECONDS``; ``None`` when unknown (``None``, NaN)."""
+    if expires_in is None:
+        return None
+    if not isinstance(expires_in, numbers.Real | decimal.Decimal):
+        raise TypeError(f"expires_in must be a number of seconds or None, not {type(expires_in).__name__}")
+    value: Any = expires_in  # a real number of some kind: int, float, Fraction, Decimal, numpy...
+    if isinstance(value, int):  # exact whatever its size: float(10**400) would overflow
+        return float(min(max(value, 0), MAX_LIFETIME_SECONDS))
+    try:
+        number = float(value)
+    except OverflowError:  # e.g. Fraction(10**400)
+        number = math.inf if value > 0 else -math.inf
+    except ValueError:  # Decimal("sNaN")
+        number = math.nan
+    if math.isnan(number):
+        return None
+    return min(max(number, 0.0), float(MAX_LIFETIME_SECONDS))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,16 +87,34 @@ class TokenSet:
         scope: str | None = None,
         now: datetime | None = None,
     ) -> TokenSet:
-        """Build a set from a relative lifetime in seconds, as the servers send it."""
+        """Build a set from a relative lifetime in seconds, as the servers send it.
+
+        Whatever the number, this never raises for its size: ``expires_in`` is clamped to
+        ``0 .. MAX_LIFETIME_SECONDS`` (ten years). Zero or less (``-inf`` included) means
+        the token is already expired (``expires_at`` is the issue time); more than ten
+        years (``inf`` and integers of any size included) is taken as ten years; ``None``
+        and NaN leave the expiry unknown (``expires_at`` is ``None``). A naive ``now`` is
+        taken as UTC. Anything that is not a real number raises ``TypeError``.
+        """
         issued = now or datetime.now(UTC)
-        expires_at = issued + timedelta(seconds=expires_in) if expires_in is not None else None
+        if issued.tzinfo is None:
+            issued = issued.replace(tzinfo=UTC)
+        lifetime = _clamped_lifetime(expires_in)
+        expires_at: datetime | None = None
+        if lifetime is not None:
+            try:
+                expires_at = issued + timedelta(seconds=lifetime)
+            except OverflowError:  # issued within ten years of the end of the calendar
+                expires_at = datetime.max.replace(tzinfo=UTC)
         return cls(access_token, refresh_token, token_type or "bearer", expires_at, scope)
 
     def expires_within(self, seconds: float, *, now: datetime | None = None) -> bool:
         """True when the access token expires within ``seconds`` (never, if the expiry is unknown)."""
         if self.expires_at is None:
             return False
-        return self.expires_at - (now or datetime.now(UTC)) <= timedelta(seconds=seconds)
+        # Compared as floats, so any ``seconds`` (inf, 1e300) works; NaN is never "within".
+        remaining = (self.expires_at - (now or datetime.now(UTC))).total_seconds()
+        return remaining <= seconds
 
     @overload
     def __getitem__(self, key: Literal["access_token", "refresh_token", "token_type"]) -> str: ...
