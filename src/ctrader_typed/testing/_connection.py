@@ -116,6 +116,7 @@ class SimConnection:
             limit=sim.request_limit,
             historical_limit=sim.historical_limit,
             block_seconds=sim.rate_limit_block,
+            clock=sim.rate_limit_clock,
         )
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._last_in = time.monotonic()
@@ -191,11 +192,13 @@ class SimConnection:
         self.received.append((time.monotonic(), payload_type, client_msg_id))
         if payload_type == HEARTBEAT:
             return
-        verdict = None
-        if payload_type in self._sim.request_payload_types:
-            verdict = self._limiter.check(
-                payload_type, enabled=self._sim.rate_limits, mode=self._sim.rate_limit_mode
-            )
+        sim = self._sim
+        verdict = self._limiter.check(  # every frame but heartbeats counts, refused or not
+            payload_type,
+            enabled=sim.rate_limits,
+            mode=sim.rate_limit_mode,
+            blockable=payload_type in sim.request_payload_types,
+        )
         self._queue.put_nowait(_Request(payload_type, message.payload, client_msg_id, verdict))
 
     async def _work(self) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import math
 import shutil
 import ssl
 import tempfile
@@ -78,7 +79,11 @@ class Simulator:
         idle_timeout: Close a connection that sent nothing for this long.
         heartbeat_interval: Send ``ProtoHeartbeatEvent`` after this long without output.
         rate_limits, rate_limit_mode, request_limit, historical_limit, rate_limit_block:
-            Per-connection request limits and how breaches are answered (see the package docs).
+            Per-connection request limits and how breaches are answered: rolling one-second
+            windows, every request counted when read (refused ones too), historical requests
+            counted against both limits; the rules are in ``ctrader_typed.testing._ratelimit``.
+        rate_limit_clock: Monotonic seconds for the rate limits and payload-type blocks
+            (default ``time.monotonic``); tests inject a fake one to step time exactly.
         max_frame_size: Largest inbound frame accepted (bytes, without the 4-byte prefix).
         history_chunk_size: Most bars, deals or orders in one answer (``hasMore`` beyond).
         tick_chunk_size: Most ticks in one ``ProtoOAGetTickDataRes``.
@@ -110,6 +115,7 @@ class Simulator:
         request_limit: int = 50,
         historical_limit: int = 5,
         rate_limit_block: float = 1.0,
+        rate_limit_clock: Callable[[], float] = time.monotonic,
         history_chunk_size: int = 5_000,
         tick_chunk_size: int = 10_000,
         spot_timestamps: Literal["sequence", "clock"] = "sequence",
@@ -136,6 +142,7 @@ class Simulator:
         self.request_limit = request_limit
         self.historical_limit = historical_limit
         self.rate_limit_block = rate_limit_block
+        self.rate_limit_clock = rate_limit_clock
         self.history_chunk_size = history_chunk_size
         self.tick_chunk_size = tick_chunk_size
         self.spot_timestamps = spot_timestamps
@@ -370,14 +377,17 @@ class Simulator:
                 return
             self.maintenance_until = None
         blocked_until = self._blocked.get(payload_type)
-        if blocked_until is not None and time.monotonic() < blocked_until:
-            conn.send_error(
-                "BLOCKED_PAYLOAD_TYPE",
-                "Message is blocked by server or rate limit is reached",
-                cmid,
-                retry_after=max(1, int(blocked_until - time.monotonic() + 0.999)),
-            )
-            return
+        if blocked_until is not None:
+            remaining = blocked_until - self.rate_limit_clock()
+            if remaining > 0:
+                conn.send_error(
+                    "BLOCKED_PAYLOAD_TYPE",
+                    "Message is blocked by server or rate limit is reached",
+                    cmid,
+                    retry_after=max(1, math.ceil(remaining)),
+                )
+                return
+            del self._blocked[payload_type]
         if verdict is not None:
             conn.send_error(verdict.code, verdict.description, cmid, retry_after=verdict.retry_after)
             return
@@ -656,7 +666,7 @@ class Simulator:
         """Answer payload type ``pt`` with ``BLOCKED_PAYLOAD_TYPE`` + ``retryAfter`` for ``retry_after_s``
         seconds. Without a connection the block is server-wide (new connections included)."""
         if connection is None:
-            self._blocked[pt] = time.monotonic() + retry_after_s
+            self._blocked[pt] = self.rate_limit_clock() + retry_after_s
         else:
             connection.block_payload_type(pt, retry_after_s)
 
