@@ -4,6 +4,29 @@ Three tasks per connection: the reader (frames in, heartbeats and rate limits ha
 arrival), the worker (requests answered one at a time, in order, optionally delayed) and
 the ticker (server heartbeats after outbound silence, close after inbound silence).
 All writes go through ``send_frames`` so that ``drop_after_frames`` counts every frame.
+
+Memory stays bounded whatever a client does (the numbers are ``Simulator`` options):
+
+* Backpressure, as a server would apply it: after each answer the worker waits while the
+  transport's write buffer is above ``write_buffer_high_water`` (it resumes below a quarter
+  of it), so a client that does not read its answers stops having requests answered. The
+  requests read meanwhile wait in a queue of at most ``request_queue_limit``; when it is
+  full the reader stops reading, and TCP flow control stops the client. Nothing is dropped:
+  every request read is answered once the client reads again. (Pushed events - spots,
+  executions, heartbeats - do not wait; a connection whose write buffer passes 64 MiB
+  (``_MAX_BUFFERED``) is dropped as a client that does not read.)
+* Inbound frames: a length prefix above ``max_frame_size`` gets ``ProtoErrorRes``
+  ``FRAME_TOO_LONG`` and a close. A frame body of more than ``_SMALL_FRAME`` (4 KiB) bytes
+  first reserves its announced length from one budget shared by every connection
+  (``inbound_buffer_limit``), held while the body is read and until the request has been
+  answered; a frame that does not fit waits (the connection is not read meanwhile) for
+  reservations to be released, first come first served. Smaller frames are bounded per
+  connection by the queue limit (``request_queue_limit`` x 4 KiB).
+* Time spent with reading paused for either reason does not count towards ``idle_timeout``;
+  a connection that stops mid-frame does not complete a frame, so it is closed as idle,
+  which releases its reservation.
+* ``received`` keeps the last ``received_log_limit`` frames (``frames_received`` counts
+  them all) and logs at most ``_LOGGED_CMID`` (128) characters of a clientMsgId.
 """
 
 from __future__ import annotations
@@ -17,7 +40,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Final
 
 from google.protobuf.message import Message as ProtobufMessage
@@ -31,7 +54,7 @@ from ctrader_typed.testing._wire import HEADER, CorruptFrame, decode_envelope, e
 if TYPE_CHECKING:
     from ctrader_typed.testing.simulator import Simulator
 
-__all__ = ["SimConnection", "SpotSubscription", "Token"]
+__all__ = ["InboundBudget", "SimConnection", "SpotSubscription", "Token"]
 
 log = logging.getLogger("ctrader_typed.testing")
 
@@ -45,6 +68,10 @@ _BURST_WALK: Final = 2048
 _SPOT_HEAD: Final = envelope(SPOT_EVENT, b"")[:-1]  # payloadType, then the payload tag; its length follows
 _TIMESTAMP_TAG: Final = b"\x40"  # ProtoOASpotEvent.timestamp, field 8, varint
 _MAX_BUFFERED: Final = 64 * 1024 * 1024
+_SMALL_FRAME: Final = 4 * 1024
+"""Frame bodies above this many bytes reserve their length from the shared inbound budget."""
+_LOGGED_CMID: Final = 128
+"""Characters of a clientMsgId kept in ``SimConnection.received``."""
 _ids = itertools.count(1)
 
 
@@ -71,6 +98,60 @@ class _Request:
     payload: bytes = dataclasses.field(repr=False)  # may carry a secret or a token
     client_msg_id: str | None
     verdict: Verdict | None
+    reserved: int = 0
+    """Bytes of the inbound budget this request holds until it is answered."""
+
+
+class InboundBudget:
+    """Bytes of large inbound frames held by the simulator (being read, or read and not yet
+    answered), over all its connections; ``acquire`` waits, first come first served, while a
+    reservation would take ``used`` above ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        """Reservations waiting for room."""
+        return sum(1 for _, future in self._waiters if not future.done())
+
+    async def acquire(self, size: int) -> None:
+        if not self._waiters and self.used + size <= self.limit:
+            self.used += size
+            return
+        future = asyncio.get_running_loop().create_future()
+        entry = (size, future)
+        self._waiters.append(entry)
+        try:
+            await future  # granted by _wake, which has added ``size`` to ``used``
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release(size)  # granted, but the waiter is gone
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def release(self, size: int) -> None:
+        if size:
+            self.used -= size
+            self._wake()
+
+    def _wake(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            size, future = waiters[0]
+            if future.done():
+                waiters.popleft()
+                continue
+            if self.used + size > self.limit:
+                return
+            waiters.popleft()
+            self.used += size
+            future.set_result(None)
 
 
 class SimConnection:
@@ -86,8 +167,15 @@ class SimConnection:
             (a side that was not sent is ``None``).
         spot_timestamp_base: With the default ``spot_timestamps="sequence"``, a spot event's
             ``timestamp`` is ``spot_timestamp_base + sequence``.
-        received: ``(monotonic time, payload type, clientMsgId)`` of every frame received.
+        received: ``(monotonic time, payload type, clientMsgId)`` of the last
+            ``received_log_limit`` frames received (a ``deque``; clientMsgIds cut to 128
+            characters).
+        frames_received: Frames received in all (heartbeats included).
         frames_sent: Frames written to the socket.
+        reading_paused: The reader is waiting: the request queue is full (answers are not
+            being read) or a large frame waits for room in the inbound budget.
+        answers_paused: The worker is waiting for the write buffer to drain.
+        inbound_reserved: Bytes of the shared inbound budget this connection holds.
     """
 
     def __init__(self, sim: Simulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -105,8 +193,12 @@ class SimConnection:
         self.spot_log: deque[tuple[int, int, int | None, int | None]] = deque(maxlen=sim.spot_log_limit)
         self.spot_timestamp_base = int(self.opened_at * 1000)
         self._last_spot_timestamp = 0
-        self.received: list[tuple[float, int, str | None]] = []
+        self.received: deque[tuple[float, int, str | None]] = deque(maxlen=sim.received_log_limit)
+        self.frames_received = 0
         self.frames_sent = 0
+        self.reading_paused = False
+        self.answers_paused = False
+        self.inbound_reserved = 0
         self.answer_delay: float | None = None
         self.heartbeats_paused: bool | None = None
         self.closed = False
@@ -118,7 +210,9 @@ class SimConnection:
             block_seconds=sim.rate_limit_block,
             clock=sim.rate_limit_clock,
         )
-        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=sim.request_queue_limit)
+        self._reading: asyncio.Task[None] | None = None
+        writer.transport.set_write_buffer_limits(high=sim.write_buffer_high_water)
         self._last_in = time.monotonic()
         self._last_out = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,19 +221,34 @@ class SimConnection:
     def __repr__(self) -> str:
         return f"<SimConnection id={self.id} accounts={sorted(self.accounts)} closed={self.closed}>"
 
+    @property
+    def requests_queued(self) -> int:
+        """Requests read and not yet taken by the worker."""
+        return self._queue.qsize()
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes written and not yet taken by the socket (TLS and transport buffers)."""
+        return self._writer.transport.get_write_buffer_size()
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def serve(self) -> None:
         """Run the connection until the peer or the simulator closes it."""
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._work()), loop.create_task(self._tick())]
+        reading = self._reading = loop.create_task(self._read())
         try:
-            await self._read()
+            await asyncio.wait({reading})
+            if not reading.cancelled():
+                reading.result()  # a reader bug surfaces here
         finally:
             self.closed = True
-            for task in self._tasks:
+            for task in (reading, *self._tasks):
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(reading, *self._tasks, return_exceptions=True)
+            self._sim.inbound.release(self.inbound_reserved)
+            self.inbound_reserved = 0
             self._abort_if_open()
 
     def close(self) -> None:
@@ -148,11 +257,18 @@ class SimConnection:
             return
         self.closed = True
         self._writer.close()
+        self._stop_paused_reader()
 
     def abort(self) -> None:
         """Drop the connection at once, discarding unsent data."""
         self.closed = True
         self._abort_if_open()
+        self._stop_paused_reader()
+
+    def _stop_paused_reader(self) -> None:
+        """A reader waiting for room reads no socket, so a close would not reach it."""
+        if self.reading_paused and self._reading is not None:
+            self._reading.cancel()
 
     def _abort_if_open(self) -> None:
         transport = self._writer.transport
@@ -166,14 +282,25 @@ class SimConnection:
 
     async def _read(self) -> None:
         reader = self._reader
+        sim = self._sim
+        queue = self._queue
         try:
             while not self.closed:
                 header = await reader.readexactly(HEADER.size)
                 (length,) = HEADER.unpack(header)
-                if length > self._sim.max_frame_size:
+                if length > sim.max_frame_size:
                     self.send_common_error("FRAME_TOO_LONG", "Frame size exceeds allowed limit.")
                     self.close()
                     return
+                reserved = 0
+                if length > _SMALL_FRAME:
+                    if length > sim.inbound.limit:  # would never fit (the limit was lowered)
+                        self.send_common_error("FRAME_TOO_LONG", "Frame size exceeds allowed limit.")
+                        self.close()
+                        return
+                    await self._paused(sim.inbound.acquire(length))
+                    reserved = length
+                    self.inbound_reserved += length
                 body = await reader.readexactly(length)
                 self._last_in = time.monotonic()
                 try:
@@ -182,16 +309,44 @@ class SimConnection:
                     self.send_common_error("UNKNOWN_ERROR", "Corrupted frame.")
                     self.close()
                     return
-                self._on_message(message)
+                del body
+                request = self._on_message(message, reserved)
+                if request is None:
+                    self._release(reserved)
+                elif queue.full():
+                    await self._paused(queue.put(request))
+                else:
+                    queue.put_nowait(request)
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError):
             return
 
-    def _on_message(self, message: common_pb.ProtoMessage) -> None:
+    async def _paused(self, waiting: Coroutine[object, object, None]) -> None:
+        """Wait with reading paused; the pause does not count as idle time."""
+        self.reading_paused = True
+        try:
+            await waiting
+        finally:
+            self.reading_paused = False
+            self._last_in = time.monotonic()
+
+    def _release(self, reserved: int) -> None:
+        if reserved:
+            self.inbound_reserved -= reserved
+            self._sim.inbound.release(reserved)
+
+    def _on_message(self, message: common_pb.ProtoMessage, reserved: int) -> _Request | None:
+        """Log and rate-limit one frame; the request to queue (``None`` for a heartbeat)."""
         client_msg_id = message.clientMsgId if message.HasField("clientMsgId") else None
         payload_type = message.payloadType
-        self.received.append((time.monotonic(), payload_type, client_msg_id))
+        self.frames_received += 1
+        logged = (
+            client_msg_id
+            if client_msg_id is None or len(client_msg_id) <= _LOGGED_CMID
+            else client_msg_id[:_LOGGED_CMID]
+        )
+        self.received.append((time.monotonic(), payload_type, logged))
         if payload_type == HEARTBEAT:
-            return
+            return None
         sim = self._sim
         verdict = self._limiter.check(  # every frame but heartbeats counts, refused or not
             payload_type,
@@ -199,16 +354,18 @@ class SimConnection:
             mode=sim.rate_limit_mode,
             blockable=payload_type in sim.request_payload_types,
         )
-        self._queue.put_nowait(_Request(payload_type, message.payload, client_msg_id, verdict))
+        return _Request(payload_type, message.payload, client_msg_id, verdict, reserved)
 
     async def _work(self) -> None:
+        high_water = self._sim.write_buffer_high_water
+        transport = self._writer.transport
         while True:
             request = await self._queue.get()
             delay = self.answer_delay if self.answer_delay is not None else self._sim.answer_delay
             if delay > 0:
                 await asyncio.sleep(delay)
             if self.closed:
-                return
+                return  # serve() releases what the queue still holds
             if self._drop_instead_of_answering:
                 self.closed = True  # mute: the request takes effect, its answers are never written
             try:
@@ -218,10 +375,20 @@ class SimConnection:
             except Exception:  # a simulator bug must not look like a protocol answer
                 log.exception("simulator failed to handle payload type %s", request.payload_type)
                 self.send_common_error("UNKNOWN_ERROR", "Internal simulator error", request.client_msg_id)
+            finally:
+                self._release(request.reserved)
+            del request
             if self._drop_instead_of_answering:
                 self._abort_if_open()
                 return
-            await self.drain()
+            if transport.get_write_buffer_size() >= high_water:
+                self.answers_paused = True
+                try:
+                    await self.drain()
+                finally:
+                    self.answers_paused = False
+            else:
+                await self.drain()
 
     async def _tick(self) -> None:
         sim = self._sim
@@ -229,7 +396,7 @@ class SimConnection:
             interval = max(0.005, min(1.0, sim.heartbeat_interval / 4, sim.idle_timeout / 4))
             await asyncio.sleep(interval)
             now = time.monotonic()
-            if now - self._last_in >= sim.idle_timeout:
+            if not self.reading_paused and now - self._last_in >= sim.idle_timeout:
                 log.info("connection %s idle for %.1fs: closing", self.id, now - self._last_in)
                 self.close()
                 return

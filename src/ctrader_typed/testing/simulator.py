@@ -25,7 +25,7 @@ from ctrader_typed._generated.registry import REQUEST_METHODS
 from ctrader_typed.testing._auth import DEFAULT_REDIRECT_URI, Authority, Scope
 from ctrader_typed.testing._broker import Account, Broker, RequestError
 from ctrader_typed.testing._certs import make_certificates
-from ctrader_typed.testing._connection import SimConnection
+from ctrader_typed.testing._connection import InboundBudget, SimConnection
 from ctrader_typed.testing._handlers import RequestHandlers
 from ctrader_typed.testing._market import Market, Quote, bar_start, now_ms
 from ctrader_typed.testing._oauth_http import OAuthHttpServer
@@ -84,7 +84,20 @@ class Simulator:
             counted against both limits; the rules are in ``ctrader_typed.testing._ratelimit``.
         rate_limit_clock: Monotonic seconds for the rate limits and payload-type blocks
             (default ``time.monotonic``); tests inject a fake one to step time exactly.
-        max_frame_size: Largest inbound frame accepted (bytes, without the 4-byte prefix).
+        max_frame_size: Largest client-to-server frame accepted (bytes, without the 4-byte
+            prefix); default 1 MiB, far more than any request needs (a ``ProtoOASymbolByIdReq``
+            for 10,000 symbols is about 30 KB). A longer one gets ``ProtoErrorRes``
+            ``FRAME_TOO_LONG`` and a close. At most ``inbound_buffer_limit``.
+        inbound_buffer_limit: Bytes of inbound frames over 4 KiB that the simulator holds at
+            once, over all connections: being read, or read and not yet answered (default
+            16 MiB). A frame that does not fit waits, its connection unread, until others
+            are answered or closed.
+        request_queue_limit: Requests read ahead of the one being answered, per connection
+            (default 64); when the queue is full the connection is not read.
+        write_buffer_high_water: Bytes in a connection's write buffer above which its requests
+            wait to be answered (default 512 KiB, asyncio's own default for TLS); answering
+            resumes below a quarter of it.
+        received_log_limit: How many frames ``SimConnection.received`` keeps (default 10,000).
         history_chunk_size: Most bars, deals or orders in one answer (``hasMore`` beyond).
         tick_chunk_size: Most ticks in one ``ProtoOAGetTickDataRes``.
         spot_timestamps: ``"sequence"`` (timestamp = connection base + per-connection
@@ -111,7 +124,11 @@ class Simulator:
         heartbeat_interval: float = 10.0,
         rate_limits: bool = True,
         rate_limit_mode: RateLimitMode = "blocked",
-        max_frame_size: int = 16 * 1024 * 1024,
+        max_frame_size: int = 1024 * 1024,
+        inbound_buffer_limit: int = 16 * 1024 * 1024,
+        request_queue_limit: int = 64,
+        write_buffer_high_water: int = 512 * 1024,
+        received_log_limit: int = 10_000,
         request_limit: int = 50,
         historical_limit: int = 5,
         rate_limit_block: float = 1.0,
@@ -129,6 +146,13 @@ class Simulator:
     ) -> None:
         if extra_demo_accounts < 0:
             raise ValueError("extra_demo_accounts must not be negative")
+        if not 0 <= max_frame_size <= inbound_buffer_limit:
+            raise ValueError("max_frame_size must be between 0 and inbound_buffer_limit")
+        if request_queue_limit < 1 or write_buffer_high_water < 0 or received_log_limit < 0:
+            raise ValueError(
+                "request_queue_limit must be positive; write_buffer_high_water and "
+                "received_log_limit must not be negative"
+            )
         self.host = host
         self._requested_port = port
         self._requested_http_port = http_port
@@ -139,6 +163,11 @@ class Simulator:
         self.rate_limits = rate_limits
         self.rate_limit_mode: RateLimitMode = rate_limit_mode
         self.max_frame_size = max_frame_size
+        self.inbound = InboundBudget(inbound_buffer_limit)
+        """Bytes of large inbound frames held now (``used``), out of ``limit``, over all connections."""
+        self.request_queue_limit = request_queue_limit
+        self.write_buffer_high_water = write_buffer_high_water
+        self.received_log_limit = received_log_limit
         self.request_limit = request_limit
         self.historical_limit = historical_limit
         self.rate_limit_block = rate_limit_block
