@@ -87,7 +87,16 @@ Test hooks (``Simulator`` methods; they act on every live connection unless give
 """
 
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
-from ctrader_typed.testing.raw import RawClient, Received
+from ctrader_typed.testing.raw import RawClient, RawPeer, RawServer, Received
 from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
-__all__ = ["ConnectionInfo", "RawClient", "Received", "SimConnection", "Simulator", "SpotSubscription"]
+__all__ = [
+    "ConnectionInfo",
+    "RawClient",
+    "RawPeer",
+    "RawServer",
+    "Received",
+    "SimConnection",
+    "Simulator",
+    "SpotSubscription",
+]

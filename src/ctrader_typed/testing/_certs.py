@@ -1,8 +1,9 @@
 """A throwaway certificate authority and server certificate for the simulator's TLS.
 
-Made at start-up with ``cryptography`` (the ``sim`` extra). The server certificate names
-both ``localhost`` (DNS) and ``127.0.0.1`` / ``::1`` (IP), so clients can keep hostname
-checking on whichever way they dial the simulator.
+Made at start-up with ``cryptography`` (the ``sim`` extra). By default the server
+certificate names both ``localhost`` (DNS) and ``127.0.0.1`` / ``::1`` (IP), so clients can
+keep hostname checking on whichever way they dial the simulator; ``hosts`` chooses other
+names (IP addresses become IP entries, anything else a DNS name).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import datetime
 import ipaddress
 import os
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["Certificates", "make_certificates"]
+__all__ = ["DEFAULT_HOSTS", "Certificates", "make_certificates"]
+
+DEFAULT_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,8 +44,20 @@ class Certificates:
         return context
 
 
-def make_certificates(directory: Path, *, days: int = 30) -> Certificates:
-    """Create a CA and a server certificate signed by it, as PEM files in ``directory``."""
+def make_certificates(
+    directory: Path, *, days: int = 30, hosts: Sequence[str] = DEFAULT_HOSTS
+) -> Certificates:
+    """Create a CA and a server certificate signed by it, as PEM files in ``directory``.
+
+    ``hosts`` are the names the server certificate is valid for (its subject alternative
+    names; the first is also its common name): IP addresses as IP entries, anything else
+    as a DNS name. At least one is needed.
+    """
+    if isinstance(hosts, str):
+        raise TypeError("hosts must be a sequence of host names, not one string")
+    names = [host.strip() for host in hosts]
+    if not names or not all(names):
+        raise ValueError("the certificate needs at least one host name, and no empty one")
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -91,23 +107,24 @@ def make_certificates(directory: Path, *, days: int = 30) -> Certificates:
         .sign(ca_key, hashes.SHA256())
     )
 
+    alternative_names: list[x509.GeneralName] = []
+    for name in dict.fromkeys(names):
+        try:
+            alternative_names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternative_names.append(x509.DNSName(name))
+
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0][:64])]))
         .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.IPv6Address("::1")),
-                ]
-            ),
+            x509.SubjectAlternativeName(alternative_names),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

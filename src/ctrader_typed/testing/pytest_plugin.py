@@ -1,4 +1,4 @@
-"""pytest plugin (entry point ``pytest11``): the ``ctrader_simulator`` fixture.
+"""pytest plugin (entry point ``pytest11``): the ``ctrader_simulator`` and ``raw_server`` fixtures.
 
 ``ctrader_simulator`` is a started ``Simulator`` for one test, with fast test intervals
 (quotes every 50 ms, heartbeat every 1 s, idle timeout 10 s). To change its options, mark
@@ -6,6 +6,13 @@ the test::
 
     @pytest.mark.ctrader_simulator(seed=7, rate_limits=False)
     async def test_something(ctrader_simulator): ...
+
+``raw_server`` is a started ``RawServer`` (a scripted, hostile TLS server on 127.0.0.1, an
+ephemeral port, a throwaway CA) for one test, closed afterwards; its ``RawServer.start``
+options come from a ``raw_server`` mark the same way::
+
+    @pytest.mark.raw_server(cert_hosts=("example.test",))
+    async def test_hostname(raw_server): ...
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from ctrader_typed.testing.raw import RawServer
 from ctrader_typed.testing.simulator import Simulator
 
 _HAVE_PYTEST_ASYNCIO: bool
@@ -25,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - the fixture needs an asyncio pytest plugin
     _HAVE_PYTEST_ASYNCIO = False
 
-__all__ = ["ctrader_simulator"]
+__all__ = ["ctrader_simulator", "raw_server"]
 
 DEFAULTS: dict[str, Any] = {"spot_interval": 0.05, "heartbeat_interval": 1.0, "idle_timeout": 10.0}
 
@@ -34,6 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "ctrader_simulator(**options): keyword arguments for the ctrader_simulator fixture's Simulator",
+    )
+    config.addinivalue_line(
+        "markers",
+        "raw_server(**options): keyword arguments for the raw_server fixture's RawServer.start",
     )
 
 
@@ -53,8 +65,20 @@ if _HAVE_PYTEST_ASYNCIO:
         async with Simulator(**_options(request)) as sim:
             yield sim
 
+    @pytest_asyncio.fixture
+    async def raw_server(request: pytest.FixtureRequest) -> AsyncIterator[RawServer]:
+        """A listening ``RawServer`` on 127.0.0.1 (ephemeral port), closed after the test."""
+        marker = request.node.get_closest_marker("raw_server")
+        options: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+        async with await RawServer.start(**options) as server:
+            yield server
+
 else:  # pragma: no cover
 
     @pytest.fixture
     def ctrader_simulator() -> Simulator:
         pytest.skip("the ctrader_simulator fixture needs pytest-asyncio")
+
+    @pytest.fixture
+    def raw_server() -> RawServer:
+        pytest.skip("the raw_server fixture needs pytest-asyncio")
