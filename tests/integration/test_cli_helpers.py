@@ -6,17 +6,27 @@
 from __future__ import annotations
 
 import io
+import json
 import ssl
+import urllib.parse
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from ctrader_typed import _secrets
 from ctrader_typed._cli._common import CLIError, Progress, parse_period, parse_time, render_table, suggest
 from ctrader_typed._cli._errors import describe, oauth_hint
 from ctrader_typed._cli.market import QuoteBoard
 from ctrader_typed._generated.enums import TrendbarPeriod
 from ctrader_typed._generated.messages import SpotEvent
-from ctrader_typed.errors import APIError, AuthenticationError, OAuthError
+from ctrader_typed.errors import (
+    APIError,
+    AuthenticationError,
+    ConnectionClosedError,
+    OAuthError,
+    TLSVerificationError,
+)
 from ctrader_typed.tokens import TokenStoreError
 
 
@@ -153,6 +163,92 @@ def test_describe(error: BaseException, status: int, words: str) -> None:
     assert words in message
     assert "\n" not in message
     assert code == status
+
+
+def test_describe_hints_at_the_ca_file_for_an_untrusted_certificate() -> None:
+    error = TLSVerificationError(
+        "the server's certificate was not trusted", verify_message="unable to get local issuer certificate"
+    )
+    message, code = describe(error)
+    assert code == 1
+    assert message is not None
+    assert "certificate was not trusted" in message
+    assert "(unable to get local issuer certificate)" in message
+    assert "--ca-file" in message
+    assert "CTRADER_CA_FILE" in message
+    assert "connection closed" not in message  # not the generic ConnectionClosedError wording
+    assert "\n" not in message
+
+
+def test_describe_tls_hint_without_a_verify_message() -> None:
+    message, _ = describe(TLSVerificationError("hostname mismatch for example.test"))
+    assert message is not None
+    assert "(hostname mismatch for example.test)" in message
+    assert "--ca-file" in message
+
+
+def test_describe_keeps_the_ssl_verification_branch() -> None:
+    error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    error.verify_message = "self-signed certificate"
+    message, code = describe(error)
+    assert code == 1
+    assert message is not None
+    assert "(self-signed certificate)" in message
+    assert "--ca-file" in message
+
+
+def test_describe_a_plain_closed_connection() -> None:
+    assert describe(ConnectionClosedError("reset by peer"))[0] == "the connection closed: reset by peer"
+
+
+SECRETS = ("s3cr3t-value", 'p@ss/w0rd "quoted" +plus&and=\u00e9')
+
+
+@pytest.fixture
+def registered_secrets() -> Iterator[tuple[str, ...]]:
+    _secrets.register(*SECRETS)
+    yield SECRETS
+    # the registry is process-wide: forget the test's secrets again (if it can)
+    registry = getattr(_secrets, "_REGISTRY", None)
+    if isinstance(registry, _secrets.Secrets):
+        for secret in SECRETS:
+            registry.discard(secret)
+
+
+def spellings(secret: str) -> list[str]:
+    quoted = urllib.parse.quote(secret, safe="")
+    return [
+        secret,
+        quoted,
+        quoted.lower(),
+        urllib.parse.quote_plus(secret, safe=""),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    ]
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+@pytest.mark.parametrize("form", range(6))
+def test_describe_never_shows_a_registered_secret(
+    registered_secrets: tuple[str, ...], secret: str, form: int
+) -> None:
+    echoed = spellings(secret)[form]
+    errors: list[BaseException] = [
+        APIError("INVALID_REQUEST", f"bad credentials {echoed} in request"),
+        APIError("INVALID_REQUEST", f'{{"clientSecret": "{echoed}"}}'),
+        APIError("INVALID_REQUEST", f"https://example.test/apps/token?client_secret={echoed}&x=1"),
+        AuthenticationError("ACCOUNT_NOT_AUTHORIZED", f"token {echoed} not granted"),
+        OAuthError("ACCESS_DENIED", f"client secret {echoed} unknown"),
+        CLIError(f"refused {echoed}"),
+        TLSVerificationError(f"untrusted {echoed}", verify_message=f"for {echoed}"),
+        ConnectionClosedError(f"closed after {echoed}"),
+    ]
+    for error in errors:
+        message, _ = describe(error)
+        assert message is not None
+        for spelling in spellings(secret):
+            assert spelling not in message, (type(error).__name__, message)
+        assert "[redacted]" in message
 
 
 def test_describe_leaves_bugs_alone() -> None:

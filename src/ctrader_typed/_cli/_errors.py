@@ -1,4 +1,8 @@
-"""One line (and an exit status) for every failure a user can act on."""
+"""One line (and an exit status) for every failure a user can act on.
+
+Every message passes through ``_secrets.scrub``: a server or library that echoes a secret
+(the client secret, a token) in its text does not get it onto the CLI's stderr.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import ssl
 
 import httpx
 
+from ctrader_typed import _secrets
 from ctrader_typed._cli._common import EXIT_FAILURE, EXIT_USAGE, CLIError
 from ctrader_typed.errors import (
     APIError,
@@ -15,6 +20,7 @@ from ctrader_typed.errors import (
     CTraderError,
     OAuthError,
     RequestTimeoutError,
+    TLSVerificationError,
 )
 from ctrader_typed.tokens import TokenStoreError
 
@@ -42,8 +48,24 @@ def oauth_hint(exc: OAuthError) -> str:
     return ""
 
 
+CA_HINT = (
+    "if the server uses its own CA (a simulator's is its ca_file), pass it with --ca-file PEM "
+    "or CTRADER_CA_FILE"
+)
+
+
 def describe(exc: BaseException) -> tuple[str | None, int]:
-    """``(message, exit status)``; ``(None, 1)`` for errors that are bugs and deserve a traceback."""
+    """``(message, exit status)``; ``(None, 1)`` for errors that are bugs and deserve a traceback.
+
+    The message is one line with every registered secret scrubbed out.
+    """
+    message, status = _describe(exc)
+    if message is None:
+        return None, status
+    return " ".join(_secrets.scrub(message).splitlines()), status
+
+
+def _describe(exc: BaseException) -> tuple[str | None, int]:
     if isinstance(exc, CLIError):
         return str(exc), exc.exit_code
     if isinstance(exc, OAuthError):
@@ -65,6 +87,9 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
         return f"the server refused the request: {exc}", EXIT_FAILURE
     if isinstance(exc, TokenStoreError):
         return f"{exc}; delete it and run 'ctrader-typed auth'", EXIT_USAGE
+    if isinstance(exc, TLSVerificationError):
+        reason = exc.verify_message or str(exc)
+        return f"the server's TLS certificate was not trusted ({reason}); {CA_HINT}", EXIT_FAILURE
     if isinstance(exc, ConnectionClosedError):
         return f"the connection closed: {exc}", EXIT_FAILURE
     if isinstance(exc, RequestTimeoutError):
@@ -75,8 +100,7 @@ def describe(exc: BaseException) -> tuple[str | None, int]:
         return f"an HTTP request failed: {type(exc).__name__}: {exc}", EXIT_FAILURE
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (
-            f"the server's TLS certificate was not trusted ({exc.verify_message}); "
-            "for a simulator pass its CA with --ca-file",
+            f"the server's TLS certificate was not trusted ({exc.verify_message}); {CA_HINT}",
             EXIT_FAILURE,
         )
     if isinstance(exc, ConnectionError | socket.gaierror):
