@@ -16,11 +16,17 @@ or, with a one-shot loopback server that catches the redirect and exchanges the 
 token endpoint ``{base_url}/apps/token``. Token calls are HTTP GETs with query parameters,
 as the official SDKs send them. Replies are parsed from camelCase (falling back to
 snake_case) into a ``TokenSet``; an ``errorCode`` in a 200 reply, a non-2xx status, a body
-that is not a JSON object or a reply without tokens all raise ``OAuthError``.
+that is not a JSON object (or too deeply nested to parse), a field of the wrong type, an
+``expiresIn`` outside 0 .. ``MAX_LIFETIME_SECONDS`` or a reply without tokens all raise
+``OAuthError`` - and nothing else does.
 
-Secrets stay out of messages and logs: exception texts are scrubbed of the client secret,
-codes and tokens, and httpx's request log line has the secret query parameters redacted
-(a filter on the ``httpx`` logger, installed when this module is imported).
+Secrets stay out of messages and logs: the client secret, every code and token an
+``AsyncAuth`` sends or receives are held by it and registered with
+``ctrader_typed._secrets``, so exception texts and the records of the library's loggers
+are scrubbed of them in their literal, URL-encoded and JSON-escaped spellings. Server
+texts put into an ``OAuthError`` are also made one line and cut to 500 characters.
+httpx's request log line has the secret query parameters redacted (filters on the
+``httpx`` logger, installed when this module is imported).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import secrets
 import ssl
 import threading
@@ -35,13 +42,15 @@ import urllib.parse
 import webbrowser
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Final, Literal, Self
 
 import httpx
 
+from ctrader_typed import _secrets
 from ctrader_typed._callback import CallbackServer
+from ctrader_typed._secrets import REDACTED, Secrets, get_logger
 from ctrader_typed.errors import OAuthError
-from ctrader_typed.tokens import TokenSet
+from ctrader_typed.tokens import MAX_LIFETIME_SECONDS, TokenSet
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -60,9 +69,8 @@ Scope = Literal["trading", "accounts"]
 
 _SCOPES: frozenset[str] = frozenset({"trading", "accounts"})
 _SECRET_PARAMS = frozenset({"client_secret", "code", "refresh_token", "access_token"})
-_REDACTED = "[redacted]"
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class AsyncAuth:
@@ -99,6 +107,9 @@ class AsyncAuth:
             raise ValueError("client_secret is empty")
         self.client_id = client_id
         self._client_secret = client_secret
+        self._secrets = Secrets([client_secret])
+        """Scrubbed from every text this object produces: the secret, codes and tokens it saw."""
+        _secrets.register(client_secret)
         self.redirect_uri = redirect_uri
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -176,7 +187,7 @@ class AsyncAuth:
             "client_id": self.client_id,
             "client_secret": self._client_secret,
         }
-        return await self._call_token_endpoint(params, scope=scope, hide=(refresh_token,))
+        return await self._call_token_endpoint(params, scope=scope, hide=refresh_token)
 
     async def _exchange(self, code: str, redirect_uri: str, scope: str | None) -> TokenSet:
         params = {
@@ -186,7 +197,7 @@ class AsyncAuth:
             "client_id": self.client_id,
             "client_secret": self._client_secret,
         }
-        return await self._call_token_endpoint(params, scope=scope, hide=(code,))
+        return await self._call_token_endpoint(params, scope=scope, hide=code)
 
     def _client(self) -> httpx.AsyncClient:
         if self._closed:
@@ -204,19 +215,32 @@ class AsyncAuth:
         return self._http
 
     async def _call_token_endpoint(
-        self, params: Mapping[str, str], *, scope: str | None, hide: Iterable[str]
+        self, params: Mapping[str, str], *, scope: str | None, hide: str
     ) -> TokenSet:
-        hidden = [self._client_secret, *hide]
+        """One token request; ``hide`` (the code or refresh token sent) is a secret from now on."""
+        self._secrets.add(hide)
+        _secrets.register(hide)
+        grant = params.get("grant_type", "?")
         try:
-            response = await self._client().get(self.token_endpoint, params=dict(params))
-        except httpx.TimeoutException:
-            raise OAuthError(
-                "TIMEOUT", f"no answer from {self.token_endpoint} within {self.timeout:g}s"
-            ) from None
-        except httpx.HTTPError as exc:
-            detail = _scrub(str(exc) or type(exc).__name__, hidden)
-            raise OAuthError("CONNECTION_ERROR", f"{self.token_endpoint}: {detail}") from None
-        return parse_token_reply(response.status_code, response.content, scope=scope, hidden=hidden)
+            try:
+                response = await self._client().get(self.token_endpoint, params=dict(params))
+            except httpx.TimeoutException:
+                raise OAuthError(
+                    "TIMEOUT", f"no answer from {self.token_endpoint} within {self.timeout:g}s"
+                ) from None
+            except httpx.HTTPError as exc:
+                detail = _clean(str(exc) or type(exc).__name__, self._secrets)
+                raise OAuthError("CONNECTION_ERROR", f"{self.token_endpoint}: {detail}") from None
+            tokens = parse_token_reply(
+                response.status_code, response.content, scope=scope, hidden=self._secrets
+            )
+        except OAuthError as exc:
+            logger.debug("token request (%s) failed: %s", grant, exc)
+            raise
+        self._secrets.add(tokens.access_token)
+        self._secrets.add(tokens.refresh_token)
+        logger.debug("token request (%s) succeeded; the access token expires at %s", grant, tokens.expires_at)
+        return tokens
 
     # -- interactive flows ------------------------------------------------------------------
 
@@ -287,47 +311,76 @@ def code_from_redirect(text: str, *, state: str | None = None) -> str:
 
 
 def parse_token_reply(
-    status_code: int, body: bytes, *, scope: str | None = None, hidden: Iterable[str] = ()
+    status_code: int,
+    body: bytes,
+    *,
+    scope: str | None = None,
+    hidden: Iterable[str] | Secrets = (),
 ) -> TokenSet:
     """Turn a token-endpoint reply into a ``TokenSet`` or raise ``OAuthError``.
 
-    ``hidden`` lists secrets to scrub from any text the server sent back.
+    Only ``OAuthError`` comes out of here, whatever the body: not JSON, nested too deep
+    to parse (``INVALID_JSON``), a field of the wrong type or an ``expiresIn`` that is not
+    a number of seconds between 0 and ``MAX_LIFETIME_SECONDS`` (``INVALID_REPLY``).
+    ``hidden`` lists secrets to scrub from any text the server sent back (the tokens of
+    the reply and every registered secret are scrubbed too); the tokens of a good reply
+    are registered with the process-wide scrubber.
     """
-    hidden = [h for h in hidden if h]
-    data: Any
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        data = None
+    held = hidden if isinstance(hidden, Secrets) else Secrets(hidden)
+    data = _json(body)
+    if isinstance(data, dict):
+        # Whatever happens next, the tokens this reply carries are secrets.
+        for key in ("accessToken", "access_token", "refreshToken", "refresh_token"):
+            value = data.get(key)
+            if isinstance(value, str):
+                held.add(value)
+                _secrets.register(value)
     if not 200 <= status_code < 300:
         code = f"HTTP_{status_code}"
         description = "the token endpoint refused the request"
         if isinstance(data, dict):
-            code = _text(data.get("errorCode") or data.get("error")) or code
-            description = _text(data.get("description") or data.get("error_description")) or description
-        raise OAuthError(code, _scrub(description, hidden), status_code=status_code)
+            code = _server_text(data, "errorCode", "error") or code
+            description = _server_text(data, "description", "error_description") or description
+        raise _error(code, description, status_code, held)
     if not isinstance(data, dict):
-        what = "is not JSON" if data is None else "is not a JSON object"
+        what = "is not JSON" if data is _NOT_JSON else "is not a JSON object"
         raise OAuthError("INVALID_JSON", f"the token endpoint's reply {what}", status_code=status_code)
-    error_code = _text(data.get("errorCode") or data.get("error"))
+    error_code = data.get("errorCode") or data.get("error")
     if error_code:
-        description = _text(data.get("description") or data.get("error_description"))
-        raise OAuthError(error_code, _scrub(description, hidden) or None, status_code=status_code)
-    access_token = _pick(data, "accessToken", "access_token")
-    refresh_token = _pick(data, "refreshToken", "refresh_token")
-    if not isinstance(access_token, str) or not access_token:
+        if not isinstance(error_code, str):
+            raise _invalid("errorCode", "a string", status_code)
+        description = _server_text(data, "description", "error_description")
+        raise _error(error_code, description or None, status_code, held)
+    access_token = _string(data, "accessToken", "access_token", status_code)
+    refresh_token = _string(data, "refreshToken", "refresh_token", status_code)
+    if not access_token:
         raise OAuthError("MISSING_TOKEN", "the reply carries no access token", status_code=status_code)
-    if not isinstance(refresh_token, str) or not refresh_token:
+    if not refresh_token:
         raise OAuthError("MISSING_TOKEN", "the reply carries no refresh token", status_code=status_code)
-    token_type = _pick(data, "tokenType", "token_type")
-    reply_scope = _pick(data, "scope", "scope")
+    token_type = _string(data, "tokenType", "token_type", status_code)
+    reply_scope = _string(data, "scope", "scope", status_code)
     return TokenSet.from_expires_in(
         access_token,
         refresh_token,
         _seconds(_pick(data, "expiresIn", "expires_in"), status_code),
-        token_type=token_type if isinstance(token_type, str) and token_type else "bearer",
-        scope=reply_scope if isinstance(reply_scope, str) and reply_scope else scope,
+        token_type=token_type or "bearer",
+        scope=reply_scope or scope,
     )
+
+
+_NOT_JSON: Final = object()
+_MAX_SERVER_TEXT: Final = 500
+"""Server texts (error codes, descriptions) are cut to this many characters."""
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _json(body: bytes) -> Any:
+    """The parsed body, or ``_NOT_JSON``: never RecursionError (deep nesting) or ValueError."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # ValueError also covers integers beyond Python's digit limit for str -> int.
+        return _NOT_JSON
 
 
 def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
@@ -335,35 +388,64 @@ def _pick(data: Mapping[str, Any], camel: str, snake: str) -> Any:
     return data.get(snake) if value is None else value
 
 
-def _text(value: object) -> str:
+def _string(data: Mapping[str, Any], camel: str, snake: str, status_code: int) -> str:
+    """A string field; ``""`` when absent or null, ``OAuthError`` when of another type."""
+    value = _pick(data, camel, snake)
     if value is None:
         return ""
-    return value if isinstance(value, str) else str(value)
+    if not isinstance(value, str):
+        raise _invalid(camel, "a string", status_code)
+    return value
+
+
+def _server_text(data: Mapping[str, Any], camel: str, snake: str) -> str:
+    """An error field of a refusal: text only (any other type is ignored, the refusal stands)."""
+    value = data.get(camel) or data.get(snake)
+    return value if isinstance(value, str) else ""
+
+
+def _invalid(field: str, expected: str, status_code: int) -> OAuthError:
+    return OAuthError("INVALID_REPLY", f"{field} in the reply is not {expected}", status_code=status_code)
+
+
+def _clean(text: str, held: Secrets) -> str:
+    """A server text fit for a message: scrubbed, one line, bounded."""
+    text = _CONTROL.sub(" ", _secrets.scrub(text, held)).strip()
+    if len(text) > _MAX_SERVER_TEXT:
+        text = text[: _MAX_SERVER_TEXT - 3] + "..."
+    return text
+
+
+def _error(code: str, description: str | None, status_code: int | None, held: Secrets) -> OAuthError:
+    """An ``OAuthError`` from server texts, with every secret scrubbed from both."""
+    return OAuthError(
+        _clean(code, held) or "UNKNOWN_ERROR",
+        (_clean(description, held) or None) if description else None,
+        status_code=status_code,
+    )
 
 
 def _seconds(value: object, status_code: int) -> float | None:
+    """``expiresIn`` as seconds in ``0 .. MAX_LIFETIME_SECONDS``; ``None`` when absent."""
     if value is None or value == "":
         return None
     number: float
     if isinstance(value, bool):
         number = math.nan
-    elif isinstance(value, int | float):
-        number = float(value)
-    else:
+    elif isinstance(value, int):  # exact: float(10**400) would raise OverflowError
+        number = float(value) if 0 <= value <= MAX_LIFETIME_SECONDS else math.nan
+    elif isinstance(value, float):
+        number = value
+    elif isinstance(value, str):
         try:
-            number = float(str(value))
+            number = float(value)
         except ValueError:
             number = math.nan
-    if not math.isfinite(number) or number < 0:
-        raise OAuthError("INVALID_REPLY", "expiresIn is not a number of seconds", status_code=status_code)
+    else:
+        number = math.nan
+    if not 0 <= number <= MAX_LIFETIME_SECONDS:  # NaN fails too
+        raise _invalid("expiresIn", f"a number of seconds between 0 and {MAX_LIFETIME_SECONDS}", status_code)
     return number
-
-
-def _scrub(text: str, hidden: Iterable[str]) -> str:
-    for secret in hidden:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
 
 
 def _open_in_background(url: str) -> None:
@@ -395,9 +477,10 @@ def _redact_url(url: httpx.URL) -> httpx.URL:
     pairs = urllib.parse.parse_qsl(url.query.decode("ascii", "replace"), keep_blank_values=True)
     if not any(k in _SECRET_PARAMS for k, _ in pairs):
         return url
-    clean = [(k, _REDACTED if k in _SECRET_PARAMS else v) for k, v in pairs]
+    clean = [(k, REDACTED if k in _SECRET_PARAMS else v) for k, v in pairs]
     return url.copy_with(query=urllib.parse.urlencode(clean).encode("ascii"))
 
 
 _HTTPX_FILTER = _RedactSecretQuery()
 logging.getLogger("httpx").addFilter(_HTTPX_FILTER)
+get_logger("httpx")  # then the registry's scrubber, for whatever else httpx logs
