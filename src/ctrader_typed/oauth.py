@@ -283,27 +283,44 @@ class AsyncAuth:
         return tokens
 
 
-def code_from_redirect(text: str, *, state: str | None = None) -> str:
+def code_from_redirect(text: str, *, state: str | None = None, check_state: bool = True) -> str:
     """The authorization code from what the user pasted: the bare code or the redirected URL.
 
-    With a URL, a provider ``error`` raises ``OAuthError``; if ``state`` is given and the
-    URL carries a different one, ``OAuthError("STATE_MISMATCH")`` is raised.
+    A URL (or a bare query string such as ``code=...&state=...``) is checked: a provider
+    ``error`` raises ``OAuthError`` with the provider's code, whatever the state (nothing
+    is accepted then). When ``state`` is given, the URL must carry exactly that state:
+    none at all raises ``OAuthError("STATE_MISSING")``, another one (or more than one)
+    ``OAuthError("STATE_MISMATCH")``. ``check_state=False`` turns the check off, for a
+    redirect known to drop the state.
+
+    A bare code carries no state, so there is nothing to check: it is returned as it is,
+    on the word of whoever pasted it. The code returned is registered as a secret.
     """
     text = text.strip()
     if not text:
         raise OAuthError("MISSING_CODE", "nothing was entered")
     looks_like_url = "://" in text or text.startswith(("/", "?"))
     if not looks_like_url and "code=" not in text and "error=" not in text:
+        _secrets.register(text)
         return text  # the bare code
     parsed = urllib.parse.urlsplit(text)
     query = parsed.query or parsed.fragment or ("" if looks_like_url else text)
     values = urllib.parse.parse_qs(query, keep_blank_values=True)
+    held = Secrets(values.get("code", []))
+    _secrets.register(*values.get("code", []))
     if "error" in values:
         description = values.get("error_description", [""])[0] or None
-        raise OAuthError(values["error"][0] or "ACCESS_DENIED", description)
-    got_state = values.get("state", [None])[0]
-    if state is not None and got_state is not None and got_state != state:
-        raise OAuthError("STATE_MISMATCH", "the redirect's state is not the one this session sent")
+        raise _error(values["error"][0] or "ACCESS_DENIED", description, None, held)
+    if state is not None and check_state:
+        got = values.get("state")
+        if not got:
+            raise OAuthError(
+                "STATE_MISSING",
+                "the redirect carries no state, but this session sent one: it is not the answer "
+                "to this sign-in (pass check_state=False only for a provider that drops the state)",
+            )
+        if got != [state]:
+            raise OAuthError("STATE_MISMATCH", "the redirect's state is not the one this session sent")
     code = values.get("code", [""])[0].strip()
     if not code:
         raise OAuthError("MISSING_CODE", "the URL has no code= parameter")

@@ -271,11 +271,11 @@ def test_parse_token_reply_directly() -> None:
         ("abc123", "abc123"),
         ("  abc123==  \n", "abc123=="),
         ("http://localhost:8080/auth/callback?code=abc123&state=s1", "abc123"),
-        ("http://localhost:8080/auth/callback?code=abc%2F123", "abc/123"),
-        ("/auth/callback?code=abc123", "abc123"),
+        ("http://localhost:8080/auth/callback?code=abc%2F123&state=s1", "abc/123"),
+        ("/auth/callback?state=s1&code=abc123", "abc123"),
         ("?code=abc123&state=s1", "abc123"),
         ("code=abc123&state=s1", "abc123"),
-        ("http://localhost:8080/auth/callback#code=abc123", "abc123"),
+        ("http://localhost:8080/auth/callback#code=abc123&state=s1", "abc123"),
     ],
 )
 def test_code_from_redirect_accepts_code_or_url(pasted: str, expected: str) -> None:
@@ -288,6 +288,7 @@ def test_code_from_redirect_accepts_code_or_url(pasted: str, expected: str) -> N
         ("", "MISSING_CODE"),
         ("http://localhost:8080/auth/callback?state=s1", "MISSING_CODE"),
         ("http://localhost:8080/auth/callback?code=abc&state=other", "STATE_MISMATCH"),
+        ("http://localhost:8080/auth/callback?code=abc", "STATE_MISSING"),
         (
             "http://localhost:8080/auth/callback?error=access_denied&error_description=User+said+no",
             "access_denied",

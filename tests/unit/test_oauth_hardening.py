@@ -17,7 +17,7 @@ import pytest
 
 from ctrader_typed import _secrets
 from ctrader_typed.errors import OAuthError
-from ctrader_typed.oauth import AsyncAuth, parse_token_reply
+from ctrader_typed.oauth import AsyncAuth, code_from_redirect, parse_token_reply
 from ctrader_typed.tokens import MAX_LIFETIME_SECONDS
 
 CLIENT_ID = "1234_clientid"
@@ -264,3 +264,72 @@ async def test_tokens_in_a_refusal_are_scrubbed_too() -> None:
 
     error = await failure(handler)
     assert_no_spelling(str(error), leaked)
+
+
+# -- item: a pasted redirect that should carry our state and does not is refused -----------
+
+CALLBACK = "http://localhost:8080/auth/callback"
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        f"{CALLBACK}?code=abc123",
+        f"{CALLBACK}?code=abc123&state=",
+        f"{CALLBACK}#code=abc123",
+        "/auth/callback?code=abc123",
+        "?code=abc123",
+        "code=abc123",
+        f"  {CALLBACK}?code=abc123  \n",
+    ],
+)
+def test_a_redirect_without_state_is_refused_when_one_was_sent(pasted: str) -> None:
+    with pytest.raises(OAuthError) as info:
+        code_from_redirect(pasted, state="s1")
+    expected = "STATE_MISMATCH" if pasted.endswith("state=") else "STATE_MISSING"
+    assert info.value.error_code == expected
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        f"{CALLBACK}?code=abc123&state=s2",
+        f"{CALLBACK}?code=abc123&state=s1&state=s2",  # two states: ambiguous, refused
+        f"{CALLBACK}?code=abc123&state=s2&state=s1",
+        f"{CALLBACK}?code=abc123&state=S1",
+    ],
+)
+def test_another_or_an_ambiguous_state_is_a_mismatch(pasted: str) -> None:
+    with pytest.raises(OAuthError) as info:
+        code_from_redirect(pasted, state="s1")
+    assert info.value.error_code == "STATE_MISMATCH"
+
+
+def test_check_state_false_accepts_a_redirect_without_or_with_another_state() -> None:
+    assert code_from_redirect(f"{CALLBACK}?code=abc123", state="s1", check_state=False) == "abc123"
+    assert code_from_redirect(f"{CALLBACK}?code=abc&state=x", state="s1", check_state=False) == "abc"
+
+
+def test_without_an_expected_state_nothing_is_checked() -> None:
+    assert code_from_redirect(f"{CALLBACK}?code=abc123") == "abc123"
+    assert code_from_redirect(f"{CALLBACK}?code=abc123&state=whatever") == "abc123"
+
+
+def test_a_bare_code_is_accepted_as_it_carries_no_state() -> None:
+    assert code_from_redirect("  abc123==\n", state="s1") == "abc123=="
+
+
+def test_a_provider_error_is_reported_whatever_the_state() -> None:
+    for pasted in (f"{CALLBACK}?error=access_denied", f"{CALLBACK}?error=access_denied&state=zz"):
+        with pytest.raises(OAuthError) as info:
+            code_from_redirect(pasted, state="s1")
+        assert info.value.error_code == "access_denied"
+
+
+def test_the_pasted_code_becomes_a_registered_secret(caplog: pytest.LogCaptureFixture) -> None:
+    code = code_from_redirect(f"{CALLBACK}?code=pasted-c0de-77&state=s1", state="s1")
+    with pytest.raises(OAuthError) as info:
+        code_from_redirect(f"{CALLBACK}?code=pasted-c0de-78&error=bad&error_description=pasted-c0de-78")
+    assert "pasted-c0de-78" not in str(info.value)
+    _secrets.get_logger("ctrader_typed.oauth").warning("saw %s", code)
+    assert code not in caplog.text
