@@ -1,9 +1,16 @@
 """A one-shot loopback HTTP server that catches the OAuth redirect.
 
-``CallbackServer`` listens only on the loopback address of an ``http://`` redirect URI
-(``localhost`` means both 127.0.0.1 and ::1, on the same port), answers anything that is
-not the callback path with 404, ignores callbacks whose ``state`` is not ours (400), takes
-exactly one valid callback, and stops listening as soon as it has it. The browser that
+``CallbackServer`` listens only on the loopback address of an ``http://`` redirect URI,
+answers anything that is not the callback path with 404, ignores callbacks whose
+``state`` is not ours (400), takes exactly one valid callback, and stops listening as
+soon as it has it.
+
+``localhost`` is every loopback address it may mean - 127.0.0.1, ::1 and any other
+loopback address the resolver gives for it - all on the same port, because a browser
+may try any of them: if one of them is held by another program (which would then
+receive the code), starting fails with ``OAuthError("CALLBACK_PORT_IN_USE")``. An
+address this machine does not have at all (no IPv6) is skipped. Addresses the resolver
+gives for ``localhost`` that are not loopback addresses are never listened on. The browser that
 delivered the code is kept waiting until ``finish()`` says whether the code could be
 exchanged, so the page it shows tells the truth.
 """
@@ -12,22 +19,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import html
 import ipaddress
-import logging
 import os
 import socket
 import urllib.parse
 from types import TracebackType
-from typing import Self
+from typing import Final, Self
 
+from ctrader_typed import _secrets
 from ctrader_typed.errors import OAuthError
 
 __all__ = ["CallbackServer"]
 
-logger = logging.getLogger("ctrader_typed.oauth")
+logger = _secrets.get_logger("ctrader_typed.oauth")
 
 _MAX_HEAD = 16 * 1024
+_LOCALHOST: Final = ("127.0.0.1", "::1")
+_NOT_ON_THIS_MACHINE: Final = frozenset(
+    code
+    for name in (
+        "EAFNOSUPPORT",  # no IPv6 in the kernel
+        "EPFNOSUPPORT",
+        "EPROTONOSUPPORT",
+        "EADDRNOTAVAIL",  # IPv6 present but ::1 not configured (containers)
+        "WSAEAFNOSUPPORT",
+        "WSAEPFNOSUPPORT",
+        "WSAEPROTONOSUPPORT",
+        "WSAEADDRNOTAVAIL",
+    )
+    if (code := getattr(errno, name, None)) is not None
+)
+"""``errno`` values meaning "this machine has no such address family or address"."""
+_EPHEMERAL_ATTEMPTS: Final = 8
+"""Port 0: how many free ports to try before giving up (one may be free on 127.0.0.1 only)."""
 
 
 class CallbackServer:
@@ -55,8 +81,9 @@ class CallbackServer:
         if parsed.scheme != "http":
             raise ValueError(f"a local callback needs an http:// redirect URI, not {redirect_uri!r}")
         host = parsed.hostname or ""
-        if host == "localhost":
-            self._hosts = ["127.0.0.1", "::1"]
+        self._localhost = host == "localhost"
+        if self._localhost:
+            self._hosts = list(_LOCALHOST)
         else:
             try:
                 loopback = ipaddress.ip_address(host).is_loopback
@@ -117,23 +144,39 @@ class CallbackServer:
         return result
 
     async def start(self) -> None:
+        """Listen on every address of the redirect URI's host, or raise ``OAuthError``.
+
+        Raises:
+            OAuthError: ``CALLBACK_PORT_IN_USE`` when any of the addresses cannot be bound
+                (another program holds the port there, or it is not allowed);
+                ``CALLBACK_UNAVAILABLE`` when this machine has none of them.
+        """
         loop = asyncio.get_running_loop()
         self._code = loop.create_future()
         self._outcome = loop.create_future()
-        for index, host in enumerate(self._hosts):
+        if self._localhost:
+            self._hosts = await _localhost_addresses(loop)
+        attempts = _EPHEMERAL_ATTEMPTS if self._port == 0 else 1
+        for attempt in range(attempts):
             try:
-                sock = _listening_socket(host, self._port)
-            except OSError as exc:
-                if index > 0:  # e.g. no IPv6 on this machine: 127.0.0.1 is enough
-                    continue
+                sockets = _bind_all(self._hosts, self._port)
+                break
+            except _BindError as exc:
+                if exc.in_use and attempt + 1 < attempts:
+                    continue  # port 0: the port picked on the first address is taken on another
                 await self.close()
-                raise OAuthError(
-                    "CALLBACK_PORT_IN_USE",
-                    f"cannot listen on {host}:{self._port} ({exc.strerror or exc}); free the port "
-                    f"or register another loopback redirect URI",
-                ) from None
-            self._port = sock.getsockname()[1]
-            self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=_MAX_HEAD))
+                raise exc.to_oauth_error() from None
+        else:  # pragma: no cover - the loop always breaks or raises
+            raise AssertionError("unreachable")
+        self._port = sockets[0].getsockname()[1]
+        try:
+            for sock in sockets:
+                self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=_MAX_HEAD))
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            await self.close()
+            raise
 
     async def wait(self, timeout: float) -> str:
         """The code of the one valid callback; ``OAuthError`` on timeout or a refused consent."""
@@ -226,8 +269,8 @@ class CallbackServer:
                 "This answer does not belong to the sign-in running in the terminal (state mismatch).",
             )
         if "error" in params:
-            error = params["error"][0] or "ACCESS_DENIED"
-            description = params.get("error_description", [""])[0] or None
+            error = _secrets.scrub(params["error"][0]) or "ACCESS_DENIED"
+            description = _secrets.scrub(params.get("error_description", [""])[0]) or None
             self._code.set_exception(OAuthError(error, description))
             self._stop_listening()
             shown = error if not description else f"{error}: {description}"
@@ -235,6 +278,7 @@ class CallbackServer:
         code = params.get("code", [""])[0]
         if not code:
             return self._reject(400, "no code", "Sign-in refused", "The redirect carries no code.")
+        _secrets.register(code)  # only the one code taken: strangers must not crowd the registry
         self._code.set_result(code)
         self._winner = asyncio.current_task()
         self._stop_listening()
@@ -278,12 +322,88 @@ def _page(status: int, title: str, text: str) -> bytes:
     return head + body
 
 
+async def _localhost_addresses(loop: asyncio.AbstractEventLoop) -> list[str]:
+    """127.0.0.1, ::1 and any other loopback address the resolver gives for ``localhost``."""
+    found = list(_LOCALHOST)
+    try:
+        infos = await loop.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
+    except OSError:  # no resolver answer: the two standard addresses
+        return found
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            logger.warning(
+                "localhost resolves to %s, which is not a loopback address; not listening there", address
+            )
+        elif address not in found:
+            found.append(address)
+    return found
+
+
+class _BindError(Exception):
+    def __init__(self, host: str, port: int, error: OSError | None) -> None:
+        super().__init__(host, port)
+        self.host, self.port, self.error = host, port, error
+        self.in_use = error is not None and error.errno in {
+            errno.EADDRINUSE,
+            getattr(errno, "WSAEADDRINUSE", -1),
+        }
+
+    def to_oauth_error(self) -> OAuthError:
+        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        if self.error is None:
+            return OAuthError(
+                "CALLBACK_UNAVAILABLE",
+                f"cannot listen on {where}: this machine has no such address; register a redirect URI "
+                "on another loopback address (http://127.0.0.1:PORT/...)",
+            )
+        return OAuthError(
+            "CALLBACK_PORT_IN_USE",
+            f"cannot listen on {where} ({self.error.strerror or self.error}); another program may "
+            "be listening there and would receive the code; free the port or register another "
+            "loopback redirect URI",
+        )
+
+
+def _bind_all(hosts: list[str], port: int) -> list[socket.socket]:
+    """A listening socket on each of ``hosts``, all on one port (``port``, or the first free one).
+
+    Addresses this machine does not have are skipped; any other failure raises ``_BindError``
+    (with every socket opened so far closed).
+    """
+    sockets: list[socket.socket] = []
+    try:
+        for host in hosts:
+            try:
+                sock = _listening_socket(host, port)
+            except OSError as exc:
+                if exc.errno in _NOT_ON_THIS_MACHINE:
+                    logger.debug("no %s on this machine; not listening there", host)
+                    continue
+                raise _BindError(host, port, exc) from None
+            sockets.append(sock)
+            port = sock.getsockname()[1]
+        if not sockets:
+            raise _BindError(hosts[0], port, None)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if os.name != "nt":  # POSIX: rebinding over TIME_WAIT; Windows' variant would allow hijacking
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        elif hasattr(socket, "SO_EXCLUSIVEADDRUSE"):  # Windows: nobody may bind the port after us
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((host, port))
