@@ -255,7 +255,9 @@ class AsyncAuth:
     ) -> TokenSet:
         """Run the whole consent flow through a one-shot loopback server on ``redirect_uri``.
 
-        Listens on the redirect URI's loopback address and port, announces the consent
+        Listens on the redirect URI's port on every loopback address its host means
+        (``localhost``: 127.0.0.1 and ::1, and it refuses to start if another program holds
+        either, since that program would receive the code), announces the consent
         URL through ``on_url``, opens it with :mod:`webbrowser` (which honours
         ``$BROWSER``) unless ``open_browser`` is false, waits up to ``timeout`` seconds
         for exactly one callback carrying our ``state``, exchanges the code at once and
@@ -263,7 +265,8 @@ class AsyncAuth:
 
         Raises:
             OAuthError: ``CALLBACK_TIMEOUT``, the provider's ``error`` (consent refused),
-                ``CALLBACK_PORT_IN_USE``, or whatever the token exchange raised.
+                ``CALLBACK_PORT_IN_USE``, ``CALLBACK_UNAVAILABLE`` (the machine has no such
+                loopback address), or whatever the token exchange raised.
             ValueError: ``redirect_uri`` is not an ``http://`` loopback address.
         """
         state = secrets.token_urlsafe(24)
