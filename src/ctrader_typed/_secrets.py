@@ -17,6 +17,7 @@ so a record is scrubbed whichever component logged it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import re
@@ -135,10 +136,8 @@ def scrub_exception(exc: BaseException, *extra: Secrets) -> BaseException:
     for name in ("description", "reason"):
         value = getattr(exc, name, None)
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(AttributeError):
                 setattr(exc, name, scrub(value, *extra))
-            except AttributeError:
-                pass
     return exc
 
 

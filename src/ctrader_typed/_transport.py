@@ -3,8 +3,9 @@
 ``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
 and returns a ``Link``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
 ``FrameDecoder``, hands each envelope to a callback, writes whole frames, sends a
-heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when
-nothing was read for ``dead_link_timeout``. Writes are synchronous and frame-whole, so a
+heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when no
+complete frame was read for ``dead_link_timeout`` (bytes that never finish a frame - a
+server trickling one byte at a time - do not keep the link alive). Writes are synchronous and frame-whole, so a
 cancelled caller can never leave half a frame on the wire.
 
 When the link ends, for whatever reason, ``on_closed(link, error)`` is called exactly
@@ -16,7 +17,6 @@ once, from the event loop: ``error`` is ``None`` when we closed it deliberately,
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 from collections.abc import Callable
 from typing import Final
@@ -29,11 +29,12 @@ from ctrader_typed._framing import (
     KeepAlive,
     KeepAliveAction,
 )
-from ctrader_typed.errors import ConnectionClosedError, CTraderError, ProtocolError
+from ctrader_typed._secrets import get_logger
+from ctrader_typed.errors import ConnectionClosedError, CTraderError, ProtocolError, TLSVerificationError
 
-__all__ = ["Link", "open_link"]
+__all__ = ["Link", "check_tls_settings", "open_link"]
 
-logger = logging.getLogger("ctrader_typed.transport")
+logger = get_logger("ctrader_typed.transport")
 
 CLOSE_TIMEOUT: Final = 2.0
 """Seconds a graceful TLS close may take before the socket is aborted."""
@@ -157,12 +158,16 @@ class Link(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        self._keepalive.last_read = self._time()
         self.bytes_received += len(data)
         if self._closing:
             return
+        decoder = self._decoder
+        held = decoder.buffered + len(data)
         try:
-            self._decoder.feed(data)
+            decoder.feed(data)
+            # Liveness counts complete frames: the decoder consumed bytes only if one ended here.
+            if decoder.buffered < held:
+                self._keepalive.last_read = self._time()
         except ProtocolError as exc:
             logger.warning("%s: closing the connection: %s", self.name, exc)
             self.close(exc)
@@ -216,10 +221,11 @@ class Link(asyncio.Protocol):
         action, deadline = self._keepalive.poll(now)
         if action is KeepAliveAction.DEAD:
             silence = self._keepalive.silence(now)
-            logger.warning("%s: nothing received for %.1f s; closing the dead link", self.name, silence)
+            logger.warning("%s: no complete frame for %.1f s; closing the dead link", self.name, silence)
             self.close(
                 ConnectionClosedError(
-                    f"nothing received from the server for {silence:.1f} s; the link is presumed dead",
+                    f"no complete frame received from the server for {silence:.1f} s; "
+                    "the link is presumed dead",
                     may_have_been_sent=True,
                 )
             )
@@ -227,6 +233,36 @@ class Link(asyncio.Protocol):
         if action is KeepAliveAction.SEND_HEARTBEAT:
             self._transport.write(HEARTBEAT_FRAME)
         self._schedule(deadline)
+
+
+def check_tls_settings(
+    ssl_context: ssl.SSLContext | None, server_hostname: str | None, *, insecure: bool = False
+) -> None:
+    """Refuse settings that would connect without verifying who the server is.
+
+    ``server_hostname=""`` makes asyncio skip the host-name check, and so does a context
+    with ``check_hostname`` off or ``verify_mode`` other than ``CERT_REQUIRED``. Each is
+    allowed only with ``insecure=True``. ``ssl_context=None`` stands for the default
+    context, which verifies both.
+
+    Raises:
+        ValueError: The settings switch verification off and ``insecure`` is false.
+    """
+    if insecure:
+        return
+    problems = []
+    if server_hostname is not None and not server_hostname.strip():
+        problems.append("server_hostname is empty (asyncio would not check the host name)")
+    if ssl_context is not None and ssl_context.verify_mode != ssl.CERT_REQUIRED:
+        problems.append("the SSL context does not require a verified certificate")
+    if ssl_context is not None and not ssl_context.check_hostname:
+        problems.append("the SSL context does not check host names")
+    if problems:
+        raise ValueError(
+            "refusing TLS without full verification: "
+            + "; ".join(problems)
+            + ". Pass insecure_tls=True to connect anyway (never against a real server)"
+        )
 
 
 async def open_link(
@@ -246,8 +282,9 @@ async def open_link(
     """Connect over TLS and return the open link.
 
     Raises:
+        TLSVerificationError: The server's certificate was not trusted (nothing was sent).
         ConnectionClosedError: The TCP connection or the TLS handshake failed (the cause
-            is chained: ``OSError``, ``ssl.SSLCertVerificationError``, ``TimeoutError``).
+            is chained: ``OSError``, ``ssl.SSLError``, ``TimeoutError``).
     """
     loop = asyncio.get_running_loop()
     name = f"{host}:{port}"
@@ -274,6 +311,14 @@ async def open_link(
                 ssl_handshake_timeout=connect_timeout,
                 ssl_shutdown_timeout=close_timeout,
             )
+    except ssl.SSLCertVerificationError as exc:
+        reason = exc.verify_message or exc.reason or str(exc)
+        raise TLSVerificationError(
+            f"the TLS certificate of {name} was not trusted ({reason}); if the server uses a "
+            "private CA (a simulator, a proxy), pass ssl_context=ssl.create_default_context("
+            "cafile=...) with that CA",
+            verify_message=exc.verify_message,
+        ) from exc
     except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
         detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
         raise ConnectionClosedError(f"could not connect to {name}: {detail}") from exc

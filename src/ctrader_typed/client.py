@@ -15,10 +15,12 @@ from ``GeneratedRequests``); they all go through ``_request`` here, which
 
 * waits until the link is usable (while the client reconnects, requests wait for the
   restored session, within their timeout),
-* paces them under the per-connection limits (50/s, 5/s for historical requests) and
-  honours ``BLOCKED_PAYLOAD_TYPE`` locks: read-only requests are retried automatically
-  within ``rate_limit_retries`` and ``rate_limit_max_wait``; trading requests never are
-  (they raise ``RateLimitError``),
+* paces them well under the per-connection limits (50/s, 5/s for historical requests):
+  by default 40/s and 4/s, spread evenly and in order (see ``ctrader_typed._ratelimit``),
+* honours ``BLOCKED_PAYLOAD_TYPE`` locks and ``REQUEST_FREQUENCY_EXCEEDED`` refusals: a
+  request refused that way was not executed, so it is sent again once the lock ends -
+  trading requests included - within ``rate_limit_retries``, ``rate_limit_max_wait``
+  and the caller's timeout (past those it raises ``RateLimitError``),
 * correlates the answer by ``clientMsgId`` and raises ``APIError`` subclasses for error
   answers (``OrderError`` for an ``OrderErrorEvent``),
 * fails at once with ``ConnectionClosedError`` when the link drops (``may_have_been_sent``
@@ -42,18 +44,27 @@ before using it; an account auth carrying a token the client holds (or held) tha
 server refuses as expired or invalid is retried once with the refreshed token.
 
 Secrets (client secret, access and refresh tokens) are never logged or put in a repr
-or an exception message: logs name payload types and ids only.
+or an exception message: logs name payload types and ids only, and every text that
+comes from the server (error descriptions, disconnect reasons) is scrubbed of every
+secret the client holds - literal, URL-encoded or JSON-escaped - before it reaches an
+exception, a log record or an event (``ctrader_typed._secrets``).
+
+TLS always verifies the server's certificate and host name; settings that would switch
+either off (``server_hostname=""``, a context without ``check_hostname``) are refused
+unless ``insecure_tls=True``. An untrusted certificate raises ``TLSVerificationError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import inspect
 import logging
 import random
 import ssl
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -95,31 +106,40 @@ from ctrader_typed._generated.registry import (
     payload_type_of,
 )
 from ctrader_typed._generated.requests import GeneratedRequests
-from ctrader_typed._ratelimit import RateLimiter
-from ctrader_typed._transport import Link, open_link
+from ctrader_typed._pacing import SendGate
+from ctrader_typed._ratelimit import DEFAULT_HISTORICAL_PER_SECOND, DEFAULT_REQUESTS_PER_SECOND, RateLimiter
+from ctrader_typed._refresh import RefreshSchedule
+from ctrader_typed._secrets import Secrets, get_logger, register, scrub, scrub_exception
+from ctrader_typed._transport import Link, check_tls_settings, open_link
 from ctrader_typed.errors import (
     APIError,
     AuthenticationError,
     ConnectionClosedError,
     CTraderError,
     LocalProtocolError,
+    MaintenanceError,
     RateLimitError,
     RemoteProtocolError,
     RequestTimeoutError,
     api_error_from,
 )
 from ctrader_typed.events import (
+    DEFAULT_MAX_BYTES,
+    SIZED,
     AccountLost,
     AccountReady,
     ClientEvent,
     Disconnected,
     Event,
     EventStream,
+    MaintenanceScheduled,
     Reconnected,
     ReconnectFailed,
+    TokenRefreshFailed,
     TokensRefreshed,
     UnknownMessage,
     _make_filter,
+    size_hint,
 )
 from ctrader_typed.tokens import TokenSet, TokenStore
 
@@ -133,7 +153,7 @@ __all__ = [
     "HandlerRegistration",
 ]
 
-logger = logging.getLogger("ctrader_typed.client")
+logger = get_logger("ctrader_typed.client")
 
 DEMO_HOST: Final = "demo.ctraderapi.com"
 LIVE_HOST: Final = "live.ctraderapi.com"
@@ -157,8 +177,6 @@ _REFRESH_TOKEN: Final = 2173
 _MARGIN_CALL_UPDATE: Final = 2169
 _EXECUTION_EVENT: Final = 2126
 
-_NEVER_RESENT: Final = TRADING_PAYLOAD_TYPES | {_MARGIN_CALL_UPDATE, _REFRESH_TOKEN, _ACCOUNT_LOGOUT}
-"""Requests that change state: never resent automatically after a rate-limit reply."""
 _TOKEN_INVALID_CODES: Final = frozenset({"CH_ACCESS_TOKEN_INVALID", "OA_AUTH_TOKEN_EXPIRED"})
 _IDEMPOTENT_SUCCESS: Final = {
     _APP_AUTH: "CH_CLIENT_ALREADY_AUTHENTICATED",
@@ -166,6 +184,22 @@ _IDEMPOTENT_SUCCESS: Final = {
 }
 _ALREADY_SUBSCRIBED: Final = "ALREADY_SUBSCRIBED"
 _MAX_TRACKED_ORDERS: Final = 1024
+_MAX_UNKNOWN_TYPES: Final = 256
+"""Distinct unknown payload types remembered (each is warned about once); past this, none is."""
+_UNKNOWN_WARNINGS_PER_MINUTE: Final = 10
+DEFAULT_MAX_MAINTENANCE_WAIT: Final = 12 * 3600.0
+"""Longest announced maintenance the client waits out by default (12 h); longer: it stops."""
+
+_SECRET_FIELDS: Final = {"clientSecret", "accessToken", "refreshToken"}
+_SECRET_REQUESTS: Final = {
+    pt: tuple(f.name for f in cls.PROTO.DESCRIPTOR.fields if f.name in _SECRET_FIELDS)
+    for pt, cls in PAYLOAD_TYPES.items()
+    if issubclass(cls, ProtoWrapper) and any(f.name in _SECRET_FIELDS for f in cls.PROTO.DESCRIPTOR.fields)
+}
+"""Payload type -> the fields of it that carry a secret (the client holds what it sends)."""
+_TEXT_FIELDS: Final = ("description", "reason", "error_code")
+_TEXT_BEARING: Final = frozenset({50, 2142, 2132, 2126, 2147, 2148})
+"""Inbound messages whose server-written text may echo a secret: scrubbed before delivery."""
 
 W = TypeVar("W", bound=Wrapper)
 E = TypeVar("E", bound=Event)
@@ -223,15 +257,22 @@ class HandlerRegistration:
     A coroutine handler runs as a task per event, at most ``limit`` (the client's
     ``event_queue_size``) at a time: while that many are still running, further events are
     not handed to it and are counted in ``dropped`` (a warning is logged each time the
-    handler falls behind). Memory stays bounded however slow the handler is.
+    handler falls behind). The events its running tasks hold are bounded in bytes too
+    (``max_bytes``, the client's ``event_queue_bytes``). Memory stays bounded however slow
+    the handler is.
     """
 
-    __slots__ = ("_behind", "_unregister", "dropped", "limit", "running")
+    __slots__ = ("_behind", "_unregister", "dropped", "limit", "max_bytes", "running", "running_bytes")
 
-    def __init__(self, unregister: Callable[[], None], limit: int) -> None:
+    def __init__(
+        self, unregister: Callable[[], None], limit: int, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
         self._unregister: Callable[[], None] | None = unregister
         self._behind = False
         self.limit = limit
+        self.max_bytes = max_bytes
+        """Bound on the frame bytes of the events its running tasks hold (large frames only)."""
+        self.running_bytes = 0
         self.running = 0
         """Tasks of this (coroutine) handler still running."""
         self.dropped = 0
@@ -246,8 +287,8 @@ class HandlerRegistration:
         if unregister is not None:
             unregister()
 
-    def _admit(self, label: str) -> bool:
-        if self.running < self.limit:
+    def _admit(self, label: str, size: int = 0) -> bool:
+        if self.running < self.limit and (size < SIZED or self.running_bytes + size <= self.max_bytes):
             return True
         self.dropped += 1
         if not self._behind:
@@ -259,8 +300,10 @@ class HandlerRegistration:
             )
         return False
 
-    def _finished(self, _: object) -> None:
+    def _finished(self, size: int) -> None:
         self.running -= 1
+        if size >= SIZED:
+            self.running_bytes -= size
         if self.running < self.limit:
             self._behind = False
 
@@ -270,6 +313,7 @@ class ClientOptions(TypedDict, total=False):
 
     ssl_context: ssl.SSLContext | None
     server_hostname: str | None
+    insecure_tls: bool
     client_id: str | None
     client_secret: str | None
     tokens: TokenSet | None
@@ -291,6 +335,8 @@ class ClientOptions(TypedDict, total=False):
     rate_limit_retries: int
     rate_limit_max_wait: float
     event_queue_size: int
+    event_queue_bytes: int
+    max_maintenance_wait: float | None
 
 
 class _Fatal(Exception):
@@ -308,8 +354,13 @@ class AsyncClient(GeneratedRequests):
         host: Server host (``AsyncClient.demo()`` / ``.live()`` fill in the official ones).
         port: Server port (5035: protobuf over TLS).
         ssl_context: TLS settings; the default verifies the server against the system
-            trust store. Host names are always checked and sent as SNI.
-        server_hostname: Name to verify and send as SNI, if not ``host``.
+            trust store. Host names are always checked and sent as SNI: a context that
+            does not verify certificates or host names is refused (``ValueError``)
+            unless ``insecure_tls`` is set.
+        server_hostname: Name to verify and send as SNI, if not ``host`` (never empty,
+            unless ``insecure_tls`` is set).
+        insecure_tls: Allow the settings above that switch verification off. Never
+            against a real server.
         client_id, client_secret: If given, the application authenticates on connect
             (otherwise call ``send_application_auth_req`` yourself; either way it is
             repeated after a reconnect).
@@ -317,12 +368,14 @@ class AsyncClient(GeneratedRequests):
             authorised with its access token follow every refresh.
         token_store: Where refreshed token sets are saved (before they are used); if
             ``tokens`` is not given the client loads them from here on connect.
-        refresh_margin: Refresh this many seconds before the access token expires.
+        refresh_margin: Refresh this many seconds before the access token expires (at
+            most half of the token's lifetime; refreshes are at least 30 s apart, more
+            while the server grants tokens shorter-lived than a minute).
         request_timeout: Default seconds a request may take (per call: ``timeout=``).
         connect_timeout: Seconds for TCP connect plus TLS handshake.
         heartbeat_interval: Send a heartbeat when nothing was written for this long.
-        dead_link_timeout: Declare the link dead after this long without receiving
-            anything (``None``: never).
+        dead_link_timeout: Declare the link dead after this long without receiving a
+            complete frame (``None``: never).
         max_frame_size: Largest frame accepted from the server, in bytes.
         reconnect: Reconnect and restore the session when the link drops.
         reconnect_initial_delay, reconnect_max_delay: Exponential backoff bounds (s).
@@ -330,11 +383,17 @@ class AsyncClient(GeneratedRequests):
         reconnect_max_attempts: Give up after this many failed attempts (``None``: never).
         rate_limits: Pace requests proactively (``False``: send at once; server
             ``BLOCKED_PAYLOAD_TYPE`` locks are still honoured).
-        requests_per_second, historical_per_second: The two per-connection limits.
-        rate_limit_retries: How often a read-only request is resent after a rate-limit
-            reply.
+        requests_per_second, historical_per_second: The pace of the two per-connection
+            budgets (the server allows 50 and 5; the defaults, 40 and 4, leave headroom).
+        rate_limit_retries: How often a request is resent after a rate-limit refusal
+            (such a request was not executed, so trading requests are resent too).
         rate_limit_max_wait: Longest wait (s) for such a retry; longer locks raise.
         event_queue_size: Default queue size of each event stream.
+        event_queue_bytes: Default byte bound of each event stream's queue (events of
+            large frames count with their size) and of each coroutine handler's tasks.
+        max_maintenance_wait: Longest announced maintenance (s) the client waits out
+            before reconnecting; a later end stops it with ``MaintenanceError``
+            (``None``: wait however long).
     """
 
     def __init__(
@@ -344,6 +403,7 @@ class AsyncClient(GeneratedRequests):
         *,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        insecure_tls: bool = False,
         client_id: str | None = None,
         client_secret: str | None = None,
         tokens: TokenSet | None = None,
@@ -360,11 +420,13 @@ class AsyncClient(GeneratedRequests):
         reconnect_jitter: float = 0.5,
         reconnect_max_attempts: int | None = None,
         rate_limits: bool = True,
-        requests_per_second: float = 50.0,
-        historical_per_second: float = 5.0,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        historical_per_second: float = DEFAULT_HISTORICAL_PER_SECOND,
         rate_limit_retries: int = 5,
         rate_limit_max_wait: float = 60.0,
         event_queue_size: int = 10_000,
+        event_queue_bytes: int = DEFAULT_MAX_BYTES,
+        max_maintenance_wait: float | None = DEFAULT_MAX_MAINTENANCE_WAIT,
     ) -> None:
         if (client_id is None) != (client_secret is None):
             raise ValueError("give both client_id and client_secret, or neither")
@@ -378,20 +440,34 @@ class AsyncClient(GeneratedRequests):
             raise ValueError("dead_link_timeout must be positive, or None to disable it")
         if not 1 <= max_frame_size <= 0xFFFFFFFF:
             raise ValueError(f"max_frame_size must be between 1 and {0xFFFFFFFF}")
+        if event_queue_bytes < 1:
+            raise ValueError("event_queue_bytes must be at least 1")
+        if max_maintenance_wait is not None and max_maintenance_wait < 0:
+            raise ValueError("max_maintenance_wait must be >= 0, or None to wait however long")
+        if refresh_margin < 0:
+            raise ValueError("refresh_margin must be >= 0")
+        check_tls_settings(ssl_context, server_hostname, insecure=insecure_tls)
         self.host = host
         self.port = port
         self._ssl_context = ssl_context
         self._server_hostname = server_hostname
+        self._insecure_tls = insecure_tls
+        self._secrets = Secrets()
         self._session = SessionState()
         if client_id is not None and client_secret is not None:
             self._session.app_credentials = (client_id, client_secret)
+            self._hold_secret(client_secret)
         self._tokens = tokens
+        self._tokens_lifetime: float | None = None
+        """Seconds the held access token had to live when the client received it."""
         self._held_access_tokens: collections.deque[str] = collections.deque(maxlen=8)
         """Access tokens of the token sets this client has held, newest last."""
         if tokens is not None:
             self._held_access_tokens.append(tokens.access_token)
+            self._hold_secret(tokens.access_token, tokens.refresh_token)
         self._token_store = token_store
         self._refresh_margin = refresh_margin
+        self._refresh_schedule = RefreshSchedule(refresh_margin)
         self._request_timeout = request_timeout
         self._connect_timeout = connect_timeout
         self._heartbeat_interval = heartbeat_interval
@@ -406,14 +482,23 @@ class AsyncClient(GeneratedRequests):
             requests_per_second=requests_per_second if rate_limits else None,
             historical_per_second=historical_per_second if rate_limits else None,
         )
+        self._gate: SendGate | None = None
         self._rate_limit_retries = rate_limit_retries
         self._rate_limit_max_wait = rate_limit_max_wait
         self._event_queue_size = event_queue_size
+        self._event_queue_bytes = event_queue_bytes
+        self._max_maintenance_wait = max_maintenance_wait
+        self._size_hint = size_hint()
 
         self._pending: PendingTable[_Pending] = PendingTable()
         self._trackers: collections.OrderedDict[tuple[int, int], _OrderTracker] = collections.OrderedDict()
         self._maintenance_end: datetime | None = None
+        self._maintenance_announced: datetime | None = None
         self._unknown_seen: set[int] = set()
+        self._unknown_warnings: collections.deque[float] = collections.deque(
+            maxlen=_UNKNOWN_WARNINGS_PER_MINUTE
+        )
+        self._unknown_suppressed = 0
 
         # Event routing: payload type -> _Route; client-event class -> sinks.
         self._routes: dict[int, _Route] = {}
@@ -436,6 +521,10 @@ class AsyncClient(GeneratedRequests):
         self._refresh_lock: asyncio.Lock | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._wakeup: asyncio.Future[None] | None = None
+        """Resolved when the client closes or stops: wakes every request that waits on a timer."""
+        self._closed: asyncio.Future[None] | None = None
+        """Resolved when ``close()`` has finished (a second ``close()`` waits for it)."""
 
     @classmethod
     def demo(cls, **options: Unpack[ClientOptions]) -> Self:
@@ -483,6 +572,10 @@ class AsyncClient(GeneratedRequests):
         if self._started:
             raise RuntimeError("this client was already started; make a new AsyncClient to connect again")
         self._started = True
+        loop = asyncio.get_running_loop()
+        self._wakeup = loop.create_future()
+        self._closed = loop.create_future()
+        self._gate = SendGate(self._limiter)
         self._ready = asyncio.Event()
         self._app_authed = asyncio.Event()
         self._tokens_changed = asyncio.Event()
@@ -491,6 +584,8 @@ class AsyncClient(GeneratedRequests):
             self._tokens = await self._token_store.load()
             if self._tokens is not None:
                 self._held_access_tokens.append(self._tokens.access_token)
+                self._hold_secret(self._tokens.access_token, self._tokens.refresh_token)
+        self._tokens_lifetime = None  # unknown for a set we did not obtain: taken as what remains
         try:
             await self._open()
             self._link_ready = True
@@ -505,25 +600,55 @@ class AsyncClient(GeneratedRequests):
         self._spawn(self._keep_tokens_fresh(), "ctrader-typed token refresher")
 
     async def close(self) -> None:
-        """Close the connection; pending requests fail, event streams end. Safe to call twice."""
+        """Close the connection; pending requests fail, event streams end.
+
+        Requests still waiting (for the link, for their turn under the rate limits, for a
+        ``BLOCKED_PAYLOAD_TYPE`` lock to end) fail at once with ``ConnectionClosedError``.
+        Safe to call twice, and from several tasks: every call returns once the client
+        is closed.
+        """
         if self._closing:
+            if self._closed is not None and asyncio.current_task() not in self._tasks:
+                await asyncio.shield(self._closed)
             return
         self._closing = True
-        current = asyncio.current_task()
-        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None and t is not current]
-        for task in tasks:
-            task.cancel()
-        link = self._link
-        if link is not None:
-            link.close()
-            await link.wait_closed()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        late = self._link  # opened by a reconnect attempt while we were cancelling it
-        if late is not None and late is not link:
-            late.close()
-            await late.wait_closed()
-        self._stop(None)
+        try:
+            self._wake_waiters(ConnectionClosedError("the client is closed"))
+            current = asyncio.current_task()
+            tasks = [t for t in (self._supervisor, *self._tasks) if t is not None and t is not current]
+            for task in tasks:
+                task.cancel()
+            link = self._link
+            if link is not None:
+                link.close()
+                await link.wait_closed()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            late = self._link  # opened by a reconnect attempt while we were cancelling it
+            if late is not None and late is not link:
+                late.close()
+                await late.wait_closed()
+        finally:
+            self._stop(None)
+            if self._closed is not None and not self._closed.done():
+                self._closed.set_result(None)
+
+    def _wake_waiters(self, error: CTraderError) -> None:
+        """Fail what waits for a turn under the rate limits, and wake what sleeps on a timer."""
+        if self._gate is not None:
+            self._gate.fail(error)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less if the client closes or stops meanwhile."""
+        wakeup = self._wakeup
+        if wakeup is None or wakeup.done():
+            await asyncio.sleep(0)  # still a suspension point: a cancellation gets through
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await asyncio.shield(wakeup)
 
     @property
     def is_ready(self) -> bool:
@@ -544,6 +669,19 @@ class AsyncClient(GeneratedRequests):
     def authorized_accounts(self) -> frozenset[int]:
         """Accounts authorised on the current link."""
         return self._session.authorized_accounts()
+
+    @property
+    def maintenance_until(self) -> datetime | None:
+        """The end of the maintenance the server announced, while it lies ahead."""
+        end = self._maintenance_end
+        if end is None or end <= datetime.now(UTC):
+            return None
+        return end
+
+    @property
+    def waiting_requests(self) -> int:
+        """Requests waiting for their turn under the rate limits (not sent yet)."""
+        return self._gate.waiting if self._gate is not None else 0
 
     @property
     def pending_requests(self) -> int:
@@ -646,6 +784,8 @@ class AsyncClient(GeneratedRequests):
             symbol_id=symbol_id,
             maxsize=maxsize if maxsize is not None else self._event_queue_size,
             detach=self._detach_stream,
+            max_bytes=self._event_queue_bytes,
+            hint=self._size_hint,
         )
         if self._stopped:
             stream._finish(self._stop_error)
@@ -667,33 +807,43 @@ class AsyncClient(GeneratedRequests):
 
         A coroutine function handler is run as a task per event, at most ``event_queue_size``
         at a time; events that arrive while that many are running are dropped and counted in
-        the registration's ``dropped``. Exceptions from handlers are logged, never raised into
-        the client.
+        the registration's ``dropped`` (so are events of large frames past
+        ``event_queue_bytes`` held by running tasks). Exceptions from handlers - including
+        ``CancelledError`` raised by a plain function - are logged, never raised into the
+        client.
         """
         accepts = _make_filter(account_id, symbol_id, (event_type,))
         label = getattr(handler, "__qualname__", repr(handler))
         coroutine_function = inspect.iscoroutinefunction(handler)
+        hint = self._size_hint
 
         def sink(event: Any) -> None:
             if accepts is not None and not accepts(event):
                 return
-            if coroutine_function and not registration._admit(label):
+            size = hint[0]
+            if coroutine_function and not registration._admit(label, size):
                 return
             try:
                 result = handler(event)
-            except Exception:
+            except (Exception, asyncio.CancelledError):
+                # A CancelledError out of a plain function cancels nothing of ours: it must not
+                # reach the network reader (it would tear the link down).
                 logger.exception("event handler %s failed on %s", label, type(event).__name__)
                 return
             if inspect.isawaitable(result):
-                if not coroutine_function and not registration._admit(label):
+                if not coroutine_function and not registration._admit(label, size):
                     if inspect.iscoroutine(result):
                         result.close()
                     return
                 registration.running += 1
+                if size >= SIZED:
+                    registration.running_bytes += size
                 task = self._spawn(self._run_handler(result, label), f"ctrader-typed handler {label}")
-                task.add_done_callback(registration._finished)
+                task.add_done_callback(lambda _: registration._finished(size))
 
-        registration = HandlerRegistration(lambda: self._detach((event_type,), sink), self._event_queue_size)
+        registration = HandlerRegistration(
+            lambda: self._detach((event_type,), sink), self._event_queue_size, self._event_queue_bytes
+        )
         self._attach((event_type,), sink)
         return registration
 
@@ -742,10 +892,41 @@ class AsyncClient(GeneratedRequests):
         if sinks:
             wrapper = cast(type[ProtoWrapper[Any]], event_type)
             # Parse and build bound once: the per-event path makes no further Python call.
-            self._routes[payload_type] = (event_type, wrapper.PROTO.FromString, wrapper._from_proto, sinks)
+            build: Callable[[Any, bool], Wrapper] = wrapper._from_proto
+            if payload_type in _TEXT_BEARING:
+                build = self._scrubbing(build)
+            self._routes[payload_type] = (event_type, wrapper.PROTO.FromString, build, sinks)
         else:
             self._routes.pop(payload_type, None)
             self._user_sinks.pop(payload_type, None)
+
+    def _scrubbing(self, build: Callable[[Any, bool], Wrapper]) -> Callable[[Any, bool], Wrapper]:
+        def scrubbed(message: Any, owned: bool) -> Wrapper:
+            return self._scrub_wrapper(build(message, owned))
+
+        return scrubbed
+
+    def _scrub_wrapper(self, wrapper: W) -> W:
+        """``wrapper`` with every server-written text scrubbed of the secrets the client holds."""
+        changes: dict[str, str] = {}
+        for name in _TEXT_FIELDS:
+            value = getattr(wrapper, name, None)
+            if isinstance(value, str) and value:
+                clean = scrub(value, self._secrets)
+                if clean != value:
+                    changes[name] = clean
+        return dataclasses.replace(wrapper, **changes) if changes else wrapper  # type: ignore[type-var]
+
+    def _api_error(self, message: ErrorRes | CommonErrorRes | OrderErrorEvent) -> APIError:
+        error = api_error_from(self._scrub_wrapper(message))
+        scrub_exception(error, self._secrets)
+        return error
+
+    def _hold_secret(self, *secrets: str | None) -> None:
+        """Remember secrets the client holds or sends, to scrub them from every text."""
+        for secret in secrets:
+            self._secrets.add(secret)
+        register(*secrets)
 
     def _detach_stream(self, stream: EventStream[Any]) -> None:
         self._streams.discard(stream)
@@ -851,6 +1032,9 @@ class AsyncClient(GeneratedRequests):
             payload = message.SerializeToString()
         except EncodeError as exc:
             raise LocalProtocolError(f"cannot encode {name}: {exc}") from exc
+        secret_fields = _SECRET_REQUESTS.get(payload_type)
+        if secret_fields:
+            self._hold_secret(*(getattr(message, field) for field in secret_fields))
         response_payload_type = response_type.PAYLOAD_TYPE
         if response_payload_type is None:
             raise TypeError(f"{response_type.__name__} cannot answer a request")
@@ -875,7 +1059,7 @@ class AsyncClient(GeneratedRequests):
                         continue
                     except APIError as exc:
                         if exc.maintenance_end is not None:
-                            self._maintenance_end = exc.maintenance_end
+                            self._note_maintenance(exc.maintenance_end)
                         if (
                             not renewed
                             and not internal
@@ -910,30 +1094,48 @@ class AsyncClient(GeneratedRequests):
         internal: bool,
     ) -> Wrapper:
         loop = asyncio.get_running_loop()
-        link = await self._usable_link(internal)
-        now = loop.time()
         limiter = self._limiter
-        until = limiter.blocked_until(payload_type, now)
-        if until is not None:
-            remaining = until - now
-            if payload_type in TRADING_PAYLOAD_TYPES or until > deadline:
-                raise RateLimitError(
-                    "BLOCKED_PAYLOAD_TYPE",
-                    f"{_name(payload_type)} is blocked by the server for another {remaining:.1f} s",
-                    retry_after=remaining,
-                )
-            await asyncio.sleep(remaining)
+        gate = self._gate
+        bound: Link | None = None
+        # An internal request (restoring the session) belongs to the link it started on.
+        while True:
             link = await self._usable_link(internal)
+            if internal:
+                if bound is None:
+                    bound = link
+                elif link is not bound:
+                    raise ConnectionClosedError("the connection dropped while the session was being restored")
             now = loop.time()
-        send_at = limiter.reserve(payload_type, now)
-        if send_at > now:
-            await asyncio.sleep(send_at - now)
-            link = await self._usable_link(internal)
+            until = limiter.blocked_until(payload_type, now)
+            if until is not None:
+                remaining = until - now
+                if until > deadline:
+                    raise RateLimitError(
+                        "BLOCKED_PAYLOAD_TYPE",
+                        f"{_name(payload_type)} is blocked by the server for another {remaining:.1f} s, "
+                        "longer than the request may wait",
+                        retry_after=remaining,
+                    )
+                await self._sleep(remaining)
+                continue
+            turn = await gate.turn(payload_type) if gate is not None and limiter.enabled else None
+            # The turn is ours now: send at once, on the link as it is now.
+            current = self._link_now(internal)
+            if current is None or (bound is not None and current is not bound):
+                if turn is not None:
+                    turn.done(sent=False)
+                continue
+            link = current
+            break
         future: asyncio.Future[Wrapper] = loop.create_future()
         pending = _Pending(future, response_type, payload_type)
         client_msg_id = self._pending.add(response_payload_type, pending)
         try:
-            link.send(encode_envelope(payload_type, payload, client_msg_id))
+            try:
+                link.send(encode_envelope(payload_type, payload, client_msg_id))
+            finally:
+                if turn is not None:
+                    turn.done(sent=True)
             pending.sent = True
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("sent %s as %s", _name(payload_type), client_msg_id)
@@ -944,12 +1146,14 @@ class AsyncClient(GeneratedRequests):
     def _retry_after_rate_limit(
         self, payload_type: int, error: RateLimitError, attempts: int, deadline: float
     ) -> bool:
+        """A rate-limit refusal: the request was not executed. Lock its payload type for the
+        time the server said (or back off), and say whether to send it again - which is safe
+        for every request, trading ones included."""
         now = asyncio.get_running_loop().time()
         wait = error.retry_after if error.retry_after is not None else min(2.0**attempts, 10.0)
         self._limiter.block(payload_type, now + wait)
         return (
-            payload_type not in _NEVER_RESENT
-            and attempts < self._rate_limit_retries
+            attempts < self._rate_limit_retries
             and wait <= self._rate_limit_max_wait
             and now + wait < deadline
         )
@@ -1003,6 +1207,17 @@ class AsyncClient(GeneratedRequests):
                 return link
             await ready.wait()
 
+    def _link_now(self, internal: bool) -> Link | None:
+        """The link a request may be sent on right now, or ``None`` (wait for it again)."""
+        if self._stopped or self._closing:
+            return None
+        link = self._link
+        if link is None or not link.is_open:
+            return None
+        if not internal and (self._ready is None or not self._ready.is_set()):
+            return None
+        return link
+
     # -- inbound dispatch ------------------------------------------------------------------------
 
     def _on_envelope(self, envelope: Envelope) -> None:
@@ -1022,10 +1237,11 @@ class AsyncClient(GeneratedRequests):
                 self._on_unknown(payload_type, envelope)
             return
         cls, parse, build, sinks = route
+        payload = envelope.payload
         if event is None:
             try:
                 # What ``cls.from_bytes`` does (parsed messages are owned: lazy repeated fields).
-                event = build(parse(envelope.payload), True)
+                event = build(parse(payload), True)
             except DecodeError as exc:
                 raise RemoteProtocolError(f"undecodable {cls.__name__} payload: {exc}") from exc
             except ValueError as exc:
@@ -1033,8 +1249,17 @@ class AsyncClient(GeneratedRequests):
                 logger.warning("cannot represent a %s: %s; delivering it raw", cls.__name__, exc)
                 self._on_unknown(payload_type, envelope)
                 return
-        for sink in sinks:
-            sink(event)
+        if len(payload) < SIZED:
+            for sink in sinks:
+                sink(event)
+            return
+        hint = self._size_hint
+        hint[0] = len(payload)  # large frame: the queues count it with its size
+        try:
+            for sink in sinks:
+                sink(event)
+        finally:
+            hint[0] = 0
 
     def _answer(self, kind: Answer, pending: _Pending, payload_type: int, payload: bytes) -> Wrapper | None:
         future = pending.future
@@ -1066,28 +1291,72 @@ class AsyncClient(GeneratedRequests):
             future.set_result(value)
         else:
             assert isinstance(value, ErrorRes | CommonErrorRes | OrderErrorEvent)
-            future.set_exception(api_error_from(value))
+            api_error = self._api_error(value)
+            value = api_error.raw if api_error.raw is not None else value
+            future.set_exception(api_error)
         return value
 
     def _on_unknown(self, payload_type: int, envelope: Envelope) -> None:
-        if payload_type not in self._unknown_seen:
-            self._unknown_seen.add(payload_type)
-            logger.warning("received unknown payload type %d; delivering it as UnknownMessage", payload_type)
-        else:
+        seen = self._unknown_seen
+        if payload_type not in seen and len(seen) < _MAX_UNKNOWN_TYPES:
+            seen.add(payload_type)
+            self._warn_unknown(payload_type)
+        elif logger.isEnabledFor(logging.DEBUG):
             logger.debug("received unknown payload type %d", payload_type)
-        self._emit(
-            UnknownMessage(
-                payload_type=payload_type,
-                payload=envelope.payload,
-                client_msg_id=envelope.clientMsgId or None,
+        payload = envelope.payload
+        if not self._class_sinks:
+            return
+        hint = self._size_hint
+        hint[0] = len(payload) if len(payload) >= SIZED else 0
+        try:
+            self._emit(
+                UnknownMessage(
+                    payload_type=payload_type,
+                    payload=payload,
+                    client_msg_id=envelope.clientMsgId or None,
+                )
             )
+        finally:
+            hint[0] = 0
+
+    def _warn_unknown(self, payload_type: int) -> None:
+        """A warning per new unknown payload type, at most ``_UNKNOWN_WARNINGS_PER_MINUTE``."""
+        now = time.monotonic()
+        recent = self._unknown_warnings
+        if len(recent) == recent.maxlen and now - recent[0] < 60.0:
+            self._unknown_suppressed += 1
+            return
+        recent.append(now)
+        suppressed, self._unknown_suppressed = self._unknown_suppressed, 0
+        logger.warning(
+            "received unknown payload type %d; delivering it as UnknownMessage%s",
+            payload_type,
+            f" ({suppressed} more new unknown types were not logged)" if suppressed else "",
         )
 
     def _on_unsolicited_error(self, error: ErrorRes | CommonErrorRes) -> None:
-        end = api_error_from(error).maintenance_end
+        end = self._api_error(error).maintenance_end
         if end is not None:
-            self._maintenance_end = end
+            self._note_maintenance(end)
         logger.warning("server sent an error outside any request: %s", error.error_code)
+
+    def _note_maintenance(self, end: datetime) -> None:
+        """The server announced maintenance until ``end``: remember it, and say so once."""
+        self._maintenance_end = end
+        if end == self._maintenance_announced or end <= datetime.now(UTC):
+            return
+        self._maintenance_announced = end
+        wait = (end - datetime.now(UTC)).total_seconds()
+        cap = self._max_maintenance_wait
+        gives_up = cap is not None and wait > cap
+        logger.warning(
+            "the server announced maintenance until %s%s",
+            end.isoformat(),
+            "; that is longer than max_maintenance_wait, so the client will not wait for it"
+            if gives_up
+            else "",
+        )
+        self._emit(MaintenanceScheduled(until=end, gives_up=gives_up))
 
     # -- server session events -------------------------------------------------------------------
 
@@ -1207,29 +1476,69 @@ class AsyncClient(GeneratedRequests):
             return refreshed
 
     async def _store_tokens(self, answer: RefreshTokenRes) -> None:
+        """Keep the pair the server just issued: to the store first, whatever else fails.
+
+        The server has already retired the old pair, so nothing here may lose the new one:
+        an absurd lifetime is clamped (or the expiry left unknown), a store that refuses
+        is reported (``TokenRefreshFailed``, and the error is raised to the caller) but the
+        pair is held and used all the same.
+        """
         previous = self._tokens
-        tokens = TokenSet.from_expires_in(
-            answer.access_token,
-            answer.refresh_token,
-            answer.expires_in,
-            token_type=answer.token_type,
-            scope=previous.scope if previous is not None else None,
-        )
+        self._hold_secret(answer.access_token, answer.refresh_token)
+        scope = previous.scope if previous is not None else None
+        try:
+            tokens = TokenSet.from_expires_in(
+                answer.access_token,
+                answer.refresh_token,
+                answer.expires_in,
+                token_type=answer.token_type,
+                scope=scope,
+            )
+        except Exception:
+            logger.warning("the refreshed token's lifetime cannot be represented; keeping it with no expiry")
+            tokens = TokenSet(
+                answer.access_token, answer.refresh_token, answer.token_type or "bearer", None, scope
+            )
+        lifetime: float | None = None
+        if tokens.expires_at is not None:
+            lifetime = (tokens.expires_at - datetime.now(UTC)).total_seconds()
+        save_error: BaseException | None = None
         try:
             if self._token_store is not None:
                 await self._token_store.save(tokens)
+        except Exception as exc:
+            save_error = exc
+            raise
         finally:
             # The server has already retired the old pair: keep the new one even if saving failed.
             self._tokens = tokens
+            self._tokens_lifetime = lifetime
             self._held_access_tokens.append(tokens.access_token)
             if previous is not None:
                 for account in self._session.accounts.values():
                     if account.token == previous.access_token:
                         account.managed = True
+            if self._refresh_schedule.refreshed(lifetime=lifetime, now=asyncio.get_running_loop().time()):
+                logger.warning(
+                    "the server granted an access token that lives only %.0f s; refreshing less often "
+                    "(next in at least %.0f s)",
+                    lifetime or 0.0,
+                    self._refresh_schedule.delay(
+                        remaining=0.0, lifetime=lifetime, now=asyncio.get_running_loop().time()
+                    ),
+                )
             if self._tokens_changed is not None:
                 self._tokens_changed.set()
-            logger.info("access token refreshed; expires at %s", tokens.expires_at)
-            self._emit(TokensRefreshed(tokens=tokens))
+            if save_error is None:
+                logger.info("access token refreshed; expires at %s", tokens.expires_at)
+                self._emit(TokensRefreshed(tokens=tokens))
+            else:
+                logger.error(
+                    "the refreshed token pair could not be saved (%s: %s); the client keeps using it",
+                    type(save_error).__name__,
+                    scrub(str(save_error), self._secrets),
+                )
+                self._emit(TokenRefreshFailed(error=save_error, retry_in=None, tokens_kept=True))
 
     def _token_for(self, account: AccountSession) -> str:
         if account.managed and self._tokens is not None:
@@ -1237,34 +1546,49 @@ class AsyncClient(GeneratedRequests):
         return account.token
 
     async def _keep_tokens_fresh(self) -> None:
+        """Refresh the held access token before it expires, for as long as the client runs.
+
+        Bounded (``_refresh.RefreshSchedule``): never more often than every 30 s, less
+        often while the server grants very short-lived tokens, and with backoff after
+        failures. Nothing stops it but the client's end: every failure is logged,
+        reported as ``TokenRefreshFailed`` and retried.
+        """
         changed = self._tokens_changed
         app_authed = self._app_authed
         assert changed is not None
         assert app_authed is not None
-        failures = 0
+        schedule = self._refresh_schedule
+        loop = asyncio.get_running_loop()
         while True:
             changed.clear()
             tokens = self._tokens
             if tokens is None or tokens.expires_at is None:
                 await changed.wait()
                 continue
-            due = (tokens.expires_at - datetime.now(UTC)).total_seconds() - self._refresh_margin
+            remaining = (tokens.expires_at - datetime.now(UTC)).total_seconds()
+            due = schedule.delay(remaining=remaining, lifetime=self._tokens_lifetime, now=loop.time())
             if due > 0:
-                try:
+                with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(due):
                         await changed.wait()
-                except TimeoutError:
-                    pass
                 continue
             await app_authed.wait()
             try:
                 await self._refresh(stale=tokens.access_token, internal=False)
-                failures = 0
-            except CTraderError as exc:
-                failures += 1
-                delay = min(60.0, 2.0**failures)
-                logger.warning("token refresh failed (%s); retrying in %.0f s", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._tokens is not tokens:
+                    continue  # a new pair is held (its saving failed, already reported)
+                delay = schedule.failed()
+                logger.warning(
+                    "token refresh failed (%s: %s); retrying in %.0f s",
+                    type(exc).__name__,
+                    scrub(str(exc), self._secrets),
+                    delay,
+                )
+                self._emit(TokenRefreshFailed(error=exc, retry_in=delay))
+                await self._sleep(delay)
 
     # -- connection management -------------------------------------------------------------------
 
@@ -1343,6 +1667,11 @@ class AsyncClient(GeneratedRequests):
         attempt = 0
         delay = self._backoff(1)
         while True:
+            try:
+                self._check_maintenance_cap()
+            except MaintenanceError as exc:
+                self._stop(exc)
+                return False
             delay = max(delay, self._maintenance_wait())
             await asyncio.sleep(delay)
             attempt += 1
@@ -1385,6 +1714,20 @@ class AsyncClient(GeneratedRequests):
     def _backoff(self, attempt: int) -> float:
         base = min(self._reconnect_max_delay, self._reconnect_initial_delay * 2.0 ** (attempt - 1))
         return base * (1.0 - self._reconnect_jitter * random.random())  # noqa: S311 - jitter, not crypto
+
+    def _check_maintenance_cap(self) -> None:
+        """Raise ``MaintenanceError`` when the announced maintenance ends later than the client waits."""
+        end = self._maintenance_end
+        cap = self._max_maintenance_wait
+        if end is None or cap is None:
+            return
+        wait = (end - datetime.now(UTC)).total_seconds()
+        if wait > cap:
+            raise MaintenanceError(
+                f"the server is under maintenance until {end.isoformat()}, {wait / 3600:.1f} h from now: "
+                f"longer than max_maintenance_wait ({cap / 3600:.1f} h); not waiting for it",
+                maintenance_end=end,
+            )
 
     def _maintenance_wait(self) -> float:
         end = self._maintenance_end
@@ -1461,6 +1804,7 @@ class AsyncClient(GeneratedRequests):
             return
         self._stopped = True
         self._stop_error = error
+        self._wake_waiters(ConnectionClosedError("the client has stopped"))
         if error is not None:
             logger.error("client stopped: %s", error)
         link = self._link

@@ -6,7 +6,8 @@
     │   ├── RateLimitError       REQUEST_FREQUENCY_EXCEEDED / BLOCKED_PAYLOAD_TYPE
     │   └── OrderError           a trading request was refused (OrderErrorEvent)
     ├── ConnectionClosedError    the link dropped; in-flight requests fail at once
-    │   └── TLSVerificationError the server's certificate was not trusted
+    │   ├── TLSVerificationError the server's certificate was not trusted
+    │   └── MaintenanceError     the server is down for longer than the client may wait
     ├── RequestTimeoutError      no answer in time (also a built-in TimeoutError)
     ├── ProtocolError            bytes on the wire broke the framing or the schema
     │   ├── LocalProtocolError   we were asked to send something invalid
@@ -29,6 +30,7 @@ __all__ = [
     "CTraderError",
     "ConnectionClosedError",
     "LocalProtocolError",
+    "MaintenanceError",
     "OAuthError",
     "OrderError",
     "ProtocolError",
@@ -152,6 +154,15 @@ class TLSVerificationError(ConnectionClosedError):
     def __init__(self, message: str, *, verify_message: str | None = None) -> None:
         self.verify_message = verify_message
         super().__init__(message, may_have_been_sent=False)
+
+
+class MaintenanceError(ConnectionClosedError):
+    """The server announced maintenance ending later than the client's ``max_maintenance_wait``
+    allows; the client stopped instead of waiting. ``maintenance_end`` is the announced end."""
+
+    def __init__(self, message: str, *, maintenance_end: datetime | None = None) -> None:
+        self.maintenance_end = maintenance_end
+        super().__init__(message, may_have_been_sent=True)
 
 
 class RequestTimeoutError(CTraderError, TimeoutError):

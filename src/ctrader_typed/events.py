@@ -13,6 +13,8 @@ Server events are the generated message wrappers (``SpotEvent``, ``ExecutionEven
   reconnect or a server-side session loss).
 * ``AccountLost`` - an account session ended and the client could not restore it.
 * ``TokensRefreshed`` - the client obtained (and stored) a new token pair.
+* ``TokenRefreshFailed`` - a refresh (or saving its result) failed; says when it is retried.
+* ``MaintenanceScheduled`` - the server announced maintenance; reconnects wait until its end.
 * ``UnknownMessage`` - the server sent a payload type this schema does not know.
 
 Both kinds are consumed the same way, typed by class::
@@ -22,10 +24,15 @@ Both kinds are consumed the same way, typed by class::
             ...
 
 **Queues.** Every stream has its own bounded queue (``maxsize``, by default the client's
-``event_queue_size``). When a consumer falls behind and the queue is full, the *oldest*
-queued event is dropped to make room, and the stream's ``dropped`` counter goes up: a
-slow consumer sees recent data and can tell that it missed some, while the network
-reader is never blocked by it.
+``event_queue_size``), bounded in bytes too (``max_bytes``, by default the client's
+``event_queue_bytes``: large messages count with the size of their frame). When a
+consumer falls behind and the queue is full, the *oldest* queued events are dropped to
+make room, and the stream's ``dropped`` counter goes up: a slow consumer sees recent
+data and can tell that it missed some, while the network reader is never blocked by it.
+
+**Readers.** A stream has one reader at a time: a second task waiting on it while the
+first one waits raises ``RuntimeError`` at once (make one stream per consumer: every
+stream gets every matching event).
 
 **Filters.** ``account_id`` and ``symbol_id`` apply to events that carry that field
 (an execution's symbol is that of its order, position or deal; an
@@ -65,8 +72,10 @@ __all__ = [
     "Disconnected",
     "Event",
     "EventStream",
+    "MaintenanceScheduled",
     "ReconnectFailed",
     "Reconnected",
+    "TokenRefreshFailed",
     "TokensRefreshed",
     "UnknownMessage",
 ]
@@ -142,6 +151,34 @@ class TokensRefreshed(ClientEvent):
     """
 
     tokens: TokenSet
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRefreshFailed(ClientEvent):
+    """Refreshing the access token failed, or the new set could not be saved.
+
+    When ``saved`` is false but ``tokens_kept`` is true, the server answered with a new
+    pair that the store refused: the client keeps using it (the old pair is retired) and
+    you should save ``client.tokens`` somewhere yourself.
+    """
+
+    error: BaseException
+    retry_in: float | None
+    """Seconds until the client tries again, or ``None`` when it will not."""
+    tokens_kept: bool = False
+    """True when a new pair was obtained and is held, although saving it failed."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MaintenanceScheduled(ClientEvent):
+    """The server reported maintenance until ``until``; reconnects wait for its end.
+
+    When the end is further away than the client's ``max_maintenance_wait``, the client
+    gives up at once with a ``MaintenanceError`` instead of waiting (``gives_up``).
+    """
+
+    until: datetime
+    gives_up: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,6 +263,18 @@ def _make_filter(
 
 _QUOTE_TYPES: frozenset[type[object]] = frozenset({SpotEvent, DepthEvent})
 
+SIZED: int = 4096
+"""Events from frames at least this large count with their size against ``max_bytes``
+(smaller ones are not measured: 10,000 of them stay far below any byte bound)."""
+DEFAULT_MAX_BYTES: int = 64 * 1024 * 1024
+"""Default byte bound of a stream's queue and of a coroutine handler's running events."""
+
+
+def size_hint() -> list[int]:
+    """The one-slot cell through which the client tells sinks the size of the frame being
+    delivered (``[0]`` outside a delivery and for small frames)."""
+    return [0]
+
 
 class EventStream(Generic[E_co]):
     """An async iterator over the events of some types, with its own bounded queue.
@@ -238,11 +287,15 @@ class EventStream(Generic[E_co]):
     __slots__ = (
         "_accepts",
         "_buffer",
+        "_bytes",
         "_detach",
         "_end",
         "_finished",
+        "_hint",
+        "_sizes",
         "_waiter",
         "dropped",
+        "max_bytes",
         "maxsize",
         "types",
     )
@@ -255,11 +308,20 @@ class EventStream(Generic[E_co]):
         symbol_id: int | None = None,
         maxsize: int,
         detach: Callable[[EventStream[Any]], None],
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        hint: list[int] | None = None,
     ) -> None:
         if maxsize < 1:
             raise ValueError(f"maxsize must be at least 1, not {maxsize}")
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
         self.types: tuple[type[object], ...] = tuple(types)
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self._hint = hint if hint is not None else [0]
+        self._sizes: dict[int, int] = {}
+        """id(event) -> frame size, for the queued events that count against max_bytes."""
+        self._bytes = 0
         self.dropped = 0
         """Events discarded because the queue was full (the oldest ones go first)."""
         self._buffer: collections.deque[E_co] = collections.deque(maxlen=maxsize)
@@ -279,6 +341,11 @@ class EventStream(Generic[E_co]):
         return len(self._buffer)
 
     @property
+    def queued_bytes(self) -> int:
+        """Bytes of the large queued events (frames of at least ``SIZED`` bytes)."""
+        return self._bytes
+
+    @property
     def closed(self) -> bool:
         return self._finished
 
@@ -291,7 +358,16 @@ class EventStream(Generic[E_co]):
         buffer = self._buffer
         if len(buffer) == self.maxsize:
             self.dropped += 1
+            if self._sizes:
+                self._forget(buffer[0])
         buffer.append(event)
+        size = self._hint[0]
+        if size >= SIZED:
+            self._sizes[id(event)] = size
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(buffer) > 1:
+                self._forget(buffer.popleft())
+                self.dropped += 1
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -311,6 +387,9 @@ class EventStream(Generic[E_co]):
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _forget(self, event: object) -> None:
+        self._bytes -= self._sizes.pop(id(event), 0)
+
     # -- consumer side -----------------------------------------------------------------------
 
     def __aiter__(self) -> Self:
@@ -320,11 +399,19 @@ class EventStream(Generic[E_co]):
         buffer = self._buffer
         while True:
             if buffer:
-                return buffer.popleft()
+                event = buffer.popleft()
+                if self._sizes:
+                    self._forget(event)
+                return event
             if self._finished:
                 if self._end is not None:
                     raise self._end
                 raise StopAsyncIteration
+            if self._waiter is not None and not self._waiter.done():
+                raise RuntimeError(
+                    "another task is already waiting on this event stream; a stream has one reader "
+                    "at a time - make one stream per consumer (each gets every matching event)"
+                )
             waiter = asyncio.get_running_loop().create_future()
             self._waiter = waiter
             try:
@@ -340,7 +427,12 @@ class EventStream(Generic[E_co]):
 
     def get_nowait(self) -> E_co | None:
         """The next queued event, or ``None`` if none is queued."""
-        return self._buffer.popleft() if self._buffer else None
+        if not self._buffer:
+            return None
+        event = self._buffer.popleft()
+        if self._sizes:
+            self._forget(event)
+        return event
 
     def close(self) -> None:
         """Stop receiving; events already queued can still be read."""

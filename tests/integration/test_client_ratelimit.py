@@ -1,5 +1,6 @@
 """Rate limits against the simulator's per-connection limits: proactive pacing, payload-type
-blocks, automatic retries of read-only requests, never of trading requests."""
+blocks, and automatic retries of refused requests (a refused request was not executed, so
+trading requests are retried too, within the caller's timeout)."""
 
 from __future__ import annotations
 
@@ -65,22 +66,37 @@ async def test_a_blocked_read_is_retried_after_retry_after(ctrader_simulator: Si
         assert len(arrivals(conn, VERSION_REQ)) == 2
 
 
-async def test_a_blocked_trading_request_raises_and_is_never_resent(ctrader_simulator: Simulator) -> None:
+async def test_a_blocked_trading_request_is_retried_after_retry_after(ctrader_simulator: Simulator) -> None:
+    sim = ctrader_simulator
+    async with authorized(sim) as (client, acc):
+        [conn] = sim.connections
+        sim.block_payload_type(NEW_ORDER_REQ, 0.5, connection=conn)
+        accepted = await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
+        filled = await client.wait_for_order_outcome(accepted, timeout=5)
+        assert filled.position is not None
+        # Refused once (not executed), then sent again and executed: exactly one position.
+        assert len(arrivals(conn, NEW_ORDER_REQ)) == 2
+        assert len((await client.send_reconcile_req(acc)).position) == 1
+
+
+async def test_a_trading_request_blocked_past_its_timeout_raises_without_resending(
+    ctrader_simulator: Simulator,
+) -> None:
     sim = ctrader_simulator
     async with authorized(sim) as (client, acc):
         [conn] = sim.connections
         sim.block_payload_type(NEW_ORDER_REQ, 5, connection=conn)
         with pytest.raises(RateLimitError) as first:
-            await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
+            await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000, timeout=2)
         assert first.value.error_code == "BLOCKED_PAYLOAD_TYPE"
         assert first.value.retry_after == 5
         with pytest.raises(RateLimitError) as second:  # still blocked: refused without sending
-            await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
+            await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000, timeout=2)
         assert second.value.retry_after is not None
         assert 0 < second.value.retry_after <= 5
-        await asyncio.sleep(0.05)
-        assert len(arrivals(conn, NEW_ORDER_REQ)) == 1
         assert (await client.send_version_req()).version  # other payload types go on
+        assert len(arrivals(conn, NEW_ORDER_REQ)) == 1
+        assert len((await client.send_reconcile_req(acc)).position) == 0
 
 
 async def test_retries_are_bounded(ctrader_simulator: Simulator) -> None:

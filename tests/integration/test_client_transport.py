@@ -103,7 +103,7 @@ async def test_cancellation_never_corrupts_the_stream(ctrader_simulator: Simulat
     sim = ctrader_simulator
     async with authorized(sim) as (client, acc):
         [conn] = sim.connections
-        sim.delay_answers(0.1)
+        sim.delay_answers(3.0)  # far longer than sending five takes, well inside the timeout
         tasks = [asyncio.create_task(client.send_symbols_list_req(acc)) for _ in range(5)]
         await sim.wait_until(lambda: sum(1 for _, pt, _ in conn.received if pt == 2114) == 5)
         for task in tasks[::2]:

@@ -379,14 +379,23 @@ async def blocked_read(ctx: Ctx) -> None:
 
 
 async def blocked_trading(ctx: Ctx) -> None:
+    ctx.sim.block_payload_type(NEW_ORDER_REQ, 1, connection=ctx.first)
+    accepted = await place_order(ctx)
+    assert accepted.order is not None
+    assert ctx.arrivals(NEW_ORDER_REQ) == 2  # refused (not executed), waited out, sent again
+    assert await open_positions(ctx) == 1  # executed exactly once
+
+
+async def blocked_trading_past_timeout(ctx: Ctx) -> None:
     ctx.sim.block_payload_type(NEW_ORDER_REQ, 5, connection=ctx.first)
     with pytest.raises(RateLimitError) as caught:
-        await place_order(ctx)
+        await place_order(ctx, timeout=2.0)
     assert caught.value.error_code == "BLOCKED_PAYLOAD_TYPE"
     assert caught.value.retry_after == 5
     with pytest.raises(RateLimitError):  # still blocked: refused without sending
-        await place_order(ctx)
+        await place_order(ctx, timeout=2.0)
     assert ctx.arrivals(NEW_ORDER_REQ) == 1
+    assert await open_positions(ctx) == 0
 
 
 async def frequency_read(ctx: Ctx) -> None:
@@ -400,11 +409,11 @@ async def frequency_read(ctx: Ctx) -> None:
 async def frequency_trading(ctx: Ctx) -> None:
     ctx.sim.set_rate_limits(True, mode="frequency")
     await asyncio.gather(*(ctx.client.send_version_req() for _ in range(4)))  # the window is full
-    with pytest.raises(RateLimitError) as caught:
-        await place_order(ctx)
+    accepted = await place_order(ctx)
     ctx.sim.set_rate_limits(False)
-    assert caught.value.error_code == "REQUEST_FREQUENCY_EXCEEDED"
-    assert ctx.arrivals(NEW_ORDER_REQ) == 1
+    assert accepted.order is not None
+    assert ctx.arrivals(NEW_ORDER_REQ) >= 2  # refused at least once, backed off, sent again
+    assert await open_positions(ctx) == 1  # executed exactly once
 
 
 # -- slow consumers -------------------------------------------------------------------------------
@@ -721,9 +730,17 @@ CASES: list[Case] = [
     Case(
         id="blocked-trading",
         case="`BLOCKED_PAYLOAD_TYPE` with `retryAfter`, trading request",
-        injection="`block_payload_type(NewOrderReq, 5)`",
-        outcome="`RateLimitError(retry_after=5)`, never resent; refused locally while the block lasts",
+        injection="`block_payload_type(NewOrderReq, 1)`",
+        outcome="refused, so not executed: sent again after `retryAfter`; one order, one position",
         run=blocked_trading,
+        see_also="test_client_ratelimit",
+    ),
+    Case(
+        id="blocked-trading-past-timeout",
+        case="`BLOCKED_PAYLOAD_TYPE` longer than the request's timeout, trading request",
+        injection="`block_payload_type(NewOrderReq, 5)`, `timeout=2`",
+        outcome="`RateLimitError(retry_after=5)` at once, not resent; refused locally while the block lasts",
+        run=blocked_trading_past_timeout,
         see_also="test_client_ratelimit",
     ),
     Case(
@@ -739,7 +756,7 @@ CASES: list[Case] = [
         id="frequency-trading",
         case="`REQUEST_FREQUENCY_EXCEEDED`, trading request",
         injection="server limit 4/s reached, then a new order",
-        outcome='`RateLimitError("REQUEST_FREQUENCY_EXCEEDED")`; never resent',
+        outcome="refused, so not executed: backed off and sent again; one order, one position",
         run=frequency_trading,
         sim={"rate_limits": False, "request_limit": 4},
         client={"rate_limits": False},

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ctrader_typed._ratelimit import RateLimiter, TokenBucket
+from ctrader_typed._ratelimit import Lane, RateLimiter, TokenBucket
 
 GET_TRENDBARS = 2137
 SYMBOLS_LIST = 2114
@@ -87,13 +88,49 @@ def test_no_request_waits_longer_than_needed(arrivals: list[float]) -> None:
         sent.append(at)
 
 
-def test_historical_and_ordinary_requests_use_their_own_buckets() -> None:
+def test_requests_are_spread_not_bursted() -> None:
+    limiter = RateLimiter(requests_per_second=4, historical_per_second=1, margin=0.0)
+    assert [limiter.reserve(SYMBOLS_LIST, 0.0) for _ in range(5)] == [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_historical_requests_count_against_both_budgets() -> None:
     limiter = RateLimiter(requests_per_second=2, historical_per_second=1, margin=0.0)
+    assert limiter.lanes(GET_TRENDBARS) == (Lane.HISTORICAL, Lane.ORDINARY)
+    assert limiter.lanes(SYMBOLS_LIST) == (Lane.ORDINARY,)
     assert limiter.reserve(GET_TRENDBARS, 0.0) == 0.0
+    # The ordinary budget saw the historical request too: the next ordinary one is spaced from it.
+    assert limiter.reserve(SYMBOLS_LIST, 0.0) == 0.5
     assert limiter.reserve(GET_TRENDBARS, 0.0) == 1.0
-    assert limiter.reserve(SYMBOLS_LIST, 0.0) == 0.0
-    assert limiter.reserve(SYMBOLS_LIST, 0.0) == 0.0
-    assert limiter.reserve(SYMBOLS_LIST, 0.0) == 1.0
+    assert limiter.reserve(SYMBOLS_LIST, 0.0) == 1.5
+
+
+def test_default_pace_leaves_headroom_under_the_server_limits() -> None:
+    limiter = RateLimiter()
+    ordinary = [limiter.reserve(SYMBOLS_LIST, 0.0) for _ in range(200)]
+    # However the server's one-second windows fall, and even if every request's arrival were
+    # delayed by up to 0.25 s more than its neighbour's, no window sees more than 50.
+    for i, start in enumerate(ordinary):
+        assert bisect.bisect_left(ordinary, start + 1.25) - i <= 50
+    historical = RateLimiter()
+    bars = [historical.reserve(GET_TRENDBARS, 0.0) for _ in range(20)]
+    for i, start in enumerate(bars):
+        assert bisect.bisect_left(bars, start + 1.25) - i <= 5
+
+
+@given(st.lists(st.floats(min_value=0, max_value=20), max_size=300))
+def test_recorded_sends_never_exceed_the_pace(arrivals: list[float]) -> None:
+    """Sends recorded at (or after) the time ``earliest`` gave keep the spacing and the window."""
+    limiter = RateLimiter(requests_per_second=10, historical_per_second=2, margin=0.0)
+    sent: list[float] = []
+    for t in sorted(arrivals):
+        at = limiter.earliest(Lane.ORDINARY, t)
+        assert at >= t
+        limiter.record(Lane.ORDINARY, at)
+        sent.append(at)
+    for a, b in itertools.pairwise(sent):
+        assert b - a >= 0.1 - 1e-9
+    for i, start in enumerate(sent):
+        assert bisect.bisect_left(sent, start + 1.0 - 1e-9) - i <= 10
 
 
 def test_disabled_limits_never_delay() -> None:
