@@ -24,6 +24,7 @@ from ctrader_typed.errors import (
     APIError,
     AuthenticationError,
     ConnectionClosedError,
+    MaintenanceError,
     OAuthError,
     TLSVerificationError,
 )
@@ -127,6 +128,8 @@ def test_suggest() -> None:
         (OAuthError("ACCESS_DENIED", "Invalid client credentials"), "CTRADER_CLIENT_SECRET"),
         (OAuthError("CALLBACK_TIMEOUT", "no redirect"), "--manual"),
         (OAuthError("CALLBACK_PORT_IN_USE", "busy"), "--redirect-uri"),
+        (OAuthError("CALLBACK_UNAVAILABLE", "no loopback"), "--manual"),
+        (OAuthError("STATE_MISSING", "no state"), "whole redirected URL"),
         (OAuthError("SOMETHING", None), ""),
     ],
 )
@@ -153,6 +156,11 @@ def test_oauth_hints(error: OAuthError, hint: str) -> None:
         (AuthenticationError("CH_CLIENT_AUTH_FAILURE"), 1, "application credentials were refused"),
         (APIError("TRADING_DISABLED", "no"), 1, "the server refused the request: TRADING_DISABLED"),
         (TokenStoreError("token file /x is not a valid token set"), 2, "delete it"),
+        (
+            MaintenanceError("maintenance until 2036-01-01", maintenance_end=None),
+            1,
+            "the server is under maintenance: maintenance until 2036-01-01",
+        ),
         (ConnectionRefusedError(111, "Connection refused"), 1, "cannot connect: Connection refused"),
         (PermissionError(13, "Permission denied", "/root/x"), 1, "/root/x: Permission denied"),
     ],

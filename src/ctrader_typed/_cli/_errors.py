@@ -18,6 +18,7 @@ from ctrader_typed.errors import (
     AuthenticationError,
     ConnectionClosedError,
     CTraderError,
+    MaintenanceError,
     OAuthError,
     RequestTimeoutError,
     TLSVerificationError,
@@ -37,6 +38,10 @@ def oauth_hint(exc: OAuthError) -> str:
         return "finish the sign-in in the browser sooner, or use --manual"
     if exc.error_code == "CALLBACK_PORT_IN_USE":
         return "another program uses that port; stop it or register and pass another --redirect-uri"
+    if exc.error_code == "CALLBACK_UNAVAILABLE":
+        return "no loopback address can be bound on this machine; use --manual"
+    if exc.error_code == "STATE_MISSING":
+        return "paste the whole redirected URL (it carries the state), or run 'ctrader-typed auth' again"
     if "redirect" in text:
         return "the redirect URI must match a registered one exactly (scheme, host, port and path)"
     if "code" in text or "grant" in text:
@@ -90,6 +95,8 @@ def _describe(exc: BaseException) -> tuple[str | None, int]:
     if isinstance(exc, TLSVerificationError):
         reason = exc.verify_message or str(exc)
         return f"the server's TLS certificate was not trusted ({reason}); {CA_HINT}", EXIT_FAILURE
+    if isinstance(exc, MaintenanceError):
+        return f"the server is under maintenance: {exc}; try again after it ends", EXIT_FAILURE
     if isinstance(exc, ConnectionClosedError):
         return f"the connection closed: {exc}", EXIT_FAILURE
     if isinstance(exc, RequestTimeoutError):

@@ -64,9 +64,20 @@ Trading
 
 Rate limits
     Per connection, 50 requests/s and 5 historical requests/s (deals, trendbars, ticks, cash
-    flow). Breaches: ``BLOCKED_PAYLOAD_TYPE`` + ``retryAfter`` (that payload type blocked for
-    ``rate_limit_block`` seconds) or, with ``rate_limit_mode="frequency"``,
-    ``REQUEST_FREQUENCY_EXCEEDED``.
+    flow), by the strictest reading: a rolling one-second window per class, every request
+    counted when it is read (refused ones too; heartbeats not), historical requests counted
+    against the 50/s as well. Breaches: ``BLOCKED_PAYLOAD_TYPE`` + ``retryAfter`` (that
+    payload type blocked for ``rate_limit_block`` seconds) or, with
+    ``rate_limit_mode="frequency"``, ``REQUEST_FREQUENCY_EXCEEDED``; a refused request is
+    not executed. ``rate_limit_clock`` makes the windows testable on a fake clock.
+
+Bounds
+    Nothing a client does grows the simulator's memory without bound: ``received`` keeps the
+    last ``received_log_limit`` frames (``frames_received`` counts them all), at most
+    ``request_queue_limit`` requests wait per connection (reading pauses, nothing is dropped),
+    answering waits while more than ``write_buffer_high_water`` bytes are unsent, frames
+    over ``max_frame_size`` (1 MiB) are refused, and partial large frames share an
+    ``inbound_buffer_limit``.
 
 OAuth
     ``/apps/auth`` approves at once and redirects with ``code`` and ``state``;
@@ -84,6 +95,12 @@ Test hooks (``Simulator`` methods; they act on every live connection unless give
     ``emit_token_invalidated``, ``set_maintenance``, ``pause_heartbeats``, ``pause_market``,
     ``block_payload_type``, ``set_rate_limits``, ``expire_access_token``, ``issue_tokens``,
     ``set_price``, ``market_step``, ``burst_spots``.
+
+Hostile servers
+    ``RawServer`` is a scripted TLS server (its own throwaway CA) for testing a client
+    against a server that sends whatever it likes: whole frames, raw bytes, a frame trickled
+    byte by byte, a graceful close or a reset; ``RawPeer`` is one accepted connection. The
+    ``raw_server`` pytest fixture starts one.
 """
 
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
