@@ -50,6 +50,13 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
+@nox.session(python=["3.11", "3.12", "3.13"])
+def matrix(session: nox.Session) -> None:
+    """The test suite on every supported interpreter (not in CI: CI runs 3.11)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
 @nox.session(python=PYTHON)
 def interop(session: nox.Session) -> None:
     """Spotware's official OpenApiPy, in its own virtualenv, runs the whole flow against `ctrader-typed sim`."""
@@ -87,8 +94,17 @@ def bench(session: nox.Session) -> None:
 def reliability(session: nox.Session) -> None:
     """Fault matrix, soak, default fuzz run and security checks; then print the README section with the soak figures."""
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "pytest", "tests/reliability", *session.posargs)
+    session.run("python", "-m", "pytest", "tests/reliability", "-m", "soak or not soak", *session.posargs)
     session.run("python", "-m", "tests.reliability.report")
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The full-size soak (500,000 spot events, 25,000 requests; 1-2 min); figures in .cache/reliability/soak.json."""
+    session.install("-e", ".[dev]")
+    session.run(
+        "python", "-m", "pytest", "tests/reliability/test_soak.py", "-m", "soak", "-s", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON)

@@ -87,7 +87,9 @@ SECURITY: list[tuple[str, list[str]]] = [
 HEADER = """## Reliability
 
 A trading client is trusted only if it survives what real links do. `tests/reliability/` proves it
-against the simulator over real TLS on 127.0.0.1, and runs in CI with the rest of the suite."""
+against the simulator (and, for servers that misbehave on purpose, against `RawServer`) over real TLS
+on 127.0.0.1. It runs with the rest of the suite, except the full-size soak: CI runs a fast slice of
+it, `nox -s soak` the whole."""
 
 MATRIX_INTRO = """### Fault matrix
 
@@ -163,8 +165,10 @@ def _soak(report: dict[str, Any] | None) -> list[str]:
         f"| answered | {requests['answered']:,} |",
         f"| failed with a typed error | {requests['failed_typed']:,} ({outcomes}) |",
         f"| failed otherwise, or left pending | {requests['failed_untyped']} |",
-        f"| Trading requests sent / reaching the server | {requests['trading_requests_sent']} / "
-        f"{requests['trading_requests_reaching_the_server']} (none twice) |",
+        f"| Orders placed / reaching the server / executed | {requests['trading_requests_sent']} / "
+        f"{requests['trading_requests_reaching_the_server']} / "
+        f"{requests.get('orders_executed_by_the_server', '-')} (a refused order is resent; none "
+        "executed twice) |",
         f"| Spot events sent by the simulator | {spots['sent_by_the_simulator']:,} |",
         f"| delivered, in order | {spots['delivered']:,} |",
         f"| lost / duplicated (by per-link sequence) | {spots['lost']} / {spots['duplicated']} |",
@@ -213,8 +217,9 @@ def render(soak: dict[str, Any] | None, fuzz_examples: int, fuzz_note: str = "")
         "```bash",
         "nox -s reliability          # the matrix, the soak and the security checks, with the default fuzz run",
         "nox -s fuzz                 # 100,000 examples per property",
+        "nox -s soak                 # the full-size soak; figures in .cache/reliability/soak.json",
         "CTRADER_SOAK_EVENTS=500000 CTRADER_SOAK_REQUESTS=25000 CTRADER_SOAK_ACCOUNTS=6 CTRADER_SOAK_SEED=1 \\",
-        "    python -m pytest tests/reliability/test_soak.py -s   # figures in .cache/reliability/soak.json",
+        "    python -m pytest tests/reliability/test_soak.py -m soak -s   # the same, by hand",
         "python -m tests.reliability.report   # this section, from the rows and the last soak",
         "```",
     ]

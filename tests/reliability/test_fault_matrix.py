@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import random
 import time
@@ -25,6 +26,7 @@ from ctrader_typed import (
     ClientDisconnectEvent,
     Disconnected,
     ExecutionEvent,
+    MaintenanceScheduled,
     OrderType,
     Reconnected,
     ReconnectFailed,
@@ -36,6 +38,7 @@ from ctrader_typed import (
 from ctrader_typed.errors import (
     APIError,
     ConnectionClosedError,
+    MaintenanceError,
     RateLimitError,
     RemoteProtocolError,
     RequestTimeoutError,
@@ -47,6 +50,7 @@ from .harness import Case, Ctx, authorize_and_subscribe, run_case, settle
 APPLICATION_AUTH = 2100
 NEW_ORDER_REQ = 2106
 TRADER_REQ = 2121
+VERSION_REQ = 2104
 
 DEAD_LINK_TIMEOUT = 0.5
 """The silent-server row's client setting (heartbeats every 0.1 s)."""
@@ -248,6 +252,38 @@ async def unknown_payload_type(ctx: Ctx) -> None:
     assert no_disconnect_queued(ctx)
 
 
+UNKNOWN_FLOOD = 3_000
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def unknown_payload_flood(ctx: Ctx) -> None:
+    records = _Records()
+    client_logger = logging.getLogger("ctrader_typed.client")
+    client_logger.addHandler(records)
+    try:
+        async with ctx.client.events(UnknownMessage, maxsize=UNKNOWN_FLOOD) as unknown:
+            for pt in range(20_000, 20_000 + UNKNOWN_FLOOD):
+                ctx.sim.send_unknown_payload_type(pt, connection=ctx.first)
+            assert (await ctx.client.send_version_req()).version  # answered after the flood
+            assert unknown.queued == UNKNOWN_FLOOD  # every one delivered
+    finally:
+        client_logger.removeHandler(records)
+    warnings = [
+        r for r in records.records if r.levelno >= logging.WARNING and "unknown payload" in r.getMessage()
+    ]
+    assert 1 <= len(warnings) <= 10, len(warnings)
+    assert len(ctx.client._unknown_seen) <= 256
+    assert ctx.sim.connections == [ctx.first]
+
+
 # -- silence --------------------------------------------------------------------------------------
 
 
@@ -366,6 +402,76 @@ async def maintenance_on_request(ctx: Ctx) -> None:
     assert caught.value.error_code == "SERVER_IS_UNDER_MAINTENANCE"
     assert caught.value.maintenance_end == until
     assert ctx.sim.connections == [ctx.first]
+
+
+async def maintenance_beyond_cap(ctx: Ctx) -> None:
+    until = whole_seconds_from_now(10 * 365 * 86_400)
+    async with ctx.client.events(MaintenanceScheduled) as announced:
+        ctx.sim.set_maintenance(until)
+        ctx.sim.drop_connections()
+        scheduled = await announced.get(5)
+    assert scheduled == MaintenanceScheduled(until=until, gives_up=True)
+    down = await ctx.next(Disconnected)  # the drop itself
+    assert down.will_reconnect
+    await settle(lambda: ctx.client.is_closed)
+    assert ctx.client.is_closed  # not asleep for ten years
+    assert ctx.client.maintenance_until == until
+    with pytest.raises(ConnectionClosedError, match="stopped") as caught:
+        await ctx.client.send_version_req()  # at once, saying why
+    cause = caught.value.__cause__
+    assert isinstance(cause, MaintenanceError)
+    assert cause.maintenance_end == until
+    ctx.sim.set_maintenance(None)  # the harness's new client must get in
+
+
+IN_FLIGHT = 1_000
+
+
+async def close_while_paced(ctx: Ctx) -> None:
+    client = ctx.client
+    requests = [asyncio.ensure_future(client.send_version_req(timeout=30)) for _ in range(IN_FLIGHT)]
+    await ctx.arrived(VERSION_REQ, 5)  # pacing lets a few out; the rest wait for their turn
+    assert client.waiting_requests > 0
+    await client.close()
+    await asyncio.sleep(0)
+    assert all(r.done() for r in requests), sum(not r.done() for r in requests)
+    outcomes = [r.exception() for r in requests]
+    assert all(e is None or isinstance(e, ConnectionClosedError) for e in outcomes)
+    assert sum(e is not None for e in outcomes) > 0
+    assert client.pending_requests == 0
+    assert client.waiting_requests == 0
+
+
+async def second_stream_reader(ctx: Ctx) -> None:
+    async with ctx.client.events(SpotEvent, account_id=ctx.account) as spots:
+        first = asyncio.ensure_future(spots.get(5))
+        await asyncio.sleep(0)
+        with pytest.raises(RuntimeError, match="reader"):
+            await spots.get(5)  # at once, not a hang
+        assert isinstance(await first, SpotEvent)  # the first reader is served
+
+
+async def sync_handler_raises(ctx: Ctx) -> None:
+    calls: list[str] = []
+
+    def cancelled(event: SpotEvent) -> None:
+        calls.append("cancelled")
+        raise asyncio.CancelledError
+
+    def broken(event: SpotEvent) -> None:
+        calls.append("broken")
+        raise ValueError("a bug in the user's handler")
+
+    unregister_a = ctx.client.on(SpotEvent, cancelled)
+    unregister_b = ctx.client.on(SpotEvent, broken)
+    try:
+        await ctx.sim.wait_until(lambda: "cancelled" in calls and "broken" in calls)
+        assert (await ctx.client.send_version_req()).version
+    finally:
+        unregister_a()
+        unregister_b()
+    assert ctx.sim.connections == [ctx.first]
+    assert no_disconnect_queued(ctx)
 
 
 # -- rate limits ----------------------------------------------------------------------------------
@@ -650,6 +756,14 @@ CASES: list[Case] = [
         run=unknown_payload_type,
     ),
     Case(
+        id="unknown-payload-flood",
+        case="A flood of distinct unknown payload types",
+        injection=f"`send_unknown_payload_type(pt)` for {UNKNOWN_FLOOD:,} different `pt`",
+        outcome="each delivered as `UnknownMessage`; at most 256 types remembered and at most 10 warnings a minute; same link",
+        run=unknown_payload_flood,
+        see_also="test_client_hostile_server",
+    ),
+    Case(
         id="silent-server",
         case="Server silence (no heartbeats, no data)",
         injection="`pause_heartbeats()`, `pause_market()`, answers withheld; client `dead_link_timeout=0.5`",
@@ -713,6 +827,15 @@ CASES: list[Case] = [
         see_also="test_client_reconnect::test_maintenance_is_waited_out_not_hammered",
     ),
     Case(
+        id="maintenance-beyond-cap",
+        case="Maintenance ending ten years from now (reconnecting)",
+        injection="`set_maintenance(now + 10 years)`, `drop_connections()`",
+        outcome="`MaintenanceScheduled(gives_up=True)`; the client stops (`is_closed`, `maintenance_until`; requests fail at once, caused by `MaintenanceError`) instead of sleeping; a new client works once it ends",
+        run=maintenance_beyond_cap,
+        after="stopped",
+        see_also="test_client_hostile_server",
+    ),
+    Case(
         id="maintenance-request",
         case="Maintenance error with an end time (a request)",
         injection="`set_maintenance(now + 60 s)`",
@@ -760,6 +883,32 @@ CASES: list[Case] = [
         run=frequency_trading,
         sim={"rate_limits": False, "request_limit": 4},
         client={"rate_limits": False},
+    ),
+    Case(
+        id="close-while-paced",
+        case="`close()` with 1,000 requests waiting for their pacing turn",
+        injection="1,000 `VersionReq` at once under default pacing, then `close()`",
+        outcome="when `close()` returns every request has settled (answered, or `ConnectionClosedError`); nothing waits for its timeout",
+        run=close_while_paced,
+        after="stopped",
+        client={"rate_limits": True, "requests_per_second": 40.0},
+        see_also="test_client_lifecycle",
+    ),
+    Case(
+        id="second-stream-reader",
+        case="Two tasks reading one event stream",
+        injection="a second `get()` while one is waiting",
+        outcome="the second fails at once with `RuntimeError`; the first reader gets its event",
+        run=second_stream_reader,
+        see_also="test_client_lifecycle",
+    ),
+    Case(
+        id="sync-handler-raises",
+        case="A synchronous handler raising `CancelledError` (and another raising `ValueError`)",
+        injection="`client.on(SpotEvent, handler)` with both",
+        outcome="logged; the link, the other handlers and requests are unaffected",
+        run=sync_handler_raises,
+        see_also="test_client_lifecycle",
     ),
     Case(
         id="slow-stream-consumer",

@@ -4,7 +4,8 @@ connection, with link drops and rate-limit blocks injected at random (seeded) mo
 Asserted and reported (printed, and written to ``.cache/reliability/soak.json``):
 
 * every request ends: answered, or failed with a typed ``CTraderError`` - answered + failed =
-  sent, nothing else raised, nothing pending; a trading request never reaches the server twice;
+  sent, nothing else raised, nothing pending; an order is never executed twice (a refused one is
+  resent, so it may reach the server more than once);
 * spot events, by the simulator's per-connection sequence: on every link the client delivered an
   unbroken run from the first event, 0 lost and 0 duplicated; links the server closed (FIN) and the
   last link: delivered = sent exactly; links cut hard (RST): the tail still in flight when the
@@ -17,7 +18,10 @@ Sized by environment variables (defaults in brackets): ``CTRADER_SOAK_EVENTS`` [
 ``CTRADER_SOAK_REQUESTS`` [25000], ``CTRADER_SOAK_ACCOUNTS`` [6], ``CTRADER_SOAK_SEED`` [1],
 ``CTRADER_SOAK_CONCURRENCY`` [32], ``CTRADER_SOAK_INJECT_EVERY`` [0.4 s, mean gap between
 injections], ``CTRADER_SOAK_OUTPUT`` [.cache/reliability/soak.json]. The server and client request
-limits are raised (2,000/s and 1,000/s) so that the requests fit the time bound.
+limits are raised (2,000/s and 1,000/s) so that the requests do not take hours.
+
+Not part of the default test run (``-m "not soak"`` in the pytest options): ``nox -s soak`` runs it
+at full size, ``.ci/run`` a fast slice (100,000 events, 5,000 requests).
 """
 
 from __future__ import annotations
@@ -59,8 +63,9 @@ SEED = int(_env("SEED", 1))
 CONCURRENCY = int(_env("CONCURRENCY", 32))
 INJECT_EVERY = _env("INJECT_EVERY", 0.4)
 OUTPUT = Path(os.environ.get("CTRADER_SOAK_OUTPUT", ".cache/reliability/soak.json"))
-TIME_BOUND = 180.0
-"""The whole run must finish within three minutes."""
+HANG_GUARD = 1_200.0
+"""A run still going after 20 minutes is hung (the full run takes one to two minutes on 2 cores);
+how long it takes is reported, never asserted."""
 CHECKPOINTS = 8
 """Memory and task checkpoints, one per eighth of the requests; the first two are the warm-up."""
 BLOCK_GROWTH_BASE = 15_000
@@ -170,6 +175,15 @@ class Soak:
             link.spots_sent = known.spots_sent
             if known not in live:
                 link.conn = None
+
+    def orders_executed(self) -> int:
+        """Orders the simulator's broker executed for the soak's accounts (each at most once)."""
+        total = 0
+        for account_id in self.accounts:
+            account = self.sim.broker.account(account_id)
+            assert account is not None
+            total += len(account.orders)
+        return total
 
     def total_sent(self) -> int:
         return sum(link.conn.spots_sent if link.conn else link.spots_sent for link in self.links.values())
@@ -339,7 +353,7 @@ async def test_soak() -> None:
                     account, [EURUSD, GBPUSD], subscribe_to_spot_timestamp=True
                 )
             soak.observe()
-            async with asyncio.timeout(TIME_BOUND):
+            async with asyncio.timeout(HANG_GUARD):
                 monitor = soak.spawn(soak.monitor(spots))
                 injector = soak.spawn(soak.inject())
                 producer = soak.spawn(soak.produce_spots())
@@ -371,7 +385,10 @@ def verify(soak: Soak, elapsed: float) -> dict[str, Any]:
     failed = sum(n for kind, n in soak.outcomes.items() if kind != "answered")
     assert answered + failed == soak.issued >= REQUESTS
     assert soak.client.pending_requests == 0
-    assert soak.orders_arrived <= soak.orders_issued, "a trading request reached the server twice"
+    # A refused order (BLOCKED_PAYLOAD_TYPE, never executed) is resent, so an order may reach the
+    # server more than once; it must never be executed more than once.
+    executed = soak.orders_executed()
+    assert executed <= soak.orders_issued, "an order was executed twice"
 
     # Spot events: each run of consecutive timestamps is one link, from its first event.
     by_base = {link.base: link for link in soak.links.values()}
@@ -405,7 +422,6 @@ def verify(soak: Soak, elapsed: float) -> dict[str, Any]:
     growth = max(c.allocated_blocks for c in steady) - steady[0].allocated_blocks
     allowed = BLOCK_GROWTH_BASE + BLOCKS_PER_ORDER * (steady[-1].orders_placed - steady[0].orders_placed)
     assert growth < allowed, [(c.allocated_blocks, c.orders_placed) for c in steady]
-    assert elapsed < TIME_BOUND
 
     return {
         "parameters": {
@@ -425,6 +441,7 @@ def verify(soak: Soak, elapsed: float) -> dict[str, Any]:
             "outcomes": dict(sorted(soak.outcomes.items())),
             "trading_requests_sent": soak.orders_issued,
             "trading_requests_reaching_the_server": soak.orders_arrived,
+            "orders_executed_by_the_server": executed,
         },
         "spot_events": {
             "sent_by_the_simulator": sent,
