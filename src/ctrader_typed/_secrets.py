@@ -8,7 +8,8 @@ record or an event.
 
 ``Secrets`` is the set one owner (a client, an ``AsyncAuth``) holds; ``scrub`` replaces
 each of them, in the literal form and in the forms it takes once encoded for a URL
-(``quote`` and ``quote_plus``, upper- and lower-case escapes) or inside a JSON string, by
+(``quote`` with or without ``/`` escaped, ``quote_plus``; upper- and lower-case escapes)
+or inside a JSON string (``\\u`` escapes or not, ``/`` escaped or not), by
 ``[redacted]``. Every owner also registers its secrets with the process-wide registry
 (bounded; oldest forgotten first), which the log filter of the library's loggers reads,
 so a record is scrubbed whichever component logged it.
@@ -37,11 +38,16 @@ _REGISTRY_SIZE: Final = 256
 def _forms(secret: str) -> set[str]:
     """The spellings of ``secret`` that can appear in a text."""
     forms = {secret}
-    for quoted in (urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret, safe="")):
+    for quoted in (
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),  # "/" left as it is: quote's default
+        urllib.parse.quote_plus(secret, safe=""),
+    ):
         forms.add(quoted)
         forms.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))
-    forms.add(json.dumps(secret)[1:-1])
-    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    for escaped in (json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]):
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))  # encoders that escape "/" too (PHP, some Java)
     return {form for form in forms if len(form) >= _MIN_LENGTH}
 
 
