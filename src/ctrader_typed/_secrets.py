@@ -25,7 +25,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, TypeVar
 
 __all__ = ["REDACTED", "Secrets", "get_logger", "register", "scrub", "scrub_exception"]
 
@@ -33,6 +33,8 @@ REDACTED: Final = "[redacted]"
 _MIN_LENGTH: Final = 4
 """Shorter strings are not treated as secrets (scrubbing "ab" would mangle every text)."""
 _REGISTRY_SIZE: Final = 256
+
+_E = TypeVar("_E", bound=BaseException)
 
 
 def _forms(secret: str) -> set[str]:
@@ -136,7 +138,7 @@ def scrub(text: str, *extra: Secrets) -> str:
     return _REGISTRY.scrub(text)
 
 
-def scrub_exception(exc: BaseException, *extra: Secrets) -> BaseException:
+def scrub_exception(exc: _E, *extra: Secrets) -> _E:
     """Scrub an exception's arguments (its message) in place and return it."""
     exc.args = tuple(scrub(a, *extra) if isinstance(a, str) else a for a in exc.args)
     for name in ("description", "reason"):
