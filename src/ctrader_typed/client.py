@@ -1481,8 +1481,11 @@ class AsyncClient(GeneratedRequests):
         The server has already retired the old pair, so nothing here may lose the new one:
         an absurd lifetime is clamped (or the expiry left unknown), a store that refuses
         is reported (``TokenRefreshFailed``, and the error is raised to the caller) but the
-        pair is held and used all the same.
+        pair is held and used all the same. An answer without both tokens is no pair: it
+        raises ``RemoteProtocolError`` and the held (and stored) pair stays.
         """
+        if not answer.access_token or not answer.refresh_token:
+            raise RemoteProtocolError("the refresh answer carries no access token or no refresh token")
         previous = self._tokens
         self._hold_secret(answer.access_token, answer.refresh_token)
         scope = previous.scope if previous is not None else None
@@ -1507,7 +1510,7 @@ class AsyncClient(GeneratedRequests):
             if self._token_store is not None:
                 await self._token_store.save(tokens)
         except Exception as exc:
-            save_error = exc
+            save_error = scrub_exception(exc, self._secrets)  # it reaches an event and the caller
             raise
         finally:
             # The server has already retired the old pair: keep the new one even if saving failed.
@@ -1587,7 +1590,7 @@ class AsyncClient(GeneratedRequests):
                     scrub(str(exc), self._secrets),
                     delay,
                 )
-                self._emit(TokenRefreshFailed(error=exc, retry_in=delay))
+                self._emit(TokenRefreshFailed(error=scrub_exception(exc, self._secrets), retry_in=delay))
                 await self._sleep(delay)
 
     # -- connection management -------------------------------------------------------------------
