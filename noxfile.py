@@ -100,10 +100,18 @@ def reliability(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
-    """The full-size soak (500,000 spot events, 25,000 requests; 1-2 min); figures in .cache/reliability/soak.json."""
+    """The full-size soak (500,000 spot events, 25,000 requests; 1-2 min; figures in .cache/reliability/soak.json) and the 500-order burst on busy cores."""
     session.install("-e", ".[dev]")
     session.run(
-        "python", "-m", "pytest", "tests/reliability/test_soak.py", "-m", "soak", "-s", *session.posargs
+        "python",
+        "-m",
+        "pytest",
+        "tests/reliability/test_soak.py",
+        "tests/reliability/test_order_burst.py",
+        "-m",
+        "soak",
+        "-s",
+        *session.posargs,
     )
 
 

@@ -81,6 +81,61 @@ SECURITY: list[tuple[str, list[str]]] = [
             "tests/unit/test_tokens_file.py::test_save_replaces_the_file_rather_than_rewriting_it",
         ],
     ),
+    (
+        "A server echoing the client secret or a token in an error text (literal, URL-encoded or "
+        "JSON-escaped): scrubbed from the exception, the library's log records and the events, on the "
+        "socket path and the OAuth path",
+        [
+            "tests/integration/test_client_trust.py::test_application_auth_refusal_echoing_secrets_is_scrubbed",
+            "tests/integration/test_client_trust.py::test_account_auth_refusal_echoing_secrets_is_scrubbed",
+            "tests/integration/test_client_trust.py::test_refresh_refusal_echoing_secrets_is_scrubbed",
+            "tests/integration/test_client_trust.py::test_unsolicited_errors_echoing_secrets_are_scrubbed",
+            "tests/unit/test_oauth_hardening.py::test_echoed_secrets_are_scrubbed_in_every_spelling",
+            "tests/unit/test_secrets.py::test_every_spelling_is_scrubbed",
+        ],
+    ),
+    (
+        "Settings that switch certificate or host-name checks off are refused unless `insecure_tls=True`; "
+        "an untrusted certificate (unknown CA, another host) raises `TLSVerificationError`",
+        [
+            "tests/integration/test_client_trust.py::test_settings_that_switch_verification_off_are_refused",
+            "tests/integration/test_client_trust.py::test_a_certificate_from_an_unknown_ca_is_not_trusted",
+            "tests/integration/test_client_trust.py::test_a_certificate_for_another_host_is_not_trusted",
+        ],
+    ),
+    (
+        "A refreshed token pair reaches the store before anything else can fail; absurd lifetimes "
+        "are clamped; the refresher never dies and never hammers the server",
+        [
+            "tests/integration/test_client_trust.py::test_a_lifetime_of_2_to_the_62_is_clamped_stored_first_and_the_refresher_lives_on",
+            "tests/integration/test_client_trust.py::test_a_server_granting_tokens_shorter_than_the_margin_is_not_hammered",
+            "tests/integration/test_client_trust.py::test_a_store_that_raises_is_reported_and_the_refresher_lives_on",
+            "tests/unit/test_pacing_refresh.py::test_no_input_makes_refreshes_closer_than_the_minimum_or_raises",
+        ],
+    ),
+    (
+        "Callback server: a local process holding any address of the redirect host on that port "
+        "(IPv4 or IPv6 loopback) stops the flow before a consent URL is shown",
+        [
+            "tests/integration/test_oauth_callback_hardening.py::test_a_squatter_on_ipv6_loopback_stops_a_localhost_callback",
+            "tests/integration/test_oauth_callback_hardening.py::test_a_squatter_on_ipv4_loopback_stops_a_localhost_callback",
+            "tests/integration/test_oauth_callback_hardening.py::test_authorize_in_browser_never_shows_a_consent_url_when_a_squatter_would_get_the_code",
+        ],
+    ),
+    (
+        "A pasted redirect without `state` is refused when a state was sent",
+        ["tests/unit/test_oauth_hardening.py::test_a_redirect_without_state_is_refused_when_one_was_sent"],
+    ),
+    (
+        "Token store: a FIFO, device or deep-JSON file is refused without blocking; loose permissions "
+        "are reported and tightened; temp files left by a killed writer (they hold tokens) are removed",
+        [
+            "tests/unit/test_tokens_hardening.py::test_a_fifo_at_the_token_path_is_refused_without_blocking",
+            "tests/unit/test_tokens_hardening.py::test_hostile_contents_raise_the_stores_error",
+            "tests/unit/test_tokens_hardening.py::test_a_file_others_may_read_is_reported_and_tightened",
+            "tests/unit/test_tokens_hardening.py::test_a_writer_killed_mid_write_leaves_a_temp_file_that_is_removed_later",
+        ],
+    ),
 ]
 """Each security requirement of the issue and the tests that check it."""
 
@@ -123,7 +178,40 @@ FOUND = """### Found by this suite (fixed, kept as regression tests)
 - An error whose `maintenanceEndTimestamp` lies past year 9999 raised `ValueError` inside the
   dispatch (fuzzing, 100,000 examples).
 - The simulator counted quotes for a connection already closing as sent, and showed a queued
-  request's payload (which may hold a token) in a repr."""
+  request's payload (which may hold a token) in a repr.
+
+Found by attacking the client with `RawServer`, realistic bots and abused OAuth inputs (each fixed,
+each a regression test; the table above and the matrix rows name them):
+
+- Default pacing put exactly 50 requests into one server second: 120 orders fired at once got up to
+  33 `BLOCKED_PAYLOAD_TYPE` refusals (10-46 at 40/s, which still burst), and refused trading
+  requests were not resent. Now requests are
+  spread at 40/s (4/s historical, counted against both), and a refused request of any kind (it was
+  never executed) is resent after `retryAfter` within the caller's timeout (see "Order burst").
+- A token lifetime no longer than `refresh_margin` refreshed about 50 times a second; an
+  `expiresIn` of 2**62 raised `OverflowError` before the new pair was stored (losing the only valid
+  pair) and killed the refresher silently; absurd OAuth replies raised `OverflowError` or
+  `RecursionError` instead of `OAuthError`.
+- Secrets echoed by a server reached exception texts, log lines, events and the CLI's stderr.
+- `server_hostname=""` connected to a certificate for another host; verification failures arrived as
+  a generic connection failure.
+- A trickled partial frame kept a dead link "alive"; maintenance ten years out was waited for; a
+  second reader of one stream hung; `close()` left paced requests waiting for their timeouts.
+- Unread streams were bounded by count only (16 MiB frames held 1.2 GB); distinct unknown payload
+  types grew a set and the log without bound; the simulator's frame log, answer queue and partial
+  frames grew without bound.
+- The callback server listened on IPv4 only while a squatter held `[::1]`; a pasted redirect without
+  `state` was accepted; the token store blocked on a FIFO, recursed on deep JSON, used 0666 files
+  silently and never removed a killed writer's temp file."""
+
+BURST = """### Order burst
+
+`tests/reliability/test_order_burst.py` (in CI and `nox -s soak`): with default pacing, 500 market
+orders are fired at once, then all 500 positions are closed at once, while a spinning process keeps
+each core busy. Checked: every request reaches the server exactly once (a refused one would be
+resent, so it would show as an extra arrival), 1,000 orders executed, no position left open, one
+connection throughout. The simulator judges every request against a rolling one-second window per
+connection (50, and 5 for historical requests, which count against both)."""
 
 SECURITY_INTRO = """### Security
 
@@ -202,6 +290,8 @@ def render(soak: dict[str, Any] | None, fuzz_examples: int, fuzz_note: str = "")
         "",
         *_soak(soak),
         "",
+        BURST,
+        "",
         FUZZ_TEXT.format(examples=examples),
         "",
         FOUND,
@@ -217,7 +307,7 @@ def render(soak: dict[str, Any] | None, fuzz_examples: int, fuzz_note: str = "")
         "```bash",
         "nox -s reliability          # the matrix, the soak and the security checks, with the default fuzz run",
         "nox -s fuzz                 # 100,000 examples per property",
-        "nox -s soak                 # the full-size soak; figures in .cache/reliability/soak.json",
+        "nox -s soak                 # the full-size soak (figures in .cache/reliability/soak.json) and the order burst",
         "CTRADER_SOAK_EVENTS=500000 CTRADER_SOAK_REQUESTS=25000 CTRADER_SOAK_ACCOUNTS=6 CTRADER_SOAK_SEED=1 \\",
         "    python -m pytest tests/reliability/test_soak.py -m soak -s   # the same, by hand",
         "python -m tests.reliability.report   # this section, from the rows and the last soak",
