@@ -13,12 +13,16 @@ address this machine does not have at all (no IPv6) is skipped. Addresses the re
 gives for ``localhost`` that are not loopback addresses are never listened on. The browser that
 delivered the code is kept waiting until ``finish()`` says whether the code could be
 exchanged, so the page it shows tells the truth.
+
+Each connection carries one request, parsed by h11 (``_http1``) within size and time limits,
+and is closed after the answer: a malformed request is answered 400, a request head or body over
+16 KiB 431 or 413; a connection that has not sent its whole request within ``request_timeout``
+is closed unanswered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import html
 import ipaddress
@@ -29,13 +33,17 @@ from types import TracebackType
 from typing import Final, Self
 
 from ctrader_typed import _secrets
+from ctrader_typed._http1 import HttpExchange, HttpRefusal, HttpRequest
 from ctrader_typed.errors import OAuthError
 
 __all__ = ["CallbackServer"]
 
 logger = _secrets.get_logger("ctrader_typed.oauth")
 
-_MAX_HEAD = 16 * 1024
+_MAX_HEAD: Final = 16 * 1024
+"""Most bytes a request line and its headers may take (a browser's callback takes far fewer)."""
+_MAX_BODY: Final = 16 * 1024
+"""Most bytes a request body may take (the callback is a GET: it has none)."""
 _LOCALHOST: Final = ("127.0.0.1", "::1")
 _NOT_ON_THIS_MACHINE: Final = frozenset(
     code
@@ -65,7 +73,7 @@ class CallbackServer:
             one back from ``redirect_uri``.
         state: The ``state`` sent to the consent page; callbacks without it are refused.
             ``None`` accepts any state.
-        request_timeout: Seconds a connection may take to send its request line.
+        request_timeout: Seconds a connection may take to send its whole request.
         finish_timeout: Seconds the browser is kept waiting for ``finish()``.
     """
 
@@ -171,7 +179,7 @@ class CallbackServer:
         self._port = sockets[0].getsockname()[1]
         try:
             for sock in sockets:
-                self._servers.append(await asyncio.start_server(self._serve, sock=sock, limit=_MAX_HEAD))
+                self._servers.append(await asyncio.start_server(self._serve, sock=sock))
         except BaseException:
             for sock in sockets:
                 sock.close()
@@ -228,32 +236,32 @@ class CallbackServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        exchange = HttpExchange(reader, writer, max_head=_MAX_HEAD, max_body=_MAX_BODY)
         try:
-            try:
-                async with asyncio.timeout(self._request_timeout):
-                    head = await reader.readuntil(b"\r\n\r\n")
-            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            request = await exchange.receive(self._request_timeout)
+            if request is None:  # silent past the time limit, or gone
                 return
-            status, title, text = await self._answer(head)
-            writer.write(_page(status, title, text))
-            with contextlib.suppress(ConnectionError):
-                await writer.drain()
+            if isinstance(request, HttpRefusal):
+                status, title, text = self._refuse(request)
+            else:
+                status, title, text = await self._answer(request)
+            await exchange.respond(status, _PAGE_HEADERS, _page(title, text))
         finally:
             self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
+            await exchange.close()
 
-    async def _answer(self, head: bytes) -> tuple[int, str, str]:
+    def _refuse(self, refusal: HttpRefusal) -> tuple[int, str, str]:
+        if refusal.status == 400:
+            return self._reject(400, "malformed request", "Bad request", "This is not an HTTP request.")
+        return self._reject(refusal.status, refusal.reason, "Request too large", "This request is too large.")
+
+    async def _answer(self, request: HttpRequest) -> tuple[int, str, str]:
         assert self._code is not None
         assert self._outcome is not None
-        parts = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-            return self._reject(400, "malformed request", "Bad request", "This is not an HTTP request.")
-        method, target, _ = parts
-        if method != "GET":
+        if request.method != "GET":
+            method = request.method[:16]
             return self._reject(405, f"method {method}", "Method not allowed", "Only GET is served here.")
-        url = urllib.parse.urlsplit(target)
+        url = urllib.parse.urlsplit(request.target)
         if url.path != self._path:
             return self._reject(404, "wrong path", "Not found", "This is not the sign-in callback address.")
         if self._code.done():
@@ -294,32 +302,20 @@ class CallbackServer:
         return status, title, text
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    410: "Gone",
-    500: "Internal Server Error",
-}
+_PAGE_HEADERS: Final = (
+    ("Content-Type", "text/html; charset=utf-8"),
+    ("Cache-Control", "no-store"),
+    ("Referrer-Policy", "no-referrer"),
+)
 
 
-def _page(status: int, title: str, text: str) -> bytes:
-    body = (
+def _page(title: str, text: str) -> bytes:
+    return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)} - ctrader-typed</title></head>"
         f"<body style='font-family:sans-serif;margin:3em'><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(text)}</p></body></html>"
     ).encode()
-    head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        "Content-Type: text/html; charset=utf-8\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        "Referrer-Policy: no-referrer\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode("ascii")
-    return head + body
 
 
 async def _localhost_addresses(loop: asyncio.AbstractEventLoop) -> list[str]:

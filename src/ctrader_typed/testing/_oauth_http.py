@@ -16,12 +16,12 @@ code or refresh token, redirect URI mismatch).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import urllib.parse
 from typing import Final
 
+from ctrader_typed._http1 import HttpExchange, HttpRefusal, HttpRequest
 from ctrader_typed.testing._auth import Authority, AuthorityError, Grant, Scope
 
 __all__ = ["OAuthHttpServer"]
@@ -31,14 +31,21 @@ log = logging.getLogger("ctrader_typed.testing.oauth")
 _MAX_HEAD: Final = 16 * 1024
 _MAX_BODY: Final = 64 * 1024
 _SCOPES: Final[dict[str, Scope]] = {"accounts": "accounts", "trading": "trading"}
-_REASONS: Final = {200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
 
 
 class OAuthHttpServer:
-    """A deliberately small HTTP/1.1 server (one request per connection)."""
+    """A deliberately small HTTP/1.1 server: one request per connection, parsed by h11.
 
-    def __init__(self, authority: Authority, host: str, port: int = 0) -> None:
+    A request head over 16 KiB is answered 431, a body over 64 KiB 413, a malformed request
+    400; a connection that has not sent its whole request within ``request_timeout`` seconds
+    is closed unanswered.
+    """
+
+    def __init__(
+        self, authority: Authority, host: str, port: int = 0, *, request_timeout: float = 10.0
+    ) -> None:
         self._authority = authority
+        self._request_timeout = request_timeout
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -70,41 +77,24 @@ class OAuthHttpServer:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
+        exchange = HttpExchange(reader, writer, max_head=_MAX_HEAD, max_body=_MAX_BODY)
         try:
-            status, headers, body = await self._respond(reader)
-            reason = _REASONS.get(status, "OK")
-            head = [f"HTTP/1.1 {status} {reason}", f"Content-Length: {len(body)}", "Connection: close"]
-            head += [f"{name}: {value}" for name, value in headers]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-            await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
+            request = await exchange.receive(self._request_timeout)
+            if request is None:  # silent past the time limit, or gone
+                return
+            if isinstance(request, HttpRefusal):
+                status, headers, body = _text(request.status, request.reason)
+            else:
+                status, headers, body = self._respond(request)
+            await exchange.respond(status, headers, body)
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
             if task is not None:
                 self._tasks.discard(task)
+            await exchange.close()
 
-    async def _respond(self, reader: asyncio.StreamReader) -> tuple[int, list[tuple[str, str]], bytes]:
-        raw_head = await reader.readuntil(b"\r\n\r\n")
-        if len(raw_head) > _MAX_HEAD:
-            return _text(400, "request head too large")
-        lines = raw_head.decode("latin-1").split("\r\n")
-        try:
-            method, target, _version = lines[0].split(" ", 2)
-        except ValueError:
-            return _text(400, "malformed request line")
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0") or 0)
-        if length > _MAX_BODY:
-            return _text(400, "request body too large")
-        body = await reader.readexactly(length) if length else b""
-        url = urllib.parse.urlsplit(target)
+    def _respond(self, request: HttpRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+        method = request.method
+        url = urllib.parse.urlsplit(request.target)
         self.requests.append((method, url.path))
         params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         if url.path == "/apps/auth":
@@ -113,7 +103,7 @@ class OAuthHttpServer:
             return self._authorize(params)
         if url.path == "/apps/token":
             if method == "POST":
-                params.update(_body_params(headers.get("content-type", ""), body))
+                params.update(_body_params(request.header("content-type") or "", request.body))
             elif method != "GET":
                 return _text(405, "use GET or POST")
             return _json(self._token(params))
