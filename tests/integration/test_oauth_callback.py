@@ -152,13 +152,18 @@ async def test_timeout_is_clean_and_closes_the_listener() -> None:
 
 
 async def test_idle_connections_do_not_hold_up_close() -> None:
-    async with running(request_timeout=30) as server:
-        _, idle_writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-        await asyncio.sleep(0)
-    # close() returned although the idle connection never sent a byte; it is now closed.
+    async with asyncio.timeout(30):  # hang guard: close() must not wait out the 600 s request timeout
+        async with running(request_timeout=600) as server:
+            idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+            # Connections are accepted in the order they arrive: once a later one has its answer,
+            # the idle one has been taken too, and its request is being waited for.
+            assert (await get(f"http://127.0.0.1:{port_of(server)}/elsewhere")).status_code == 404
+        # close() returned although the idle connection never sent a byte, and it closed that
+        # connection without an answer: the client reads the end of the stream.
+        assert await idle_reader.read() == b""
+    assert server.rejections == ["wrong path"]
     idle_writer.close()
-    with contextlib.suppress(ConnectionError):
-        await idle_writer.wait_closed()
+    await idle_writer.wait_closed()
 
 
 async def test_provider_error_ends_the_wait() -> None:

@@ -9,7 +9,7 @@ import errno
 import logging
 import socket
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -225,3 +225,206 @@ async def test_resolved_localhost_addresses_are_used_but_never_a_non_loopback_on
     assert "127.0.0.2" in bound
     assert "192.0.2.7" not in bound
     assert "192.0.2.7" in caplog.text
+
+
+# -- HTTP as h11 reads it, over real sockets ---------------------------------------------------
+
+
+async def send_raw(port: int, *pieces: bytes, half_close: bool = False) -> bytes:
+    """Write ``pieces`` one by one (each drained before the next), then read the answer to its end."""
+    async with asyncio.timeout(30):  # hang guard
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0)
+            if half_close:
+                writer.write_eof()
+            return await reader.read()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+def status_of(reply: bytes) -> int:
+    status_line = reply.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 "), reply[:80]
+    return int(status_line.split(b" ")[1])
+
+
+def callback_target(code: str, state: str = STATE) -> str:
+    return "/cb?" + urllib.parse.urlencode({"code": code, "state": state})
+
+
+@contextlib.asynccontextmanager
+async def callback_server(**kw: float) -> AsyncIterator[tuple[CallbackServer, int]]:
+    async with CallbackServer("http://127.0.0.1:0/cb", state=STATE, **kw) as server:
+        port = urllib.parse.urlsplit(server.redirect_uri).port
+        assert port
+        yield server, port
+
+
+async def deliver_and_finish(server: CallbackServer, port: int, *pieces: bytes) -> tuple[str, bytes]:
+    browser = asyncio.create_task(send_raw(port, *pieces))
+    code = await server.wait(10)
+    await server.finish(True, "ok")
+    return code, await browser
+
+
+async def assert_still_serves(server: CallbackServer, port: int) -> None:
+    request = f"GET {callback_target('GOOD')} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    code, reply = await deliver_and_finish(server, port, request)
+    assert code == "GOOD"
+    assert status_of(reply) == 200
+
+
+async def test_a_request_split_across_many_writes_is_read_whole() -> None:
+    request = f"GET {callback_target('SPLIT')} HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n".encode()
+    async with callback_server() as (server, port):
+        code, reply = await deliver_and_finish(
+            server, port, *(request[i : i + 3] for i in range(0, len(request), 3))
+        )
+    assert code == "SPLIT"
+    assert status_of(reply) == 200
+    assert b"Signed in" in reply
+
+
+async def test_an_absolute_uri_in_the_request_line_is_the_callback_path() -> None:
+    async with callback_server() as (server, port):
+        target = f"http://127.0.0.1:{port}{callback_target('ABSOLUTE')}"
+        code, reply = await deliver_and_finish(
+            server, port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        )
+    assert code == "ABSOLUTE"
+    assert status_of(reply) == 200
+
+
+async def test_a_header_block_over_the_limit_is_431_and_its_code_is_not_taken() -> None:
+    head = f"GET {callback_target('HUGE')} HTTP/1.1\r\nHost: localhost\r\n".encode()
+    padding = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(20))  # about 20 KiB
+    async with callback_server() as (server, port):
+        reply = await send_raw(port, head + padding + b"\r\n")
+        assert status_of(reply) == 431
+        with pytest.raises(OAuthError):
+            await server.wait(0.2)
+        assert server.rejections == ["request head too large"]
+        await assert_still_serves(server, port)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_over_the_limit_is_413(chunked: bool) -> None:
+    body = b"b" * (20 * 1024)
+    if chunked:
+        framing = b"Transfer-Encoding: chunked\r\n\r\n"
+        payload = (
+            b"".join(b"400\r\n" + body[i : i + 1024] + b"\r\n" for i in range(0, len(body), 1024))
+            + b"0\r\n\r\n"
+        )
+    else:
+        framing = b"Content-Length: %d\r\n\r\n" % len(body)
+        payload = body
+    head = f"GET {callback_target('BODY')} HTTP/1.1\r\nHost: localhost\r\n".encode() + framing
+    async with callback_server() as (server, port):
+        reply = await send_raw(port, head, payload)
+        assert status_of(reply) == 413
+        assert server.rejections == ["request body too large"]
+        await assert_still_serves(server, port)
+
+
+async def test_a_callback_with_a_small_body_is_still_taken() -> None:
+    body = b"ignored=1"
+    request = f"GET {callback_target('WITHBODY')} HTTP/1.1\r\nHost: localhost\r\n".encode()
+    async with callback_server() as (server, port):
+        code, reply = await deliver_and_finish(
+            server, port, request + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        )
+    assert code == "WITHBODY"
+    assert status_of(reply) == 200
+
+
+async def test_pipelined_garbage_after_the_callback_gets_no_answer_of_its_own() -> None:
+    request = f"GET {callback_target('FIRST')} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    async with callback_server() as (server, port):
+        code, reply = await deliver_and_finish(server, port, request + b"\x00\xffNOT HTTP AT ALL\r\n\r\n")
+    assert code == "FIRST"
+    assert status_of(reply) == 200
+    assert reply.count(b"HTTP/1.1 ") == 1  # one answer, then the connection was closed
+    assert server.rejections == []
+
+
+async def test_a_second_request_pipelined_behind_garbage_is_never_read() -> None:
+    follow = f"GET {callback_target('SMUGGLED')} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    async with callback_server() as (server, port):
+        reply = await send_raw(port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n" + follow)
+        assert status_of(reply) == 400
+        assert reply.count(b"HTTP/1.1 ") == 1
+        with pytest.raises(OAuthError):
+            await server.wait(0.2)
+        assert server.rejections == ["malformed request"]
+        await assert_still_serves(server, port)
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        "GET {target} HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
+        "GET {target} extra HTTP/1.1\r\nHost: localhost\r\n\r\n",  # a space in the target
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nbad header line\r\n\r\n",
+        "GET {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "GET {target}\r\n\r\n",  # HTTP/0.9
+    ],
+    ids=["no-host", "space-in-target", "bad-header", "two-lengths", "http-0.9"],
+)
+async def test_malformed_requests_are_400_without_echo_or_log_of_their_code(
+    request_line: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "MALFORMED-CODE-7f3a"
+    raw = request_line.format(target=callback_target(secret)).encode()
+    async with callback_server() as (server, port):
+        reply = await send_raw(port, raw)
+        assert status_of(reply) == 400
+        assert secret.encode() not in reply
+        with pytest.raises(OAuthError):
+            await server.wait(0.2)
+        assert server.rejections == ["malformed request"]
+        await assert_still_serves(server, port)
+    assert secret not in caplog.text
+
+
+async def test_a_request_cut_short_by_the_client_is_400() -> None:
+    async with callback_server() as (server, port):
+        reply = await send_raw(port, b"GET /cb?code=HALF&sta", half_close=True)
+        assert status_of(reply) == 400
+        assert server.rejections == ["malformed request"]
+        await assert_still_serves(server, port)
+
+
+async def test_a_client_too_slow_to_send_its_request_is_closed_unanswered() -> None:
+    async with callback_server(request_timeout=0.3) as (server, port):
+        async with asyncio.timeout(30):  # hang guard
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {callback_target('SLOW')} HTTP/1.1\r\nHost: loc".encode())
+            await writer.drain()
+            assert await reader.read() == b""  # closed by the server, nothing written
+            writer.close()
+            await writer.wait_closed()
+        with pytest.raises(OAuthError):
+            await server.wait(0.1)
+        await assert_still_serves(server, port)
+
+
+async def test_head_is_405_with_no_body() -> None:
+    async with callback_server() as (server, port):
+        reply = await send_raw(
+            port, f"HEAD {callback_target('HEAD')} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+        )
+        assert status_of(reply) == 405
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert body == b""
+        assert b"content-length: " in head.lower()
+        assert server.rejections == ["method HEAD"]
