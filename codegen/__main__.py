@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from codegen import load, model, render
+from codegen import load, model, policy, render
 from codegen.errors import CodegenError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,13 +18,18 @@ DEFAULT_TEMPLATES = ROOT / "templates"
 DEFAULT_OUT = ROOT / "src" / "ctrader_typed" / "_generated"
 
 
-def generate(proto_dir: Path, template_dir: Path) -> dict[str, str]:
-    """Run load -> model -> render and return the generated files by name."""
+def generate(proto_dir: Path, template_dir: Path, policy_file: Path | None = None) -> dict[str, str]:
+    """Run load -> model -> render and return the generated files by name.
+
+    ``policy_file`` is the request policy table; by default ``policy.toml`` in ``proto_dir``.
+    """
+    policy_file = policy_file or proto_dir / policy.FILE_NAME
     loaded = load.run_protoc(proto_dir)
-    built = model.build(loaded.descriptors)
+    built = model.build(loaded.descriptors, policy.load(policy_file))
     inputs: dict[str, bytes] = {}
     for path in load.proto_files(proto_dir):
         inputs[f"protos/{path.name}"] = path.read_bytes()
+    inputs[f"protos/{policy.FILE_NAME}"] = policy_file.read_bytes()
     for path in sorted(template_dir.glob("*.j2")):
         inputs[f"templates/{path.name}"] = path.read_bytes()
     for path in sorted(Path(__file__).parent.glob("*.py")):
@@ -76,12 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--protos", type=Path, default=DEFAULT_PROTOS, help="schema directory (default: protos/)"
     )
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help=f"request policy table (default: {policy.FILE_NAME} in the schema directory)",
+    )
     parser.add_argument("--templates", type=Path, default=DEFAULT_TEMPLATES, help="template directory")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        files = generate(args.protos, args.templates)
+        files = generate(args.protos, args.templates, args.policy)
     except CodegenError as exc:
         print(f"codegen: error: {exc}", file=sys.stderr)
         return 2

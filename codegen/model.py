@@ -6,6 +6,7 @@ computed here, so the templates only lay text out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,43 +14,9 @@ from google.protobuf import descriptor_pb2
 
 from codegen import naming
 from codegen.errors import CodegenError
+from codegen.policy import Policy
 
 FDP = descriptor_pb2.FieldDescriptorProto
-
-# Requests whose answer is not the name-derived ``*Res``: the five trading requests
-# are answered by execution events (or an order error event).
-EXPLICIT_RESPONSES: dict[str, str] = {
-    "ProtoOANewOrderReq": "ProtoOAExecutionEvent",
-    "ProtoOACancelOrderReq": "ProtoOAExecutionEvent",
-    "ProtoOAAmendOrderReq": "ProtoOAExecutionEvent",
-    "ProtoOAAmendPositionSLTPReq": "ProtoOAExecutionEvent",
-    "ProtoOAClosePositionReq": "ProtoOAExecutionEvent",
-}
-
-# Requests that count against the per-connection historical-data rate limit.
-HISTORICAL_REQUESTS = frozenset(
-    {
-        "ProtoOAGetTrendbarsReq",
-        "ProtoOAGetTickDataReq",
-        "ProtoOADealListReq",
-        "ProtoOACashFlowHistoryListReq",
-    }
-)
-
-# What a request needs before the server accepts it. "application": nothing but the
-# connection (or application auth); "token": application auth and an access token of any
-# scope; "accounts": an authorised account session (a token with the view scope is enough);
-# "trading": an account session whose token has the trading scope.
-APPLICATION_REQUESTS = frozenset({"ProtoOAApplicationAuthReq", "ProtoOAVersionReq"})
-TOKEN_REQUESTS = frozenset(
-    {
-        "ProtoOAGetAccountListByAccessTokenReq",
-        "ProtoOAGetCtidProfileByTokenReq",
-        "ProtoOARefreshTokenReq",
-        "ProtoOAAccountAuthReq",
-    }
-)
-TRADING_SCOPE_REQUESTS = frozenset({*EXPLICIT_RESPONSES, "ProtoOAMarginCallUpdateReq"})
 
 # Field names whose values are credentials: kept out of reprs.
 SECRET_FIELDS = frozenset({"clientSecret", "accessToken", "refreshToken"})
@@ -73,7 +40,6 @@ _SCALARS: dict[int, str] = {
 }
 
 Label = Literal["required", "optional", "repeated"]
-Scope = Literal["application", "token", "accounts", "trading"]
 Kind = Literal["scalar", "enum", "message"]
 
 
@@ -172,10 +138,20 @@ class Request:
     response: Message
     method: str
     parameters: tuple[Parameter, ...]
-    historical: bool
-    trading: bool
-    account_scoped: bool
-    scope: Scope
+    policy: Policy
+
+    @property
+    def restore_text(self) -> str:
+        """What the policy's ``restore`` means, in words for REQUESTS.md ("" when nothing)."""
+        kind = (self.policy.subscription or "").replace("_", " ")
+        return {
+            "application_auth": "application authorised again",
+            "account_auth": "account authorised again",
+            "account_logout": "account forgotten",
+            "subscribe": f"{kind} subscription made again",
+            "unsubscribe": f"{kind} subscription dropped",
+            None: "",
+        }[self.policy.restore]
 
     @property
     def positional(self) -> tuple[Parameter, ...]:
@@ -224,7 +200,12 @@ def _default_literal(field: descriptor_pb2.FieldDescriptorProto, enum_py: str | 
     return value
 
 
-def build(descriptors: descriptor_pb2.FileDescriptorSet) -> Model:
+def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, Policy]) -> Model:
+    """The model of the schema in ``descriptors``, its requests governed by ``policies``.
+
+    Raises:
+        CodegenError: The schema cannot be generated, or the policy table does not fit it.
+    """
     files: list[File] = []
     enum_files: dict[str, str] = {}
     message_files: dict[str, str] = {}
@@ -323,9 +304,15 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet) -> Model:
         seen_types[message.payload_type] = message.proto_name
 
     by_name = {m.proto_name: m for m in messages}
+    error_codes = {
+        value for name, numbers in enum_numbers.items() if name.endswith("ErrorCode") for value in numbers
+    }
     requests = [
-        _request(m, by_name) for m in messages if m.proto_name.endswith("Req") and m.payload_type is not None
+        _request(m, by_name, policies, error_codes)
+        for m in messages
+        if m.proto_name.endswith("Req") and m.payload_type is not None
     ]
+    _check_policy_names(policies, by_name, {r.message.proto_name for r in requests})
     return Model(files=tuple(files), enums=tuple(enums), messages=tuple(messages), requests=tuple(requests))
 
 
@@ -434,14 +421,61 @@ def _field(
     )
 
 
-def _request(message: Message, by_name: dict[str, Message]) -> Request:
-    response_name = EXPLICIT_RESPONSES.get(message.proto_name, message.proto_name[: -len("Req")] + "Res")
+def _missing_policy(message: Message) -> str:
+    return (
+        f"{message.file}: request {message.proto_name} has no entry in the request policy table "
+        f'(protos/policy.toml). Fix: add a line such as {message.proto_name} = {{ scope = "account" }} '
+        "with the flags that apply (see the keys at the top of that file)."
+    )
+
+
+def _check_policy_names(
+    policies: Mapping[str, Policy], by_name: dict[str, Message], requests: set[str]
+) -> None:
+    for name, policy in policies.items():
+        if name in requests:
+            continue
+        message = by_name.get(name)
+        if message is None:
+            raise CodegenError(
+                f"{policy.where}: {name} names no message of the schema. Fix: correct the name, or delete "
+                "the line if the request was removed from protos/."
+            )
+        raise CodegenError(
+            f"{policy.where}: {name} ({message.file}) is not a request (a request's name ends in Req and "
+            "it has a payload type). Fix: delete the line."
+        )
+
+
+def _request(
+    message: Message, by_name: dict[str, Message], policies: Mapping[str, Policy], error_codes: set[str]
+) -> Request:
+    policy = policies.get(message.proto_name)
+    if policy is None:
+        raise CodegenError(_missing_policy(message))
+    response_name = policy.response or message.proto_name[: -len("Req")] + "Res"
     response = by_name.get(response_name)
     if response is None or response.payload_type is None:
         raise CodegenError(
             f"{message.file}: request {message.proto_name} has no answer: {response_name} is not defined "
-            f"(or has no payload type). Fix: add message {response_name} to the schema, or map "
-            f"{message.proto_name} to its answer in EXPLICIT_RESPONSES in codegen/model.py."
+            f"(or has no payload type). Fix: add message {response_name} to the schema, or name the "
+            f'answer with response = "..." in its line of protos/policy.toml ({policy.where}).'
+        )
+    if policy.already_done is not None and policy.already_done not in error_codes:
+        raise CodegenError(
+            f"{policy.where}: {message.proto_name}: already_done = {policy.already_done!r} is no value of "
+            "an error-code enum of the schema (an enum whose name ends in ErrorCode)."
+        )
+    account_scoped = any(f.proto_name == "ctidTraderAccountId" for f in message.fields)
+    if policy.scope in ("account", "trading") and not account_scoped:
+        raise CodegenError(
+            f"{policy.where}: {message.proto_name}: scope = {policy.scope!r} needs the request to name "
+            "an account, but it has no ctidTraderAccountId field."
+        )
+    if account_scoped and policy.scope in ("none", "application") and policy.restore != "account_auth":
+        raise CodegenError(
+            f"{policy.where}: {message.proto_name}: names an account (ctidTraderAccountId) but has "
+            f"scope = {policy.scope!r}; the server first wants that account authorised: scope = 'account'."
         )
     parameters: list[Parameter] = []
     fields = message.fields
@@ -460,18 +494,5 @@ def _request(message: Message, by_name: dict[str, Message]) -> Request:
         response=response,
         method=naming.method_name(message.proto_name),
         parameters=tuple(parameters),
-        historical=message.proto_name in HISTORICAL_REQUESTS,
-        trading=message.proto_name in EXPLICIT_RESPONSES,
-        account_scoped=any(f.proto_name == "ctidTraderAccountId" for f in message.fields),
-        scope=_scope(message.proto_name),
+        policy=policy,
     )
-
-
-def _scope(name: str) -> Scope:
-    if name in APPLICATION_REQUESTS:
-        return "application"
-    if name in TOKEN_REQUESTS:
-        return "token"
-    if name in TRADING_SCOPE_REQUESTS:
-        return "trading"
-    return "accounts"

@@ -74,7 +74,8 @@ def test_unpaired_request_fails_precisely() -> None:
     assert "Unpaired.proto" in text
     assert "ProtoOALonelyReq" in text
     assert "ProtoOALonelyRes" in text
-    assert "EXPLICIT_RESPONSES" in text
+    assert "response = " in text
+    assert "policy.toml" in text
 
 
 def test_default_naming_a_missing_enum_value_fails_precisely() -> None:
