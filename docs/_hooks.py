@@ -15,6 +15,24 @@ README sections
     A README that has a ``## Performance`` (or ``## Reliability``) heading but no markers
     fails the build, so the figures cannot be left out by accident.
 
+Reference options
+    The message and enum pages list one ``::: ctrader_typed.Name`` line per class, under the
+    public name users import (so anchors and links read ``ctrader_typed.SpotEvent``, not the
+    generated module's path). Those classes share one set of mkdocstrings options
+    (``_CLASS_OPTIONS``): a bare ``:::`` line on such a page gets them, and a line that
+    already has an ``options:`` block keeps its own.
+
+Schema names in the reference
+    The generated docstrings quote the schema's names ("Answered by ProtoOASymbolByIdRes",
+    "ProtoOASymbol.leverageId"). On the reference pages such a name, where it stands in running
+    text (not in code, a link or a heading), becomes a link to the class users import, shown
+    under its Python name: ``SymbolByIdRes``, ``Symbol.leverage_id``. A name the package does
+    not export stays as written.
+
+Table of contents
+    Reference entries are long CamelCase names; the table of contents may wrap them, and does
+    so between words (``GetAccountListByAccessToken`` / ``Res``) rather than mid-word.
+
 Requests table
     The requests page includes ``src/ctrader_typed/_generated/REQUESTS.md`` verbatim. Its
     coroutine and message names become cross-references into the API reference; autorefs
@@ -24,6 +42,9 @@ Requests table
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
 import re
 from pathlib import Path
 
@@ -31,11 +52,29 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import AnchorLink
 
 README = "README.md"
 REQUESTS_PAGE = "requests.md"
 CLIENT = "ctrader_typed.client.AsyncClient"
-MESSAGES = "ctrader_typed._generated.messages"
+MESSAGES = "ctrader_typed"
+
+# Pages whose bare ":::" lines get _CLASS_OPTIONS: the message groups and the enums.
+_CLASS_PAGES = ("reference/messages/", "reference/enums.md")
+# A compact class: no constructor signature (the fields below say it all), fields as h4 under an
+# h3 class heading (the page's h2 sections group them), no "class" badge in the table of contents
+# (every entry is one). The bases, PROTO and to_proto are the same on every wrapper: documented
+# once, on the base classes.
+_CLASS_OPTIONS = """    options:
+      heading_level: 3
+      separate_signature: false
+      show_signature: false
+      show_labels: false
+      show_bases: false
+      show_symbol_type_toc: false
+      filters: ["!^_", "!^PROTO$", "!^to_proto$"]
+"""
+_BARE_DIRECTIVE = re.compile(r"^(::: ctrader_typed\.\w+)\n(?!    options:)", re.M)
 
 # Sections whose README heading demands snippet markers.
 _HEADINGS = {"performance": "Performance", "reliability": "Reliability"}
@@ -55,6 +94,8 @@ def _has_section(readme: str, name: str) -> bool:
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    if page.file.src_uri.startswith(_CLASS_PAGES) and page.file.src_uri != "reference/messages/index.md":
+        markdown = _BARE_DIRECTIVE.sub(lambda m: f"{m[1]}\n{_CLASS_OPTIONS}", markdown)
     if "<!-- readme: " not in markdown:
         return markdown
     path = _root(config) / README
@@ -77,6 +118,9 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
 
 
 def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    if page.file.src_uri.startswith("reference/"):
+        _wrap_between_words(list(page.toc))
+        return _link_schema_names(html)
     if page.file.src_uri != REQUESTS_PAGE:
         return html
     html = _METHOD_CELL.sub(
@@ -86,3 +130,69 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
         lambda m: f'<td><autoref identifier="{MESSAGES}.{m[1]}"><code>{m[1]}</code></autoref> ({m[2]})</td>',
         html,
     )
+
+
+_SCHEMA_DOC = re.compile(r"Schema name: ``(\w+)``")
+_SCHEMA_NAME = re.compile(r"\b(Proto[A-Z]\w*)(?:\.([A-Za-z]\w*))?")
+# Text, and the elements inside which a schema name is left alone.
+_TAG = re.compile(r"(<[^>]+>)")
+_KEEP = re.compile(r"<(/?)(a|code|pre|h[1-6]|autoref|script|style)\b", re.I)
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+@functools.cache
+def _schema_names() -> dict[str, type]:
+    """Schema name -> exported class, from the "Schema name:" line of each class's docstring."""
+    import ctrader_typed
+
+    names: dict[str, type] = {}
+    loaded = vars(ctrader_typed)  # the messages and enums load with the package; skip lazy exports
+    for public in ctrader_typed.__all__:
+        obj = loaded.get(public)
+        if not isinstance(obj, type) or obj.__name__ != public:
+            continue
+        match = _SCHEMA_DOC.search(obj.__doc__ or "")
+        if match is not None:
+            names[match[1]] = obj
+    return names
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _schema_link(match: re.Match[str]) -> str:
+    cls = _schema_names().get(match[1])
+    if cls is None:
+        return match[0]
+    target, shown, rest = f"ctrader_typed.{cls.__name__}", cls.__name__, ""
+    member = match[2]
+    if member is not None:
+        if issubclass(cls, enum.Enum) and member in cls.__members__:
+            target, shown = f"{target}.{member}", f"{shown}.{member}"
+        elif dataclasses.is_dataclass(cls) and _snake(member) in {f.name for f in dataclasses.fields(cls)}:
+            target, shown = f"{target}.{_snake(member)}", f"{shown}.{_snake(member)}"
+        else:
+            rest = f".{member}"
+    return f'<autoref identifier="{target}" optional><code>{shown}</code></autoref>{rest}'
+
+
+def _link_schema_names(html: str) -> str:
+    parts = _TAG.split(html)
+    depth = 0
+    for i, part in enumerate(parts):
+        if i % 2:  # a tag
+            keep = _KEEP.match(part)
+            if keep is not None and not part.endswith("/>"):
+                depth += -1 if keep[1] else 1
+        elif depth == 0 and "Proto" in part:
+            parts[i] = _SCHEMA_NAME.sub(_schema_link, part)
+    return "".join(parts)
+
+
+def _wrap_between_words(items: list[AnchorLink]) -> None:
+    for item in items:
+        item.title = "".join(
+            part if i % 2 else _CAMEL_HUMP.sub("<wbr>", part) for i, part in enumerate(_TAG.split(item.title))
+        )
+        _wrap_between_words(item.children)
