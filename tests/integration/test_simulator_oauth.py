@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import logging
+import socket
 import urllib.parse
 from collections.abc import AsyncIterator
 
@@ -14,6 +18,7 @@ from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing._auth import Authority, AuthorityError
+from ctrader_typed.testing._oauth_http import OAuthHttpServer
 from ctrader_typed.testing.raw import RawClient
 
 INVALIDATED = model_pb.PROTO_OA_ACCOUNTS_TOKEN_INVALIDATED_EVENT
@@ -291,3 +296,181 @@ def test_codes_live_sixty_seconds_and_tokens_expire() -> None:
     now[0] += 100
     with pytest.raises(AuthorityError, match="expired"):
         authority.check_access_token(grant.access_token)
+
+
+# -- HTTP as h11 reads it, over real sockets ---------------------------------------------------
+
+
+async def send_raw(port: int, *pieces: bytes) -> bytes:
+    """Write ``pieces`` one by one (each drained before the next), then read the answer to its end."""
+    async with asyncio.timeout(30):  # hang guard
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0)
+            return await reader.read()
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+def parse_reply(reply: bytes) -> tuple[int, bytes]:
+    """Status and body of one answer (the body must be the whole rest of the stream)."""
+    head, _, body = reply.partition(b"\r\n\r\n")
+    status_line, *fields = head.split(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 "), reply[:80]
+    length = next(
+        int(v) for n, _, v in (f.partition(b": ") for f in fields) if n.lower() == b"content-length"
+    )
+    assert len(body) == length
+    return int(status_line.split(b" ")[1]), body
+
+
+def chunked(data: bytes, size: int) -> bytes:
+    pieces = (data[i : i + size] for i in range(0, len(data), size))
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+async def test_a_chunked_form_post_split_across_many_writes_exchanges_the_code(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient
+) -> None:
+    sim = ctrader_simulator
+    form = urllib.parse.urlencode(token_params(sim, await authorize_code(http, sim))).encode()
+    raw = (
+        b"POST /apps/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ) + chunked(form, 7)
+    status, body = parse_reply(
+        await send_raw(sim.http_port, *(raw[i : i + 5] for i in range(0, len(raw), 5)))
+    )
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["errorCode"] is None
+    assert sim.authority.check_access_token(answer["accessToken"]).scope == "trading"
+
+
+async def test_expect_100_continue_is_answered_before_the_body_is_sent(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient
+) -> None:
+    sim = ctrader_simulator
+    form = urllib.parse.urlencode(token_params(sim, await authorize_code(http, sim))).encode()
+    async with asyncio.timeout(30):  # hang guard
+        reader, writer = await asyncio.open_connection("127.0.0.1", sim.http_port)
+        writer.write(
+            b"POST /apps/token HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n" % len(form)
+        )
+        await writer.drain()
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer.write(form)
+        await writer.drain()
+        status, body = parse_reply(await reader.read())
+        writer.close()
+        await writer.wait_closed()
+    assert status == 200
+    assert json.loads(body)["errorCode"] is None
+
+
+async def test_an_absolute_uri_in_the_request_line_reaches_the_consent_page(
+    ctrader_simulator: Simulator,
+) -> None:
+    sim = ctrader_simulator
+    query = urllib.parse.urlencode(
+        {"client_id": sim.client_id, "redirect_uri": sim.redirect_uri, "state": "abs"}
+    )
+    reply = await send_raw(
+        sim.http_port, f"GET {sim.oauth_url}/apps/auth?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    )
+    assert parse_reply(reply)[0] == 302
+    assert b"state=abs" in reply
+
+
+def _over_the_head_limit() -> list[bytes]:
+    padding = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(20))  # about 20 KiB
+    return [b"GET /apps/token?grant_type=refresh_token HTTP/1.1\r\nHost: 127.0.0.1\r\n" + padding + b"\r\n"]
+
+
+def _declared_body_over_the_limit() -> list[bytes]:
+    return [b"POST /apps/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 70000\r\n\r\n"]
+
+
+def _chunked_body_over_the_limit() -> list[bytes]:
+    head = b"POST /apps/token HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return [head, chunked(b"grant_type=refresh_token&pad=" + b"x" * 70_000, 4096)]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "status"),
+    [
+        (_over_the_head_limit(), 431),
+        (_declared_body_over_the_limit(), 413),
+        (_chunked_body_over_the_limit(), 413),
+    ],
+    ids=["head", "content-length", "chunked"],
+)
+async def test_requests_over_the_size_limits_are_refused_and_the_server_keeps_serving(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient, pieces: list[bytes], status: int
+) -> None:
+    sim = ctrader_simulator
+    assert parse_reply(await send_raw(sim.http_port, *pieces))[0] == status
+    assert await authorize_code(http, sim)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "GET /apps/token?client_secret={secret} HTTP/1.1\r\n\r\n",  # no Host
+        "GET /apps/token?client_secret={secret} HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        "POST /apps/token?client_secret={secret} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "\x16\x03\x01 {secret}\r\n\r\n",
+    ],
+    ids=["no-host", "bad-length", "bad-chunk", "tls-hello"],
+)
+async def test_malformed_requests_are_400_and_never_echo_or_log_what_they_carry(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, raw: str
+) -> None:
+    sim = ctrader_simulator
+    caplog.set_level(logging.DEBUG)
+    reply = await send_raw(sim.http_port, raw.format(secret=sim.client_secret).encode("latin-1"))
+    assert parse_reply(reply)[0] == 400
+    assert sim.client_secret.encode() not in reply
+    assert sim.client_secret not in caplog.text
+    assert await authorize_code(http, sim)
+
+
+async def test_a_request_pipelined_behind_the_first_is_never_served(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient
+) -> None:
+    sim = ctrader_simulator
+    first, second = await authorize_code(http, sim), await authorize_code(http, sim)
+    requests = b"".join(
+        b"GET /apps/token?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        % urllib.parse.urlencode(token_params(sim, code)).encode()
+        for code in (first, second)
+    )
+    reply = await send_raw(sim.http_port, requests)
+    assert reply.count(b"HTTP/1.1 ") == 1
+    assert json.loads(parse_reply(reply)[1])["errorCode"] is None
+    # The second code was never exchanged: it still is good.
+    later = await http.get("/apps/token", params=token_params(sim, second))
+    assert later.json()["errorCode"] is None
+
+
+async def test_a_client_too_slow_to_send_its_request_is_closed_unanswered() -> None:
+    server = OAuthHttpServer(Authority(account_ids=(1,)), "127.0.0.1", request_timeout=0.3)
+    await server.start()
+    try:
+        async with asyncio.timeout(30):  # hang guard
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /apps/token?grant_type=refresh_token HTTP/1.1\r\nHost: 12")
+            await writer.drain()
+            assert await reader.read() == b""  # closed by the server, nothing written
+            writer.close()
+            await writer.wait_closed()
+        assert server.requests == []
+    finally:
+        await server.stop()
