@@ -152,8 +152,8 @@ class HttpExchange:
         try:
             data = self._h11.send(h11.Response(status_code=status, headers=fields, reason=reason))
             if body and self._method != b"HEAD":  # an answer to HEAD has a length but no body
-                data = (data or b"") + (self._h11.send(h11.Data(data=body)) or b"")
-            data = (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
+                data += self._h11.send(h11.Data(data=body))
+            data += self._h11.send(h11.EndOfMessage())
         except h11.LocalProtocolError:  # pragma: no cover - every path above answers at most once
             return
         self._answered = True
