@@ -109,9 +109,13 @@ async def test_the_frame_log_keeps_the_last_frames_and_counts_them_all(ctrader_s
 
 def test_defaults_and_validation() -> None:
     sim = Simulator()
-    assert sim.max_frame_size == 1024 * KIB
+    assert sim.settings.max_frame_size == 1024 * KIB
     assert sim.inbound.limit == 16 * 1024 * KIB
-    assert (sim.request_queue_limit, sim.write_buffer_high_water, sim.received_log_limit) == (
+    assert (
+        sim.settings.request_queue_limit,
+        sim.settings.write_buffer_high_water,
+        sim.settings.received_log_limit,
+    ) == (
         64,
         512 * KIB,
         10_000,
@@ -154,10 +158,12 @@ async def test_a_client_that_does_not_read_stops_being_read(
         await sim.wait_until(lambda: conn.reading_paused and conn.answers_paused, timeout=60.0)
         body_size = len(frame(VERSION_REQ, b"", ids[-1])) - LENGTH.size
         for _ in range(2):  # now, and again after the loop has run on
-            assert conn.requests_queued <= sim.request_queue_limit
-            assert conn.write_buffer_size <= sim.write_buffer_high_water + 16 * KIB  # + one answer
+            assert conn.requests_queued <= sim.settings.request_queue_limit
+            assert conn.write_buffer_size <= sim.settings.write_buffer_high_water + 16 * KIB  # + one answer
             assert conn.frames_received < 1 + requests  # the rest waits unread, in the kernel
-            held = (sim.request_queue_limit + 1) * body_size  # the queue and the one waiting to join it
+            held = (
+                sim.settings.request_queue_limit + 1
+            ) * body_size  # the queue and the one waiting to join it
             assert sim.inbound.used == conn.inbound_reserved <= (held if body_size > 4 * KIB else 0)
             await asyncio.sleep(0.1)
             assert conn.reading_paused
@@ -199,7 +205,7 @@ async def test_partial_frames_of_many_connections_share_one_bounded_budget(
     Completing or closing a holder lets a waiter in; nothing else grows."""
     sim = ctrader_simulator
     sim.pause_market()
-    size = sim.max_frame_size
+    size = sim.settings.max_frame_size
     body = body_of_size(size)
     streams = [await open_socket(sim) for _ in range(40)]
     writers = [w for _, w in streams]
@@ -236,7 +242,7 @@ async def test_a_stalled_partial_frame_is_closed_as_idle_and_frees_the_budget(
     ctrader_simulator: Simulator,
 ) -> None:
     sim = ctrader_simulator
-    size = sim.max_frame_size
+    size = sim.settings.max_frame_size
     body = body_of_size(size)
     first, second = await open_socket(sim), await open_socket(sim)
     try:

@@ -18,7 +18,7 @@ from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing import Simulator
-from ctrader_typed.testing._ratelimit import RateLimiter, RateLimitMode
+from ctrader_typed.testing._ratelimit import ConnectionLimits, RateLimitMode
 from ctrader_typed.testing.raw import RawClient, Received
 
 VERSION_REQ = model_pb.PROTO_OA_VERSION_REQ
@@ -113,7 +113,7 @@ def trendbars(sim: Simulator) -> pb.ProtoOAGetTrendbarsReq:
 
 def test_window_edge_exactly_one_second_after_the_limit_th_previous() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(limit=50, historical_limit=5, clock=clock)
+    limiter = ConnectionLimits(limit=50, historical_limit=5, clock=clock)
     for _ in range(50):
         assert limiter.check(VERSION_REQ, enabled=True, mode="frequency") is None
     assert limiter.check(VERSION_REQ, enabled=True, mode="frequency") is not None
@@ -126,7 +126,7 @@ def test_window_edge_exactly_one_second_after_the_limit_th_previous() -> None:
 
 def test_a_flood_keeps_only_limit_timestamps() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(limit=50, historical_limit=5, clock=clock)
+    limiter = ConnectionLimits(limit=50, historical_limit=5, clock=clock)
     for n in range(20_000):
         limiter.check(TRENDBARS_REQ if n % 3 else VERSION_REQ, enabled=True, mode="blocked")
         clock.advance(EPSILON)
@@ -135,7 +135,7 @@ def test_a_flood_keeps_only_limit_timestamps() -> None:
 
 def test_limits_off_count_nothing_but_blocks_stay() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(limit=2, historical_limit=1, clock=clock)
+    limiter = ConnectionLimits(limit=2, historical_limit=1, clock=clock)
     for _ in range(10):
         assert limiter.check(VERSION_REQ, enabled=False, mode="blocked") is None
     assert limiter.held == 0
@@ -147,14 +147,14 @@ def test_limits_off_count_nothing_but_blocks_stay() -> None:
 
 
 def test_zero_limit_refuses_everything() -> None:
-    limiter = RateLimiter(limit=0, historical_limit=0, clock=FakeClock())
+    limiter = ConnectionLimits(limit=0, historical_limit=0, clock=FakeClock())
     assert limiter.check(VERSION_REQ, enabled=True, mode="frequency") is not None
     assert limiter.check(TRENDBARS_REQ, enabled=True, mode="frequency") is not None
 
 
 def test_requests_outside_the_schema_count_but_are_never_blocked() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(limit=3, historical_limit=1, clock=clock)
+    limiter = ConnectionLimits(limit=3, historical_limit=1, clock=clock)
     for payload_type in range(9_000, 9_100):
         limiter.check(payload_type, enabled=True, mode="blocked", blockable=False)
     assert limiter.held == 3  # the window; no block entries for arbitrary payload types

@@ -104,6 +104,7 @@ Hostile servers
 """
 
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
+from ctrader_typed.testing._settings import SimulatorSettings
 from ctrader_typed.testing.raw import RawClient, RawPeer, RawServer, Received
 from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
@@ -115,5 +116,6 @@ __all__ = [
     "Received",
     "SimConnection",
     "Simulator",
+    "SimulatorSettings",
     "SpotSubscription",
 ]

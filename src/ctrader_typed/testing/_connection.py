@@ -40,21 +40,21 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Coroutine, Iterable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Final
 
 from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
-from ctrader_typed.testing._ratelimit import RateLimiter, Verdict
+from ctrader_typed._generated.registry import REQUEST_METHODS
+from ctrader_typed.testing._market import Market
+from ctrader_typed.testing._ratelimit import ConnectionLimits, Verdict
+from ctrader_typed.testing._settings import FaultSwitches, SimulatorSettings
 from ctrader_typed.testing._wire import HEADER, CorruptFrame, decode_envelope, encode_varint, envelope, frame
 
-if TYPE_CHECKING:
-    from ctrader_typed.testing.simulator import Simulator
-
-__all__ = ["InboundBudget", "SimConnection", "SpotSubscription", "Token"]
+__all__ = ["ConnectionContext", "InboundBudget", "Request", "SimConnection", "SpotSubscription", "Token"]
 
 log = logging.getLogger("ctrader_typed.testing")
 
@@ -72,6 +72,8 @@ _SMALL_FRAME: Final = 4 * 1024
 """Frame bodies above this many bytes reserve their length from the shared inbound budget."""
 _LOGGED_CMID: Final = 128
 """Characters of a clientMsgId kept in ``SimConnection.received``."""
+_REQUESTS: Final = frozenset(REQUEST_METHODS)
+"""Payload types of the schema's requests: only these can be blocked by payload type."""
 _ids = itertools.count(1)
 
 
@@ -93,11 +95,14 @@ class SpotSubscription:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Request:
+class Request:
+    """One frame read from a client, waiting to be answered."""
+
     payload_type: int
     payload: bytes = dataclasses.field(repr=False)  # may carry a secret or a token
     client_msg_id: str | None
     verdict: Verdict | None
+    """Why the rate limits refuse it (decided when it was read), or ``None``."""
     reserved: int = 0
     """Bytes of the inbound budget this request holds until it is answered."""
 
@@ -154,6 +159,20 @@ class InboundBudget:
             future.set_result(None)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ConnectionContext:
+    """What every connection of one simulator shares with it."""
+
+    settings: SimulatorSettings
+    switches: FaultSwitches
+    """Server-wide hook state; a connection's own ``answer_delay``/``heartbeats_paused`` win."""
+    inbound: InboundBudget
+    market: Market
+    """Where bursts start their walk from."""
+    answer: Callable[[SimConnection, Request], None]
+    """Answers one request (the dispatcher); called by the worker, in arrival order."""
+
+
 class SimConnection:
     """A live client connection. Public attributes are for tests to inspect.
 
@@ -178,9 +197,13 @@ class SimConnection:
         inbound_reserved: Bytes of the shared inbound budget this connection holds.
     """
 
-    def __init__(self, sim: Simulator, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ConnectionContext
+    ) -> None:
+        settings = context.settings
         self.id = next(_ids)
-        self._sim = sim
+        self._context = context
+        self._settings = settings
         self._reader = reader
         self._writer = writer
         self.peer = writer.get_extra_info("peername")
@@ -190,10 +213,10 @@ class SimConnection:
         self.spot_subscriptions: dict[tuple[int, int], SpotSubscription] = {}
         self.depth_subscriptions: set[tuple[int, int]] = set()
         self.spots_sent = 0
-        self.spot_log: deque[tuple[int, int, int | None, int | None]] = deque(maxlen=sim.spot_log_limit)
+        self.spot_log: deque[tuple[int, int, int | None, int | None]] = deque(maxlen=settings.spot_log_limit)
         self.spot_timestamp_base = int(self.opened_at * 1000)
         self._last_spot_timestamp = 0
-        self.received: deque[tuple[float, int, str | None]] = deque(maxlen=sim.received_log_limit)
+        self.received: deque[tuple[float, int, str | None]] = deque(maxlen=settings.received_log_limit)
         self.frames_received = 0
         self.frames_sent = 0
         self.reading_paused = False
@@ -204,19 +227,19 @@ class SimConnection:
         self.closed = False
         self._drop_after: int | None = None
         self._drop_instead_of_answering = False
-        self._limiter = RateLimiter(
-            limit=sim.request_limit,
-            historical_limit=sim.historical_limit,
-            block_seconds=sim.rate_limit_block,
-            clock=sim.rate_limit_clock,
+        self._limiter = ConnectionLimits(
+            limit=settings.request_limit,
+            historical_limit=settings.historical_limit,
+            block_seconds=settings.rate_limit_block,
+            clock=settings.rate_limit_clock,
         )
-        self._queue: asyncio.Queue[_Request] = asyncio.Queue(maxsize=sim.request_queue_limit)
+        self._queue: asyncio.Queue[Request] = asyncio.Queue(maxsize=settings.request_queue_limit)
         self._reading: asyncio.Task[None] | None = None
-        writer.transport.set_write_buffer_limits(high=sim.write_buffer_high_water)
+        writer.transport.set_write_buffer_limits(high=settings.write_buffer_high_water)
         self._last_in = time.monotonic()
         self._last_out = time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
-        self._burst_rng = random.Random(sim.seed * 65_537 + self.id)  # noqa: S311 - simulation only
+        self._burst_rng = random.Random(settings.seed * 65_537 + self.id)  # noqa: S311 - simulation only
 
     def __repr__(self) -> str:
         return f"<SimConnection id={self.id} accounts={sorted(self.accounts)} closed={self.closed}>"
@@ -247,7 +270,7 @@ class SimConnection:
             for task in (reading, *self._tasks):
                 task.cancel()
             await asyncio.gather(reading, *self._tasks, return_exceptions=True)
-            self._sim.inbound.release(self.inbound_reserved)
+            self._context.inbound.release(self.inbound_reserved)
             self.inbound_reserved = 0
             self._abort_if_open()
 
@@ -282,23 +305,24 @@ class SimConnection:
 
     async def _read(self) -> None:
         reader = self._reader
-        sim = self._sim
+        max_frame_size = self._settings.max_frame_size
+        inbound = self._context.inbound
         queue = self._queue
         try:
             while not self.closed:
                 header = await reader.readexactly(HEADER.size)
                 (length,) = HEADER.unpack(header)
-                if length > sim.max_frame_size:
+                if length > max_frame_size:
                     self.send_common_error("FRAME_TOO_LONG", "Frame size exceeds allowed limit.")
                     self.close()
                     return
                 reserved = 0
                 if length > _SMALL_FRAME:
-                    if length > sim.inbound.limit:  # would never fit (the limit was lowered)
+                    if length > inbound.limit:  # would never fit (the limit was lowered)
                         self.send_common_error("FRAME_TOO_LONG", "Frame size exceeds allowed limit.")
                         self.close()
                         return
-                    await self._paused(sim.inbound.acquire(length))
+                    await self._paused(inbound.acquire(length))
                     reserved = length
                     self.inbound_reserved += length
                 body = await reader.readexactly(length)
@@ -332,9 +356,9 @@ class SimConnection:
     def _release(self, reserved: int) -> None:
         if reserved:
             self.inbound_reserved -= reserved
-            self._sim.inbound.release(reserved)
+            self._context.inbound.release(reserved)
 
-    def _on_message(self, message: common_pb.ProtoMessage, reserved: int) -> _Request | None:
+    def _on_message(self, message: common_pb.ProtoMessage, reserved: int) -> Request | None:
         """Log and rate-limit one frame; the request to queue (``None`` for a heartbeat)."""
         client_msg_id = message.clientMsgId if message.HasField("clientMsgId") else None
         payload_type = message.payloadType
@@ -347,21 +371,23 @@ class SimConnection:
         self.received.append((time.monotonic(), payload_type, logged))
         if payload_type == HEARTBEAT:
             return None
-        sim = self._sim
+        switches = self._context.switches
         verdict = self._limiter.check(  # every frame but heartbeats counts, refused or not
             payload_type,
-            enabled=sim.rate_limits,
-            mode=sim.rate_limit_mode,
-            blockable=payload_type in sim.request_payload_types,
+            enabled=switches.rate_limits,
+            mode=switches.rate_limit_mode,
+            blockable=payload_type in _REQUESTS,
         )
-        return _Request(payload_type, message.payload, client_msg_id, verdict, reserved)
+        return Request(payload_type, message.payload, client_msg_id, verdict, reserved)
 
     async def _work(self) -> None:
-        high_water = self._sim.write_buffer_high_water
+        high_water = self._settings.write_buffer_high_water
+        switches = self._context.switches
+        answer = self._context.answer
         transport = self._writer.transport
         while True:
             request = await self._queue.get()
-            delay = self.answer_delay if self.answer_delay is not None else self._sim.answer_delay
+            delay = self.answer_delay if self.answer_delay is not None else switches.answer_delay
             if delay > 0:
                 await asyncio.sleep(delay)
             if self.closed:
@@ -369,9 +395,7 @@ class SimConnection:
             if self._drop_instead_of_answering:
                 self.closed = True  # mute: the request takes effect, its answers are never written
             try:
-                self._sim.handle_request(
-                    self, request.payload_type, request.payload, request.client_msg_id, request.verdict
-                )
+                answer(self, request)
             except Exception:  # a simulator bug must not look like a protocol answer
                 log.exception("simulator failed to handle payload type %s", request.payload_type)
                 self.send_common_error("UNKNOWN_ERROR", "Internal simulator error", request.client_msg_id)
@@ -391,17 +415,20 @@ class SimConnection:
                 await self.drain()
 
     async def _tick(self) -> None:
-        sim = self._sim
+        settings = self._settings
+        switches = self._context.switches
         while not self.closed:
-            interval = max(0.005, min(1.0, sim.heartbeat_interval / 4, sim.idle_timeout / 4))
+            interval = max(0.005, min(1.0, settings.heartbeat_interval / 4, settings.idle_timeout / 4))
             await asyncio.sleep(interval)
             now = time.monotonic()
-            if not self.reading_paused and now - self._last_in >= sim.idle_timeout:
+            if not self.reading_paused and now - self._last_in >= settings.idle_timeout:
                 log.info("connection %s idle for %.1fs: closing", self.id, now - self._last_in)
                 self.close()
                 return
-            paused = self.heartbeats_paused if self.heartbeats_paused is not None else sim.heartbeats_paused
-            if not paused and now - self._last_out >= sim.heartbeat_interval:
+            paused = (
+                self.heartbeats_paused if self.heartbeats_paused is not None else switches.heartbeats_paused
+            )
+            if not paused and now - self._last_out >= settings.heartbeat_interval:
                 self.send_frames([_HEARTBEAT_FRAME])
 
     async def drain(self) -> None:
@@ -480,7 +507,7 @@ class SimConnection:
         if session_close is not None:
             event.sessionClose = session_close
         if timestamps:
-            if self._sim.spot_timestamps == "sequence":
+            if self._settings.spot_timestamps == "sequence":
                 event.timestamp = self.spot_timestamp_base + sequence
             else:
                 stamp = max(time.time_ns() // 1_000_000, self._last_spot_timestamp + 1)
@@ -529,7 +556,7 @@ class SimConnection:
         if not targets or count <= 0:
             return 0
         plans = [self._burst_plan(*target) for target in targets]
-        clock_stamps = self._sim.spot_timestamps == "clock"
+        clock_stamps = self._settings.spot_timestamps == "clock"
         base = self.spot_timestamp_base
         last_stamp = self._last_spot_timestamp
         sequence = self.spots_sent
@@ -570,7 +597,7 @@ class SimConnection:
     ) -> tuple[bytes, int, bool, list[bytes], list[int], list[int]]:
         """Pre-encoded pieces of one burst target's spot events: a short random walk of quotes
         from the current one (walked back and forth), with the fixed fields encoded once."""
-        state = self._sim.market.symbols[symbol_id]
+        state = self._context.market.symbols[symbol_id]
         step, spread = state.spec.step, state.ask - state.bid
         rng = self._burst_rng
         bids: list[int] = []

@@ -1,16 +1,14 @@
-"""Answers to every request of the schema, one method per payload type.
+"""Answers to the requests of the schema, one method per request.
 
-Checks done before a handler runs (``Simulator.handle_request``): maintenance, blocked
-payload types and rate limits, application authentication, payload decoding, and that an
-account-scoped request names an account authorised on this connection.
+The checks that come first (maintenance, blocks and rate limits, decoding, what the request
+needs authorised) are the dispatcher's (``_dispatch``); a handler only does its request's work
+on the simulated world.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
-
-from google.protobuf.message import Message as ProtobufMessage
+from typing import Any, Final
 
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
@@ -28,11 +26,10 @@ from ctrader_typed.testing._catalogue import (
 )
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription, Token
 from ctrader_typed.testing._market import MINUTE_MS, now_ms
+from ctrader_typed.testing._settings import SimulatorSettings
+from ctrader_typed.testing._world import World
 
-if TYPE_CHECKING:
-    from ctrader_typed.testing.simulator import Simulator
-
-__all__ = ["Handler", "RequestHandlers"]
+__all__ = ["AlreadyDone", "Handler", "RequestHandlers"]
 
 Handler = Callable[[SimConnection, Any, "str | None"], None]
 _MAX_TIMESTAMP: Final = 2_147_483_646_000
@@ -46,98 +43,28 @@ _TRENDBAR_WINDOW_MS: Final = {
 }
 
 
-class RequestHandlers:
-    """One method per request payload type; ``table`` maps the number to it."""
+class AlreadyDone(Exception):
+    """The request's effect is already in place; the dispatcher answers with the error code the
+    request's policy names for that (``RequestPolicy.already_done``)."""
 
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-        self.table: dict[int, tuple[type[ProtobufMessage], Handler]] = {
-            model_pb.PROTO_OA_APPLICATION_AUTH_REQ: (pb.ProtoOAApplicationAuthReq, self.application_auth),
-            model_pb.PROTO_OA_ACCOUNT_AUTH_REQ: (pb.ProtoOAAccountAuthReq, self.account_auth),
-            model_pb.PROTO_OA_VERSION_REQ: (pb.ProtoOAVersionReq, self.version),
-            model_pb.PROTO_OA_NEW_ORDER_REQ: (pb.ProtoOANewOrderReq, self.new_order),
-            model_pb.PROTO_OA_CANCEL_ORDER_REQ: (pb.ProtoOACancelOrderReq, self.cancel_order),
-            model_pb.PROTO_OA_AMEND_ORDER_REQ: (pb.ProtoOAAmendOrderReq, self.amend_order),
-            model_pb.PROTO_OA_AMEND_POSITION_SLTP_REQ: (
-                pb.ProtoOAAmendPositionSLTPReq,
-                self.amend_position_sltp,
-            ),
-            model_pb.PROTO_OA_CLOSE_POSITION_REQ: (pb.ProtoOAClosePositionReq, self.close_position),
-            model_pb.PROTO_OA_ASSET_LIST_REQ: (pb.ProtoOAAssetListReq, self.asset_list),
-            model_pb.PROTO_OA_SYMBOLS_LIST_REQ: (pb.ProtoOASymbolsListReq, self.symbols_list),
-            model_pb.PROTO_OA_SYMBOL_BY_ID_REQ: (pb.ProtoOASymbolByIdReq, self.symbol_by_id),
-            model_pb.PROTO_OA_SYMBOLS_FOR_CONVERSION_REQ: (
-                pb.ProtoOASymbolsForConversionReq,
-                self.symbols_for_conversion,
-            ),
-            model_pb.PROTO_OA_ASSET_CLASS_LIST_REQ: (pb.ProtoOAAssetClassListReq, self.asset_class_list),
-            model_pb.PROTO_OA_TRADER_REQ: (pb.ProtoOATraderReq, self.trader),
-            model_pb.PROTO_OA_RECONCILE_REQ: (pb.ProtoOAReconcileReq, self.reconcile),
-            model_pb.PROTO_OA_DEAL_LIST_REQ: (pb.ProtoOADealListReq, self.deal_list),
-            model_pb.PROTO_OA_ORDER_LIST_REQ: (pb.ProtoOAOrderListReq, self.order_list),
-            model_pb.PROTO_OA_EXPECTED_MARGIN_REQ: (pb.ProtoOAExpectedMarginReq, self.expected_margin),
-            model_pb.PROTO_OA_CASH_FLOW_HISTORY_LIST_REQ: (
-                pb.ProtoOACashFlowHistoryListReq,
-                self.cash_flow_history,
-            ),
-            model_pb.PROTO_OA_GET_ACCOUNTS_BY_ACCESS_TOKEN_REQ: (
-                pb.ProtoOAGetAccountListByAccessTokenReq,
-                self.account_list,
-            ),
-            model_pb.PROTO_OA_REFRESH_TOKEN_REQ: (pb.ProtoOARefreshTokenReq, self.refresh_token),
-            model_pb.PROTO_OA_SUBSCRIBE_SPOTS_REQ: (pb.ProtoOASubscribeSpotsReq, self.subscribe_spots),
-            model_pb.PROTO_OA_UNSUBSCRIBE_SPOTS_REQ: (pb.ProtoOAUnsubscribeSpotsReq, self.unsubscribe_spots),
-            model_pb.PROTO_OA_SUBSCRIBE_LIVE_TRENDBAR_REQ: (
-                pb.ProtoOASubscribeLiveTrendbarReq,
-                self.subscribe_live_trendbar,
-            ),
-            model_pb.PROTO_OA_UNSUBSCRIBE_LIVE_TRENDBAR_REQ: (
-                pb.ProtoOAUnsubscribeLiveTrendbarReq,
-                self.unsubscribe_live_trendbar,
-            ),
-            model_pb.PROTO_OA_GET_TRENDBARS_REQ: (pb.ProtoOAGetTrendbarsReq, self.get_trendbars),
-            model_pb.PROTO_OA_GET_TICKDATA_REQ: (pb.ProtoOAGetTickDataReq, self.get_tick_data),
-            model_pb.PROTO_OA_GET_CTID_PROFILE_BY_TOKEN_REQ: (
-                pb.ProtoOAGetCtidProfileByTokenReq,
-                self.ctid_profile,
-            ),
-            model_pb.PROTO_OA_SUBSCRIBE_DEPTH_QUOTES_REQ: (
-                pb.ProtoOASubscribeDepthQuotesReq,
-                self.subscribe_depth,
-            ),
-            model_pb.PROTO_OA_UNSUBSCRIBE_DEPTH_QUOTES_REQ: (
-                pb.ProtoOAUnsubscribeDepthQuotesReq,
-                self.unsubscribe_depth,
-            ),
-            model_pb.PROTO_OA_SYMBOL_CATEGORY_REQ: (
-                pb.ProtoOASymbolCategoryListReq,
-                self.symbol_category_list,
-            ),
-            model_pb.PROTO_OA_ACCOUNT_LOGOUT_REQ: (pb.ProtoOAAccountLogoutReq, self.account_logout),
-            model_pb.PROTO_OA_MARGIN_CALL_LIST_REQ: (pb.ProtoOAMarginCallListReq, self.margin_call_list),
-            model_pb.PROTO_OA_MARGIN_CALL_UPDATE_REQ: (
-                pb.ProtoOAMarginCallUpdateReq,
-                self.margin_call_update,
-            ),
-            model_pb.PROTO_OA_GET_DYNAMIC_LEVERAGE_REQ: (
-                pb.ProtoOAGetDynamicLeverageByIDReq,
-                self.dynamic_leverage,
-            ),
-            model_pb.PROTO_OA_DEAL_LIST_BY_POSITION_ID_REQ: (
-                pb.ProtoOADealListByPositionIdReq,
-                self.deal_list_by_position,
-            ),
-            model_pb.PROTO_OA_ORDER_DETAILS_REQ: (pb.ProtoOAOrderDetailsReq, self.order_details),
-            model_pb.PROTO_OA_ORDER_LIST_BY_POSITION_ID_REQ: (
-                pb.ProtoOAOrderListByPositionIdReq,
-                self.order_list_by_position,
-            ),
-            model_pb.PROTO_OA_DEAL_OFFSET_LIST_REQ: (pb.ProtoOADealOffsetListReq, self.deal_offset_list),
-            model_pb.PROTO_OA_GET_POSITION_UNREALIZED_PNL_REQ: (
-                pb.ProtoOAGetPositionUnrealizedPnLReq,
-                self.unrealized_pnl,
-            ),
-        }
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class RequestHandlers:
+    """One method per request the simulator answers, named after its ``send_*_req`` coroutine
+    without ``send_`` and ``_req`` (``new_order`` answers ``ProtoOANewOrderReq``).
+
+    A handler runs once the dispatcher's checks have passed: the connection may send this
+    request, and the account it names (if any) is authorised there, with a trading-scope token
+    where the request trades. It answers on ``conn``, raises ``RequestError`` for an error
+    answer about the account it names, or ``AlreadyDone``.
+    """
+
+    def __init__(self, world: World, settings: SimulatorSettings) -> None:
+        self.world = world
+        self.settings = settings
 
     # -- session ------------------------------------------------------------------------------
 
@@ -145,12 +72,9 @@ class RequestHandlers:
         self, conn: SimConnection, req: pb.ProtoOAApplicationAuthReq, cmid: str | None
     ) -> None:
         if conn.app_authenticated:
-            conn.send_error(
-                "CH_CLIENT_ALREADY_AUTHENTICATED", "Open API application is already authorized", cmid
-            )
-            return
+            raise AlreadyDone("Open API application is already authorized")
         try:
-            self.sim.authority.check_application(req.clientId, req.clientSecret)
+            self.world.authority.check_application(req.clientId, req.clientSecret)
         except AuthorityError as exc:
             conn.send_error(exc.code, exc.description, cmid)
             return
@@ -160,11 +84,11 @@ class RequestHandlers:
     def account_auth(self, conn: SimConnection, req: pb.ProtoOAAccountAuthReq, cmid: str | None) -> None:
         account_id = req.ctidTraderAccountId
         try:
-            grant = self.sim.authority.check_access_token(req.accessToken)
+            grant = self.world.authority.check_access_token(req.accessToken)
         except AuthorityError as exc:
             conn.send_error(exc.code, exc.description, cmid, account_id=account_id)
             return
-        if self.sim.broker.account(account_id) is None:
+        if self.world.broker.account(account_id) is None:
             conn.send_error(
                 "CH_CTID_TRADER_ACCOUNT_NOT_FOUND", f"Trading account {account_id} is not found", cmid,
                 account_id=account_id,
@@ -177,10 +101,7 @@ class RequestHandlers:
             )  # fmt: skip
             return
         if account_id in conn.accounts:
-            conn.send_error(
-                "ALREADY_LOGGED_IN", "Trading account is already authorized", cmid, account_id=account_id
-            )
-            return
+            raise AlreadyDone("Trading account is already authorized")
         conn.accounts[account_id] = Token(req.accessToken)
         conn.send(
             model_pb.PROTO_OA_ACCOUNT_AUTH_RES, pb.ProtoOAAccountAuthRes(ctidTraderAccountId=account_id), cmid
@@ -193,20 +114,20 @@ class RequestHandlers:
             pb.ProtoOAAccountLogoutRes(ctidTraderAccountId=account_id),
             cmid,
         )
-        self.sim.forget_account(conn, account_id)
+        self.world.forget_account(conn, account_id)
         conn.send(
             model_pb.PROTO_OA_ACCOUNT_DISCONNECT_EVENT,
             pb.ProtoOAAccountDisconnectEvent(ctidTraderAccountId=account_id),
         )
 
     def version(self, conn: SimConnection, req: pb.ProtoOAVersionReq, cmid: str | None) -> None:
-        conn.send(model_pb.PROTO_OA_VERSION_RES, pb.ProtoOAVersionRes(version=self.sim.version), cmid)
+        conn.send(model_pb.PROTO_OA_VERSION_RES, pb.ProtoOAVersionRes(version=self.settings.version), cmid)
 
-    def account_list(
+    def get_account_list_by_access_token(
         self, conn: SimConnection, req: pb.ProtoOAGetAccountListByAccessTokenReq, cmid: str | None
     ) -> None:
         try:
-            grant = self.sim.authority.check_access_token(req.accessToken)
+            grant = self.world.authority.check_access_token(req.accessToken)
         except AuthorityError as exc:
             conn.send_error(exc.code, exc.description, cmid)
             return
@@ -214,30 +135,30 @@ class RequestHandlers:
             accessToken=req.accessToken, permissionScope=grant.permission_scope
         )
         for account_id in grant.account_ids:
-            account = self.sim.broker.account(account_id)
+            account = self.world.broker.account(account_id)
             if account is not None:
                 res.ctidTraderAccount.append(account.ctid_account())
         conn.send(model_pb.PROTO_OA_GET_ACCOUNTS_BY_ACCESS_TOKEN_RES, res, cmid)
 
-    def ctid_profile(
+    def get_ctid_profile_by_token(
         self, conn: SimConnection, req: pb.ProtoOAGetCtidProfileByTokenReq, cmid: str | None
     ) -> None:
         try:
-            self.sim.authority.check_access_token(req.accessToken)
+            self.world.authority.check_access_token(req.accessToken)
         except AuthorityError as exc:
             conn.send_error(exc.code, exc.description, cmid)
             return
         res = pb.ProtoOAGetCtidProfileByTokenRes()
-        res.profile.userId = self.sim.authority.user_id
+        res.profile.userId = self.world.authority.user_id
         conn.send(model_pb.PROTO_OA_GET_CTID_PROFILE_BY_TOKEN_RES, res, cmid)
 
     def refresh_token(self, conn: SimConnection, req: pb.ProtoOARefreshTokenReq, cmid: str | None) -> None:
         try:
-            grant, old_access = self.sim.authority.refresh(req.refreshToken, notify=False)
+            grant, old_access = self.world.authority.refresh(req.refreshToken, notify=False)
         except AuthorityError as exc:
             conn.send_error(exc.code, exc.description, cmid)
             return
-        pair = self.sim.authority.pair(grant)
+        pair = self.world.authority.pair(grant)
         res = pb.ProtoOARefreshTokenRes(
             accessToken=pair.access_token,
             tokenType="bearer",
@@ -245,7 +166,7 @@ class RequestHandlers:
             refreshToken=pair.refresh_token,
         )
         conn.send(model_pb.PROTO_OA_REFRESH_TOKEN_RES, res, cmid)
-        self.sim.tokens_invalidated(old_access, "Access token was refreshed")
+        self.world.tokens_invalidated(old_access, "Access token was refreshed")
 
     # -- reference data -----------------------------------------------------------------------
 
@@ -303,7 +224,7 @@ class RequestHandlers:
         res.symbol.extend(s.to_light() for s in conversion_chain(req.firstAssetId, req.lastAssetId))
         conn.send(model_pb.PROTO_OA_SYMBOLS_FOR_CONVERSION_RES, res, cmid)
 
-    def dynamic_leverage(
+    def get_dynamic_leverage_by_id(
         self, conn: SimConnection, req: pb.ProtoOAGetDynamicLeverageByIDReq, cmid: str | None
     ) -> None:
         tiers = LEVERAGES.get(req.leverageId)
@@ -322,24 +243,24 @@ class RequestHandlers:
     # -- account data -------------------------------------------------------------------------
 
     def trader(self, conn: SimConnection, req: pb.ProtoOATraderReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         res = pb.ProtoOATraderRes(ctidTraderAccountId=account.account_id)
         res.trader.CopyFrom(account.trader())
         conn.send(model_pb.PROTO_OA_TRADER_RES, res, cmid)
 
     def reconcile(self, conn: SimConnection, req: pb.ProtoOAReconcileReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         res = pb.ProtoOAReconcileRes(ctidTraderAccountId=account.account_id)
         res.position.extend(account.open_positions())
         res.order.extend(account.pending_orders())
         conn.send(model_pb.PROTO_OA_RECONCILE_RES, res, cmid)
 
     def deal_list(self, conn: SimConnection, req: pb.ProtoOADealListReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        limit = self.sim.history_chunk_size
+        account = self.world.account(req.ctidTraderAccountId)
+        limit = self.settings.history_chunk_size
         if req.HasField("maxRows") and req.maxRows > 0:
             limit = min(limit, req.maxRows)
-        deals, has_more = self.sim.broker.deals(
+        deals, has_more = self.world.broker.deals(
             account, _opt(req, "fromTimestamp"), _opt(req, "toTimestamp"), limit
         )
         res = pb.ProtoOADealListRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
@@ -347,47 +268,47 @@ class RequestHandlers:
         conn.send(model_pb.PROTO_OA_DEAL_LIST_RES, res, cmid)
 
     def order_list(self, conn: SimConnection, req: pb.ProtoOAOrderListReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        orders, has_more = self.sim.broker.orders(
-            account, _opt(req, "fromTimestamp"), _opt(req, "toTimestamp"), self.sim.history_chunk_size
+        account = self.world.account(req.ctidTraderAccountId)
+        orders, has_more = self.world.broker.orders(
+            account, _opt(req, "fromTimestamp"), _opt(req, "toTimestamp"), self.settings.history_chunk_size
         )
         res = pb.ProtoOAOrderListRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
         res.order.extend(orders)
         conn.send(model_pb.PROTO_OA_ORDER_LIST_RES, res, cmid)
 
-    def deal_list_by_position(
+    def deal_list_by_position_id(
         self, conn: SimConnection, req: pb.ProtoOADealListByPositionIdReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        deals, has_more = self.sim.broker.deals_by_position(
+        account = self.world.account(req.ctidTraderAccountId)
+        deals, has_more = self.world.broker.deals_by_position(
             account,
             req.positionId,
             _opt(req, "fromTimestamp"),
             _opt(req, "toTimestamp"),
-            self.sim.history_chunk_size,
+            self.settings.history_chunk_size,
         )
         res = pb.ProtoOADealListByPositionIdRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
         res.deal.extend(deals)
         conn.send(model_pb.PROTO_OA_DEAL_LIST_BY_POSITION_ID_RES, res, cmid)
 
-    def order_list_by_position(
+    def order_list_by_position_id(
         self, conn: SimConnection, req: pb.ProtoOAOrderListByPositionIdReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        orders, has_more = self.sim.broker.orders_by_position(
+        account = self.world.account(req.ctidTraderAccountId)
+        orders, has_more = self.world.broker.orders_by_position(
             account,
             req.positionId,
             _opt(req, "fromTimestamp"),
             _opt(req, "toTimestamp"),
-            self.sim.history_chunk_size,
+            self.settings.history_chunk_size,
         )
         res = pb.ProtoOAOrderListByPositionIdRes(ctidTraderAccountId=account.account_id, hasMore=has_more)
         res.order.extend(orders)
         conn.send(model_pb.PROTO_OA_ORDER_LIST_BY_POSITION_ID_RES, res, cmid)
 
     def order_details(self, conn: SimConnection, req: pb.ProtoOAOrderDetailsReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        order, deals = self.sim.broker.order_details(account, req.orderId)
+        account = self.world.account(req.ctidTraderAccountId)
+        order, deals = self.world.broker.order_details(account, req.orderId)
         res = pb.ProtoOAOrderDetailsRes(ctidTraderAccountId=account.account_id)
         res.order.CopyFrom(order)
         res.deal.extend(deals)
@@ -396,25 +317,25 @@ class RequestHandlers:
     def deal_offset_list(
         self, conn: SimConnection, req: pb.ProtoOADealOffsetListReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        offset_by, offsetting = self.sim.broker.deal_offsets(account, req.dealId)
+        account = self.world.account(req.ctidTraderAccountId)
+        offset_by, offsetting = self.world.broker.deal_offsets(account, req.dealId)
         res = pb.ProtoOADealOffsetListRes(ctidTraderAccountId=account.account_id)
         res.offsetBy.extend(offset_by)
         res.offsetting.extend(offsetting)
         conn.send(model_pb.PROTO_OA_DEAL_OFFSET_LIST_RES, res, cmid)
 
-    def cash_flow_history(
+    def cash_flow_history_list(
         self, conn: SimConnection, req: pb.ProtoOACashFlowHistoryListReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         res = pb.ProtoOACashFlowHistoryListRes(ctidTraderAccountId=account.account_id)
-        res.depositWithdraw.extend(self.sim.broker.cash_flow(account, req.fromTimestamp, req.toTimestamp))
+        res.depositWithdraw.extend(self.world.broker.cash_flow(account, req.fromTimestamp, req.toTimestamp))
         conn.send(model_pb.PROTO_OA_CASH_FLOW_HISTORY_LIST_RES, res, cmid)
 
     def expected_margin(
         self, conn: SimConnection, req: pb.ProtoOAExpectedMarginReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         spec = symbol_spec(req.symbolId)
         if spec is None:
             raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
@@ -424,19 +345,19 @@ class RequestHandlers:
             ctidTraderAccountId=account.account_id, moneyDigits=account.money_digits
         )
         for volume in req.volume:
-            margin = self.sim.broker.margin(account, spec, volume)
+            margin = self.world.broker.margin(account, spec, volume)
             res.margin.add(volume=volume, buyMargin=margin, sellMargin=margin)
         conn.send(model_pb.PROTO_OA_EXPECTED_MARGIN_RES, res, cmid)
 
-    def unrealized_pnl(
+    def get_position_unrealized_pnl(
         self, conn: SimConnection, req: pb.ProtoOAGetPositionUnrealizedPnLReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         res = pb.ProtoOAGetPositionUnrealizedPnLRes(
             ctidTraderAccountId=account.account_id, moneyDigits=account.money_digits
         )
         for position in account.open_positions():
-            gross, net = self.sim.broker.unrealized(account, position)
+            gross, net = self.world.broker.unrealized(account, position)
             res.positionUnrealizedPnL.add(
                 positionId=position.positionId, grossUnrealizedPnL=gross, netUnrealizedPnL=net
             )
@@ -445,7 +366,7 @@ class RequestHandlers:
     def margin_call_list(
         self, conn: SimConnection, req: pb.ProtoOAMarginCallListReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         res = pb.ProtoOAMarginCallListRes()
         res.marginCall.extend(account.margin_calls[k] for k in sorted(account.margin_calls))
         conn.send(model_pb.PROTO_OA_MARGIN_CALL_LIST_RES, res, cmid)
@@ -453,7 +374,7 @@ class RequestHandlers:
     def margin_call_update(
         self, conn: SimConnection, req: pb.ProtoOAMarginCallUpdateReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
+        account = self.world.account(req.ctidTraderAccountId)
         if req.marginCall.marginLevelThreshold <= 0:
             raise RequestError("INVALID_REQUEST", "marginLevelThreshold must be positive")
         margin_call = model_pb.ProtoOAMarginCall()
@@ -463,7 +384,7 @@ class RequestHandlers:
         conn.send(model_pb.PROTO_OA_MARGIN_CALL_UPDATE_RES, pb.ProtoOAMarginCallUpdateRes(), cmid)
         event = pb.ProtoOAMarginCallUpdateEvent(ctidTraderAccountId=account.account_id)
         event.marginCall.CopyFrom(margin_call)
-        self.sim.publish(account.account_id, model_pb.PROTO_OA_MARGIN_CALL_UPDATE_EVENT, event)
+        self.world.publish(account.account_id, model_pb.PROTO_OA_MARGIN_CALL_UPDATE_EVENT, event)
 
     # -- trading ------------------------------------------------------------------------------
 
@@ -474,13 +395,8 @@ class RequestHandlers:
         cmid: str | None,
         action: Callable[[], list[pb.ProtoOAExecutionEvent]],
     ) -> None:
-        grant_scope = self.sim.scope_of(conn, account_id)
-        if grant_scope != "trading":
-            conn.send_error(
-                "ACCOUNT_NOT_AUTHORIZED", "The access token has the view-only 'accounts' scope", cmid,
-                account_id=account_id,
-            )  # fmt: skip
-            return
+        """Run a trading action: its execution events go to every session of the account (the
+        requester's with ``cmid``), a rejection as ``ProtoOAOrderErrorEvent`` to the requester."""
         try:
             events = action()
         except OrderRejected as exc:
@@ -494,31 +410,33 @@ class RequestHandlers:
             conn.send(model_pb.PROTO_OA_ORDER_ERROR_EVENT, error, cmid)
             return
         for event in events:
-            self.sim.publish(
+            self.world.publish(
                 account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event, origin=conn, client_msg_id=cmid
             )
 
     def new_order(self, conn: SimConnection, req: pb.ProtoOANewOrderReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.new_order(account, req))
+        account = self.world.account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.world.broker.new_order(account, req))
 
     def cancel_order(self, conn: SimConnection, req: pb.ProtoOACancelOrderReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.cancel_order(account, req))
+        account = self.world.account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.world.broker.cancel_order(account, req))
 
     def amend_order(self, conn: SimConnection, req: pb.ProtoOAAmendOrderReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.amend_order(account, req))
+        account = self.world.account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.world.broker.amend_order(account, req))
 
     def amend_position_sltp(
         self, conn: SimConnection, req: pb.ProtoOAAmendPositionSLTPReq, cmid: str | None
     ) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.amend_position_sltp(account, req))
+        account = self.world.account(req.ctidTraderAccountId)
+        self._trade(
+            conn, account.account_id, cmid, lambda: self.world.broker.amend_position_sltp(account, req)
+        )
 
     def close_position(self, conn: SimConnection, req: pb.ProtoOAClosePositionReq, cmid: str | None) -> None:
-        account = self.sim.require_account(req.ctidTraderAccountId)
-        self._trade(conn, account.account_id, cmid, lambda: self.sim.broker.close_position(account, req))
+        account = self.world.account(req.ctidTraderAccountId)
+        self._trade(conn, account.account_id, cmid, lambda: self.world.broker.close_position(account, req))
 
     # -- market data --------------------------------------------------------------------------
 
@@ -533,7 +451,7 @@ class RequestHandlers:
             if symbol_spec(symbol_id) is None:
                 raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {symbol_id} is not found")
             if (account_id, symbol_id) in conn.spot_subscriptions:
-                raise RequestError("ALREADY_SUBSCRIBED", f"Already subscribed to spots of symbol {symbol_id}")
+                raise AlreadyDone(f"Already subscribed to spots of symbol {symbol_id}")
         subscriptions = []
         for symbol_id in symbol_ids:
             subscription = SpotSubscription(account_id, symbol_id, req.subscribeToSpotTimestamp)
@@ -545,7 +463,7 @@ class RequestHandlers:
             cmid,
         )
         for subscription in subscriptions:
-            state = self.sim.market.symbols[subscription.symbol_id]
+            state = self.world.market.symbols[subscription.symbol_id]
             conn.send_spot(subscription, state.bid, state.ask, session_close=state.session_close)
 
     def unsubscribe_spots(
@@ -595,7 +513,7 @@ class RequestHandlers:
             cmid,
         )
 
-    def subscribe_depth(
+    def subscribe_depth_quotes(
         self, conn: SimConnection, req: pb.ProtoOASubscribeDepthQuotesReq, cmid: str | None
     ) -> None:
         account_id = req.ctidTraderAccountId
@@ -606,7 +524,7 @@ class RequestHandlers:
             if symbol_spec(symbol_id) is None:
                 raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {symbol_id} is not found")
             if (account_id, symbol_id) in conn.depth_subscriptions:
-                raise RequestError("ALREADY_SUBSCRIBED", f"Already subscribed to depth of symbol {symbol_id}")
+                raise AlreadyDone(f"Already subscribed to depth of symbol {symbol_id}")
         conn.depth_subscriptions.update((account_id, s) for s in symbol_ids)
         conn.send(
             model_pb.PROTO_OA_SUBSCRIBE_DEPTH_QUOTES_RES,
@@ -615,10 +533,10 @@ class RequestHandlers:
         )
         for symbol_id in symbol_ids:
             event = pb.ProtoOADepthEvent(ctidTraderAccountId=account_id, symbolId=symbol_id)
-            event.newQuotes.extend(self.sim.market.depth(symbol_id).snapshot())
+            event.newQuotes.extend(self.world.market.depth(symbol_id).snapshot())
             conn.send(model_pb.PROTO_OA_DEPTH_EVENT, event)
 
-    def unsubscribe_depth(
+    def unsubscribe_depth_quotes(
         self, conn: SimConnection, req: pb.ProtoOAUnsubscribeDepthQuotesReq, cmid: str | None
     ) -> None:
         account_id = req.ctidTraderAccountId
@@ -642,10 +560,10 @@ class RequestHandlers:
             else max(0, to_ms - _TRENDBAR_WINDOW_MS[req.period])
         )
         _check_bounds(from_ms, to_ms)
-        limit = self.sim.history_chunk_size
+        limit = self.settings.history_chunk_size
         if req.HasField("count") and req.count > 0:
             limit = min(limit, req.count)
-        bars, has_more = self.sim.market.trendbars(req.symbolId, req.period, from_ms, to_ms, limit)
+        bars, has_more = self.world.market.trendbars(req.symbolId, req.period, from_ms, to_ms, limit)
         res = pb.ProtoOAGetTrendbarsRes(
             ctidTraderAccountId=req.ctidTraderAccountId,
             period=req.period,
@@ -670,8 +588,8 @@ class RequestHandlers:
         to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
         from_ms = req.fromTimestamp if req.HasField("fromTimestamp") else max(0, to_ms - _WEEK_MS)
         _check_bounds(from_ms, to_ms)
-        ticks, has_more = self.sim.market.ticks(
-            req.symbolId, req.type == model_pb.BID, from_ms, to_ms, self.sim.tick_chunk_size
+        ticks, has_more = self.world.market.ticks(
+            req.symbolId, req.type == model_pb.BID, from_ms, to_ms, self.settings.tick_chunk_size
         )
         res = pb.ProtoOAGetTickDataRes(ctidTraderAccountId=req.ctidTraderAccountId, hasMore=has_more)
         previous_t, previous_price = 0, 0

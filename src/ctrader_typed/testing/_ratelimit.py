@@ -53,7 +53,7 @@ from typing import Literal
 
 from ctrader_typed._generated.registry import HISTORICAL_PAYLOAD_TYPES
 
-__all__ = ["RateLimitMode", "RateLimiter", "Verdict"]
+__all__ = ["ConnectionLimits", "RateLimitMode", "Verdict"]
 
 RateLimitMode = Literal["blocked", "frequency"]
 
@@ -67,8 +67,11 @@ class Verdict:
     retry_after: int | None = None
 
 
-class RateLimiter:
-    """The limits of one connection (see the module docstring).
+class ConnectionLimits:
+    """The request limits of one simulated connection (see the module docstring).
+
+    Not the client's ``ctrader_typed._ratelimit.RateLimiter``, which paces what a client
+    sends; this one judges what a server receives.
 
     Args:
         limit: Requests per ``window`` in the ordinary class (historical ones included).

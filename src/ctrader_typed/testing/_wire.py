@@ -14,7 +14,6 @@ import struct
 from typing import Final
 
 from google.protobuf.message import DecodeError
-from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 
@@ -25,7 +24,6 @@ __all__ = [
     "encode_varint",
     "envelope",
     "frame",
-    "message_frame",
 ]
 
 HEADER: Final = struct.Struct(">I")
@@ -68,11 +66,6 @@ def envelope(payload_type: int, payload: bytes, client_msg_id: str | None = None
 def frame(body: bytes) -> bytes:
     """Prefix ``body`` with its 4-byte big-endian length."""
     return HEADER.pack(len(body)) + body
-
-
-def message_frame(payload_type: int, message: ProtobufMessage, client_msg_id: str | None = None) -> bytes:
-    """A complete frame carrying ``message``; raises ``EncodeError`` if it misses required fields."""
-    return frame(envelope(payload_type, message.SerializeToString(), client_msg_id))
 
 
 def decode_envelope(body: bytes) -> common_pb.ProtoMessage:

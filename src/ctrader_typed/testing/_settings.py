@@ -1,0 +1,178 @@
+"""The simulator's configuration: the options it starts with, and the switches tests flip.
+
+``SimulatorSettings`` holds every option of ``Simulator`` and is the one place their
+defaults are written; it is frozen, so what a simulator was started with can always be read
+back (``sim.settings``). ``SimulatorOptions`` spells the same options as keyword arguments
+for ``Simulator(**options)``, without defaults (a test keeps the two in step).
+
+``FaultSwitches`` is the mutable state behind the test hooks that act on the whole server
+(answers delayed, heartbeats or quotes paused, maintenance, payload types blocked, rate limits
+switched); a connection's own overrides live on the connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+from collections.abc import Callable
+from typing import Literal, TypedDict
+
+from ctrader_typed.testing._auth import DEFAULT_REDIRECT_URI
+from ctrader_typed.testing._ratelimit import RateLimitMode
+
+__all__ = ["FaultSwitches", "SimulatorOptions", "SimulatorSettings", "SpotTimestamps"]
+
+SpotTimestamps = Literal["sequence", "clock"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatorSettings:
+    """Every option of ``Simulator``, with its default; intervals are in seconds.
+
+    Attributes:
+        host, port, http_port: Where the TLS protobuf endpoint and the OAuth HTTP endpoints
+            listen (0: any free port).
+        seed: Seed of the price history, of the quote walk and of spot bursts.
+        spot_interval: Seconds between quotes of each symbol (spot events are sent only when
+            a side changed).
+        idle_timeout: Close a connection that sent nothing for this long.
+        heartbeat_interval: Send ``ProtoHeartbeatEvent`` after this long without output.
+        rate_limits, rate_limit_mode, request_limit, historical_limit, rate_limit_block:
+            Per-connection request limits and how breaches are answered: rolling one-second
+            windows, every request counted when read (refused ones too), historical requests
+            counted against both limits; the rules are in ``ctrader_typed.testing._ratelimit``.
+            ``rate_limits`` and ``rate_limit_mode`` are where the server starts:
+            ``Simulator.set_rate_limits`` changes them while it runs.
+        rate_limit_clock: Monotonic seconds for the rate limits and payload-type blocks
+            (default ``time.monotonic``); tests inject a fake one to step time exactly.
+        max_frame_size: Largest client-to-server frame accepted (bytes, without the 4-byte
+            prefix); default 1 MiB, far more than any request needs (a ``ProtoOASymbolByIdReq``
+            for 10,000 symbols is about 30 KB). A longer one gets ``ProtoErrorRes``
+            ``FRAME_TOO_LONG`` and a close. At most ``inbound_buffer_limit``.
+        inbound_buffer_limit: Bytes of inbound frames over 4 KiB that the simulator holds at
+            once, over all connections: being read, or read and not yet answered (default
+            16 MiB). A frame that does not fit waits, its connection unread, until others
+            are answered or closed.
+        request_queue_limit: Requests read ahead of the one being answered, per connection
+            (default 64); when the queue is full the connection is not read.
+        write_buffer_high_water: Bytes in a connection's write buffer above which its requests
+            wait to be answered (default 512 KiB, asyncio's own default for TLS); answering
+            resumes below a quarter of it.
+        received_log_limit: How many frames ``SimConnection.received`` keeps (default 10,000).
+        history_chunk_size: Most bars, deals or orders in one answer (``hasMore`` beyond).
+        tick_chunk_size: Most ticks in one ``ProtoOAGetTickDataRes``.
+        spot_timestamps: ``"sequence"`` (timestamp = connection base + per-connection
+            sequence) or ``"clock"`` (wall-clock milliseconds, strictly increasing).
+        spot_log_limit: How many ``(sequence, symbol, bid, ask)`` entries each connection keeps.
+        token_lifetime: Seconds an access token lives.
+        client_id, client_secret: The application's credentials (default: random).
+        redirect_uri: The registered redirect URI (loopback URIs are accepted too).
+        version: What ``ProtoOAVersionRes`` answers.
+        extra_demo_accounts: More demo accounts granted to the default token, after the two
+            standard ones (ids 44_000_003, 44_000_004, ...), for tests that need many accounts
+            on one connection.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    http_port: int = 0
+    seed: int = 0
+    spot_interval: float = 0.2
+    idle_timeout: float = 30.0
+    heartbeat_interval: float = 10.0
+    rate_limits: bool = True
+    rate_limit_mode: RateLimitMode = "blocked"
+    max_frame_size: int = 1024 * 1024
+    inbound_buffer_limit: int = 16 * 1024 * 1024
+    request_queue_limit: int = 64
+    write_buffer_high_water: int = 512 * 1024
+    received_log_limit: int = 10_000
+    request_limit: int = 50
+    historical_limit: int = 5
+    rate_limit_block: float = 1.0
+    rate_limit_clock: Callable[[], float] = time.monotonic
+    history_chunk_size: int = 5_000
+    tick_chunk_size: int = 10_000
+    spot_timestamps: SpotTimestamps = "sequence"
+    spot_log_limit: int = 1_000_000
+    token_lifetime: int = 2_628_000
+    client_id: str | None = None
+    client_secret: str | None = dataclasses.field(default=None, repr=False)
+    redirect_uri: str = DEFAULT_REDIRECT_URI
+    version: str = "91"
+    extra_demo_accounts: int = 0
+
+    def __post_init__(self) -> None:
+        if self.extra_demo_accounts < 0:
+            raise ValueError("extra_demo_accounts must not be negative")
+        if not 0 <= self.max_frame_size <= self.inbound_buffer_limit:
+            raise ValueError("max_frame_size must be between 0 and inbound_buffer_limit")
+        if self.request_queue_limit < 1 or self.write_buffer_high_water < 0 or self.received_log_limit < 0:
+            raise ValueError(
+                "request_queue_limit must be positive; write_buffer_high_water and "
+                "received_log_limit must not be negative"
+            )
+
+
+class SimulatorOptions(TypedDict, total=False):
+    """The fields of ``SimulatorSettings`` as keyword arguments (see it for what each means)."""
+
+    host: str
+    port: int
+    http_port: int
+    seed: int
+    spot_interval: float
+    idle_timeout: float
+    heartbeat_interval: float
+    rate_limits: bool
+    rate_limit_mode: RateLimitMode
+    max_frame_size: int
+    inbound_buffer_limit: int
+    request_queue_limit: int
+    write_buffer_high_water: int
+    received_log_limit: int
+    request_limit: int
+    historical_limit: int
+    rate_limit_block: float
+    rate_limit_clock: Callable[[], float]
+    history_chunk_size: int
+    tick_chunk_size: int
+    spot_timestamps: SpotTimestamps
+    spot_log_limit: int
+    token_lifetime: int
+    client_id: str | None
+    client_secret: str | None
+    redirect_uri: str
+    version: str
+    extra_demo_accounts: int
+
+
+@dataclasses.dataclass(slots=True)
+class FaultSwitches:
+    """Server-wide state of the test hooks (a connection's own overrides win over these).
+
+    Attributes:
+        rate_limits, rate_limit_mode: Whether the request limits apply, and how a breach is
+            answered (they start as the settings say).
+        answer_delay: Seconds each request waits before it is answered.
+        heartbeats_paused: The server sends no heartbeats.
+        market_paused: The quote stream stands still.
+        maintenance_until: Every request is refused with ``SERVER_IS_UNDER_MAINTENANCE`` until
+            then (cleared by the first request after it).
+        blocked: Payload type -> ``rate_limit_clock`` time until which it is refused with
+            ``BLOCKED_PAYLOAD_TYPE``, on every connection.
+    """
+
+    rate_limits: bool
+    rate_limit_mode: RateLimitMode
+    answer_delay: float = 0.0
+    heartbeats_paused: bool = False
+    market_paused: bool = False
+    maintenance_until: datetime.datetime | None = None
+    blocked: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def start(cls, settings: SimulatorSettings) -> FaultSwitches:
+        """The switches of a fresh simulator: nothing faulty, rate limits as configured."""
+        return cls(rate_limits=settings.rate_limits, rate_limit_mode=settings.rate_limit_mode)
