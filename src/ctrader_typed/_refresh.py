@@ -21,7 +21,7 @@ import dataclasses
 import math
 from typing import Final
 
-__all__ = ["MAX_INTERVAL", "MIN_INTERVAL", "RefreshSchedule"]
+__all__ = ["MAX_DELAY", "MAX_INTERVAL", "MIN_INTERVAL", "RefreshSchedule"]
 
 MIN_INTERVAL: Final = 30.0
 """Seconds between two refreshes at the least."""
@@ -30,6 +30,8 @@ MAX_INTERVAL: Final = 3600.0
 MARGIN_FRACTION: Final = 0.5
 """The margin is at most this fraction of the token's lifetime."""
 MAX_FAILURE_BACKOFF: Final = 60.0
+MAX_DELAY: Final = 10 * 365.25 * 86400.0
+"""The longest delay ``delay`` returns (ten years, the longest token lifetime the client keeps)."""
 
 
 @dataclasses.dataclass(slots=True)
@@ -44,18 +46,29 @@ class RefreshSchedule:
     failures: int = 0
     """Failed refreshes in a row."""
 
+    def __post_init__(self) -> None:
+        if math.isnan(self.margin):
+            self.margin = 0.0  # no number: no margin (the minimum interval still holds)
+
     def delay(self, *, remaining: float, lifetime: float | None, now: float) -> float:
         """Seconds from ``now`` until the next refresh of a token that expires in
-        ``remaining`` seconds and lived ``lifetime`` seconds when it was received."""
-        if not math.isfinite(remaining):
-            remaining = 0.0 if remaining < 0 else MAX_INTERVAL * 24
+        ``remaining`` seconds and lived ``lifetime`` seconds when it was received.
+
+        Always a finite number from 0 to ``MAX_DELAY``, whatever the inputs (NaN, infinities,
+        lifetimes of 2**62 seconds): the caller sleeps that long and asks again.
+        """
+        if not math.isfinite(remaining):  # NaN or -inf: due now; +inf: look again in a day
+            remaining = MAX_INTERVAL * 24 if remaining > 0 else 0.0
+        remaining = min(max(remaining, -MAX_DELAY), MAX_DELAY)
         life = lifetime if lifetime is not None and math.isfinite(lifetime) and lifetime > 0 else remaining
-        margin = min(self.margin, MARGIN_FRACTION * max(life, 0.0))
+        margin = min(self.margin, MARGIN_FRACTION * min(max(life, 0.0), MAX_DELAY))
         due = remaining - margin
         if self.last_refresh is not None:
             interval = min(MAX_INTERVAL, self.min_interval * 2.0 ** min(self.short_streak, 16))
-            due = max(due, self.last_refresh + interval - now)
-        return max(0.0, due)
+            since = now - self.last_refresh  # exactly 0 right after a refresh, however large ``now``
+            if not math.isnan(since):
+                due = max(due, interval - since)
+        return min(MAX_DELAY, max(0.0, due))
 
     def refreshed(self, *, lifetime: float | None, now: float) -> bool:
         """A refresh succeeded and brought a token living ``lifetime`` seconds; return True

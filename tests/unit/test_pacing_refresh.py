@@ -236,8 +236,9 @@ async def test_lanes_are_separate_queues_and_historical_sends_count_in_both(harn
 
 async def test_fail_wakes_every_waiter_of_every_lane_with_the_error(harness: Harness) -> None:
     gate = harness.gate
-    holder = await gate.turn(VERSION_REQ)
-    (await gate.turn(GET_TRENDBARS_REQ)).done(sent=True)  # the next historical one waits for the pace
+    (await gate.turn(GET_TRENDBARS_REQ)).done(sent=True)  # t=0: the next historical one waits for the pace
+    harness.clock.now = SPACING
+    holder = await asyncio.wait_for(gate.turn(VERSION_REQ), 5)  # holds the ordinary lane meanwhile
     waiters = [harness.waiter() for _ in range(5)] + [harness.waiter(GET_TRENDBARS_REQ) for _ in range(3)]
     await spin()
     assert gate.waiting == 8
