@@ -12,6 +12,11 @@
 Standalone: ``ctrader-typed sim`` or ``python -m ctrader_typed.testing`` (first stdout line is
 one JSON object with the connection details). In pytest: the ``ctrader_simulator`` fixture.
 
+Options
+    Keywords of ``Simulator`` (``Simulator(seed=7, rate_limits=False)``), or a whole
+    ``SimulatorSettings``, which lists them with their defaults; ``sim.settings`` reads them
+    back. The test hooks below change the running server, never its settings.
+
 Protocol
     4-byte big-endian length + ``ProtoMessage``. ``clientMsgId`` is echoed on every answer and
     on the execution events a trading request causes (other sessions of the same account get

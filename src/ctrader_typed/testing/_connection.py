@@ -48,7 +48,7 @@ from google.protobuf.message import Message as ProtobufMessage
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
-from ctrader_typed._generated.registry import REQUEST_METHODS
+from ctrader_typed._generated.registry import REQUEST_POLICIES
 from ctrader_typed.testing._market import Market
 from ctrader_typed.testing._ratelimit import ConnectionLimits, Verdict
 from ctrader_typed.testing._settings import FaultSwitches, SimulatorSettings
@@ -72,7 +72,7 @@ _SMALL_FRAME: Final = 4 * 1024
 """Frame bodies above this many bytes reserve their length from the shared inbound budget."""
 _LOGGED_CMID: Final = 128
 """Characters of a clientMsgId kept in ``SimConnection.received``."""
-_REQUESTS: Final = frozenset(REQUEST_METHODS)
+_REQUESTS: Final = frozenset(REQUEST_POLICIES)
 """Payload types of the schema's requests: only these can be blocked by payload type."""
 _ids = itertools.count(1)
 
