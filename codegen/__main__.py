@@ -1,4 +1,8 @@
-"""``python -m codegen [--check]``: regenerate ``src/ctrader_typed/_generated/``."""
+"""``python -m codegen [--check]``: regenerate ``src/ctrader_typed/_generated/``.
+
+``python -m codegen diff UPSTREAM_DIR``: list what an upstream schema release changed compared
+with ``protos/``, at wire level (see ``codegen/diff.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from codegen import load, model, policy, render
+from codegen import diff, load, model, policy, render
 from codegen.errors import CodegenError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +80,14 @@ def check(files: dict[str, str], out_dir: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["diff"]:
+        return diff.main(argv[1:], DEFAULT_PROTOS)
+    parser = argparse.ArgumentParser(
+        prog="python -m codegen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--check", action="store_true", help="verify the committed output equals a fresh run")
     parser.add_argument(
         "--protos", type=Path, default=DEFAULT_PROTOS, help="schema directory (default: protos/)"

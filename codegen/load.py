@@ -50,8 +50,21 @@ def _enclosing_message(path: Path, line: int) -> str:
     return "<top level>"
 
 
-def _explain_protoc_failure(proto_dir: Path, stderr: str) -> str:
-    explanations = []
+@dataclass(frozen=True, slots=True)
+class MissingEnumValue:
+    """protoc's complaint that a default names an enum value that does not exist."""
+
+    path: Path
+    line: int  # 1-based
+    column: int  # 1-based, where the value's name starts
+    enum: str
+    value: str
+    message: str  # the message declared nearest above the line
+
+
+def missing_enum_values(proto_dir: Path, stderr: str) -> list[MissingEnumValue]:
+    """Every missing-enum-value error in protoc's ``stderr`` for a run over ``proto_dir``."""
+    found = []
     for raw in stderr.splitlines():
         match = _MISSING_ENUM_VALUE.match(raw.strip())
         if not match:
@@ -59,13 +72,29 @@ def _explain_protoc_failure(proto_dir: Path, stderr: str) -> str:
         path = Path(match.group("file"))
         if not path.is_absolute():
             path = proto_dir / path
-        file_name = path.name
-        message = _enclosing_message(path, int(match.group("line")))
+        line = int(match.group("line"))
+        found.append(
+            MissingEnumValue(
+                path=path,
+                line=line,
+                column=int(match.group("col")),
+                enum=match.group("enum"),
+                value=match.group("value"),
+                message=_enclosing_message(path, line),
+            )
+        )
+    return found
+
+
+def _explain_protoc_failure(proto_dir: Path, stderr: str) -> str:
+    explanations = []
+    for missing in missing_enum_values(proto_dir, stderr):
+        file_name = missing.path.name
         explanations.append(
-            f"{file_name}:{match.group('line')}: message {message} names "
-            f"{match.group('enum')}.{match.group('value')} as a default, but enum "
-            f"{match.group('enum')} has no such value. Fix: add {match.group('value')} to "
-            f"{match.group('enum')}, or delete message {message} from {file_name} if the "
+            f"{file_name}:{missing.line}: message {missing.message} names "
+            f"{missing.enum}.{missing.value} as a default, but enum "
+            f"{missing.enum} has no such value. Fix: add {missing.value} to "
+            f"{missing.enum}, or delete message {missing.message} from {file_name} if the "
             "server no longer speaks it (upstream's orphaned ProtoOAv1PnLChange* messages "
             "fail exactly like this)."
         )
@@ -110,3 +139,26 @@ def run_protoc(proto_dir: Path) -> Loaded:
             if path.name.endswith(("_pb2.py", "_pb2.pyi"))
         }
     return Loaded(descriptors=descriptors, pb2_sources=sources)
+
+
+def compile_descriptors(proto_dir: Path) -> tuple[descriptor_pb2.FileDescriptorSet | None, str]:
+    """Compile ``proto_dir`` to a descriptor set (no source info, no Python output).
+
+    Returns the set, or ``None`` and protoc's error output when it rejects the schema.
+    """
+    proto_dir = proto_dir.resolve()
+    files = proto_files(proto_dir)
+    with tempfile.TemporaryDirectory(prefix="ctrader-codegen-") as tmp:
+        descriptor_path = Path(tmp) / "schema.pb"
+        args = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{proto_dir}",
+            f"--descriptor_set_out={descriptor_path}",
+            *(f.name for f in files),
+        ]
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=proto_dir)
+        if proc.returncode != 0:
+            return None, proc.stderr
+        return descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes()), ""
