@@ -52,6 +52,8 @@ def test_invalid_settings_are_refused_before_anything_starts() -> None:
 
 def test_switches_start_from_the_settings_and_hooks_flip_them_not_the_settings() -> None:
     sim = Simulator(rate_limits=False, rate_limit_mode="frequency")
-    assert FaultSwitches.start(sim.settings) == FaultSwitches(rate_limits=False, rate_limit_mode="frequency")
+    assert FaultSwitches.from_settings(sim.settings) == FaultSwitches(
+        rate_limits=False, rate_limit_mode="frequency"
+    )
     sim.set_rate_limits(True, "blocked")
     assert (sim.settings.rate_limits, sim.settings.rate_limit_mode) == (False, "frequency")

@@ -173,6 +173,6 @@ class FaultSwitches:
     blocked: dict[int, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def start(cls, settings: SimulatorSettings) -> FaultSwitches:
+    def from_settings(cls, settings: SimulatorSettings) -> FaultSwitches:
         """The switches of a fresh simulator: nothing faulty, rate limits as configured."""
         return cls(rate_limits=settings.rate_limits, rate_limit_mode=settings.rate_limit_mode)

@@ -81,7 +81,7 @@ class Simulator:
         elif options:
             settings = dataclasses.replace(settings, **options)
         self._settings = settings
-        self._switches = FaultSwitches.start(settings)
+        self._switches = FaultSwitches.from_settings(settings)
         self._world = World(settings)
         self._inbound = InboundBudget(settings.inbound_buffer_limit)
         self._context = ConnectionContext(
@@ -133,14 +133,17 @@ class Simulator:
 
     @property
     def client_id(self) -> str:
+        """The application's client id."""
         return self.authority.client_id
 
     @property
     def client_secret(self) -> str:
+        """The application's client secret."""
         return self.authority.client_secret
 
     @property
     def redirect_uri(self) -> str:
+        """The registered redirect URI."""
         return self.authority.redirect_uri
 
     @property
@@ -160,10 +163,12 @@ class Simulator:
 
     @property
     def demo_accounts(self) -> list[int]:
+        """The demo accounts of ``accounts``."""
         return [a.account_id for a in self._world.accounts if not a.is_live]
 
     @property
     def live_accounts(self) -> list[int]:
+        """The live accounts of ``accounts``."""
         return [a.account_id for a in self._world.accounts if a.is_live]
 
     @property
@@ -202,6 +207,7 @@ class Simulator:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Make the throwaway CA, listen on both endpoints and start the quote stream."""
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         self._tmpdir = Path(tempfile.mkdtemp(prefix="ctrader-sim-"))
@@ -227,6 +233,7 @@ class Simulator:
         log.info("simulator listening on %s:%s (OAuth on %s)", self.host, self.port, self.oauth_url)
 
     async def stop(self) -> None:
+        """Stop the quote stream, drop every connection, close both endpoints, delete the CA."""
         if self._market_task is not None:
             self._market_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -338,22 +345,26 @@ class Simulator:
         self._switches.market_paused = paused
 
     def send_garbage(self, *, connection: SimConnection | None = None) -> None:
+        """A well-framed body that is not a ``ProtoMessage``."""
         for conn in self._targets(connection):
             conn.send_garbage()
 
     def send_oversized_frame(
         self, size: int = 256 * 1024 * 1024, *, connection: SimConnection | None = None
     ) -> None:
+        """Announce a frame of ``size`` bytes and send only its first KiB."""
         for conn in self._targets(connection):
             conn.send_oversized_frame(size)
 
     def send_half_frame_then_close(self, *, connection: SimConnection | None = None) -> None:
+        """Write half of a spot event's frame, then close: the client sees a truncated frame."""
         for conn in self._targets(connection):
             conn.send_half_frame_then_close()
 
     def send_undecodable_payload(
         self, payload_type: int = model_pb.PROTO_OA_SPOT_EVENT, *, connection: SimConnection | None = None
     ) -> None:
+        """A valid envelope whose payload cannot be parsed as ``payload_type``."""
         for conn in self._targets(connection):
             conn.send_undecodable_payload(payload_type)
 
@@ -414,6 +425,7 @@ class Simulator:
             connection.block_payload_type(pt, retry_after_s)
 
     def set_rate_limits(self, enabled: bool, mode: RateLimitMode | None = None) -> None:
+        """Switch the request limits on or off (and change how a breach is answered) on every connection."""
         self._switches.rate_limits = enabled
         if mode is not None:
             self._switches.rate_limit_mode = mode
