@@ -29,6 +29,16 @@ def codegen_check(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def codegen_diff(session: nox.Session) -> None:
+    """What an upstream schema release changed compared with protos/ (`nox -s codegen_diff -- UPSTREAM_DIR`)."""
+    if not session.posargs:
+        session.error("name the directory of upstream's .proto files: nox -s codegen_diff -- UPSTREAM_DIR")
+    session.install("-e", ".[codegen]")
+    # Exit status 1 only means "there are differences": the report is the point.
+    session.run("python", "-m", "codegen", "diff", *session.posargs, success_codes=[0, 1])
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
     session.install("-e", ".[codegen]")
