@@ -408,11 +408,11 @@ class SimConnection:
             if transport.get_write_buffer_size() >= high_water:
                 self.answers_paused = True
                 try:
-                    await self.drain()
+                    await self._drain()
                 finally:
                     self.answers_paused = False
             else:
-                await self.drain()
+                await self._drain()
 
     async def _tick(self) -> None:
         settings = self._settings
@@ -431,7 +431,7 @@ class SimConnection:
             if not paused and now - self._last_out >= settings.heartbeat_interval:
                 self.send_frames([_HEARTBEAT_FRAME])
 
-    async def drain(self) -> None:
+    async def _drain(self) -> None:
         if self.closed:
             return
         with contextlib.suppress(ConnectionError, ssl.SSLError, OSError):
@@ -588,7 +588,7 @@ class SimConnection:
             log.extend(entries[:written])
             if written < len(batch):
                 break  # dropped mid-burst: what was built but not written was never sent
-            await self.drain()
+            await self._drain()
         self._last_spot_timestamp = last_stamp
         return sent
 
