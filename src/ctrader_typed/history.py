@@ -6,7 +6,7 @@ answer holds (``has_more`` says there are more). These iterators split ``[start,
 into windows, page through each window until ``has_more`` is false, drop the records a
 page boundary repeats, and yield everything in chronological order::
 
-    async for bar in iter_trendbars(client, account_id, symbol_id, TrendbarPeriod.M1, start, end, digits=5):
+    async for bar in iter_trendbars(client, account_id, symbol_id, TrendbarPeriod.M1, start, end):
         print(bar.time, bar.open, bar.close)
 
 Every page is an ordinary request through the client, so ``AsyncClient`` paces them
@@ -43,6 +43,7 @@ __all__ = [
     "iter_ticks",
     "iter_trendbars",
     "iter_trendbars_raw",
+    "symbol_digits",
 ]
 
 logger = logging.getLogger("ctrader_typed.history")
@@ -241,12 +242,38 @@ async def iter_trendbars(
     start: Moment,
     end: Moment,
     *,
-    digits: int = PRICE_DIGITS,
+    digits: int | None = None,
     window: timedelta | int | None = None,
 ) -> AsyncIterator[Ohlc]:
-    """Bars of ``[start, end]`` as ``Ohlc`` (prices rounded to ``digits``), oldest first."""
+    """Bars of ``[start, end]`` as ``Ohlc`` with prices at the symbol's digits, oldest first.
+
+    Without ``digits`` the symbol's own ``digits`` are asked for first (one
+    ``SymbolByIdReq``), so a 3-digit USDJPY bar reads ``Decimal('147.667')``; pass
+    ``digits`` (e.g. ``symbol.digits`` of a symbol you already hold) to skip that request.
+
+    Raises:
+        LookupError: ``digits`` was not given and the server does not know the symbol
+            (or knows it only as archived).
+    """
+    if digits is None:
+        digits = await symbol_digits(client, account_id, symbol_id)
     async for bar in iter_trendbars_raw(client, account_id, symbol_id, period, start, end, window=window):
         yield trendbar_to_ohlc(bar, digits, period=period)
+
+
+async def symbol_digits(client: GeneratedRequests, account_id: int, symbol_id: int) -> int:
+    """The ``digits`` of a symbol, asked of the server (one ``SymbolByIdReq``).
+
+    Raises:
+        LookupError: The server does not know the symbol, or knows it only as archived.
+    """
+    answer = await client.send_symbol_by_id_req(account_id, [symbol_id])
+    for symbol in answer.symbol:
+        if symbol.symbol_id == symbol_id:
+            return symbol.digits
+    raise LookupError(
+        f"symbol {symbol_id} is unknown to account {account_id} (or archived); pass digits= explicitly"
+    )
 
 
 async def iter_ticks(

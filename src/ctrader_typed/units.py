@@ -290,8 +290,9 @@ def decode_tick_data(ticks: Iterable[TickData], digits: int = PRICE_DIGITS) -> l
 class SymbolUnits:
     """The conversions of one symbol, built from its ``Symbol`` (``SymbolByIdRes.symbol``).
 
-    ``lot_size`` is required for lot conversions; it is never guessed (a missing lot size
-    raises instead of assuming 100 000 units).
+    ``lot_size`` is required for lot conversions and ``pip_position`` for pip conversions;
+    neither is ever guessed (a missing one raises instead of assuming 100 000 units or a
+    pip of 0.0001).
     """
 
     symbol_id: int
@@ -300,6 +301,8 @@ class SymbolUnits:
     min_volume: int | None = None
     max_volume: int | None = None
     step_volume: int | None = None
+    pip_position: int | None = None
+    """Decimal position of a pip (``Symbol.pip_position``): 4 means one pip is 0.0001."""
 
     @classmethod
     def from_symbol(cls, symbol: Symbol) -> SymbolUnits:
@@ -310,6 +313,7 @@ class SymbolUnits:
             min_volume=symbol.min_volume,
             max_volume=symbol.max_volume,
             step_volume=symbol.step_volume,
+            pip_position=symbol.pip_position,
         )
 
     @classmethod
@@ -328,6 +332,73 @@ class SymbolUnits:
     def round_price(self, price: Number) -> Decimal:
         """A price rounded (half-even) to this symbol's digits, e.g. for a limit price."""
         return _to_decimal(price).quantize(_quantum(self.digits), rounding=ROUND_HALF_EVEN)
+
+    # -- pips -----------------------------------------------------------------------------------
+
+    def _pip_position(self) -> int:
+        if self.pip_position is None:
+            raise ValueError(
+                f"symbol {self.symbol_id} has no pip_position; build the units from the full symbol "
+                "(SymbolUnits.from_symbol of a send_symbol_by_id_req answer)"
+            )
+        return self.pip_position
+
+    @property
+    def pip_size(self) -> Decimal:
+        """One pip as a price distance: ``Decimal('0.0001')`` for a pip position of 4."""
+        return Decimal(1).scaleb(-self._pip_position())
+
+    def pips(self, distance: Number) -> Decimal:
+        """A price distance in pips, exactly: ``0.0015`` on EURUSD (pip position 4) -> ``Decimal('15')``.
+
+        The sign is kept (a negative distance gives negative pips), and so are fractional
+        pips: ``0.00015`` -> ``Decimal('1.5')``. Nothing is rounded.
+        """
+        result = _to_decimal(distance).scaleb(self._pip_position())
+        exponent = result.as_tuple().exponent
+        if isinstance(exponent, int) and exponent > 0:
+            result = result.quantize(Decimal(1))  # Decimal('150'), not Decimal('1.5E+2')
+        return result
+
+    def pips_between(self, start: Number, end: Number) -> Decimal:
+        """How many pips ``end`` lies above ``start`` (negative when below)."""
+        return self.pips(_to_decimal(end) - _to_decimal(start))
+
+    def pips_to_price(self, pips: Number, *, rounding: str | None = None) -> Decimal:
+        """A number of pips as a price distance at this symbol's digits.
+
+        ``15`` pips on EURUSD -> ``Decimal('0.00150')``; ``1.5`` pips -> ``Decimal('0.00015')``.
+        A distance finer than the symbol's digits (e.g. 0.01 pip on EURUSD) raises
+        ``ValueError`` unless ``rounding`` (a ``decimal`` rounding mode such as
+        ``decimal.ROUND_HALF_EVEN``) says how to round it.
+        """
+        distance = _to_decimal(pips).scaleb(-self._pip_position())
+        quantum = _quantum(self.digits)
+        rounded = distance.quantize(quantum, rounding=rounding or ROUND_HALF_EVEN)
+        if rounding is None and rounded != distance:
+            raise ValueError(
+                f"{pips} pips is a distance of {distance}, finer than the {self.digits} digits of "
+                f"symbol {self.symbol_id}; pass rounding= to round it"
+            )
+        return rounded
+
+    def add_pips(self, price: Number, pips: Number, *, rounding: str | None = None) -> Decimal:
+        """``price`` moved by ``pips`` (negative: down), rounded (half-even) to this symbol's digits.
+
+        E.g. a stop loss 20 pips below an entry: ``units.add_pips(entry, -20)``. ``rounding``
+        as for ``pips_to_price``.
+        """
+        return self.round_price(_to_decimal(price) + self.pips_to_price(pips, rounding=rounding))
+
+    def pips_to_relative(self, pips: Number, *, rounding: str | None = None) -> int:
+        """A number of pips as a distance in 1/100000 units, the way ``relative_stop_loss`` and
+        ``relative_take_profit`` of a new order want it: ``20`` pips on EURUSD -> ``200``.
+        ``rounding`` as for ``pips_to_price``."""
+        return price_to_relative(self.pips_to_price(pips, rounding=rounding))
+
+    def relative_to_pips(self, relative: int) -> Decimal:
+        """A relative distance in 1/100000 units (e.g. a spot spread) in pips."""
+        return self.pips(Decimal(relative).scaleb(-PRICE_DIGITS))
 
     def _lot_size(self) -> int:
         if not self.lot_size:
