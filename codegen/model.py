@@ -6,6 +6,7 @@ computed here, so the templates only lay text out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -48,15 +49,69 @@ def docstring_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').strip()
 
 
+# A schema type name, optionally with a member (``ProtoOATrader.isLimitedRisk``), or a lower-case
+# word that may be a field name (``relativeStopLoss``).
+_SCHEMA_WORD = re.compile(r"\b(?:(Proto[A-Za-z0-9_]*)(?:\.([A-Za-z_]\w*))?|([a-z][A-Za-z0-9_]*))\b")
+
+
+@dataclass(frozen=True, slots=True)
+class PythonNames:
+    """Rewrites schema names in comment text into the Python names users see.
+
+    ``ProtoOAExecutionEvent`` becomes ``ExecutionEvent``, ``ProtoOATrader.isLimitedRisk``
+    becomes ``Trader.is_limited_risk`` and a field name such as ``relativeStopLoss`` becomes
+    ``relative_stop_loss``; enum values keep their names. Names the schema does not define are
+    left as they are. Each rewritten name is set as code.
+    """
+
+    types: dict[str, str]  # schema message/enum name -> Python class name
+    members: dict[str, dict[str, str]]  # schema message/enum name -> {schema member: Python member}
+    fields: dict[str, str]  # every camelCase field name of the schema -> its snake_case name
+
+    @classmethod
+    def of(cls, descriptors: descriptor_pb2.FileDescriptorSet, public: dict[str, str]) -> PythonNames:
+        members: dict[str, dict[str, str]] = {}
+        fields: dict[str, str] = {}
+        for fd in descriptors.file:
+            for enum in fd.enum_type:
+                members[enum.name] = {v.name: v.name for v in enum.value}
+            for msg in fd.message_type:
+                members[msg.name] = {f.name: naming.snake_case(f.name) for f in msg.field}
+                fields.update(
+                    (f.name, naming.snake_case(f.name)) for f in msg.field if f.name != f.name.lower()
+                )
+        return cls(types=public, members=members, fields=fields)
+
+    def _replace(self, match: re.Match[str]) -> str:
+        type_name, member, word = match.group(1), match.group(2), match.group(3)
+        if word is not None:
+            snake = self.fields.get(word)
+            return f"``{snake}``" if snake is not None else word
+        python = self.types.get(type_name)
+        if python is None:
+            return match.group(0)
+        if member is None:
+            return f"``{python}``"
+        python_member = self.members.get(type_name, {}).get(member)
+        if python_member is None:
+            return f"``{python}``.{member}"
+        return f"``{python}.{python_member}``"
+
+    def rewrite(self, text: str) -> str:
+        return _SCHEMA_WORD.sub(self._replace, text)
+
+
 def _comment(
-    locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location], path: tuple[int, ...]
+    locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location],
+    path: tuple[int, ...],
+    names: PythonNames,
 ) -> str:
     location = locations.get(path)
     if location is None:
         return ""
     parts = [location.leading_comments, location.trailing_comments]
     lines = [line.strip() for part in parts for line in part.strip().splitlines()]
-    return docstring_text("\n".join(line for line in lines if line))
+    return docstring_text(names.rewrite("\n".join(line for line in lines if line)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +137,6 @@ class Field:
     number: int
     label: Label
     kind: Kind
-    element_type: str  # scalar type, enum class or wrapper class (Python names)
     annotation: str  # dataclass annotation
     param_annotation: str  # annotation as a send_* parameter
     default: str | None  # dataclass default expression; None = no default
@@ -105,24 +159,14 @@ class Message:
     proto_name: str
     py_name: str
     file: str
-    pb2_module: str  # alias of the pb2 module inside generated code
     proto_ref: str  # e.g. ``_OpenApiMessages_pb2.ProtoOASpotEvent``
     doc: str
     fields: tuple[Field, ...]
     payload_type: int | None
-    payload_enum_value: str | None
 
     @property
     def lazy_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.lazy)
-
-    @property
-    def enums_used(self) -> tuple[str, ...]:
-        return tuple(sorted({f.element_type for f in self.fields if f.kind == "enum"}))
-
-    @property
-    def summary(self) -> str:
-        return self.doc.splitlines()[0] if self.doc else f"The {self.proto_name} message."
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +220,6 @@ class Model:
     messages: tuple[Message, ...]
     requests: tuple[Request, ...]
 
-    def message(self, proto_name: str) -> Message:
-        for message in self.messages:
-            if message.proto_name == proto_name:
-                return message
-        raise KeyError(proto_name)
-
 
 def _module_of(file_name: str) -> str:
     return file_name.removesuffix(".proto").replace("-", "_").replace(".", "_") + "_pb2"
@@ -230,6 +268,7 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
     except ValueError as exc:
         raise CodegenError(str(exc)) from exc
     alias_of = {f.name: f.alias for f in files}
+    names = PythonNames.of(descriptors, public)
 
     enum_refs = {name: f"{alias_of[file]}.{name}" for name, file in enum_files.items()}
     enums: list[Enum] = []
@@ -238,7 +277,7 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
         locations = {tuple(loc.path): loc for loc in fd.source_code_info.location}
         for i, enum in enumerate(fd.enum_type):
             values = tuple(
-                EnumValue(name=v.name, number=v.number, doc=_comment(locations, (5, i, 2, j)))
+                EnumValue(name=v.name, number=v.number, doc=_comment(locations, (5, i, 2, j), names))
                 for j, v in enumerate(enum.value)
             )
             enum_numbers[enum.name] = {v.name: v.number for v in values}
@@ -247,7 +286,7 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
                     proto_name=enum.name,
                     py_name=public[enum.name],
                     file=fd.name,
-                    doc=_comment(locations, (5, i)),
+                    doc=_comment(locations, (5, i), names),
                     values=values,
                 )
             )
@@ -257,7 +296,6 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
         locations = {tuple(loc.path): loc for loc in fd.source_code_info.location}
         for i, msg in enumerate(fd.message_type):
             payload_type: int | None = None
-            payload_value: str | None = None
             fields: list[Field] = []
             for j, f in enumerate(msg.field):
                 if f.name == "payloadType" and f.number == 1:
@@ -271,24 +309,21 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
                                 f"value to {enum_name} or delete {msg.name}."
                             )
                         payload_type = numbers[f.default_value]
-                        payload_value = f.default_value
                         continue
                     if f.label == FDP.LABEL_REQUIRED:
                         pass  # the envelope's own payloadType: an ordinary field
                     else:
                         continue
-                fields.append(_field(f, public, enum_refs, locations, (4, i, 2, j)))
+                fields.append(_field(f, public, enum_refs, locations, (4, i, 2, j), names))
             messages.append(
                 Message(
                     proto_name=msg.name,
                     py_name=public[msg.name],
                     file=fd.name,
-                    pb2_module=alias_of[fd.name],
                     proto_ref=f"{alias_of[fd.name]}.{msg.name}",
-                    doc=_comment(locations, (4, i)),
+                    doc=_comment(locations, (4, i), names),
                     fields=tuple(fields),
                     payload_type=payload_type,
-                    payload_enum_value=payload_value,
                 )
             )
 
@@ -330,6 +365,7 @@ def _field(
     enum_refs: dict[str, str],
     locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location],
     path: tuple[int, ...],
+    names: PythonNames,
 ) -> Field:
     label = _label(f)
     py = naming.snake_case(f.name)
@@ -407,7 +443,6 @@ def _field(
         number=f.number,
         label=label,
         kind=kind,
-        element_type=element,
         annotation=annotation,
         param_annotation=param_annotation,
         default=default,
@@ -415,7 +450,7 @@ def _field(
         to_proto=to_proto,
         param_to_proto=param_to_proto,
         default_doc=_default_literal(f, element if kind == "enum" else None),
-        doc=_comment(locations, path),
+        doc=_comment(locations, path, names),
         secret=f.name in SECRET_FIELDS,
         deprecated=f.options.deprecated,
     )

@@ -42,7 +42,7 @@ __all__ = [
 
 class CommonPayloadType(enum.IntEnum):
     """Payload type ids of the shared, protocol-level messages that exist independently of the
-    trading-specific Open API layer. Put in ProtoMessage.payloadType to say what the payload holds.
+    trading-specific Open API layer. Put in ``ProtoMessage.payload_type`` to say what the payload holds.
 
     Schema name: ``ProtoPayloadType`` (OpenApiCommonModelMessages.proto).
     """
@@ -53,7 +53,7 @@ class CommonPayloadType(enum.IntEnum):
 
 
 class CommonErrorCode(enum.IntEnum):
-    """Protocol-level error names. ProtoErrorRes.errorCode carries the name of one of these
+    """Protocol-level error names. ``CommonErrorRes.error_code`` carries the name of one of these
     values as a string (not the number).
 
     Schema name: ``ProtoErrorCode`` (OpenApiCommonModelMessages.proto).
@@ -80,13 +80,13 @@ class CommonErrorCode(enum.IntEnum):
     """The target order is locked (for instance, being executed right now), so the change was refused."""
     BLOCKED_PAYLOAD_TYPE = 11
     """This message type is blocked by the server, typically because its rate limit was hit;
-    see retryAfter in ProtoOAErrorRes for how many seconds to wait."""
+    see ``retry_after`` in ``ErrorRes`` for how many seconds to wait."""
 
 
 class PayloadType(enum.IntEnum):
     """Numeric ids of every Open API (trading layer) message. The id of the message being carried goes
-    into ProtoMessage.payloadType; each message also names its own id as the default of its
-    payloadType field. Note that some constant names differ slightly from the message names.
+    into ``ProtoMessage.payload_type``; each message also names its own id as the default of its
+    ``payload_type`` field. Note that some constant names differ slightly from the message names.
 
     Schema name: ``ProtoOAPayloadType`` (OpenApiModelMessages.proto).
     """
@@ -241,7 +241,7 @@ class MinCommissionType(enum.IntEnum):
     """
 
     CURRENCY = 1
-    """Minimum commission is a fixed amount of the asset named in minCommissionAsset (USD by default)."""
+    """Minimum commission is a fixed amount of the asset named in ``min_commission_asset`` (USD by default)."""
     QUOTE_CURRENCY = 2
     """Minimum commission is expressed in the symbol's quote currency."""
 
@@ -263,7 +263,7 @@ class TradingMode(enum.IntEnum):
 
 
 class SwapCalculationType(enum.IntEnum):
-    """Unit in which a symbol's swap rates (swapLong / swapShort) are given.
+    """Unit in which a symbol's swap rates (``swap_long`` / ``swap_short``) are given.
 
     Schema name: ``ProtoOASwapCalculationType`` (OpenApiModelMessages.proto).
     """
@@ -357,15 +357,15 @@ class OrderType(enum.IntEnum):
     MARKET = 1
     """Execute immediately at the best available price."""
     LIMIT = 2
-    """Pending order filled at limitPrice or better."""
+    """Pending order filled at ``limit_price`` or better."""
     STOP = 3
-    """Pending order that turns into a market order once stopPrice is reached."""
+    """Pending order that turns into a market order once ``stop_price`` is reached."""
     STOP_LOSS_TAKE_PROFIT = 4
     """Protective stop loss / take profit order attached to a position."""
     MARKET_RANGE = 5
-    """Market order that may only fill within slippageInPoints of baseSlippagePrice."""
+    """Market order that may only fill within ``slippage_in_points`` of ``base_slippage_price``."""
     STOP_LIMIT = 6
-    """Once stopPrice is reached, becomes a limit order bounded by slippageInPoints."""
+    """Once ``stop_price`` is reached, becomes a limit order bounded by ``slippage_in_points``."""
 
 
 class TimeInForce(enum.IntEnum):
@@ -375,7 +375,7 @@ class TimeInForce(enum.IntEnum):
     """
 
     GOOD_TILL_DATE = 1
-    """Active until expirationTimestamp."""
+    """Active until ``expiration_timestamp``."""
     GOOD_TILL_CANCEL = 2
     """Active until filled or explicitly cancelled."""
     IMMEDIATE_OR_CANCEL = 3
@@ -638,7 +638,7 @@ class NotificationType(enum.IntEnum):
 
 
 class ErrorCode(enum.IntEnum):
-    """Open API error names. ProtoOAErrorRes.errorCode and ProtoOAOrderErrorEvent.errorCode carry
+    """Open API error names. ``ErrorRes.error_code`` and ``OrderErrorEvent.error_code`` carry
     the name of one of these values as a string.
 
     Schema name: ``ProtoOAErrorCode`` (OpenApiModelMessages.proto).
@@ -665,7 +665,7 @@ class ErrorCode(enum.IntEnum):
     CH_SERVER_NOT_REACHABLE = 105
     """The back-end trading service cannot be reached at the moment."""
     CH_CTID_TRADER_ACCOUNT_NOT_FOUND = 106
-    """No trading account exists with the given ctidTraderAccountId."""
+    """No trading account exists with the given ``ctid_trader_account_id``."""
     CH_OA_CLIENT_NOT_FOUND = 107
     """No application is registered under the given client id."""
     REQUEST_FREQUENCY_EXCEEDED = 108

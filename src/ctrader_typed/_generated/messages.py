@@ -237,7 +237,7 @@ _StopOutStrategy_BY_VALUE: dict[int, StopOutStrategy] = {member.value: member fo
 @wrapper_dataclass
 class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     """Outer envelope for every frame exchanged with the cTrader Open API proxy, in both directions.
-    The inner message travels serialized in payload; payloadType tells the receiver how to decode it.
+    The inner message travels serialized in payload; ``payload_type`` tells the receiver how to decode it.
 
     Schema name: ``ProtoMessage`` (OpenApiCommonMessages.proto).
     """
@@ -247,11 +247,11 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
     )
 
     payload_type: int
-    """Numeric type of the wrapped message, taken from ProtoPayloadType or ProtoOAPayloadType.
+    """Numeric type of the wrapped message, taken from ``CommonPayloadType`` or ``PayloadType``.
     Receivers dispatch on this outer value."""
 
     payload: bytes | None = None
-    """Serialized bytes of the inner message whose type is named by payloadType."""
+    """Serialized bytes of the inner message whose type is named by ``payload_type``."""
 
     client_msg_id: str | None = None
     """Optional correlation id chosen by the client; the server copies it onto the matching
@@ -304,7 +304,7 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
     PAYLOAD_TYPE: ClassVar[int | None] = 50
 
     error_code: str
-    """Name (as a string) of the error, usually a ProtoErrorCode value but possibly another
+    """Name (as a string) of the error, usually a ``CommonErrorCode`` value but possibly another
     error-code enum; keep unknown names as raw strings."""
 
     description: str | None = None
@@ -467,10 +467,10 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     When absent the server's default applies: ``DayOfWeek.MONDAY``."""
 
     swap_long: float | None = None
-    """Swap rate applied to long positions; how to read it depends on swapCalculationType."""
+    """Swap rate applied to long positions; how to read it depends on ``swap_calculation_type``."""
 
     swap_short: float | None = None
-    """Swap rate applied to short positions; how to read it depends on swapCalculationType."""
+    """Swap rate applied to short positions; how to read it depends on ``swap_calculation_type``."""
 
     max_volume: int | None = None
     """Largest volume accepted for one order, in 0.01 of a unit (protocol 100 = 1 unit)."""
@@ -485,38 +485,38 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     """Exposure ceiling for this symbol on one account; executions that would exceed it are refused."""
 
     schedule: tuple[Interval, ...] = ()
-    """Weekly trading sessions; each interval counts seconds from Sunday 00:00 in scheduleTimeZone."""
+    """Weekly trading sessions; each interval counts seconds from Sunday 00:00 in ``schedule_time_zone``."""
 
     commission: int | None = None
-    """Obsolete commission amount whose meaning depends on commissionType.
-    Read preciseTradingCommissionRate instead.
+    """Obsolete commission amount whose meaning depends on ``commission_type``.
+    Read ``precise_trading_commission_rate`` instead.
 
     Deprecated in the schema."""
 
     commission_type: CommissionType | None = None
-    """How the trading commission is charged; see ProtoOACommissionType.
+    """How the trading commission is charged; see ``CommissionType``.
 
     When absent the server's default applies: ``CommissionType.USD_PER_MILLION_USD``."""
 
     sl_distance: int | None = None
-    """Minimum gap between a stop loss and the current market price, in units given by distanceSetIn."""
+    """Minimum gap between a stop loss and the current market price, in units given by ``distance_set_in``."""
 
     tp_distance: int | None = None
-    """Minimum gap between a take profit and the current market price, in units given by distanceSetIn."""
+    """Minimum gap between a take profit and the current market price, in units given by ``distance_set_in``."""
 
     gsl_distance: int | None = None
-    """Minimum gap between a guaranteed stop loss and the current market price (see distanceSetIn)."""
+    """Minimum gap between a guaranteed stop loss and the current market price (see ``distance_set_in``)."""
 
     gsl_charge: int | None = None
     """Fee charged for using a guaranteed stop loss on this symbol."""
 
     distance_set_in: SymbolDistanceType | None = None
-    """Whether slDistance, tpDistance and gslDistance are given in points or as a percentage.
+    """Whether ``sl_distance``, ``tp_distance`` and ``gsl_distance`` are given in points or as a percentage.
 
     When absent the server's default applies: ``SymbolDistanceType.SYMBOL_DISTANCE_IN_POINTS``."""
 
     min_commission: int | None = None
-    """Obsolete per-trade minimum commission. Read preciseMinCommission instead.
+    """Obsolete per-trade minimum commission. Read ``precise_min_commission`` instead.
 
     Deprecated in the schema."""
 
@@ -541,7 +541,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     """Name of the time zone in which the schedule intervals are expressed."""
 
     trading_mode: TradingMode | None = None
-    """Current trading restrictions for the symbol; see ProtoOATradingMode.
+    """Current trading restrictions for the symbol; see ``TradingMode``.
 
     When absent the server's default applies: ``TradingMode.ENABLED``."""
 
@@ -552,7 +552,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     When absent the server's default applies: ``DayOfWeek.MONDAY``."""
 
     swap_calculation_type: SwapCalculationType | None = None
-    """Unit in which swapLong and swapShort are expressed (pips, annual percent or points).
+    """Unit in which ``swap_long`` and ``swap_short`` are expressed (pips, annual percent or points).
 
     When absent the server's default applies: ``SwapCalculationType.PIPS``."""
 
@@ -561,7 +561,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
 
     precise_trading_commission_rate: int | None = None
     """Commission rate as an integer: multiplied by 10^8 for the fixed-amount commission types,
-    or by 10^5 when commissionType is PERCENTAGE_OF_VALUE."""
+    or by 10^5 when ``commission_type`` is PERCENTAGE_OF_VALUE."""
 
     precise_min_commission: int | None = None
     """Smallest commission a single trade can incur, stored as an integer scaled by 10^8."""
@@ -914,7 +914,7 @@ _install_lazy(Symbol, "schedule", "holiday")
 
 @wrapper_dataclass
 class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
-    """Compact summary of a symbol, as returned by the symbol list request. Fetch ProtoOASymbol for
+    """Compact summary of a symbol, as returned by the symbol list request. Fetch ``Symbol`` for
     the full trading details.
 
     Schema name: ``ProtoOALightSymbol`` (OpenApiModelMessages.proto).
@@ -940,7 +940,7 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
     """Asset id of the quote asset (the one prices are expressed in)."""
 
     symbol_category_id: int | None = None
-    """Id of the ProtoOASymbolCategory this symbol is grouped under."""
+    """Id of the ``SymbolCategory`` this symbol is grouped under."""
 
     description: str | None = None
     """Free-text description of the symbol."""
@@ -1097,7 +1097,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
     """Identifier of the category."""
 
     asset_class_id: int
-    """Id of the ProtoOAAssetClass the category belongs to; an asset class may own several categories."""
+    """Id of the ``AssetClass`` the category belongs to; an asset class may own several categories."""
 
     name: str
     """Display name of the category."""
@@ -1145,7 +1145,7 @@ _SymbolCategory_SLOTS = slot_setters(SymbolCategory, "id", "asset_class_id", "na
 @wrapper_dataclass
 class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
     """One weekly trading session of a symbol. Both bounds count seconds from Sunday 00:00 in the
-    symbol's scheduleTimeZone.
+    symbol's ``schedule_time_zone``.
 
     Schema name: ``ProtoOAInterval`` (OpenApiModelMessages.proto).
     """
@@ -1192,7 +1192,7 @@ _Interval_SLOTS = slot_setters(Interval, "start_second", "end_second")
 @wrapper_dataclass
 class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     """State and settings of one trading account: balance, bonuses, leverage, access rights and margin
-    rules. Monetary integers are scaled by 10^moneyDigits.
+    rules. Monetary integers are scaled by 10^``money_digits``.
 
     Schema name: ``ProtoOATrader`` (OpenApiModelMessages.proto).
     """
@@ -1205,22 +1205,22 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     """Account id used across the API to tell which account a message refers to."""
 
     balance: int
-    """Current balance, an integer scaled by 10^moneyDigits."""
+    """Current balance, an integer scaled by 10^``money_digits``."""
 
     balance_version: int | None = None
     """Counter that grows each time the balance changes; the highest value marks the latest balance."""
 
     manager_bonus: int | None = None
-    """Bonus granted by the broker, scaled by 10^moneyDigits."""
+    """Bonus granted by the broker, scaled by 10^``money_digits``."""
 
     ib_bonus: int | None = None
-    """Bonus granted by an introducing broker, scaled by 10^moneyDigits."""
+    """Bonus granted by an introducing broker, scaled by 10^``money_digits``."""
 
     non_withdrawable_bonus: int | None = None
-    """Broker bonus that cannot be taken out as cash, scaled by 10^moneyDigits."""
+    """Broker bonus that cannot be taken out as cash, scaled by 10^``money_digits``."""
 
     access_rights: AccessRights | None = None
-    """What the owner is allowed to do with the account; see ProtoOAAccessRights.
+    """What the owner is allowed to do with the account; see ``AccessRights``.
 
     When absent the server's default applies: ``AccessRights.FULL_ACCESS``."""
 
@@ -1240,7 +1240,7 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
     """Highest leverage the trader may select; used to validate leverage changes."""
 
     french_risk: bool | None = None
-    """Obsolete AMF (French regulation) flag; use isLimitedRisk and limitedRiskMarginCalculationStrategy.
+    """Obsolete AMF (French regulation) flag; use ``is_limited_risk`` and ``limited_risk_margin_calculation_strategy``.
 
     Deprecated in the schema."""
 
@@ -1269,7 +1269,7 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
 
     money_digits: int | None = None
     """Power of ten applied to monetary integers in this message, e.g. with 8 a balance of
-    10053099944 means 100.53099944. Covers balance, managerBonus, ibBonus, nonWithdrawableBonus."""
+    10053099944 means 100.53099944. Covers balance, ``manager_bonus``, ``ib_bonus``, ``non_withdrawable_bonus``."""
 
     fair_stop_out: bool | None = None
     """True: a stop out closes positions completely; false: positions may be closed partially;
@@ -1479,7 +1479,7 @@ _Trader_SLOTS = slot_setters(
 @wrapper_dataclass
 class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     """An open (or recently changed) position. Prices are plain doubles; monetary integers are scaled
-    by 10^moneyDigits.
+    by 10^``money_digits``.
 
     Schema name: ``ProtoOAPosition`` (OpenApiModelMessages.proto).
     """
@@ -1498,7 +1498,7 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     """Current lifecycle state of the position."""
 
     swap: int
-    """Swap accumulated on the position so far, scaled by 10^moneyDigits."""
+    """Swap accumulated on the position so far, scaled by 10^``money_digits``."""
 
     price: float | None = None
     """Volume-weighted average entry price over all executions of the position."""
@@ -1513,19 +1513,19 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     """Time of the most recent change (SL/TP amendment, related order fill or cancel, ...), Unix ms."""
 
     commission: int | None = None
-    """Commission attributed to the position that is not yet realised, scaled by 10^moneyDigits."""
+    """Commission attributed to the position that is not yet realised, scaled by 10^``money_digits``."""
 
     margin_rate: float | None = None
     """Base-to-deposit conversion rate used when computing the position's margin."""
 
     mirroring_commission: int | None = None
-    """Unrealised commission owed for copying a strategy provider, scaled by 10^moneyDigits."""
+    """Unrealised commission owed for copying a strategy provider, scaled by 10^``money_digits``."""
 
     guaranteed_stop_loss: bool | None = None
     """True when the stop loss of this position is guaranteed."""
 
     used_margin: int | None = None
-    """Margin tied up by the position in deposit currency, scaled by 10^moneyDigits."""
+    """Margin tied up by the position in deposit currency, scaled by 10^``money_digits``."""
 
     stop_loss_trigger_method: OrderTriggerMethod | None = None
     """Trigger rule used for this position's stop loss.
@@ -1533,7 +1533,7 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
     When absent the server's default applies: ``OrderTriggerMethod.TRADE``."""
 
     money_digits: int | None = None
-    """Power of ten for monetary integers here (swap, commission, mirroringCommission, usedMargin)."""
+    """Power of ten for monetary integers here (swap, commission, ``mirroring_commission``, ``used_margin``)."""
 
     trailing_stop_loss: bool | None = None
     """True when the stop loss trails the market price."""
@@ -1820,13 +1820,13 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
     """When the order last changed, in Unix milliseconds."""
 
     base_slippage_price: float | None = None
-    """Reference price for MARKET_RANGE orders; together with slippageInPoints it sets the fill range."""
+    """Reference price for MARKET_RANGE orders; together with ``slippage_in_points`` it sets the fill range."""
 
     slippage_in_points: int | None = None
     """Allowed price deviation for MARKET_RANGE and STOP_LIMIT orders, in points (10^-digits)."""
 
     closing_order: bool | None = None
-    """True when the order closes (part of) an existing position; positionId is then required."""
+    """True when the order closes (part of) an existing position; ``position_id`` is then required."""
 
     limit_price: float | None = None
     """Limit price; only used by LIMIT orders."""
@@ -2047,7 +2047,7 @@ _Order_SLOTS = slot_setters(
 @wrapper_dataclass
 class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw]):
     """Record of a bonus being credited to or removed from an account. Monetary integers are scaled
-    by 10^moneyDigits.
+    by 10^``money_digits``.
 
     Schema name: ``ProtoOABonusDepositWithdraw`` (OpenApiModelMessages.proto).
     """
@@ -2084,7 +2084,7 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
     """Id of the introducing broker that made the change, when applicable."""
 
     money_digits: int | None = None
-    """Power of ten for managerBonus, managerDelta, ibBonus and ibDelta."""
+    """Power of ten for ``manager_bonus``, ``manager_delta``, ``ib_bonus`` and ``ib_delta``."""
 
     def __init__(
         self,
@@ -2173,7 +2173,7 @@ _BonusDepositWithdraw_SLOTS = slot_setters(
 @wrapper_dataclass
 class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithdraw]):
     """Record of a balance-changing cash operation (deposit, withdrawal, fee, transfer, ...).
-    Monetary integers are scaled by 10^moneyDigits.
+    Monetary integers are scaled by 10^``money_digits``.
 
     Schema name: ``ProtoOADepositWithdraw`` (OpenApiModelMessages.proto).
     """
@@ -2290,7 +2290,7 @@ _DepositWithdraw_SLOTS = slot_setters(
 @wrapper_dataclass
 class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     """One execution (deal) produced by an order; closing deals also carry the realised result.
-    Prices are plain doubles; commission is scaled by 10^moneyDigits.
+    Prices are plain doubles; commission is scaled by 10^``money_digits``.
 
     Schema name: ``ProtoOADeal`` (OpenApiModelMessages.proto).
     """
@@ -2339,7 +2339,7 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     """Base-to-deposit conversion rate used for margin computation."""
 
     commission: int | None = None
-    """Trading commission for this deal, scaled by 10^moneyDigits."""
+    """Trading commission for this deal, scaled by 10^``money_digits``."""
 
     base_to_usd_conversion_rate: float | None = None
     """Base-to-USD conversion rate at execution time."""
@@ -2552,7 +2552,7 @@ _DealOffset_SLOTS = slot_setters(DealOffset, "deal_id", "volume", "execution_tim
 @wrapper_dataclass
 class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePositionDetail]):
     """Realised results attached to a deal that closes (part of) a position. Monetary integers are
-    scaled by 10^moneyDigits.
+    scaled by 10^``money_digits``.
 
     Schema name: ``ProtoOAClosePositionDetail`` (OpenApiModelMessages.proto).
     """
@@ -2586,7 +2586,7 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
     """Balance change counter after the close."""
 
     money_digits: int | None = None
-    """Power of ten for grossProfit, swap, commission, balance and pnlConversionFee."""
+    """Power of ten for ``gross_profit``, swap, commission, balance and ``pnl_conversion_fee``."""
 
     pnl_conversion_fee: int | None = None
     """Conversion fee in deposit currency, charged when the symbol's quote asset is not the
@@ -2779,7 +2779,7 @@ _Trendbar_SLOTS = slot_setters(
 @wrapper_dataclass
 class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargin]):
     """Margin that a hypothetical position of a given volume would require, for each side.
-    Amounts are scaled by the moneyDigits of the enclosing response.
+    Amounts are scaled by the ``money_digits`` of the enclosing response.
 
     Schema name: ``ProtoOAExpectedMargin`` (OpenApiModelMessages.proto).
     """
@@ -2833,7 +2833,7 @@ _ExpectedMargin_SLOTS = slot_setters(ExpectedMargin, "volume", "buy_margin", "se
 @wrapper_dataclass
 class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
     """One historical tick. In tick data lists only the first entry is absolute; see
-    ProtoOAGetTickDataRes for how the following entries are encoded.
+    ``GetTickDataRes`` for how the following entries are encoded.
 
     Schema name: ``ProtoOATickData`` (OpenApiModelMessages.proto).
     """
@@ -3126,7 +3126,7 @@ _DepthQuote_SLOTS = slot_setters(DepthQuote, "id", "size", "bid", "ask")
 @wrapper_dataclass
 class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
     """Margin call setting: the margin level at which a notification of the given type fires.
-    Exactly three such settings exist per account, one per ProtoOANotificationType.
+    Exactly three such settings exist per account, one per ``NotificationType``.
 
     Schema name: ``ProtoOAMarginCall`` (OpenApiModelMessages.proto).
     """
@@ -3301,7 +3301,7 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
     )
 
     leverage_id: int
-    """Identifier of the profile (matches ProtoOASymbol.leverageId)."""
+    """Identifier of the profile (matches ``Symbol.leverage_id``)."""
 
     tiers: tuple[DynamicLeverageTier, ...] = ()
     """Tiers in ascending volume order; the last tier's leverage also covers any larger volume."""
@@ -3393,7 +3393,7 @@ _DynamicLeverageTier_SLOTS = slot_setters(DynamicLeverageTier, "volume", "levera
 @wrapper_dataclass
 class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL]):
     """Unrealised profit or loss of one open position, in deposit currency; amounts are scaled by the
-    moneyDigits of the enclosing response.
+    ``money_digits`` of the enclosing response.
 
     Schema name: ``ProtoOAPositionUnrealizedPnL`` (OpenApiModelMessages.proto).
     """
@@ -3449,7 +3449,7 @@ _PositionUnrealizedPnL_SLOTS = slot_setters(
 @wrapper_dataclass
 class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthReq]):
     """Client request that authenticates the registered application on a new connection; it must be the
-    first message sent. Answered by ProtoOAApplicationAuthRes, or ProtoOAErrorRes if the credentials are
+    first message sent. Answered by ``ApplicationAuthRes``, or ``ErrorRes`` if the credentials are
     rejected or the connection is already authenticated.
 
     Schema name: ``ProtoOAApplicationAuthReq`` (OpenApiMessages.proto, payload type 2100).
@@ -3464,7 +3464,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     """Client ID that was issued to the application when it was registered with Spotware."""
 
     client_secret: str = dataclasses.field(repr=False)
-    """Client secret paired with clientId at registration; keep it out of logs and source control."""
+    """Client secret paired with ``client_id`` at registration; keep it out of logs and source control."""
 
     def __init__(
         self,
@@ -3497,7 +3497,7 @@ _ApplicationAuthReq_SLOTS = slot_setters(ApplicationAuthReq, "client_id", "clien
 
 @wrapper_dataclass
 class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthRes]):
-    """Server response confirming that ProtoOAApplicationAuthReq succeeded. It has no body; after it the
+    """Server response confirming that ``ApplicationAuthReq`` succeeded. It has no body; after it the
     connection may send account-level and token-level requests.
 
     Schema name: ``ProtoOAApplicationAuthRes`` (OpenApiMessages.proto, payload type 2101).
@@ -3523,7 +3523,7 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 @wrapper_dataclass
 class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
     """Client request that opens a session for one trading account on an already application-authenticated
-    connection. Send once per account. Answered by ProtoOAAccountAuthRes, or ProtoOAErrorRes on failure.
+    connection. Send once per account. Answered by ``AccountAuthRes``, or ``ErrorRes`` on failure.
 
     Schema name: ``ProtoOAAccountAuthReq`` (OpenApiMessages.proto, payload type 2102).
     """
@@ -3534,7 +3534,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
     PAYLOAD_TYPE: ClassVar[int | None] = 2102
 
     ctid_trader_account_id: int
-    """cTrader account id (ctidTraderAccountId, not the display login) whose session should be opened."""
+    """cTrader account id (``ctid_trader_account_id``, not the display login) whose session should be opened."""
 
     access_token: str = dataclasses.field(repr=False)
     """OAuth access token that the account owner granted to this application."""
@@ -3570,7 +3570,7 @@ _AccountAuthReq_SLOTS = slot_setters(AccountAuthReq, "ctid_trader_account_id", "
 
 @wrapper_dataclass
 class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
-    """Server response to ProtoOAAccountAuthReq: the named account is now authorized on this connection.
+    """Server response to ``AccountAuthReq``: the named account is now authorized on this connection.
 
     Schema name: ``ProtoOAAccountAuthRes`` (OpenApiMessages.proto, payload type 2103).
     """
@@ -3611,7 +3611,7 @@ _AccountAuthRes_SLOTS = slot_setters(AccountAuthRes, "ctid_trader_account_id")
 @wrapper_dataclass
 class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     """Generic failure reply the server may send instead of the normal response to any request (auth,
-    permission, validation, rate-limit or maintenance problems). Its wrapper echoes the request's clientMsgId.
+    permission, validation, rate-limit or maintenance problems). Its wrapper echoes the request's ``client_msg_id``.
 
     Schema name: ``ProtoOAErrorRes`` (OpenApiMessages.proto, payload type 2142).
     """
@@ -3625,7 +3625,7 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
     """Account the failed request referred to; absent (or 0) when no account is involved."""
 
     error_code: str
-    """Error code as the enum value NAME (a string), from ProtoErrorCode, ProtoOAErrorCode or another
+    """Error code as the enum value NAME (a string), from ``CommonErrorCode``, ``ErrorCode`` or another
     server-defined code set; keep unknown names as raw strings."""
 
     description: str | None = None
@@ -3636,7 +3636,7 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
 
     retry_after: int | None = None
     """Seconds to wait before this payload type is accepted again; set for rate-limit errors with
-    errorCode BLOCKED_PAYLOAD_TYPE. Other payload types are not blocked."""
+    ``error_code`` BLOCKED_PAYLOAD_TYPE. Other payload types are not blocked."""
 
     def __init__(
         self,
@@ -3749,7 +3749,7 @@ class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAcc
     PAYLOAD_TYPE: ClassVar[int | None] = 2147
 
     ctid_trader_account_ids: tuple[int, ...] = ()
-    """Accounts whose sessions were terminated; each needs a fresh ProtoOAAccountAuthReq."""
+    """Accounts whose sessions were terminated; each needs a fresh ``AccountAuthReq``."""
 
     reason: str | None = None
     """Free-text cause, e.g. that the access token expired or was withdrawn."""
@@ -3787,7 +3787,7 @@ _AccountsTokenInvalidatedEvent_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
-    """Client request for the version of the Open API proxy/schema. Answered by ProtoOAVersionRes.
+    """Client request for the version of the Open API proxy/schema. Answered by ``VersionRes``.
 
     Schema name: ``ProtoOAVersionReq`` (OpenApiMessages.proto, payload type 2104).
     """
@@ -3811,7 +3811,7 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
 
 @wrapper_dataclass
 class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
-    """Server response to ProtoOAVersionReq.
+    """Server response to ``VersionReq``.
 
     Schema name: ``ProtoOAVersionRes`` (OpenApiMessages.proto, payload type 2105).
     """
@@ -3852,8 +3852,8 @@ _VersionRes_SLOTS = slot_setters(VersionRes, "version")
 @wrapper_dataclass
 class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     """Client request that places a market or pending order; needs a token with trading permission. Answered
-    by one or more ProtoOAExecutionEvent messages (e.g. ORDER_ACCEPTED then ORDER_FILLED), or by
-    ProtoOAOrderErrorEvent when validation fails.
+    by one or more ``ExecutionEvent`` messages (e.g. ORDER_ACCEPTED then ORDER_FILLED), or by
+    ``OrderErrorEvent`` when validation fails.
 
     Schema name: ``ProtoOANewOrderReq`` (OpenApiMessages.proto, payload type 2106).
     """
@@ -3891,13 +3891,13 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
     When absent the server's default applies: ``TimeInForce.GOOD_TILL_CANCEL``."""
 
     expiration_timestamp: int | None = None
-    """Expiry time in Unix milliseconds; required when timeInForce is GOOD_TILL_DATE."""
+    """Expiry time in Unix milliseconds; required when ``time_in_force`` is GOOD_TILL_DATE."""
 
     stop_loss: float | None = None
-    """Stop-loss as an absolute price (double). Rejected for MARKET orders; use relativeStopLoss there."""
+    """Stop-loss as an absolute price (double). Rejected for MARKET orders; use ``relative_stop_loss`` there."""
 
     take_profit: float | None = None
-    """Take-profit as an absolute price (double). Rejected for MARKET orders; use relativeTakeProfit there."""
+    """Take-profit as an absolute price (double). Rejected for MARKET orders; use ``relative_take_profit`` there."""
 
     comment: str | None = None
     """Free-text note attached to the order, at most 512 characters."""
@@ -3919,14 +3919,14 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
 
     relative_stop_loss: int | None = None
     """Stop-loss distance from the fill price in 1/100000 of a price unit (123000 = 1.23). Placed below
-    the entry for BUY and above it for SELL. Alternative to stopLoss."""
+    the entry for BUY and above it for SELL. Alternative to ``stop_loss``."""
 
     relative_take_profit: int | None = None
     """Take-profit distance from the fill price in 1/100000 of a price unit. Placed above the entry for
-    BUY and below it for SELL. Alternative to takeProfit."""
+    BUY and below it for SELL. Alternative to ``take_profit``."""
 
     guaranteed_stop_loss: bool | None = None
-    """True requests a guaranteed stop-loss; mandatory on limited-risk accounts (ProtoOATrader.isLimitedRisk)."""
+    """True requests a guaranteed stop-loss; mandatory on limited-risk accounts (``Trader.is_limited_risk``)."""
 
     trailing_stop_loss: bool | None = None
     """True makes the stop-loss trail the market."""
@@ -4104,8 +4104,8 @@ _NewOrderReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
-    """Server message reporting an order, position or balance change. It is the reply to ProtoOANewOrderReq,
-    ProtoOACancelOrderReq, ProtoOAAmendOrderReq, ProtoOAAmendPositionSLTPReq and ProtoOAClosePositionReq,
+    """Server message reporting an order, position or balance change. It is the reply to ``NewOrderReq``,
+    ``CancelOrderReq``, ``AmendOrderReq``, ``AmendPositionSLTPReq`` and ``ClosePositionReq``,
     and is also pushed unprompted (fills of pending orders, SL/TP hits, stop-outs, deposits, withdrawals).
 
     Schema name: ``ProtoOAExecutionEvent`` (OpenApiMessages.proto, payload type 2126).
@@ -4235,7 +4235,7 @@ _ExecutionEvent_SLOTS = slot_setters(
 @wrapper_dataclass
 class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
     """Client request to cancel a working pending order; needs trading permission. Answered by
-    ProtoOAExecutionEvent (ORDER_CANCELLED), or ProtoOAOrderErrorEvent on validation failure.
+    ``ExecutionEvent`` (ORDER_CANCELLED), or ``OrderErrorEvent`` on validation failure.
 
     Schema name: ``ProtoOACancelOrderReq`` (OpenApiMessages.proto, payload type 2108).
     """
@@ -4283,7 +4283,7 @@ _CancelOrderReq_SLOTS = slot_setters(CancelOrderReq, "ctid_trader_account_id", "
 @wrapper_dataclass
 class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
     """Client request to change the parameters of a working pending order; needs trading permission.
-    Answered by ProtoOAExecutionEvent (ORDER_REPLACED), or ProtoOAOrderErrorEvent on validation failure.
+    Answered by ``ExecutionEvent`` (ORDER_REPLACED), or ``OrderErrorEvent`` on validation failure.
 
     Schema name: ``ProtoOAAmendOrderReq`` (OpenApiMessages.proto, payload type 2109).
     """
@@ -4322,11 +4322,11 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
 
     relative_stop_loss: int | None = None
     """New stop-loss distance from the entry in 1/100000 of a price unit; below entry for BUY, above for
-    SELL. Alternative to stopLoss."""
+    SELL. Alternative to ``stop_loss``."""
 
     relative_take_profit: int | None = None
     """New take-profit distance from the entry in 1/100000 of a price unit; above entry for BUY, below for
-    SELL. Alternative to takeProfit."""
+    SELL. Alternative to ``take_profit``."""
 
     guaranteed_stop_loss: bool | None = None
     """True requests a guaranteed stop-loss (only on accounts that offer guaranteed stops)."""
@@ -4456,7 +4456,7 @@ _AmendOrderReq_SLOTS = slot_setters(
 @wrapper_dataclass
 class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq]):
     """Client request to set or change the stop-loss and take-profit of an open position; needs trading
-    permission. Answered by ProtoOAExecutionEvent, or ProtoOAOrderErrorEvent on validation failure.
+    permission. Answered by ``ExecutionEvent``, or ``OrderErrorEvent`` on validation failure.
 
     Schema name: ``ProtoOAAmendPositionSLTPReq`` (OpenApiMessages.proto, payload type 2110).
     """
@@ -4565,7 +4565,7 @@ _AmendPositionSLTPReq_SLOTS = slot_setters(
 @wrapper_dataclass
 class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq]):
     """Client request to close all or part of an open position; needs trading permission. Answered by
-    ProtoOAExecutionEvent (closing order accepted, then filled), or ProtoOAOrderErrorEvent on failure.
+    ``ExecutionEvent`` (closing order accepted, then filled), or ``OrderErrorEvent`` on failure.
 
     Schema name: ``ProtoOAClosePositionReq`` (OpenApiMessages.proto, payload type 2111).
     """
@@ -4701,7 +4701,7 @@ _TrailingSLChangedEvent_SLOTS = slot_setters(
 @wrapper_dataclass
 class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
     """Client request for all assets (currencies, metals, etc.) known to an account. Answered by
-    ProtoOAAssetListRes.
+    ``AssetListRes``.
 
     Schema name: ``ProtoOAAssetListReq`` (OpenApiMessages.proto, payload type 2112).
     """
@@ -4741,7 +4741,7 @@ _AssetListReq_SLOTS = slot_setters(AssetListReq, "ctid_trader_account_id")
 
 @wrapper_dataclass
 class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
-    """Server response to ProtoOAAssetListReq.
+    """Server response to ``AssetListReq``.
 
     Schema name: ``ProtoOAAssetListRes`` (OpenApiMessages.proto, payload type 2113).
     """
@@ -4797,7 +4797,7 @@ _install_lazy(AssetListRes, "asset")
 @wrapper_dataclass
 class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
     """Client request for the account's tradable symbols in a compact form (light symbol records). Answered
-    by ProtoOASymbolsListRes; use ProtoOASymbolByIdReq for full details.
+    by ``SymbolsListRes``; use ``SymbolByIdReq`` for full details.
 
     Schema name: ``ProtoOASymbolsListReq`` (OpenApiMessages.proto, payload type 2114).
     """
@@ -4846,7 +4846,7 @@ _SymbolsListReq_SLOTS = slot_setters(SymbolsListReq, "ctid_trader_account_id", "
 
 @wrapper_dataclass
 class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
-    """Server response to ProtoOASymbolsListReq.
+    """Server response to ``SymbolsListReq``.
 
     Schema name: ``ProtoOASymbolsListRes`` (OpenApiMessages.proto, payload type 2115).
     """
@@ -4863,7 +4863,7 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
     """Active symbols with a reduced set of fields."""
 
     archived_symbol: tuple[ArchivedSymbol, ...] = ()
-    """Archived symbols; filled only when includeArchivedSymbols was true."""
+    """Archived symbols; filled only when ``include_archived_symbols`` was true."""
 
     def __init__(
         self,
@@ -4919,7 +4919,7 @@ _install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 @wrapper_dataclass
 class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
-    """Client request for the complete definition of one or more symbols. Answered by ProtoOASymbolByIdRes.
+    """Client request for the complete definition of one or more symbols. Answered by ``SymbolByIdRes``.
 
     Schema name: ``ProtoOASymbolByIdReq`` (OpenApiMessages.proto, payload type 2116).
     """
@@ -4966,7 +4966,7 @@ _SymbolByIdReq_SLOTS = slot_setters(SymbolByIdReq, "ctid_trader_account_id", "sy
 
 @wrapper_dataclass
 class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
-    """Server response to ProtoOASymbolByIdReq.
+    """Server response to ``SymbolByIdReq``.
 
     Schema name: ``ProtoOASymbolByIdRes`` (OpenApiMessages.proto, payload type 2117).
     """
@@ -5040,7 +5040,7 @@ _install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 @wrapper_dataclass
 class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionReq]):
     """Client request for a chain of symbols that converts one asset into another when no single symbol
-    quotes the pair directly. Answered by ProtoOASymbolsForConversionRes.
+    quotes the pair directly. Answered by ``SymbolsForConversionRes``.
 
     Schema name: ``ProtoOASymbolsForConversionReq`` (OpenApiMessages.proto, payload type 2118).
     """
@@ -5096,7 +5096,7 @@ _SymbolsForConversionReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionRes]):
-    """Server response to ProtoOASymbolsForConversionReq.
+    """Server response to ``SymbolsForConversionReq``.
 
     Schema name: ``ProtoOASymbolsForConversionRes`` (OpenApiMessages.proto, payload type 2119).
     """
@@ -5199,7 +5199,7 @@ _SymbolChangedEvent_SLOTS = slot_setters(SymbolChangedEvent, "ctid_trader_accoun
 @wrapper_dataclass
 class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListReq]):
     """Client request for the asset classes (e.g. forex, metals, indices) available to an account. Answered
-    by ProtoOAAssetClassListRes.
+    by ``AssetClassListRes``.
 
     Schema name: ``ProtoOAAssetClassListReq`` (OpenApiMessages.proto, payload type 2153).
     """
@@ -5239,7 +5239,7 @@ _AssetClassListReq_SLOTS = slot_setters(AssetClassListReq, "ctid_trader_account_
 
 @wrapper_dataclass
 class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListRes]):
-    """Server response to ProtoOAAssetClassListReq.
+    """Server response to ``AssetClassListReq``.
 
     Schema name: ``ProtoOAAssetClassListRes`` (OpenApiMessages.proto, payload type 2154).
     """
@@ -5295,7 +5295,7 @@ _install_lazy(AssetClassListRes, "asset_class")
 @wrapper_dataclass
 class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
     """Client request for the account's own data (balance, leverage, deposit asset, ...). Answered by
-    ProtoOATraderRes.
+    ``TraderRes``.
 
     Schema name: ``ProtoOATraderReq`` (OpenApiMessages.proto, payload type 2121).
     """
@@ -5335,7 +5335,7 @@ _TraderReq_SLOTS = slot_setters(TraderReq, "ctid_trader_account_id")
 
 @wrapper_dataclass
 class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
-    """Server response to ProtoOATraderReq.
+    """Server response to ``TraderReq``.
 
     Schema name: ``ProtoOATraderRes`` (OpenApiMessages.proto, payload type 2122).
     """
@@ -5349,7 +5349,7 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
     """Account the data belongs to."""
 
     trader: Trader
-    """Account details; monetary values are scaled by 10^moneyDigits."""
+    """Account details; monetary values are scaled by 10^``money_digits``."""
 
     def __init__(
         self,
@@ -5430,7 +5430,7 @@ _TraderUpdatedEvent_SLOTS = slot_setters(TraderUpdatedEvent, "ctid_trader_accoun
 @wrapper_dataclass
 class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
     """Client request for a snapshot of all currently open positions and working pending orders, used to
-    (re)synchronise local state. Answered by ProtoOAReconcileRes.
+    (re)synchronise local state. Answered by ``ReconcileRes``.
 
     Schema name: ``ProtoOAReconcileReq`` (OpenApiMessages.proto, payload type 2124).
     """
@@ -5445,7 +5445,7 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
 
     return_protection_orders: bool | None = None
     """True lists stop-loss/take-profit protection orders as separate orders; otherwise read them from
-    position.stopLoss and position.takeProfit."""
+    position.``stop_loss`` and position.``take_profit``."""
 
     def __init__(
         self,
@@ -5478,7 +5478,7 @@ _ReconcileReq_SLOTS = slot_setters(ReconcileReq, "ctid_trader_account_id", "retu
 
 @wrapper_dataclass
 class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
-    """Server response to ProtoOAReconcileReq.
+    """Server response to ``ReconcileReq``.
 
     Schema name: ``ProtoOAReconcileRes`` (OpenApiMessages.proto, payload type 2125).
     """
@@ -5548,7 +5548,7 @@ _install_lazy(ReconcileRes, "position", "order")
 @wrapper_dataclass
 class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent]):
     """Server message reporting that a trading request (new, cancel, amend order, amend SL/TP, close
-    position) failed validation. Its wrapper echoes the request's clientMsgId.
+    position) failed validation. Its wrapper echoes the request's ``client_msg_id``.
 
     Schema name: ``ProtoOAOrderErrorEvent`` (OpenApiMessages.proto, payload type 2132).
     """
@@ -5620,7 +5620,7 @@ _OrderErrorEvent_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
-    """Client request for executed deals (fills) in a time window. Answered by ProtoOADealListRes. Counts
+    """Client request for executed deals (fills) in a time window. Answered by ``DealListRes``. Counts
     against the historical-data limit of 5 requests per second.
 
     Schema name: ``ProtoOADealListReq`` (OpenApiMessages.proto, payload type 2133).
@@ -5684,7 +5684,7 @@ _DealListReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
-    """Server response to ProtoOADealListReq.
+    """Server response to ``DealListReq``.
 
     Schema name: ``ProtoOADealListRes`` (OpenApiMessages.proto, payload type 2134).
     """
@@ -5746,7 +5746,7 @@ _install_lazy(DealListRes, "deal")
 
 @wrapper_dataclass
 class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
-    """Client request for the account's orders within a time window. Answered by ProtoOAOrderListRes.
+    """Client request for the account's orders within a time window. Answered by ``OrderListRes``.
 
     Schema name: ``ProtoOAOrderListReq`` (OpenApiMessages.proto, payload type 2175).
     """
@@ -5800,7 +5800,7 @@ _OrderListReq_SLOTS = slot_setters(OrderListReq, "ctid_trader_account_id", "from
 
 @wrapper_dataclass
 class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
-    """Server response to ProtoOAOrderListReq.
+    """Server response to ``OrderListReq``.
 
     Schema name: ``ProtoOAOrderListRes`` (OpenApiMessages.proto, payload type 2176).
     """
@@ -5863,7 +5863,7 @@ _install_lazy(OrderListRes, "order")
 @wrapper_dataclass
 class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginReq]):
     """Client request for an estimate of the margin that given volumes of a symbol would need, e.g. before
-    placing an order. Guaranteed-stop-loss margin is not covered. Answered by ProtoOAExpectedMarginRes.
+    placing an order. Guaranteed-stop-loss margin is not covered. Answered by ``ExpectedMarginRes``.
 
     Schema name: ``ProtoOAExpectedMarginReq`` (OpenApiMessages.proto, payload type 2139).
     """
@@ -5917,7 +5917,7 @@ _ExpectedMarginReq_SLOTS = slot_setters(ExpectedMarginReq, "ctid_trader_account_
 
 @wrapper_dataclass
 class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginRes]):
-    """Server response to ProtoOAExpectedMarginReq.
+    """Server response to ``ExpectedMarginReq``.
 
     Schema name: ``ProtoOAExpectedMarginRes`` (OpenApiMessages.proto, payload type 2140).
     """
@@ -5934,7 +5934,7 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
     """Buy-side and sell-side margin for each requested volume."""
 
     money_digits: int | None = None
-    """Decimal scale of margin.buyMargin and margin.sellMargin: divide them by 10^moneyDigits."""
+    """Decimal scale of margin.``buy_margin`` and margin.``sell_margin``: divide them by 10^``money_digits``."""
 
     def __init__(
         self,
@@ -5996,10 +5996,10 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
     """Position whose margin changed."""
 
     used_margin: int
-    """New margin amount for the position, scaled by 10^moneyDigits."""
+    """New margin amount for the position, scaled by 10^``money_digits``."""
 
     money_digits: int | None = None
-    """Decimal scale of usedMargin (e.g. 8 means divide by 10^8)."""
+    """Decimal scale of ``used_margin`` (e.g. 8 means divide by 10^8)."""
 
     def __init__(
         self,
@@ -6045,7 +6045,7 @@ _MarginChangedEvent_SLOTS = slot_setters(
 @wrapper_dataclass
 class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq]):
     """Client request for deposits and withdrawals in a time window of at most one week. Answered by
-    ProtoOACashFlowHistoryListRes. Counts against the historical-data limit of 5 requests per second.
+    ``CashFlowHistoryListRes``. Counts against the historical-data limit of 5 requests per second.
 
     Schema name: ``ProtoOACashFlowHistoryListReq`` (OpenApiMessages.proto, payload type 2143).
     """
@@ -6059,7 +6059,7 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
     """Account whose cash flow is requested."""
 
     from_timestamp: int
-    """Window start in Unix milliseconds, 0 or greater; toTimestamp - fromTimestamp may not exceed
+    """Window start in Unix milliseconds, 0 or greater; ``to_timestamp`` - ``from_timestamp`` may not exceed
     604800000 (7 days)."""
 
     to_timestamp: int
@@ -6102,7 +6102,7 @@ _CashFlowHistoryListReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes]):
-    """Server response to ProtoOACashFlowHistoryListReq.
+    """Server response to ``CashFlowHistoryListReq``.
 
     Schema name: ``ProtoOACashFlowHistoryListRes`` (OpenApiMessages.proto, payload type 2144).
     """
@@ -6166,7 +6166,7 @@ class GetAccountListByAccessTokenReq(
     ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq]
 ):
     """Client request listing every trading account (demo and live) that an access token grants access to.
-    Needs only application auth. Answered by ProtoOAGetAccountListByAccessTokenRes.
+    Needs only application auth. Answered by ``GetAccountListByAccessTokenRes``.
 
     Schema name: ``ProtoOAGetAccountListByAccessTokenReq`` (OpenApiMessages.proto, payload type 2149).
     """
@@ -6208,7 +6208,7 @@ _GetAccountListByAccessTokenReq_SLOTS = slot_setters(GetAccountListByAccessToken
 class GetAccountListByAccessTokenRes(
     ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes]
 ):
-    """Server response to ProtoOAGetAccountListByAccessTokenReq.
+    """Server response to ``GetAccountListByAccessTokenReq``.
 
     Schema name: ``ProtoOAGetAccountListByAccessTokenRes`` (OpenApiMessages.proto, payload type 2150).
     """
@@ -6225,7 +6225,7 @@ class GetAccountListByAccessTokenRes(
     """What the token allows: SCOPE_VIEW (read only) or SCOPE_TRADE (read and trade)."""
 
     ctid_trader_account: tuple[CtidTraderAccount, ...] = ()
-    """Accounts reachable with the token; isLive tells which (demo or live) endpoint serves each one."""
+    """Accounts reachable with the token; ``is_live`` tells which (demo or live) endpoint serves each one."""
 
     def __init__(
         self,
@@ -6285,7 +6285,7 @@ _install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
 @wrapper_dataclass
 class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq]):
     """Client request that swaps a refresh token for a new access/refresh token pair. Needs only application
-    auth. Answered by ProtoOARefreshTokenRes.
+    auth. Answered by ``RefreshTokenRes``.
 
     Schema name: ``ProtoOARefreshTokenReq`` (OpenApiMessages.proto, payload type 2173).
     """
@@ -6325,7 +6325,7 @@ _RefreshTokenReq_SLOTS = slot_setters(RefreshTokenReq, "refresh_token")
 
 @wrapper_dataclass
 class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes]):
-    """Server response to ProtoOARefreshTokenReq. The previous tokens stop working, so store the new pair.
+    """Server response to ``RefreshTokenReq``. The previous tokens stop working, so store the new pair.
 
     Schema name: ``ProtoOARefreshTokenRes`` (OpenApiMessages.proto, payload type 2174).
     """
@@ -6388,8 +6388,8 @@ _RefreshTokenRes_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsReq]):
-    """Client request to start streaming quotes for symbols. Answered by ProtoOASubscribeSpotsRes; right
-    after it comes an initial ProtoOASpotEvent with the latest price, then further events on every change.
+    """Client request to start streaming quotes for symbols. Answered by ``SubscribeSpotsRes``; right
+    after it comes an initial ``SpotEvent`` with the latest price, then further events on every change.
 
     Schema name: ``ProtoOASubscribeSpotsReq`` (OpenApiMessages.proto, payload type 2127).
     """
@@ -6406,7 +6406,7 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
     """Symbols to subscribe to."""
 
     subscribe_to_spot_timestamp: bool | None = None
-    """True asks the server to fill ProtoOASpotEvent.timestamp."""
+    """True asks the server to fill ``SpotEvent.timestamp``."""
 
     def __init__(
         self,
@@ -6449,7 +6449,7 @@ _SubscribeSpotsReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsRes]):
-    """Server response to ProtoOASubscribeSpotsReq: the subscription was queued. An initial ProtoOASpotEvent
+    """Server response to ``SubscribeSpotsReq``: the subscription was queued. An initial ``SpotEvent``
     with the current price follows shortly.
 
     Schema name: ``ProtoOASubscribeSpotsRes`` (OpenApiMessages.proto, payload type 2128).
@@ -6491,7 +6491,7 @@ _SubscribeSpotsRes_SLOTS = slot_setters(SubscribeSpotsRes, "ctid_trader_account_
 @wrapper_dataclass
 class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq]):
     """Client request to stop the quote stream for symbols, e.g. to cut traffic. Answered by
-    ProtoOAUnsubscribeSpotsRes.
+    ``UnsubscribeSpotsRes``.
 
     Schema name: ``ProtoOAUnsubscribeSpotsReq`` (OpenApiMessages.proto, payload type 2129).
     """
@@ -6538,7 +6538,7 @@ _UnsubscribeSpotsReq_SLOTS = slot_setters(UnsubscribeSpotsReq, "ctid_trader_acco
 
 @wrapper_dataclass
 class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes]):
-    """Server response to ProtoOAUnsubscribeSpotsReq: the removal was queued, so a few ProtoOASpotEvent
+    """Server response to ``UnsubscribeSpotsReq``: the removal was queued, so a few ``SpotEvent``
     messages may still arrive before it takes effect.
 
     Schema name: ``ProtoOAUnsubscribeSpotsRes`` (OpenApiMessages.proto, payload type 2130).
@@ -6579,7 +6579,7 @@ _UnsubscribeSpotsRes_SLOTS = slot_setters(UnsubscribeSpotsRes, "ctid_trader_acco
 
 @wrapper_dataclass
 class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
-    """Server-pushed quote update for a symbol subscribed via ProtoOASubscribeSpotsReq. The first event
+    """Server-pushed quote update for a symbol subscribed via ``SubscribeSpotsReq``. The first event
     after subscribing carries the latest prices even while the market is closed. Also carries live bars.
 
     Schema name: ``ProtoOASpotEvent`` (OpenApiMessages.proto, payload type 2131).
@@ -6603,13 +6603,13 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
     """Ask in 1/100000 of a price unit; absent when the ask did not change (absent is not 0)."""
 
     trendbar: tuple[Trendbar, ...] = ()
-    """Current bars for each period subscribed via ProtoOASubscribeLiveTrendbarReq."""
+    """Current bars for each period subscribed via ``SubscribeLiveTrendbarReq``."""
 
     session_close: int | None = None
     """Previous session's closing price in 1/100000 of a price unit."""
 
     timestamp: int | None = None
-    """Quote time in Unix milliseconds; sent only if subscribeToSpotTimestamp was true."""
+    """Quote time in Unix milliseconds; sent only if ``subscribe_to_spot_timestamp`` was true."""
 
     def __init__(
         self,
@@ -6680,8 +6680,8 @@ _install_lazy(SpotEvent, "trendbar")
 
 @wrapper_dataclass
 class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq]):
-    """Client request to receive live bars of one period for one symbol inside ProtoOASpotEvent.trendbar.
-    The symbol must already have a spot subscription. Answered by ProtoOASubscribeLiveTrendbarRes.
+    """Client request to receive live bars of one period for one symbol inside ``SpotEvent.trendbar``.
+    The symbol must already have a spot subscription. Answered by ``SubscribeLiveTrendbarRes``.
 
     Schema name: ``ProtoOASubscribeLiveTrendbarReq`` (OpenApiMessages.proto, payload type 2135).
     """
@@ -6737,7 +6737,7 @@ _SubscribeLiveTrendbarReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes]):
-    """Server response to ProtoOASubscribeLiveTrendbarReq.
+    """Server response to ``SubscribeLiveTrendbarReq``.
 
     Schema name: ``ProtoOASubscribeLiveTrendbarRes`` (OpenApiMessages.proto, payload type 2165).
     """
@@ -6778,7 +6778,7 @@ _SubscribeLiveTrendbarRes_SLOTS = slot_setters(SubscribeLiveTrendbarRes, "ctid_t
 @wrapper_dataclass
 class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq]):
     """Client request to stop receiving live bars of one period for one symbol. Answered by
-    ProtoOAUnsubscribeLiveTrendbarRes.
+    ``UnsubscribeLiveTrendbarRes``.
 
     Schema name: ``ProtoOAUnsubscribeLiveTrendbarReq`` (OpenApiMessages.proto, payload type 2136).
     """
@@ -6834,7 +6834,7 @@ _UnsubscribeLiveTrendbarReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes]):
-    """Server response to ProtoOAUnsubscribeLiveTrendbarReq.
+    """Server response to ``UnsubscribeLiveTrendbarReq``.
 
     Schema name: ``ProtoOAUnsubscribeLiveTrendbarRes`` (OpenApiMessages.proto, payload type 2166).
     """
@@ -6874,7 +6874,7 @@ _UnsubscribeLiveTrendbarRes_SLOTS = slot_setters(UnsubscribeLiveTrendbarRes, "ct
 
 @wrapper_dataclass
 class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq]):
-    """Client request for historical OHLC bars of a symbol. Answered by ProtoOAGetTrendbarsRes. Counts
+    """Client request for historical OHLC bars of a symbol. Answered by ``GetTrendbarsRes``. Counts
     against the historical-data limit of 5 requests per second.
 
     Schema name: ``ProtoOAGetTrendbarsReq`` (OpenApiMessages.proto, payload type 2137).
@@ -6901,7 +6901,7 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq])
     """Symbol whose bars are requested."""
 
     count: int | None = None
-    """Maximum number of bars to return, counted backwards from toTimestamp."""
+    """Maximum number of bars to return, counted backwards from ``to_timestamp``."""
 
     def __init__(
         self,
@@ -6965,7 +6965,7 @@ _GetTrendbarsReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes]):
-    """Server response to ProtoOAGetTrendbarsReq.
+    """Server response to ``GetTrendbarsReq``.
 
     Schema name: ``ProtoOAGetTrendbarsRes`` (OpenApiMessages.proto, payload type 2138).
     """
@@ -6982,12 +6982,12 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes])
     """Bar size of the returned series."""
 
     timestamp: int | None = None
-    """Deprecated and meaningless; rely on the toTimestamp of your own request instead.
+    """Deprecated and meaningless; rely on the ``to_timestamp`` of your own request instead.
 
     Deprecated in the schema."""
 
     trendbar: tuple[Trendbar, ...] = ()
-    """Bars found; prices in 1/100000 of a price unit (low plus deltas), open time in utcTimestampInMinutes."""
+    """Bars found; prices in 1/100000 of a price unit (low plus deltas), open time in ``utc_timestamp_in_minutes``."""
 
     symbol_id: int | None = None
     """Symbol the bars belong to."""
@@ -7055,7 +7055,7 @@ _install_lazy(GetTrendbarsRes, "trendbar")
 @wrapper_dataclass
 class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
     """Client request for historical ticks of one side (bid or ask) of a symbol. Answered by
-    ProtoOAGetTickDataRes. Counts against the historical-data limit of 5 requests per second.
+    ``GetTickDataRes``. Counts against the historical-data limit of 5 requests per second.
 
     Schema name: ``ProtoOAGetTickDataReq`` (OpenApiMessages.proto, payload type 2145).
     """
@@ -7127,7 +7127,7 @@ _GetTickDataReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
-    """Server response to ProtoOAGetTickDataReq.
+    """Server response to ``GetTickDataReq``.
 
     Schema name: ``ProtoOAGetTickDataRes`` (OpenApiMessages.proto, payload type 2146).
     """
@@ -7191,7 +7191,7 @@ _install_lazy(GetTickDataRes, "tick_data")
 @wrapper_dataclass
 class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq]):
     """Client request for the cTID user profile behind an access token; little data is exposed for privacy
-    reasons. Answered by ProtoOAGetCtidProfileByTokenRes.
+    reasons. Answered by ``GetCtidProfileByTokenRes``.
 
     Schema name: ``ProtoOAGetCtidProfileByTokenReq`` (OpenApiMessages.proto, payload type 2151).
     """
@@ -7231,7 +7231,7 @@ _GetCtidProfileByTokenReq_SLOTS = slot_setters(GetCtidProfileByTokenReq, "access
 
 @wrapper_dataclass
 class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes]):
-    """Server response to ProtoOAGetCtidProfileByTokenReq.
+    """Server response to ``GetCtidProfileByTokenReq``.
 
     Schema name: ``ProtoOAGetCtidProfileByTokenRes`` (OpenApiMessages.proto, payload type 2152).
     """
@@ -7272,7 +7272,7 @@ _GetCtidProfileByTokenRes_SLOTS = slot_setters(GetCtidProfileByTokenRes, "profil
 @wrapper_dataclass
 class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
     """Server-pushed event: the order book (depth of market) of a symbol subscribed via
-    ProtoOASubscribeDepthQuotesReq changed. Apply the added/updated quotes and drop the removed ids.
+    ``SubscribeDepthQuotesReq`` changed. Apply the added/updated quotes and drop the removed ids.
 
     Schema name: ``ProtoOADepthEvent`` (OpenApiMessages.proto, payload type 2155).
     """
@@ -7343,8 +7343,8 @@ _install_lazy(DepthEvent, "new_quotes")
 
 @wrapper_dataclass
 class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq]):
-    """Client request to start streaming depth-of-market data for symbols via ProtoOADepthEvent. Answered by
-    ProtoOASubscribeDepthQuotesRes.
+    """Client request to start streaming depth-of-market data for symbols via ``DepthEvent``. Answered by
+    ``SubscribeDepthQuotesRes``.
 
     Schema name: ``ProtoOASubscribeDepthQuotesReq`` (OpenApiMessages.proto, payload type 2156).
     """
@@ -7391,7 +7391,7 @@ _SubscribeDepthQuotesReq_SLOTS = slot_setters(SubscribeDepthQuotesReq, "ctid_tra
 
 @wrapper_dataclass
 class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes]):
-    """Server response to ProtoOASubscribeDepthQuotesReq.
+    """Server response to ``SubscribeDepthQuotesReq``.
 
     Schema name: ``ProtoOASubscribeDepthQuotesRes`` (OpenApiMessages.proto, payload type 2157).
     """
@@ -7432,7 +7432,7 @@ _SubscribeDepthQuotesRes_SLOTS = slot_setters(SubscribeDepthQuotesRes, "ctid_tra
 @wrapper_dataclass
 class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq]):
     """Client request to stop the depth-of-market stream for symbols. Answered by
-    ProtoOAUnsubscribeDepthQuotesRes.
+    ``UnsubscribeDepthQuotesRes``.
 
     Schema name: ``ProtoOAUnsubscribeDepthQuotesReq`` (OpenApiMessages.proto, payload type 2158).
     """
@@ -7481,7 +7481,7 @@ _UnsubscribeDepthQuotesReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes]):
-    """Server response to ProtoOAUnsubscribeDepthQuotesReq.
+    """Server response to ``UnsubscribeDepthQuotesReq``.
 
     Schema name: ``ProtoOAUnsubscribeDepthQuotesRes`` (OpenApiMessages.proto, payload type 2159).
     """
@@ -7522,7 +7522,7 @@ _UnsubscribeDepthQuotesRes_SLOTS = slot_setters(UnsubscribeDepthQuotesRes, "ctid
 @wrapper_dataclass
 class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListReq]):
     """Client request for the symbol categories defined for an account. Answered by
-    ProtoOASymbolCategoryListRes.
+    ``SymbolCategoryListRes``.
 
     Schema name: ``ProtoOASymbolCategoryListReq`` (OpenApiMessages.proto, payload type 2160).
     """
@@ -7562,7 +7562,7 @@ _SymbolCategoryListReq_SLOTS = slot_setters(SymbolCategoryListReq, "ctid_trader_
 
 @wrapper_dataclass
 class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListRes]):
-    """Server response to ProtoOASymbolCategoryListReq.
+    """Server response to ``SymbolCategoryListReq``.
 
     Schema name: ``ProtoOASymbolCategoryListRes`` (OpenApiMessages.proto, payload type 2161).
     """
@@ -7623,8 +7623,8 @@ _install_lazy(SymbolCategoryListRes, "symbol_category")
 
 @wrapper_dataclass
 class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq]):
-    """Client request to end an account's session on this connection. Answered by ProtoOAAccountLogoutRes;
-    the logout is complete once ProtoOAAccountDisconnectEvent arrives.
+    """Client request to end an account's session on this connection. Answered by ``AccountLogoutRes``;
+    the logout is complete once ``AccountDisconnectEvent`` arrives.
 
     Schema name: ``ProtoOAAccountLogoutReq`` (OpenApiMessages.proto, payload type 2162).
     """
@@ -7664,8 +7664,8 @@ _AccountLogoutReq_SLOTS = slot_setters(AccountLogoutReq, "ctid_trader_account_id
 
 @wrapper_dataclass
 class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes]):
-    """Server response to ProtoOAAccountLogoutReq: the logout was accepted. Wait for
-    ProtoOAAccountDisconnectEvent before treating the session as closed.
+    """Server response to ``AccountLogoutReq``: the logout was accepted. Wait for
+    ``AccountDisconnectEvent`` before treating the session as closed.
 
     Schema name: ``ProtoOAAccountLogoutRes`` (OpenApiMessages.proto, payload type 2163).
     """
@@ -7706,7 +7706,7 @@ _AccountLogoutRes_SLOTS = slot_setters(AccountLogoutRes, "ctid_trader_account_id
 @wrapper_dataclass
 class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent]):
     """Server-pushed event: the session of one account was closed on the server side (also sent to finish a
-    logout). Re-authorize the account with ProtoOAAccountAuthReq to keep using it.
+    logout). Re-authorize the account with ``AccountAuthReq`` to keep using it.
 
     Schema name: ``ProtoOAAccountDisconnectEvent`` (OpenApiMessages.proto, payload type 2164).
     """
@@ -7747,7 +7747,7 @@ _AccountDisconnectEvent_SLOTS = slot_setters(AccountDisconnectEvent, "ctid_trade
 @wrapper_dataclass
 class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListReq]):
     """Client request for the margin-call alert thresholds configured on an account. Answered by
-    ProtoOAMarginCallListRes.
+    ``MarginCallListRes``.
 
     Schema name: ``ProtoOAMarginCallListReq`` (OpenApiMessages.proto, payload type 2167).
     """
@@ -7787,8 +7787,8 @@ _MarginCallListReq_SLOTS = slot_setters(MarginCallListReq, "ctid_trader_account_
 
 @wrapper_dataclass
 class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListRes]):
-    """Server response to ProtoOAMarginCallListReq. It has no account id field, so match it by the wrapper's
-    clientMsgId.
+    """Server response to ``MarginCallListReq``. It has no account id field, so match it by the wrapper's
+    ``client_msg_id``.
 
     Schema name: ``ProtoOAMarginCallListRes`` (OpenApiMessages.proto, payload type 2168).
     """
@@ -7837,7 +7837,7 @@ _install_lazy(MarginCallListRes, "margin_call")
 @wrapper_dataclass
 class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq]):
     """Client request to change the margin level of one margin-call threshold type on an account. Answered
-    by ProtoOAMarginCallUpdateRes.
+    by ``MarginCallUpdateRes``.
 
     Schema name: ``ProtoOAMarginCallUpdateReq`` (OpenApiMessages.proto, payload type 2169).
     """
@@ -7851,7 +7851,7 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
     """Account whose threshold is changed."""
 
     margin_call: MarginCall
-    """Threshold type (marginCallType) and its new marginLevelThreshold."""
+    """Threshold type (``margin_call_type``) and its new ``margin_level_threshold``."""
 
     def __init__(
         self,
@@ -7884,7 +7884,7 @@ _MarginCallUpdateReq_SLOTS = slot_setters(MarginCallUpdateReq, "ctid_trader_acco
 
 @wrapper_dataclass
 class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes]):
-    """Server response to ProtoOAMarginCallUpdateReq; receiving it means the threshold was saved. No body.
+    """Server response to ``MarginCallUpdateReq``; receiving it means the threshold was saved. No body.
 
     Schema name: ``ProtoOAMarginCallUpdateRes`` (OpenApiMessages.proto, payload type 2170).
     """
@@ -8003,8 +8003,8 @@ _MarginCallTriggerEvent_SLOTS = slot_setters(MarginCallTriggerEvent, "ctid_trade
 
 @wrapper_dataclass
 class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq]):
-    """Client request for a dynamic leverage profile referenced by ProtoOASymbol.leverageId. Answered by
-    ProtoOAGetDynamicLeverageByIDRes.
+    """Client request for a dynamic leverage profile referenced by ``Symbol.leverage_id``. Answered by
+    ``GetDynamicLeverageByIDRes``.
 
     Schema name: ``ProtoOAGetDynamicLeverageByIDReq`` (OpenApiMessages.proto, payload type 2177).
     """
@@ -8018,7 +8018,7 @@ class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDyna
     """Account the profile is requested under."""
 
     leverage_id: int
-    """Id of the leverage profile (from ProtoOASymbol.leverageId)."""
+    """Id of the leverage profile (from ``Symbol.leverage_id``)."""
 
     def __init__(
         self,
@@ -8053,7 +8053,7 @@ _GetDynamicLeverageByIDReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes]):
-    """Server response to ProtoOAGetDynamicLeverageByIDReq.
+    """Server response to ``GetDynamicLeverageByIDReq``.
 
     Schema name: ``ProtoOAGetDynamicLeverageByIDRes`` (OpenApiMessages.proto, payload type 2178).
     """
@@ -8102,7 +8102,7 @@ _GetDynamicLeverageByIDRes_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdReq]):
-    """Client request for the deals that belong to one position. Answered by ProtoOADealListByPositionIdRes.
+    """Client request for the deals that belong to one position. Answered by ``DealListByPositionIdRes``.
 
     Schema name: ``ProtoOADealListByPositionIdReq`` (OpenApiMessages.proto, payload type 2179).
     """
@@ -8167,7 +8167,7 @@ _DealListByPositionIdReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdRes]):
-    """Server response to ProtoOADealListByPositionIdReq.
+    """Server response to ``DealListByPositionIdReq``.
 
     Schema name: ``ProtoOADealListByPositionIdRes`` (OpenApiMessages.proto, payload type 2180).
     """
@@ -8232,7 +8232,7 @@ _install_lazy(DealListByPositionIdRes, "deal")
 @wrapper_dataclass
 class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq]):
     """Client request for one order together with the deals that filled it. Answered by
-    ProtoOAOrderDetailsRes.
+    ``OrderDetailsRes``.
 
     Schema name: ``ProtoOAOrderDetailsReq`` (OpenApiMessages.proto, payload type 2181).
     """
@@ -8279,7 +8279,7 @@ _OrderDetailsReq_SLOTS = slot_setters(OrderDetailsReq, "ctid_trader_account_id",
 
 @wrapper_dataclass
 class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes]):
-    """Server response to ProtoOAOrderDetailsReq.
+    """Server response to ``OrderDetailsReq``.
 
     Schema name: ``ProtoOAOrderDetailsRes`` (OpenApiMessages.proto, payload type 2182).
     """
@@ -8341,8 +8341,8 @@ _install_lazy(OrderDetailsRes, "deal")
 
 @wrapper_dataclass
 class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq]):
-    """Client request for the orders linked to one position, filtered on the orders' utcLastUpdateTimestamp.
-    Answered by ProtoOAOrderListByPositionIdRes.
+    """Client request for the orders linked to one position, filtered on the orders' ``utc_last_update_timestamp``.
+    Answered by ``OrderListByPositionIdRes``.
 
     Schema name: ``ProtoOAOrderListByPositionIdReq`` (OpenApiMessages.proto, payload type 2183).
     """
@@ -8407,7 +8407,7 @@ _OrderListByPositionIdReq_SLOTS = slot_setters(
 
 @wrapper_dataclass
 class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes]):
-    """Server response to ProtoOAOrderListByPositionIdReq.
+    """Server response to ``OrderListByPositionIdReq``.
 
     Schema name: ``ProtoOAOrderListByPositionIdRes`` (OpenApiMessages.proto, payload type 2184).
     """
@@ -8472,7 +8472,7 @@ _install_lazy(OrderListByPositionIdRes, "order")
 @wrapper_dataclass
 class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListReq]):
     """Client request for the offset relations of a deal: which deals closed it and which deals it closed.
-    Answered by ProtoOADealOffsetListRes.
+    Answered by ``DealOffsetListRes``.
 
     Schema name: ``ProtoOADealOffsetListReq`` (OpenApiMessages.proto, payload type 2185).
     """
@@ -8519,7 +8519,7 @@ _DealOffsetListReq_SLOTS = slot_setters(DealOffsetListReq, "ctid_trader_account_
 
 @wrapper_dataclass
 class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListRes]):
-    """Server response to ProtoOADealOffsetListReq.
+    """Server response to ``DealOffsetListReq``.
 
     Schema name: ``ProtoOADealOffsetListRes`` (OpenApiMessages.proto, payload type 2186).
     """
@@ -8591,7 +8591,7 @@ _install_lazy(DealOffsetListRes, "offset_by", "offsetting")
 @wrapper_dataclass
 class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq]):
     """Client request for the current unrealized profit and loss of every open position. Answered by
-    ProtoOAGetPositionUnrealizedPnLRes.
+    ``GetPositionUnrealizedPnLRes``.
 
     Schema name: ``ProtoOAGetPositionUnrealizedPnLReq`` (OpenApiMessages.proto, payload type 2187).
     """
@@ -8631,7 +8631,7 @@ _GetPositionUnrealizedPnLReq_SLOTS = slot_setters(GetPositionUnrealizedPnLReq, "
 
 @wrapper_dataclass
 class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes]):
-    """Server response to ProtoOAGetPositionUnrealizedPnLReq.
+    """Server response to ``GetPositionUnrealizedPnLReq``.
 
     Schema name: ``ProtoOAGetPositionUnrealizedPnLRes`` (OpenApiMessages.proto, payload type 2188).
     """
@@ -8648,7 +8648,7 @@ class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPo
     """Gross and net unrealized PnL per open position, in the deposit currency."""
 
     money_digits: int
-    """Decimal scale of grossUnrealizedPnL and netUnrealizedPnL: divide them by 10^moneyDigits."""
+    """Decimal scale of ``gross_unrealized_pnl`` and ``net_unrealized_pnl``: divide them by 10^``money_digits``."""
 
     def __init__(
         self,

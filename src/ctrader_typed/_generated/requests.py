@@ -183,14 +183,14 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ApplicationAuthRes:
         """Client request that authenticates the registered application on a new connection; it must be the
-        first message sent. Answered by ProtoOAApplicationAuthRes, or ProtoOAErrorRes if the credentials are
+        first message sent. Answered by ``ApplicationAuthRes``, or ``ErrorRes`` if the credentials are
         rejected or the connection is already authenticated.
 
         Sends ``ProtoOAApplicationAuthReq`` (payload type 2100).
 
         Args:
             client_id: Client ID that was issued to the application when it was registered with Spotware.
-            client_secret: Client secret paired with clientId at registration; keep it out of logs and source control.
+            client_secret: Client secret paired with ``client_id`` at registration; keep it out of logs and source control.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -215,12 +215,12 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> AccountAuthRes:
         """Client request that opens a session for one trading account on an already application-authenticated
-        connection. Send once per account. Answered by ProtoOAAccountAuthRes, or ProtoOAErrorRes on failure.
+        connection. Send once per account. Answered by ``AccountAuthRes``, or ``ErrorRes`` on failure.
 
         Sends ``ProtoOAAccountAuthReq`` (payload type 2102).
 
         Args:
-            ctid_trader_account_id: cTrader account id (ctidTraderAccountId, not the display login) whose session should be opened.
+            ctid_trader_account_id: cTrader account id (``ctid_trader_account_id``, not the display login) whose session should be opened.
             access_token: OAuth access token that the account owner granted to this application.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
@@ -243,7 +243,7 @@ class GeneratedRequests(RequestSender):
         *,
         timeout: float | None = None,
     ) -> VersionRes:
-        """Client request for the version of the Open API proxy/schema. Answered by ProtoOAVersionRes.
+        """Client request for the version of the Open API proxy/schema. Answered by ``VersionRes``.
 
         Sends ``ProtoOAVersionReq`` (payload type 2104).
 
@@ -289,8 +289,8 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ExecutionEvent:
         """Client request that places a market or pending order; needs a token with trading permission. Answered
-        by one or more ProtoOAExecutionEvent messages (e.g. ORDER_ACCEPTED then ORDER_FILLED), or by
-        ProtoOAOrderErrorEvent when validation fails.
+        by one or more ``ExecutionEvent`` messages (e.g. ORDER_ACCEPTED then ORDER_FILLED), or by
+        ``OrderErrorEvent`` when validation fails.
 
         Sends ``ProtoOANewOrderReq`` (payload type 2106).
 
@@ -304,9 +304,9 @@ class GeneratedRequests(RequestSender):
             stop_price: Trigger price as a plain double; only for STOP and STOP_LIMIT orders.
             time_in_force: How long the order stays working (GOOD_TILL_CANCEL by default, GOOD_TILL_DATE, IMMEDIATE_OR_CANCEL,
                 FILL_OR_KILL, MARKET_ON_OPEN). Server default when omitted: ``TimeInForce.GOOD_TILL_CANCEL``.
-            expiration_timestamp: Expiry time in Unix milliseconds; required when timeInForce is GOOD_TILL_DATE.
-            stop_loss: Stop-loss as an absolute price (double). Rejected for MARKET orders; use relativeStopLoss there.
-            take_profit: Take-profit as an absolute price (double). Rejected for MARKET orders; use relativeTakeProfit there.
+            expiration_timestamp: Expiry time in Unix milliseconds; required when ``time_in_force`` is GOOD_TILL_DATE.
+            stop_loss: Stop-loss as an absolute price (double). Rejected for MARKET orders; use ``relative_stop_loss`` there.
+            take_profit: Take-profit as an absolute price (double). Rejected for MARKET orders; use ``relative_take_profit`` there.
             comment: Free-text note attached to the order, at most 512 characters.
             base_slippage_price: Reference price (double) from which the allowed slippage of a MARKET_RANGE order is measured.
             slippage_in_points: Allowed slippage in points (10^-digits of the symbol) for MARKET_RANGE and STOP_LIMIT orders.
@@ -314,10 +314,10 @@ class GeneratedRequests(RequestSender):
             position_id: Id of an existing position this order should act on (e.g. to add to or reduce it).
             client_order_id: Caller-chosen order id, comparable to FIX ClOrdID; at most 50 characters.
             relative_stop_loss: Stop-loss distance from the fill price in 1/100000 of a price unit (123000 = 1.23). Placed below
-                the entry for BUY and above it for SELL. Alternative to stopLoss.
+                the entry for BUY and above it for SELL. Alternative to ``stop_loss``.
             relative_take_profit: Take-profit distance from the fill price in 1/100000 of a price unit. Placed above the entry for
-                BUY and below it for SELL. Alternative to takeProfit.
-            guaranteed_stop_loss: True requests a guaranteed stop-loss; mandatory on limited-risk accounts (ProtoOATrader.isLimitedRisk).
+                BUY and below it for SELL. Alternative to ``take_profit``.
+            guaranteed_stop_loss: True requests a guaranteed stop-loss; mandatory on limited-risk accounts (``Trader.is_limited_risk``).
             trailing_stop_loss: True makes the stop-loss trail the market.
             stop_trigger_method: Which price movement triggers a STOP or STOP_LIMIT order (TRADE by default). Server default when omitted: ``OrderTriggerMethod.TRADE``.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
@@ -374,7 +374,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ExecutionEvent:
         """Client request to cancel a working pending order; needs trading permission. Answered by
-        ProtoOAExecutionEvent (ORDER_CANCELLED), or ProtoOAOrderErrorEvent on validation failure.
+        ``ExecutionEvent`` (ORDER_CANCELLED), or ``OrderErrorEvent`` on validation failure.
 
         Sends ``ProtoOACancelOrderReq`` (payload type 2108).
 
@@ -419,7 +419,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ExecutionEvent:
         """Client request to change the parameters of a working pending order; needs trading permission.
-        Answered by ProtoOAExecutionEvent (ORDER_REPLACED), or ProtoOAOrderErrorEvent on validation failure.
+        Answered by ``ExecutionEvent`` (ORDER_REPLACED), or ``OrderErrorEvent`` on validation failure.
 
         Sends ``ProtoOAAmendOrderReq`` (payload type 2109).
 
@@ -434,9 +434,9 @@ class GeneratedRequests(RequestSender):
             take_profit: New absolute take-profit price (double).
             slippage_in_points: New allowed slippage in points for MARKET_RANGE and STOP_LIMIT orders.
             relative_stop_loss: New stop-loss distance from the entry in 1/100000 of a price unit; below entry for BUY, above for
-                SELL. Alternative to stopLoss.
+                SELL. Alternative to ``stop_loss``.
             relative_take_profit: New take-profit distance from the entry in 1/100000 of a price unit; above entry for BUY, below for
-                SELL. Alternative to takeProfit.
+                SELL. Alternative to ``take_profit``.
             guaranteed_stop_loss: True requests a guaranteed stop-loss (only on accounts that offer guaranteed stops).
             trailing_stop_loss: True makes the stop-loss trail the market.
             stop_trigger_method: Which price movement triggers a STOP or STOP_LIMIT order (TRADE by default). Server default when omitted: ``OrderTriggerMethod.TRADE``.
@@ -487,7 +487,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ExecutionEvent:
         """Client request to set or change the stop-loss and take-profit of an open position; needs trading
-        permission. Answered by ProtoOAExecutionEvent, or ProtoOAOrderErrorEvent on validation failure.
+        permission. Answered by ``ExecutionEvent``, or ``OrderErrorEvent`` on validation failure.
 
         Sends ``ProtoOAAmendPositionSLTPReq`` (payload type 2110).
 
@@ -535,7 +535,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ExecutionEvent:
         """Client request to close all or part of an open position; needs trading permission. Answered by
-        ProtoOAExecutionEvent (closing order accepted, then filled), or ProtoOAOrderErrorEvent on failure.
+        ``ExecutionEvent`` (closing order accepted, then filled), or ``OrderErrorEvent`` on failure.
 
         Sends ``ProtoOAClosePositionReq`` (payload type 2111).
 
@@ -569,7 +569,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> AssetListRes:
         """Client request for all assets (currencies, metals, etc.) known to an account. Answered by
-        ProtoOAAssetListRes.
+        ``AssetListRes``.
 
         Sends ``ProtoOAAssetListReq`` (payload type 2112).
 
@@ -598,7 +598,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> SymbolsListRes:
         """Client request for the account's tradable symbols in a compact form (light symbol records). Answered
-        by ProtoOASymbolsListRes; use ProtoOASymbolByIdReq for full details.
+        by ``SymbolsListRes``; use ``SymbolByIdReq`` for full details.
 
         Sends ``ProtoOASymbolsListReq`` (payload type 2114).
 
@@ -628,7 +628,7 @@ class GeneratedRequests(RequestSender):
         *,
         timeout: float | None = None,
     ) -> SymbolByIdRes:
-        """Client request for the complete definition of one or more symbols. Answered by ProtoOASymbolByIdRes.
+        """Client request for the complete definition of one or more symbols. Answered by ``SymbolByIdRes``.
 
         Sends ``ProtoOASymbolByIdReq`` (payload type 2116).
 
@@ -660,7 +660,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> SymbolsForConversionRes:
         """Client request for a chain of symbols that converts one asset into another when no single symbol
-        quotes the pair directly. Answered by ProtoOASymbolsForConversionRes.
+        quotes the pair directly. Answered by ``SymbolsForConversionRes``.
 
         Sends ``ProtoOASymbolsForConversionReq`` (payload type 2118).
 
@@ -692,7 +692,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> AssetClassListRes:
         """Client request for the asset classes (e.g. forex, metals, indices) available to an account. Answered
-        by ProtoOAAssetClassListRes.
+        by ``AssetClassListRes``.
 
         Sends ``ProtoOAAssetClassListReq`` (payload type 2153).
 
@@ -720,7 +720,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> TraderRes:
         """Client request for the account's own data (balance, leverage, deposit asset, ...). Answered by
-        ProtoOATraderRes.
+        ``TraderRes``.
 
         Sends ``ProtoOATraderReq`` (payload type 2121).
 
@@ -749,14 +749,14 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ReconcileRes:
         """Client request for a snapshot of all currently open positions and working pending orders, used to
-        (re)synchronise local state. Answered by ProtoOAReconcileRes.
+        (re)synchronise local state. Answered by ``ReconcileRes``.
 
         Sends ``ProtoOAReconcileReq`` (payload type 2124).
 
         Args:
             ctid_trader_account_id: Account to take the snapshot of.
             return_protection_orders: True lists stop-loss/take-profit protection orders as separate orders; otherwise read them from
-                position.stopLoss and position.takeProfit.
+                position.``stop_loss`` and position.``take_profit``.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -782,7 +782,7 @@ class GeneratedRequests(RequestSender):
         max_rows: int | None = None,
         timeout: float | None = None,
     ) -> DealListRes:
-        """Client request for executed deals (fills) in a time window. Answered by ProtoOADealListRes. Counts
+        """Client request for executed deals (fills) in a time window. Answered by ``DealListRes``. Counts
         against the historical-data limit of 5 requests per second.
 
         Sends ``ProtoOADealListReq`` (payload type 2133); counts against the historical-data rate limit.
@@ -818,7 +818,7 @@ class GeneratedRequests(RequestSender):
         to_timestamp: int | None = None,
         timeout: float | None = None,
     ) -> OrderListRes:
-        """Client request for the account's orders within a time window. Answered by ProtoOAOrderListRes.
+        """Client request for the account's orders within a time window. Answered by ``OrderListRes``.
 
         Sends ``ProtoOAOrderListReq`` (payload type 2175).
 
@@ -852,7 +852,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> ExpectedMarginRes:
         """Client request for an estimate of the margin that given volumes of a symbol would need, e.g. before
-        placing an order. Guaranteed-stop-loss margin is not covered. Answered by ProtoOAExpectedMarginRes.
+        placing an order. Guaranteed-stop-loss margin is not covered. Answered by ``ExpectedMarginRes``.
 
         Sends ``ProtoOAExpectedMarginReq`` (payload type 2139).
 
@@ -886,13 +886,13 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> CashFlowHistoryListRes:
         """Client request for deposits and withdrawals in a time window of at most one week. Answered by
-        ProtoOACashFlowHistoryListRes. Counts against the historical-data limit of 5 requests per second.
+        ``CashFlowHistoryListRes``. Counts against the historical-data limit of 5 requests per second.
 
         Sends ``ProtoOACashFlowHistoryListReq`` (payload type 2143); counts against the historical-data rate limit.
 
         Args:
             ctid_trader_account_id: Account whose cash flow is requested.
-            from_timestamp: Window start in Unix milliseconds, 0 or greater; toTimestamp - fromTimestamp may not exceed
+            from_timestamp: Window start in Unix milliseconds, 0 or greater; ``to_timestamp`` - ``from_timestamp`` may not exceed
                 604800000 (7 days).
             to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
@@ -919,7 +919,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> GetAccountListByAccessTokenRes:
         """Client request listing every trading account (demo and live) that an access token grants access to.
-        Needs only application auth. Answered by ProtoOAGetAccountListByAccessTokenRes.
+        Needs only application auth. Answered by ``GetAccountListByAccessTokenRes``.
 
         Sends ``ProtoOAGetAccountListByAccessTokenReq`` (payload type 2149).
 
@@ -947,7 +947,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> RefreshTokenRes:
         """Client request that swaps a refresh token for a new access/refresh token pair. Needs only application
-        auth. Answered by ProtoOARefreshTokenRes.
+        auth. Answered by ``RefreshTokenRes``.
 
         Sends ``ProtoOARefreshTokenReq`` (payload type 2173).
 
@@ -976,15 +976,15 @@ class GeneratedRequests(RequestSender):
         subscribe_to_spot_timestamp: bool | None = None,
         timeout: float | None = None,
     ) -> SubscribeSpotsRes:
-        """Client request to start streaming quotes for symbols. Answered by ProtoOASubscribeSpotsRes; right
-        after it comes an initial ProtoOASpotEvent with the latest price, then further events on every change.
+        """Client request to start streaming quotes for symbols. Answered by ``SubscribeSpotsRes``; right
+        after it comes an initial ``SpotEvent`` with the latest price, then further events on every change.
 
         Sends ``ProtoOASubscribeSpotsReq`` (payload type 2127).
 
         Args:
             ctid_trader_account_id: Account the subscription is made under.
             symbol_id: Symbols to subscribe to.
-            subscribe_to_spot_timestamp: True asks the server to fill ProtoOASpotEvent.timestamp.
+            subscribe_to_spot_timestamp: True asks the server to fill ``SpotEvent.timestamp``.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1010,7 +1010,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> UnsubscribeSpotsRes:
         """Client request to stop the quote stream for symbols, e.g. to cut traffic. Answered by
-        ProtoOAUnsubscribeSpotsRes.
+        ``UnsubscribeSpotsRes``.
 
         Sends ``ProtoOAUnsubscribeSpotsReq`` (payload type 2129).
 
@@ -1041,8 +1041,8 @@ class GeneratedRequests(RequestSender):
         *,
         timeout: float | None = None,
     ) -> SubscribeLiveTrendbarRes:
-        """Client request to receive live bars of one period for one symbol inside ProtoOASpotEvent.trendbar.
-        The symbol must already have a spot subscription. Answered by ProtoOASubscribeLiveTrendbarRes.
+        """Client request to receive live bars of one period for one symbol inside ``SpotEvent.trendbar``.
+        The symbol must already have a spot subscription. Answered by ``SubscribeLiveTrendbarRes``.
 
         Sends ``ProtoOASubscribeLiveTrendbarReq`` (payload type 2135).
 
@@ -1076,7 +1076,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> UnsubscribeLiveTrendbarRes:
         """Client request to stop receiving live bars of one period for one symbol. Answered by
-        ProtoOAUnsubscribeLiveTrendbarRes.
+        ``UnsubscribeLiveTrendbarRes``.
 
         Sends ``ProtoOAUnsubscribeLiveTrendbarReq`` (payload type 2136).
 
@@ -1112,7 +1112,7 @@ class GeneratedRequests(RequestSender):
         count: int | None = None,
         timeout: float | None = None,
     ) -> GetTrendbarsRes:
-        """Client request for historical OHLC bars of a symbol. Answered by ProtoOAGetTrendbarsRes. Counts
+        """Client request for historical OHLC bars of a symbol. Answered by ``GetTrendbarsRes``. Counts
         against the historical-data limit of 5 requests per second.
 
         Sends ``ProtoOAGetTrendbarsReq`` (payload type 2137); counts against the historical-data rate limit.
@@ -1123,7 +1123,7 @@ class GeneratedRequests(RequestSender):
             to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
             period: Bar size, e.g. M1, M15, H1, D1.
             symbol_id: Symbol whose bars are requested.
-            count: Maximum number of bars to return, counted backwards from toTimestamp.
+            count: Maximum number of bars to return, counted backwards from ``to_timestamp``.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1155,7 +1155,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> GetTickDataRes:
         """Client request for historical ticks of one side (bid or ask) of a symbol. Answered by
-        ProtoOAGetTickDataRes. Counts against the historical-data limit of 5 requests per second.
+        ``GetTickDataRes``. Counts against the historical-data limit of 5 requests per second.
 
         Sends ``ProtoOAGetTickDataReq`` (payload type 2145); counts against the historical-data rate limit.
 
@@ -1191,7 +1191,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> GetCtidProfileByTokenRes:
         """Client request for the cTID user profile behind an access token; little data is exposed for privacy
-        reasons. Answered by ProtoOAGetCtidProfileByTokenRes.
+        reasons. Answered by ``GetCtidProfileByTokenRes``.
 
         Sends ``ProtoOAGetCtidProfileByTokenReq`` (payload type 2151).
 
@@ -1219,8 +1219,8 @@ class GeneratedRequests(RequestSender):
         *,
         timeout: float | None = None,
     ) -> SubscribeDepthQuotesRes:
-        """Client request to start streaming depth-of-market data for symbols via ProtoOADepthEvent. Answered by
-        ProtoOASubscribeDepthQuotesRes.
+        """Client request to start streaming depth-of-market data for symbols via ``DepthEvent``. Answered by
+        ``SubscribeDepthQuotesRes``.
 
         Sends ``ProtoOASubscribeDepthQuotesReq`` (payload type 2156).
 
@@ -1251,7 +1251,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> UnsubscribeDepthQuotesRes:
         """Client request to stop the depth-of-market stream for symbols. Answered by
-        ProtoOAUnsubscribeDepthQuotesRes.
+        ``UnsubscribeDepthQuotesRes``.
 
         Sends ``ProtoOAUnsubscribeDepthQuotesReq`` (payload type 2158).
 
@@ -1281,7 +1281,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> SymbolCategoryListRes:
         """Client request for the symbol categories defined for an account. Answered by
-        ProtoOASymbolCategoryListRes.
+        ``SymbolCategoryListRes``.
 
         Sends ``ProtoOASymbolCategoryListReq`` (payload type 2160).
 
@@ -1308,8 +1308,8 @@ class GeneratedRequests(RequestSender):
         *,
         timeout: float | None = None,
     ) -> AccountLogoutRes:
-        """Client request to end an account's session on this connection. Answered by ProtoOAAccountLogoutRes;
-        the logout is complete once ProtoOAAccountDisconnectEvent arrives.
+        """Client request to end an account's session on this connection. Answered by ``AccountLogoutRes``;
+        the logout is complete once ``AccountDisconnectEvent`` arrives.
 
         Sends ``ProtoOAAccountLogoutReq`` (payload type 2162).
 
@@ -1337,7 +1337,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> MarginCallListRes:
         """Client request for the margin-call alert thresholds configured on an account. Answered by
-        ProtoOAMarginCallListRes.
+        ``MarginCallListRes``.
 
         Sends ``ProtoOAMarginCallListReq`` (payload type 2167).
 
@@ -1366,13 +1366,13 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> MarginCallUpdateRes:
         """Client request to change the margin level of one margin-call threshold type on an account. Answered
-        by ProtoOAMarginCallUpdateRes.
+        by ``MarginCallUpdateRes``.
 
         Sends ``ProtoOAMarginCallUpdateReq`` (payload type 2169).
 
         Args:
             ctid_trader_account_id: Account whose threshold is changed.
-            margin_call: Threshold type (marginCallType) and its new marginLevelThreshold.
+            margin_call: Threshold type (``margin_call_type``) and its new ``margin_level_threshold``.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1396,14 +1396,14 @@ class GeneratedRequests(RequestSender):
         *,
         timeout: float | None = None,
     ) -> GetDynamicLeverageByIDRes:
-        """Client request for a dynamic leverage profile referenced by ProtoOASymbol.leverageId. Answered by
-        ProtoOAGetDynamicLeverageByIDRes.
+        """Client request for a dynamic leverage profile referenced by ``Symbol.leverage_id``. Answered by
+        ``GetDynamicLeverageByIDRes``.
 
         Sends ``ProtoOAGetDynamicLeverageByIDReq`` (payload type 2177).
 
         Args:
             ctid_trader_account_id: Account the profile is requested under.
-            leverage_id: Id of the leverage profile (from ProtoOASymbol.leverageId).
+            leverage_id: Id of the leverage profile (from ``Symbol.leverage_id``).
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1429,7 +1429,7 @@ class GeneratedRequests(RequestSender):
         to_timestamp: int | None = None,
         timeout: float | None = None,
     ) -> DealListByPositionIdRes:
-        """Client request for the deals that belong to one position. Answered by ProtoOADealListByPositionIdRes.
+        """Client request for the deals that belong to one position. Answered by ``DealListByPositionIdRes``.
 
         Sends ``ProtoOADealListByPositionIdReq`` (payload type 2179).
 
@@ -1464,7 +1464,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> OrderDetailsRes:
         """Client request for one order together with the deals that filled it. Answered by
-        ProtoOAOrderDetailsRes.
+        ``OrderDetailsRes``.
 
         Sends ``ProtoOAOrderDetailsReq`` (payload type 2181).
 
@@ -1496,8 +1496,8 @@ class GeneratedRequests(RequestSender):
         to_timestamp: int | None = None,
         timeout: float | None = None,
     ) -> OrderListByPositionIdRes:
-        """Client request for the orders linked to one position, filtered on the orders' utcLastUpdateTimestamp.
-        Answered by ProtoOAOrderListByPositionIdRes.
+        """Client request for the orders linked to one position, filtered on the orders' ``utc_last_update_timestamp``.
+        Answered by ``OrderListByPositionIdRes``.
 
         Sends ``ProtoOAOrderListByPositionIdReq`` (payload type 2183).
 
@@ -1532,7 +1532,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> DealOffsetListRes:
         """Client request for the offset relations of a deal: which deals closed it and which deals it closed.
-        Answered by ProtoOADealOffsetListRes.
+        Answered by ``DealOffsetListRes``.
 
         Sends ``ProtoOADealOffsetListReq`` (payload type 2185).
 
@@ -1562,7 +1562,7 @@ class GeneratedRequests(RequestSender):
         timeout: float | None = None,
     ) -> GetPositionUnrealizedPnLRes:
         """Client request for the current unrealized profit and loss of every open position. Answered by
-        ProtoOAGetPositionUnrealizedPnLRes.
+        ``GetPositionUnrealizedPnLRes``.
 
         Sends ``ProtoOAGetPositionUnrealizedPnLReq`` (payload type 2187).
 
