@@ -15,25 +15,21 @@ of the protocol testable without the network:
   ``dead_link_timeout``).
 * ``PendingTable`` correlates answers with requests by ``clientMsgId`` and classifies
   what came back (the expected response, an error response, an order error).
-* ``SessionState`` records, from the requests that succeeded, what a session consists
-  of (application credentials, authorised accounts, spot / live-trendbar / depth
-  subscriptions) and turns it back into the requests that re-make it on a new link.
+
+What a session consists of (and what a reconnect re-makes) is the client's business:
+``ctrader_typed._client.session``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import itertools
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Final, Generic, TypeVar, cast
 
 from google.protobuf.message import DecodeError
-from google.protobuf.message import Message as ProtobufMessage
 
-from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
-from ctrader_typed._generated import OpenApiModelMessages_pb2 as _model_pb
 from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage as _PbEnvelope
 from ctrader_typed.errors import LocalProtocolError, RemoteProtocolError
 
@@ -44,16 +40,13 @@ __all__ = [
     "HEARTBEAT_FRAME",
     "HEARTBEAT_PAYLOAD_TYPE",
     "ORDER_ERROR_PAYLOAD_TYPE",
-    "AccountSession",
     "Answer",
     "FrameDecoder",
     "KeepAlive",
     "KeepAliveAction",
     "PendingTable",
-    "SessionState",
     "encode_envelope",
     "encode_frame",
-    "split_request",
 ]
 
 HEADER_SIZE: Final = 4
@@ -220,8 +213,8 @@ class KeepAliveAction(enum.Enum):
 class KeepAlive:
     """Heartbeat and dead-link bookkeeping for one connection.
 
-    Call ``wrote(now)`` after every write and ``read(now)`` after every read; ``poll(now)``
-    returns what to do and when to poll next. ``dead_link_timeout=None`` disables the
+    The transport sets ``last_write`` after every write and ``last_read`` after every
+    complete frame read; ``poll(now)`` returns what to do and when to poll next. ``dead_link_timeout=None`` disables the
     dead-link check.
     """
 
@@ -237,17 +230,11 @@ class KeepAlive:
         self.last_read = now
         self.last_write = now
 
-    def wrote(self, now: float) -> None:
-        self.last_write = now
-
-    def read(self, now: float) -> None:
-        self.last_read = now
-
     def poll(self, now: float) -> tuple[KeepAliveAction, float]:
         """Return the action due at ``now`` and the time of the next poll.
 
-        When a heartbeat is due the caller sends it and calls ``wrote``; the returned
-        deadline already assumes it did.
+        When a heartbeat is due the caller sends it; the heartbeat counts as a write
+        (``last_write`` is set to ``now``), and the returned deadline assumes it.
         """
         if self.dead_link_timeout is not None and now - self.last_read >= self.dead_link_timeout:
             return KeepAliveAction.DEAD, now
@@ -335,167 +322,3 @@ class PendingTable(Generic[T]):
         handles = [handle for _, handle in self._entries.values()]
         self._entries.clear()
         return handles
-
-    def handles(self) -> Iterator[T]:
-        return (handle for _, handle in self._entries.values())
-
-
-# -- session bookkeeping --------------------------------------------------------------------------
-
-_APP_AUTH: Final = 2100
-_ACCOUNT_AUTH: Final = 2102
-_ACCOUNT_LOGOUT: Final = 2162
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class AccountSession:
-    """One authorised account and its subscriptions."""
-
-    token: str = dataclasses.field(repr=False)
-    managed: bool = False
-    """Authorised with the client's own token set, so a refreshed token applies to it."""
-    authorized: bool = False
-    """Authorised on the current link."""
-    spots: dict[int, bool] = dataclasses.field(default_factory=dict)
-    """symbol id -> subscribed with spot timestamps."""
-    trendbars: set[tuple[int, int]] = dataclasses.field(default_factory=set)
-    """(symbol id, period)."""
-    depth: set[int] = dataclasses.field(default_factory=set)
-
-
-class SessionState:
-    """What has to be re-made after a reconnect, recorded from the requests that succeeded.
-
-    ``record`` is fed every successful request; ``subscribe_requests`` turns an account's
-    subscriptions back into requests, and ``forget`` drops a subscription that could not
-    be re-made.
-    """
-
-    def __init__(self) -> None:
-        self.app_credentials: tuple[str, str] | None = None
-        self.accounts: dict[int, AccountSession] = {}
-        self.logged_out: set[int] = set()
-        """Accounts whose logout was answered; their ``AccountDisconnectEvent`` is expected."""
-
-    def __repr__(self) -> str:
-        return f"SessionState(app={self.app_credentials is not None}, accounts={sorted(self.accounts)})"
-
-    def authorized_accounts(self) -> frozenset[int]:
-        return frozenset(a for a, s in self.accounts.items() if s.authorized)
-
-    def link_lost(self) -> None:
-        """No account is authorised on a link that is gone."""
-        for account in self.accounts.values():
-            account.authorized = False
-
-    def record(
-        self, payload_type: int, message: ProtobufMessage, *, managed_token: str | None = None
-    ) -> None:
-        """A request of ``payload_type`` succeeded: remember its effect on the session.
-
-        ``managed_token`` is the access token of the client's own token set, if any.
-        """
-        if payload_type == _APP_AUTH:
-            assert isinstance(message, _pb.ProtoOAApplicationAuthReq)
-            self.app_credentials = (message.clientId, message.clientSecret)
-        elif payload_type == _ACCOUNT_AUTH:
-            assert isinstance(message, _pb.ProtoOAAccountAuthReq)
-            account_id = message.ctidTraderAccountId
-            account = self.accounts.get(account_id)
-            if account is None:
-                account = self.accounts[account_id] = AccountSession(token=message.accessToken)
-            account.token = message.accessToken
-            account.managed = managed_token is not None and message.accessToken == managed_token
-            account.authorized = True
-            self.logged_out.discard(account_id)
-        elif payload_type == _ACCOUNT_LOGOUT:
-            assert isinstance(message, _pb.ProtoOAAccountLogoutReq)
-            if self.accounts.pop(message.ctidTraderAccountId, None) is not None:
-                self.logged_out.add(message.ctidTraderAccountId)
-        elif isinstance(message, _pb.ProtoOASubscribeSpotsReq):
-            account = self.accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                for symbol_id in message.symbolId:
-                    account.spots[symbol_id] = message.subscribeToSpotTimestamp
-        elif isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq):
-            account = self.accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.trendbars.add((message.symbolId, message.period))
-        elif isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq):
-            account = self.accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.depth.update(message.symbolId)
-        else:
-            self.forget(message)
-
-    def forget(self, message: ProtobufMessage) -> None:
-        """Drop the subscriptions ``message`` names (it unsubscribes, or re-making them failed)."""
-        if isinstance(message, _pb.ProtoOASubscribeSpotsReq | _pb.ProtoOAUnsubscribeSpotsReq):
-            account = self.accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                gone = set(message.symbolId)
-                for symbol_id in gone:
-                    account.spots.pop(symbol_id, None)
-                # Live bars ride on spot events: they go with the spot subscription.
-                account.trendbars = {(s, p) for s, p in account.trendbars if s not in gone}
-        elif isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq | _pb.ProtoOAUnsubscribeLiveTrendbarReq):
-            account = self.accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.trendbars.discard((message.symbolId, message.period))
-        elif isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq | _pb.ProtoOAUnsubscribeDepthQuotesReq):
-            account = self.accounts.get(message.ctidTraderAccountId)
-            if account is not None:
-                account.depth.difference_update(message.symbolId)
-
-    def subscribe_requests(self, account_id: int) -> list[ProtobufMessage]:
-        """The requests that re-make the account's subscriptions: spots first (one request per
-        timestamp setting), then live trendbars (which need the spots), then depth."""
-        account = self.accounts.get(account_id)
-        if account is None:
-            return []
-        requests: list[ProtobufMessage] = []
-        for with_timestamp in (False, True):
-            symbols = sorted(s for s, flag in account.spots.items() if flag == with_timestamp)
-            if symbols:
-                spots = _pb.ProtoOASubscribeSpotsReq(ctidTraderAccountId=account_id, symbolId=symbols)
-                if with_timestamp:
-                    spots.subscribeToSpotTimestamp = True
-                requests.append(spots)
-        for symbol_id, period in sorted(account.trendbars):
-            requests.append(
-                _pb.ProtoOASubscribeLiveTrendbarReq(
-                    ctidTraderAccountId=account_id,
-                    symbolId=symbol_id,
-                    period=cast(_model_pb.ProtoOATrendbarPeriod.ValueType, period),
-                )
-            )
-        if account.depth:
-            requests.append(
-                _pb.ProtoOASubscribeDepthQuotesReq(
-                    ctidTraderAccountId=account_id, symbolId=sorted(account.depth)
-                )
-            )
-        return requests
-
-
-def split_request(message: ProtobufMessage) -> list[ProtobufMessage]:
-    """A multi-symbol subscription as one request per symbol (to find the symbol that fails)."""
-    parts: list[ProtobufMessage] = []
-    if isinstance(message, _pb.ProtoOASubscribeSpotsReq) and len(message.symbolId) > 1:
-        for symbol_id in message.symbolId:
-            spots = _pb.ProtoOASubscribeSpotsReq(
-                ctidTraderAccountId=message.ctidTraderAccountId, symbolId=[symbol_id]
-            )
-            if message.HasField("subscribeToSpotTimestamp"):
-                spots.subscribeToSpotTimestamp = message.subscribeToSpotTimestamp
-            parts.append(spots)
-    elif isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq) and len(message.symbolId) > 1:
-        for symbol_id in message.symbolId:
-            parts.append(
-                _pb.ProtoOASubscribeDepthQuotesReq(
-                    ctidTraderAccountId=message.ctidTraderAccountId, symbolId=[symbol_id]
-                )
-            )
-    else:
-        parts.append(message)
-    return parts

@@ -1,7 +1,9 @@
 """The one asyncio module that touches the network: a TLS link carrying framed envelopes.
 
-``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
-and returns a ``Link``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
+``Link`` is what the client needs of a link (a ``Protocol``): send whole frames, close,
+wait until closed; inbound envelopes and the end of the link reach it through the two
+callbacks it was opened with (``LinkFactory``). ``open_link`` dials the server over TLS
+(certificate and host name verified, SNI sent) and returns a ``TLSLink``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
 ``FrameDecoder``, hands each envelope to a callback, writes whole frames, sends a
 heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when no
 complete frame was read for ``dead_link_timeout`` (bytes that never finish a frame - a
@@ -18,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, Protocol
 
 from ctrader_typed._framing import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -32,7 +34,7 @@ from ctrader_typed._framing import (
 from ctrader_typed._secrets import get_logger
 from ctrader_typed.errors import ConnectionClosedError, CTraderError, ProtocolError, TLSVerificationError
 
-__all__ = ["Link", "check_tls_settings", "open_link"]
+__all__ = ["Link", "LinkFactory", "OnClosed", "OnEnvelope", "TLSLink", "check_tls_settings", "open_link"]
 
 logger = get_logger("ctrader_typed.transport")
 
@@ -40,14 +42,53 @@ CLOSE_TIMEOUT: Final = 2.0
 """Seconds a graceful TLS close may take before the socket is aborted."""
 
 
-class Link(asyncio.Protocol):
-    """One connection. Create it with ``open_link``."""
+class Link(Protocol):
+    """What the client needs of a link, whatever carries it (TLS here; memory in unit tests).
+
+    ``on_closed(link, error)`` - given when the link was opened - runs exactly once, from
+    the event loop, when the link ends: at once from ``close``, or when the peer or the
+    network ends it.
+    """
+
+    @property
+    def is_open(self) -> bool:
+        """True until a close was requested or the connection was lost."""
+        ...
+
+    @property
+    def error(self) -> CTraderError | None:
+        """Why the link ended (``None`` while open or after a deliberate close)."""
+        ...
+
+    def send(self, frame: bytes) -> None:
+        """Write one complete frame; ``ConnectionClosedError`` when the link is closed."""
+        ...
+
+    def close(self, error: CTraderError | None = None) -> None:
+        """Close the link; ``error`` (if any) is reported as the reason."""
+        ...
+
+    async def wait_closed(self) -> CTraderError | None:
+        """Wait until the connection is fully gone; return the error that ended it."""
+        ...
+
+
+OnEnvelope = Callable[[Envelope], object]
+"""Called with every envelope the link receives, in order."""
+OnClosed = Callable[[Link, CTraderError | None], object]
+"""Called once when the link ends, with the error that ended it (``None``: closed deliberately)."""
+LinkFactory = Callable[[OnEnvelope, OnClosed], Awaitable[Link]]
+"""Opens a link that reports to the two callbacks (``AsyncClient(link_factory=...)``)."""
+
+
+class TLSLink(asyncio.Protocol):
+    """One TLS connection. Create it with ``open_link``."""
 
     def __init__(
         self,
         *,
-        on_envelope: Callable[[Envelope], object],
-        on_closed: Callable[[Link, CTraderError | None], object],
+        on_envelope: OnEnvelope,
+        on_closed: OnClosed,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         heartbeat_interval: float = 10.0,
         dead_link_timeout: float | None = 30.0,
@@ -57,7 +98,7 @@ class Link(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._time = self._loop.time
         self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size)
-        self._on_closed: Callable[[Link, CTraderError | None], object] | None = on_closed
+        self._on_closed: OnClosed | None = on_closed
         self._keepalive = KeepAlive(
             heartbeat_interval=heartbeat_interval, dead_link_timeout=dead_link_timeout, now=self._time()
         )
@@ -74,7 +115,7 @@ class Link(asyncio.Protocol):
 
     def __repr__(self) -> str:
         state = "closed" if self._done.done() else "closing" if self._closing else "open"
-        return f"<Link {self.name} {state}>"
+        return f"<TLSLink {self.name} {state}>"
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -139,11 +180,6 @@ class Link(asyncio.Protocol):
     async def wait_closed(self) -> CTraderError | None:
         """Wait until the connection is fully gone; return the error that ended it."""
         return await asyncio.shield(self._done)
-
-    async def aclose(self) -> None:
-        """Close deliberately and wait until the socket is gone."""
-        self.close()
-        await self.wait_closed()
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -272,13 +308,13 @@ async def open_link(
     ssl_context: ssl.SSLContext,
     server_hostname: str | None = None,
     connect_timeout: float = 10.0,
-    on_envelope: Callable[[Envelope], object],
-    on_closed: Callable[[Link, CTraderError | None], object],
+    on_envelope: OnEnvelope,
+    on_closed: OnClosed,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     heartbeat_interval: float = 10.0,
     dead_link_timeout: float | None = 30.0,
     close_timeout: float = CLOSE_TIMEOUT,
-) -> Link:
+) -> TLSLink:
     """Connect over TLS and return the open link.
 
     Raises:
@@ -289,8 +325,8 @@ async def open_link(
     loop = asyncio.get_running_loop()
     name = f"{host}:{port}"
 
-    def factory() -> Link:
-        return Link(
+    def factory() -> TLSLink:
+        return TLSLink(
             on_envelope=on_envelope,
             on_closed=on_closed,
             max_frame_size=max_frame_size,

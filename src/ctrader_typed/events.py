@@ -53,16 +53,10 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Generic, Self, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeAlias, TypeVar
 
 from ctrader_typed._base import Wrapper
-from ctrader_typed._generated.messages import (
-    AccountsTokenInvalidatedEvent,
-    DepthEvent,
-    ExecutionEvent,
-    SpotEvent,
-    SymbolChangedEvent,
-)
+from ctrader_typed._filters import make_filter
 from ctrader_typed.tokens import TokenSet
 
 __all__ = [
@@ -195,74 +189,6 @@ Event: TypeAlias = Wrapper | ClientEvent
 
 E_co = TypeVar("E_co", bound=Event, covariant=True)
 
-
-def _account_ids_of(event: object) -> tuple[int, ...] | None:
-    """The accounts an event concerns, or ``None`` when it does not concern accounts."""
-    if isinstance(event, AccountsTokenInvalidatedEvent):
-        return event.ctid_trader_account_ids
-    if isinstance(event, AccountReady | AccountLost):
-        return (event.account_id,)
-    account = getattr(event, "ctid_trader_account_id", None)
-    if isinstance(account, int):
-        return (account,)
-    return None
-
-
-def _symbol_ids_of(event: object) -> tuple[int, ...] | None:
-    """The symbols an event concerns, or ``None`` when it does not concern symbols."""
-    if isinstance(event, ExecutionEvent):
-        for holder in (event.order, event.position):
-            if holder is not None:
-                return (holder.trade_data.symbol_id,)
-        if event.deal is not None:
-            return (event.deal.symbol_id,)
-        return ()
-    if isinstance(event, SymbolChangedEvent):
-        return event.symbol_id
-    symbol = getattr(event, "symbol_id", None)
-    if isinstance(symbol, int):
-        return (symbol,)
-    return None
-
-
-def _make_filter(
-    account_id: int | None, symbol_id: int | None, types: Iterable[type[object]] = ()
-) -> Callable[[Any], bool] | None:
-    """A predicate for the account / symbol filters, or ``None`` when there is nothing to filter."""
-    if account_id is None and symbol_id is None:
-        return None
-
-    def accepts(event: Any) -> bool:
-        if account_id is not None:
-            accounts = _account_ids_of(event)
-            if accounts is not None and account_id not in accounts:
-                return False
-        if symbol_id is not None:
-            symbols = _symbol_ids_of(event)
-            if symbols is not None and symbol_id not in symbols:
-                return False
-        return True
-
-    # Spot and depth events dominate traffic: give them a direct check.
-    def accepts_quote(event: Any) -> bool:
-        return (account_id is None or event.ctid_trader_account_id == account_id) and (
-            symbol_id is None or event.symbol_id == symbol_id
-        )
-
-    kinds = set(types)
-    if kinds and kinds <= _QUOTE_TYPES:
-        return accepts_quote
-
-    def dispatch(event: Any) -> bool:
-        if type(event) in _QUOTE_TYPES:
-            return accepts_quote(event)
-        return accepts(event)
-
-    return dispatch
-
-
-_QUOTE_TYPES: frozenset[type[object]] = frozenset({SpotEvent, DepthEvent})
-
 SIZED: int = 4096
 """Events from frames at least this large count with their size against ``max_bytes``
 (smaller ones are not measured: 10,000 of them stay far below any byte bound)."""
@@ -274,6 +200,23 @@ def size_hint() -> list[int]:
     """The one-slot cell through which the client tells sinks the size of the frame being
     delivered (``[0]`` outside a delivery and for small frames)."""
     return [0]
+
+
+class _Source(Protocol):
+    """Where a stream's events come from (the client's event router).
+
+    The stream hands its producer side over when it is made (``attach``: where to put
+    each event, how to end the stream) and takes it back when it is closed (``detach``).
+    """
+
+    def attach(
+        self,
+        types: tuple[type[object], ...],
+        push: Callable[[Any], None],
+        finish: Callable[[BaseException | None], None],
+    ) -> None: ...
+
+    def detach(self, types: tuple[type[object], ...], push: Callable[[Any], None]) -> None: ...
 
 
 class EventStream(Generic[E_co]):
@@ -288,11 +231,11 @@ class EventStream(Generic[E_co]):
         "_accepts",
         "_buffer",
         "_bytes",
-        "_detach",
         "_end",
         "_finished",
         "_hint",
         "_sizes",
+        "_source",
         "_waiter",
         "dropped",
         "max_bytes",
@@ -307,7 +250,7 @@ class EventStream(Generic[E_co]):
         account_id: int | None = None,
         symbol_id: int | None = None,
         maxsize: int,
-        detach: Callable[[EventStream[Any]], None],
+        source: _Source,
         max_bytes: int = DEFAULT_MAX_BYTES,
         hint: list[int] | None = None,
     ) -> None:
@@ -325,11 +268,12 @@ class EventStream(Generic[E_co]):
         self.dropped = 0
         """Events discarded because the queue was full (the oldest ones go first)."""
         self._buffer: collections.deque[E_co] = collections.deque(maxlen=maxsize)
-        self._accepts = _make_filter(account_id, symbol_id, self.types)
+        self._accepts = make_filter(account_id, symbol_id, self.types)
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
         self._end: BaseException | None = None
-        self._detach: Callable[[EventStream[Any]], None] | None = detach
+        self._source: _Source | None = source
+        source.attach(self.types, self._push, self._finish)
 
     def __repr__(self) -> str:
         names = ", ".join(t.__name__ for t in self.types)
@@ -349,7 +293,7 @@ class EventStream(Generic[E_co]):
     def closed(self) -> bool:
         return self._finished
 
-    # -- producer side (the client) ----------------------------------------------------------
+    # -- producer side: handed to the source by ``__init__`` ----------------------------------
 
     def _push(self, event: Any) -> None:
         accepts = self._accepts
@@ -380,7 +324,7 @@ class EventStream(Generic[E_co]):
             return
         self._finished = True
         self._end = error
-        self._detach = None
+        self._source = None
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -436,10 +380,10 @@ class EventStream(Generic[E_co]):
 
     def close(self) -> None:
         """Stop receiving; events already queued can still be read."""
-        detach = self._detach
-        if detach is not None:
-            self._detach = None
-            detach(self)
+        source = self._source
+        if source is not None:
+            self._source = None
+            source.detach(self.types, self._push)
         self._finish()
 
     async def aclose(self) -> None:

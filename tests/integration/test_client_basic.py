@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import ssl
+import typing
 from typing import assert_type
 
 import pytest
@@ -24,6 +26,7 @@ from ctrader_typed import (
     SymbolUnits,
     TradeSide,
 )
+from ctrader_typed._client.options import ClientSettings
 from ctrader_typed._generated import OpenApiMessages_pb2
 from ctrader_typed.client import ClientOptions
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, LocalProtocolError, OrderError
@@ -68,10 +71,21 @@ async def test_the_documented_flow(ctrader_simulator: Simulator) -> None:
 
 async def test_outcome_that_arrived_before_the_wait_is_not_missed(ctrader_simulator: Simulator) -> None:
     async with authorized(ctrader_simulator) as (client, acc):
-        first = await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.SELL, 100_000)
-        await asyncio.sleep(0.2)  # the fill is already in by now
+        async with client.events(ExecutionEvent, account_id=acc) as executions:
+            first = await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.SELL, 100_000)
+            assert first.order is not None
+            assert first.execution_type is ExecutionType.ORDER_ACCEPTED
+            # Wait until the fill has reached the client (the tracker sees every execution the
+            # stream sees: the client's own sink runs right after yours, in the same delivery).
+            filled = await executions.get(5)
+            while filled.execution_type is not ExecutionType.ORDER_FILLED:
+                filled = await executions.get(5)
+        assert filled.order is not None
+        assert filled.order.order_id == first.order.order_id
+        assert client.order_executions(acc, first.order.order_id)[-1] == filled  # in before the wait
+        # Nothing more comes for this order: only the fill already held can answer the wait.
         final = await client.wait_for_order_outcome(first, timeout=5)
-        assert final.execution_type is ExecutionType.ORDER_FILLED
+        assert final == filled
 
 
 async def test_pending_order_outcome_is_its_cancellation(ctrader_simulator: Simulator) -> None:
@@ -335,9 +349,14 @@ async def test_execution_streams_filter_by_symbol_and_handlers_see_lifecycle(
         assert lifecycle[1] == AccountReady(account_id=acc, restored=True)
 
 
-def test_client_options_mirror_the_constructor() -> None:
-    keywords = set(inspect.signature(AsyncClient.__init__).parameters) - {"self", "host", "port"}
-    assert set(ClientOptions.__annotations__) == keywords
+def test_client_options_mirror_the_settings() -> None:
+    """``ClientOptions`` (the typed face of the keywords) names every setting, with its type."""
+    settings = typing.get_type_hints(ClientSettings)
+    assert [field.name for field in dataclasses.fields(ClientSettings)] == list(settings)
+    assert typing.get_type_hints(ClientOptions) == settings
+    parameters = inspect.signature(AsyncClient.__init__).parameters
+    assert [p for p in parameters if parameters[p].kind is inspect.Parameter.KEYWORD_ONLY] == ["link_factory"]
+    assert parameters["options"].kind is inspect.Parameter.VAR_KEYWORD
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ctrader_typed._framing import SessionState, split_request
+from ctrader_typed._client.session import SessionState, split_request
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 

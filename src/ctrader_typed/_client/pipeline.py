@@ -1,0 +1,398 @@
+"""The request pipeline: every ``send_*_req`` goes through ``RequestPipeline.call``, which
+
+* waits until the link is usable (while the client reconnects, requests wait for the
+  restored session, within their timeout),
+* paces them well under the per-connection limits (``_pacing.SendGate``),
+* honours ``BLOCKED_PAYLOAD_TYPE`` locks and ``REQUEST_FREQUENCY_EXCEEDED`` refusals: a
+  request refused that way was not executed, so it is sent again once the lock ends -
+  trading requests included - within ``rate_limit_retries``, ``rate_limit_max_wait``
+  and the caller's timeout (past those it raises ``RateLimitError``),
+* correlates the answer by ``clientMsgId`` (``correlate``, offered every inbound
+  envelope that carries one) and raises ``APIError`` subclasses for error answers,
+* fails at once with ``ConnectionClosedError`` when the link drops, with
+  ``RequestTimeoutError`` on timeout, and leaves nothing behind when the caller is cancelled,
+* renews a refused held access token once (``tokens.TokenKeeper.renew_refused``), takes
+  "already done" refusals of idempotent requests as success, and records what a
+  successful request means for the session.
+
+An ``internal`` request (the client restoring its session) belongs to the link it started
+on: it does not wait for the session to be ready, and fails when that link drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any, Final, Literal, TypeVar, cast
+
+from google.protobuf.message import DecodeError, EncodeError
+from google.protobuf.message import Message as ProtobufMessage
+
+from ctrader_typed._base import Wrapper
+from ctrader_typed._client.maintenance import Maintenance
+from ctrader_typed._client.orders import OrderBook
+from ctrader_typed._client.router import UNANSWERED, Unanswered
+from ctrader_typed._client.scrubbing import Scrubber
+from ctrader_typed._client.session import SessionState
+from ctrader_typed._client.state import ClientState, Lifecycle
+from ctrader_typed._client.tokens import TokenKeeper
+from ctrader_typed._framing import Answer, PendingTable, encode_envelope
+from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
+from ctrader_typed._generated.messages import (
+    AccountAuthRes,
+    ApplicationAuthRes,
+    CommonErrorRes,
+    ErrorRes,
+    ExecutionEvent,
+    OrderErrorEvent,
+    RefreshTokenRes,
+)
+from ctrader_typed._generated.registry import PAYLOAD_TYPES, TRADING_PAYLOAD_TYPES, payload_type_of
+from ctrader_typed._pacing import SendGate
+from ctrader_typed._ratelimit import RateLimiter
+from ctrader_typed._secrets import get_logger
+from ctrader_typed._transport import Link
+from ctrader_typed.errors import (
+    APIError,
+    ConnectionClosedError,
+    CTraderError,
+    LocalProtocolError,
+    RateLimitError,
+    RemoteProtocolError,
+    RequestTimeoutError,
+)
+from ctrader_typed.events import AccountReady, ClientEvent
+
+__all__ = ["PendingRequest", "RequestPipeline", "name_of"]
+
+logger = get_logger("ctrader_typed.client")
+
+W = TypeVar("W", bound=Wrapper)
+
+# Payload types with a rule of their own here.
+_APP_AUTH: Final = 2100
+_ACCOUNT_AUTH: Final = 2102
+_REFRESH_TOKEN: Final = 2173
+_IDEMPOTENT_SUCCESS: Final = {
+    _APP_AUTH: "CH_CLIENT_ALREADY_AUTHENTICATED",
+    _ACCOUNT_AUTH: "ALREADY_LOGGED_IN",
+}
+"""Request payload type -> the error code that means it is already done (taken as success)."""
+
+
+def name_of(payload_type: int) -> str:
+    cls = PAYLOAD_TYPES.get(payload_type)
+    return cls.__name__ if cls is not None else f"payload type {payload_type}"
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class PendingRequest:
+    """A request sent (or about to be) and not answered yet: what the pending table holds."""
+
+    future: asyncio.Future[Any]
+    response_type: type[Wrapper]
+    payload_type: int
+    sent: bool = False
+
+
+class RequestPipeline:
+    """Sends the requests of one client and matches their answers."""
+
+    def __init__(
+        self,
+        *,
+        request_timeout: float,
+        limiter: RateLimiter,
+        rate_limit_retries: int,
+        rate_limit_max_wait: float,
+        lifecycle: Lifecycle,
+        session: SessionState,
+        tokens: TokenKeeper,
+        orders: OrderBook,
+        maintenance: Maintenance,
+        scrubber: Scrubber,
+        emit: Callable[[ClientEvent], None],
+    ) -> None:
+        self._request_timeout = request_timeout
+        self.limiter = limiter
+        self._rate_limit_retries = rate_limit_retries
+        self._rate_limit_max_wait = rate_limit_max_wait
+        self._state = lifecycle
+        self._session = session
+        self._tokens = tokens
+        self._orders = orders
+        self._maintenance = maintenance
+        self._scrubber = scrubber
+        self._emit = emit
+        self.gate: SendGate | None = None
+        self.pending: PendingTable[PendingRequest] = PendingTable()
+
+    def start(self) -> None:
+        """The client connects (the gate needs the running loop)."""
+        self.gate = SendGate(self.limiter)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for their turn under the rate limits (not sent yet)."""
+        return self.gate.waiting if self.gate is not None else 0
+
+    def fail_waiting(self, error: CTraderError) -> None:
+        """Fail every request waiting for its turn (the client closes or stops)."""
+        if self.gate is not None:
+            self.gate.fail(error)
+
+    def link_lost(self, text: str, cause: CTraderError | None) -> None:
+        """Every request in flight fails: ``may_have_been_sent`` tells whether it was written."""
+        for pending in self.pending.drain():
+            if not pending.future.done():
+                failure = ConnectionClosedError(text, may_have_been_sent=pending.sent)
+                failure.__cause__ = cause
+                pending.future.set_exception(failure)
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        message: ProtobufMessage,
+        response_type: type[W],
+        timeout: float | None,
+        *,
+        internal: bool = False,
+    ) -> W:
+        """Send ``message`` and return its answer as ``response_type`` (see the module docstring)."""
+        payload_type = payload_type_of(message.DESCRIPTOR.full_name)
+        name = name_of(payload_type)
+        try:
+            payload = message.SerializeToString()
+        except EncodeError as exc:
+            raise LocalProtocolError(f"cannot encode {name}: {exc}") from exc
+        self._scrubber.hold_sent(payload_type, message)
+        response_payload_type = response_type.PAYLOAD_TYPE
+        if response_payload_type is None:
+            raise TypeError(f"{response_type.__name__} cannot answer a request")
+        timeout = self._request_timeout if timeout is None else timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        attempts = 0
+        renewed = False
+        result: Wrapper
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    try:
+                        result = await self._attempt(
+                            payload_type, payload, response_type, response_payload_type, deadline, internal
+                        )
+                    except RateLimitError as exc:
+                        if not self._retry_after_rate_limit(payload_type, exc, attempts, deadline):
+                            raise
+                        attempts += 1
+                        logger.info("%s was rate-limited (%s); retry %d", name, exc.error_code, attempts)
+                        continue
+                    except APIError as exc:
+                        if exc.maintenance_end is not None:
+                            self._maintenance.note(exc.maintenance_end)
+                        if (
+                            not renewed
+                            and not internal
+                            and payload_type == _ACCOUNT_AUTH
+                            and await self._tokens.renew_refused(message, exc)
+                        ):
+                            renewed = True
+                            payload = message.SerializeToString()
+                            logger.info(
+                                "%s was refused with the held token (%s); retrying with the refreshed one",
+                                name,
+                                exc.error_code,
+                            )
+                            continue
+                        if _IDEMPOTENT_SUCCESS.get(payload_type) != exc.error_code:
+                            raise
+                        result = _already_done(message, payload_type)
+                    break
+        except TimeoutError as exc:
+            if isinstance(exc, RequestTimeoutError):
+                raise
+            raise RequestTimeoutError(f"no answer to {name} within {timeout:g} s") from exc
+        await self._after_success(payload_type, message, result, internal)
+        return cast(W, result)
+
+    async def _attempt(
+        self,
+        payload_type: int,
+        payload: bytes,
+        response_type: type[Wrapper],
+        response_payload_type: int,
+        deadline: float,
+        internal: bool,
+    ) -> Wrapper:
+        loop = asyncio.get_running_loop()
+        limiter = self.limiter
+        gate = self.gate
+        bound: Link | None = None
+        # An internal request (restoring the session) belongs to the link it started on.
+        while True:
+            link = await self._usable_link(internal)
+            if internal:
+                if bound is None:
+                    bound = link
+                elif link is not bound:
+                    raise ConnectionClosedError("the connection dropped while the session was being restored")
+            now = loop.time()
+            until = limiter.blocked_until(payload_type, now)
+            if until is not None:
+                remaining = until - now
+                if until > deadline:
+                    raise RateLimitError(
+                        "BLOCKED_PAYLOAD_TYPE",
+                        f"{name_of(payload_type)} is blocked by the server for another {remaining:.1f} s, "
+                        "longer than the request may wait",
+                        retry_after=remaining,
+                    )
+                await self._state.sleep(remaining)
+                continue
+            turn = await gate.turn(payload_type) if gate is not None and limiter.enabled else None
+            # The turn is ours now: send at once, on the link as it is now.
+            current = self._link_now(internal)
+            if current is None or (bound is not None and current is not bound):
+                if turn is not None:
+                    turn.done(sent=False)
+                continue
+            link = current
+            break
+        future: asyncio.Future[Wrapper] = loop.create_future()
+        pending = PendingRequest(future, response_type, payload_type)
+        client_msg_id = self.pending.add(response_payload_type, pending)
+        try:
+            try:
+                link.send(encode_envelope(payload_type, payload, client_msg_id))
+            finally:
+                if turn is not None:
+                    turn.done(sent=True)
+            pending.sent = True
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("sent %s as %s", name_of(payload_type), client_msg_id)
+            return await future
+        finally:
+            self.pending.discard(client_msg_id)
+
+    def _retry_after_rate_limit(
+        self, payload_type: int, error: RateLimitError, attempts: int, deadline: float
+    ) -> bool:
+        """A rate-limit refusal: the request was not executed. Lock its payload type for the
+        time the server said (or back off), and say whether to send it again - which is safe
+        for every request, trading ones included."""
+        now = asyncio.get_running_loop().time()
+        wait = error.retry_after if error.retry_after is not None else min(2.0**attempts, 10.0)
+        self.limiter.block(payload_type, now + wait)
+        return (
+            attempts < self._rate_limit_retries
+            and wait <= self._rate_limit_max_wait
+            and now + wait < deadline
+        )
+
+    async def _usable_link(self, internal: bool) -> Link:
+        state = self._state
+        while True:
+            if state.ending:
+                error = ConnectionClosedError(
+                    "the client is closed" if state.close_requested else "the client has stopped"
+                )
+                error.__cause__ = state.error
+                raise error
+            if state.state is ClientState.NEW:
+                raise ConnectionClosedError(
+                    "not connected: use 'async with AsyncClient(...)' or 'await client.connect()'"
+                )
+            link = state.link
+            if internal:
+                if link is None or not link.is_open:
+                    raise ConnectionClosedError("the connection dropped while the session was being restored")
+                return link
+            if state.is_ready and link is not None and link.is_open:
+                return link
+            await state.wait_ready()
+
+    def _link_now(self, internal: bool) -> Link | None:
+        """The link a request may be sent on right now, or ``None`` (wait for it again)."""
+        state = self._state
+        if state.ending:
+            return None
+        link = state.link
+        if link is None or not link.is_open:
+            return None
+        if not internal and not state.is_ready:
+            return None
+        return link
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def correlate(
+        self, payload_type: int, client_msg_id: str, payload: bytes
+    ) -> Wrapper | Literal[Unanswered.UNANSWERED] | None:
+        """Hand an inbound message to the request it answers; return the decoded answer (``None``
+        when it could not be decoded), or ``UNANSWERED`` when it answers no pending request."""
+        hit = self.pending.match(payload_type, client_msg_id)
+        if hit is None:
+            return UNANSWERED
+        kind, pending = hit
+        future = pending.future
+        cls: type[Wrapper]
+        if kind is Answer.RESPONSE:
+            cls = pending.response_type
+        elif kind is Answer.ORDER_ERROR:
+            cls = OrderErrorEvent
+        else:
+            cls = ErrorRes if payload_type == 2142 else CommonErrorRes
+        try:
+            value = cls.from_bytes(payload)
+        except (DecodeError, ValueError) as exc:
+            error = RemoteProtocolError(
+                f"undecodable {cls.__name__} answering {name_of(pending.payload_type)}: {exc}"
+            )
+            error.__cause__ = exc
+            if not future.done():
+                future.set_exception(error)
+            if isinstance(exc, DecodeError):
+                raise error from exc
+            return None
+        if future.done():
+            return value
+        if kind is Answer.RESPONSE:
+            trading = pending.payload_type in TRADING_PAYLOAD_TYPES
+            if trading and isinstance(value, ExecutionEvent) and value.order is not None:
+                self._orders.follow(value.ctid_trader_account_id, value.order.order_id)
+            future.set_result(value)
+        else:
+            assert isinstance(value, ErrorRes | CommonErrorRes | OrderErrorEvent)
+            api_error = self._scrubber.api_error(value)
+            value = api_error.raw if api_error.raw is not None else value
+            future.set_exception(api_error)
+        return value
+
+    # -- what a success means -----------------------------------------------------------------------
+
+    async def _after_success(
+        self, payload_type: int, message: ProtobufMessage, result: Wrapper, internal: bool
+    ) -> None:
+        if payload_type == _REFRESH_TOKEN:
+            assert isinstance(result, RefreshTokenRes)
+            await self._tokens.store(result)
+            return
+        tokens = self._tokens.tokens
+        self._session.record(payload_type, message, managed_token=tokens.access_token if tokens else None)
+        if payload_type == _APP_AUTH:
+            self._tokens.application_authorised()
+        elif payload_type == _ACCOUNT_AUTH and not internal:
+            assert isinstance(message, _pb.ProtoOAAccountAuthReq)
+            self._emit(AccountReady(account_id=message.ctidTraderAccountId))
+
+
+def _already_done(message: ProtobufMessage, payload_type: int) -> Wrapper:
+    """The answer an idempotent request would have had (already authenticated / logged in)."""
+    if payload_type == _APP_AUTH:
+        return ApplicationAuthRes()
+    assert isinstance(message, _pb.ProtoOAAccountAuthReq)
+    return AccountAuthRes(ctid_trader_account_id=message.ctidTraderAccountId)
