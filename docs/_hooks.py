@@ -22,12 +22,13 @@ Reference options
     (``_CLASS_OPTIONS``): a bare ``:::`` line on such a page gets them, and a line that
     already has an ``options:`` block keeps its own.
 
-Schema names in the reference
-    The generated docstrings quote the schema's names ("Answered by ProtoOASymbolByIdRes",
-    "ProtoOASymbol.leverageId"). On the reference pages such a name, where it stands in running
-    text (not in code, a link or a heading), becomes a link to the class users import, shown
-    under its Python name: ``SymbolByIdRes``, ``Symbol.leverage_id``. A name the package does
-    not export stays as written.
+Names in the reference
+    Docstrings name other classes in text: as Python names in code (````SymbolByIdRes````,
+    ````Symbol.leverage_id````) or as the schema's names ("ProtoOASymbolByIdRes",
+    "ProtoOASymbol.leverageId"). On the reference pages both become links to the class (or its
+    field, or enum member) that users import, shown under the Python name. Code that is more
+    than such a name, names in links and headings, and names the package does not export stay
+    as written.
 
 Table of contents
     Reference entries are long CamelCase names; the table of contents may wrap them, and does
@@ -134,54 +135,69 @@ def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -
 
 _SCHEMA_DOC = re.compile(r"Schema name: ``(\w+)``")
 _SCHEMA_NAME = re.compile(r"\b(Proto[A-Z]\w*)(?:\.([A-Za-z]\w*))?")
-# Text, and the elements inside which a schema name is left alone.
+_PYTHON_NAME = re.compile(r"([A-Z]\w*)(?:\.([A-Za-z]\w*))?")
+# Text, and the elements inside which names are left alone.
 _TAG = re.compile(r"(<[^>]+>)")
 _KEEP = re.compile(r"<(/?)(a|code|pre|h[1-6]|autoref|script|style)\b", re.I)
 _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 @functools.cache
-def _schema_names() -> dict[str, type]:
-    """Schema name -> exported class, from the "Schema name:" line of each class's docstring."""
+def _exported() -> tuple[dict[str, type], dict[str, type]]:
+    """The classes ``ctrader_typed`` exports, by Python name and by schema name (from the
+    "Schema name:" line of their docstrings)."""
     import ctrader_typed
 
-    names: dict[str, type] = {}
+    by_name: dict[str, type] = {}
+    by_schema: dict[str, type] = {}
     loaded = vars(ctrader_typed)  # the messages and enums load with the package; skip lazy exports
     for public in ctrader_typed.__all__:
         obj = loaded.get(public)
         if not isinstance(obj, type) or obj.__name__ != public:
             continue
+        by_name[public] = obj
         match = _SCHEMA_DOC.search(obj.__doc__ or "")
         if match is not None:
-            names[match[1]] = obj
-    return names
+            by_schema[match[1]] = obj
+    return by_name, by_schema
 
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-def _schema_link(match: re.Match[str]) -> str:
-    cls = _schema_names().get(match[1])
-    if cls is None:
-        return match[0]
-    target, shown, rest = f"ctrader_typed.{cls.__name__}", cls.__name__, ""
-    member = match[2]
+def _link(cls: type, member: str | None, rest: str = "") -> str:
+    """A link to ``cls`` (or to its field or enum member ``member``), shown under its Python name."""
+    target, shown = f"ctrader_typed.{cls.__name__}", cls.__name__
     if member is not None:
+        field = _snake(member)
         if issubclass(cls, enum.Enum) and member in cls.__members__:
             target, shown = f"{target}.{member}", f"{shown}.{member}"
-        elif dataclasses.is_dataclass(cls) and _snake(member) in {f.name for f in dataclasses.fields(cls)}:
-            target, shown = f"{target}.{_snake(member)}", f"{shown}.{_snake(member)}"
+        elif dataclasses.is_dataclass(cls) and field in {f.name for f in dataclasses.fields(cls)}:
+            target, shown = f"{target}.{field}", f"{shown}.{field}"
         else:
-            rest = f".{member}"
+            rest = f".{member}{rest}"
     return f'<autoref identifier="{target}" optional><code>{shown}</code></autoref>{rest}'
 
 
+def _schema_link(match: re.Match[str]) -> str:
+    cls = _exported()[1].get(match[1])
+    return match[0] if cls is None else _link(cls, match[2])
+
+
 def _link_schema_names(html: str) -> str:
+    """Schema names in running text, and ``<code>`` spans holding just an exported name
+    (``SymbolByIdRes``, ``Symbol.leverage_id``), become links to the reference entry."""
     parts = _TAG.split(html)
     depth = 0
     for i, part in enumerate(parts):
         if i % 2:  # a tag
+            if depth == 0 and part == "<code>" and i + 2 < len(parts) and parts[i + 2] == "</code>":
+                name = _PYTHON_NAME.fullmatch(parts[i + 1])
+                cls = _exported()[0].get(name[1]) if name is not None else None
+                if name is not None and cls is not None:
+                    parts[i], parts[i + 1], parts[i + 2] = _link(cls, name[2]), "", ""
+                    continue
             keep = _KEEP.match(part)
             if keep is not None and not part.endswith("/>"):
                 depth += -1 if keep[1] else 1
