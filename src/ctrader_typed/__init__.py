@@ -57,6 +57,7 @@ _LAZY: dict[str, str] = {
         ["iter_cash_flow", "iter_deals", "iter_orders", "iter_ticks", "iter_trendbars", "iter_trendbars_raw"],
         "ctrader_typed.history",
     ),
+    **dict.fromkeys(["NaiveDatetimeError", "TradingHours", "TradingSession"], "ctrader_typed.hours"),
     **dict.fromkeys(["AsyncAuth", "code_from_redirect"], "ctrader_typed.oauth"),
     **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
     **dict.fromkeys(["Ohlc", "SymbolUnits", "Tick"], "ctrader_typed.units"),
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
         iter_trendbars,
         iter_trendbars_raw,
     )
+    from ctrader_typed.hours import NaiveDatetimeError, TradingHours, TradingSession
     from ctrader_typed.oauth import AsyncAuth, code_from_redirect
     from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
     from ctrader_typed.units import Ohlc, SymbolUnits, Tick
@@ -134,6 +136,7 @@ __all__ = [
     "MaintenanceError",
     "MaintenanceScheduled",
     "MemoryTokenStore",
+    "NaiveDatetimeError",
     "OAuthError",
     "Ohlc",
     "OrderError",
@@ -151,6 +154,8 @@ __all__ = [
     "TokenSet",
     "TokenStore",
     "TokensRefreshed",
+    "TradingHours",
+    "TradingSession",
     "UnknownMessage",
     "Wrapper",
     "__version__",

@@ -89,7 +89,7 @@ def _windows(start: int, end: int, width: int) -> list[tuple[int, int]]:
         raise ValueError(f"history range must lie within [0, {MAX_TIMESTAMP_MS}] ms")
     if width < 1:
         raise ValueError("window must be at least 1 ms")
-    spans = []
+    spans: list[tuple[int, int]] = []
     low = start
     while low <= end:
         high = min(end, low + width - 1)
