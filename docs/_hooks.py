@@ -18,9 +18,10 @@ README sections
 Reference options
     The message and enum pages list one ``::: ctrader_typed.Name`` line per class, under the
     public name users import (so anchors and links read ``ctrader_typed.SpotEvent``, not the
-    generated module's path). Those classes share one set of mkdocstrings options
-    (``_CLASS_OPTIONS``): a bare ``:::`` line on such a page gets them, and a line that
-    already has an ``options:`` block keeps its own.
+    generated module's path), and the message pages one ``::: ctrader_typed.client.AsyncClient.send_x_req``
+    line per request coroutine. Those entries share one set of mkdocstrings options each
+    (``_CLASS_OPTIONS``, ``_COROUTINE_OPTIONS``): a bare ``:::`` line on such a page gets them,
+    and a line that already has an ``options:`` block keeps its own.
 
 Names in the reference
     Docstrings name other classes in text: as Python names in code (````SymbolByIdRes````,
@@ -60,7 +61,7 @@ REQUESTS_PAGE = "requests.md"
 CLIENT = "ctrader_typed.client.AsyncClient"
 MESSAGES = "ctrader_typed"
 
-# Pages whose bare ":::" lines get _CLASS_OPTIONS: the message groups and the enums.
+# Pages whose bare ":::" lines get shared options: the message groups and the enums.
 _CLASS_PAGES = ("reference/messages/", "reference/enums.md")
 # A compact class: no constructor signature (the fields below say it all), fields as h4 under an
 # h3 class heading (the page's h2 sections group them), no "class" badge in the table of contents
@@ -75,7 +76,18 @@ _CLASS_OPTIONS = """    options:
       show_symbol_type_toc: false
       filters: ["!^_", "!^PROTO$", "!^to_proto$"]
 """
-_BARE_DIRECTIVE = re.compile(r"^(::: ctrader_typed\.\w+)\n(?!    options:)", re.M)
+# A request coroutine of AsyncClient, documented with the messages it sends and receives.
+_COROUTINE_OPTIONS = """    options:
+      heading_level: 3
+      show_symbol_type_toc: false
+"""
+_BARE_DIRECTIVE = re.compile(r"^::: (ctrader_typed\.[\w.]+)\n(?!    options:)", re.M)
+
+
+def _with_options(match: re.Match[str]) -> str:
+    coroutine = match[1].startswith(f"{CLIENT}.")
+    return f"{match[0]}{_COROUTINE_OPTIONS if coroutine else _CLASS_OPTIONS}"
+
 
 # Sections whose README heading demands snippet markers.
 _HEADINGS = {"performance": "Performance", "reliability": "Reliability"}
@@ -96,7 +108,7 @@ def _has_section(readme: str, name: str) -> bool:
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     if page.file.src_uri.startswith(_CLASS_PAGES) and page.file.src_uri != "reference/messages/index.md":
-        markdown = _BARE_DIRECTIVE.sub(lambda m: f"{m[1]}\n{_CLASS_OPTIONS}", markdown)
+        markdown = _BARE_DIRECTIVE.sub(_with_options, markdown)
     if "<!-- readme: " not in markdown:
         return markdown
     path = _root(config) / README

@@ -1,0 +1,76 @@
+"""The API reference documents every public message, enum and request coroutine exactly once,
+under the public name users import (``ctrader_typed.SpotEvent``, never a private module's path).
+
+The message and enum pages are written by hand, grouped by domain; a message added to the schema
+fails here until it is placed on one of them.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections import Counter
+from pathlib import Path
+
+import ctrader_typed
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference"
+DIRECTIVE = re.compile(r"^::: (?P<path>[\w.]+)$", re.M)
+
+
+def _documented() -> Counter[str]:
+    return Counter(
+        match["path"] for page in REFERENCE.rglob("*.md") for match in DIRECTIVE.finditer(page.read_text())
+    )
+
+
+def _exported_classes(kind: type) -> set[str]:
+    loaded = vars(ctrader_typed)
+    return {
+        name
+        for name in ctrader_typed.__all__
+        if isinstance(loaded.get(name), type)
+        and issubclass(loaded[name], kind)
+        and loaded[name].__name__ == name
+    }
+
+
+def test_every_message_is_documented_once_under_its_public_name() -> None:
+    messages = _exported_classes(ctrader_typed.Wrapper)
+    assert len(messages) > 100
+    documented = _documented()
+    missing = sorted(name for name in messages if documented[f"ctrader_typed.{name}"] == 0)
+    twice = sorted(name for name in messages if documented[f"ctrader_typed.{name}"] > 1)
+    assert not missing, f"add these to a page of docs/reference/messages/: {missing}"
+    assert not twice, f"documented on more than one page: {twice}"
+
+
+def test_every_enum_is_documented_once_under_its_public_name() -> None:
+    enums = _exported_classes(enum.Enum)
+    assert len(enums) > 20
+    documented = _documented()
+    assert sorted(name for name in enums if documented[f"ctrader_typed.{name}"] != 1) == []
+
+
+def test_every_request_coroutine_is_documented_once_with_its_messages() -> None:
+    client = ctrader_typed.AsyncClient
+    coroutines = {name for name in dir(client) if re.fullmatch(r"send_\w+_req", name)}
+    assert len(coroutines) >= 40
+    pages: dict[str, list[str]] = {}
+    for md in (REFERENCE / "messages").glob("*.md"):
+        for match in DIRECTIVE.finditer(md.read_text()):
+            pages.setdefault(match["path"], []).append(md.stem)
+    for name in sorted(coroutines):
+        where = pages.get(f"ctrader_typed.client.AsyncClient.{name}", [])
+        assert len(where) == 1, f"{name} is documented on {where or 'no page'} of docs/reference/messages/"
+        # On the page of the request it sends.
+        request = name.removeprefix("send_").replace("_", "")
+        page = (REFERENCE / "messages" / f"{where[0]}.md").read_text()
+        assert any(
+            path.removeprefix("ctrader_typed.").lower() == request for path in DIRECTIVE.findall(page)
+        ), f"{name} is not on the page of its request"
+
+
+def test_no_reference_entry_names_a_private_module() -> None:
+    private = sorted(path for path in _documented() if any(part.startswith("_") for part in path.split(".")))
+    assert private == []
