@@ -151,7 +151,7 @@ _PYTHON_NAME = re.compile(r"([A-Z]\w*)(?:\.([A-Za-z]\w*))?")
 # Text, and the elements inside which names are left alone.
 _TAG = re.compile(r"(<[^>]+>)")
 _KEEP = re.compile(r"<(/?)(a|code|pre|h[1-6]|autoref|script|style)\b", re.I)
-_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=_)(?=[a-z])")
 
 
 @functools.cache
