@@ -57,6 +57,16 @@ _LAZY: dict[str, str] = {
         ["iter_cash_flow", "iter_deals", "iter_orders", "iter_ticks", "iter_trendbars", "iter_trendbars_raw"],
         "ctrader_typed.history",
     ),
+    **dict.fromkeys(
+        [
+            "AccountNotFoundError",
+            "AccountResolutionError",
+            "AmbiguousAccountError",
+            "list_accounts",
+            "resolve_account",
+        ],
+        "ctrader_typed.accounts",
+    ),
     **dict.fromkeys(["NaiveDatetimeError", "TradingHours", "TradingSession"], "ctrader_typed.hours"),
     **dict.fromkeys(["AsyncAuth", "code_from_redirect"], "ctrader_typed.oauth"),
     **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
@@ -64,6 +74,13 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from ctrader_typed.accounts import (
+        AccountNotFoundError,
+        AccountResolutionError,
+        AmbiguousAccountError,
+        list_accounts,
+        resolve_account,
+    )
     from ctrader_typed.client import TERMINAL_EXECUTION_TYPES, AsyncClient, ClientOptions, HandlerRegistration
     from ctrader_typed.events import (
         AccountLost,
@@ -120,7 +137,10 @@ __all__ = [
     "TERMINAL_EXECUTION_TYPES",
     "APIError",
     "AccountLost",
+    "AccountNotFoundError",
     "AccountReady",
+    "AccountResolutionError",
+    "AmbiguousAccountError",
     "AsyncAuth",
     "AsyncClient",
     "AuthenticationError",
@@ -166,6 +186,8 @@ __all__ = [
     "iter_ticks",
     "iter_trendbars",
     "iter_trendbars_raw",
+    "list_accounts",
+    "resolve_account",
 ]
 __all__ += _enums.__all__
 __all__ += _messages.__all__
