@@ -12,8 +12,9 @@
 * fails at once with ``ConnectionClosedError`` when the link drops, with
   ``RequestTimeoutError`` on timeout, and leaves nothing behind when the caller is cancelled,
 * renews a refused held access token once (``tokens.TokenKeeper.renew_refused``), takes
-  "already done" refusals of idempotent requests as success, and records what a
-  successful request means for the session.
+  "already done" refusals as success, and records what a successful request means for
+  the session - each request's rules are its policy (``_generated.registry.REQUEST_POLICIES``,
+  from ``protos/policy.toml``).
 
 An ``internal`` request (the client restoring its session) belongs to the link it started
 on: it does not wait for the session to be ready, and fails when that link drops.
@@ -25,12 +26,12 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from google.protobuf.message import DecodeError, EncodeError
 from google.protobuf.message import Message as ProtobufMessage
 
-from ctrader_typed._base import Wrapper
+from ctrader_typed._base import ProtoWrapper, Wrapper
 from ctrader_typed._client.maintenance import Maintenance
 from ctrader_typed._client.orders import OrderBook
 from ctrader_typed._client.router import UNANSWERED, Unanswered
@@ -41,15 +42,19 @@ from ctrader_typed._client.tokens import TokenKeeper
 from ctrader_typed._framing import Answer, PendingTable, encode_envelope
 from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
 from ctrader_typed._generated.messages import (
-    AccountAuthRes,
-    ApplicationAuthRes,
     CommonErrorRes,
     ErrorRes,
     ExecutionEvent,
     OrderErrorEvent,
     RefreshTokenRes,
 )
-from ctrader_typed._generated.registry import PAYLOAD_TYPES, TRADING_PAYLOAD_TYPES, payload_type_of
+from ctrader_typed._generated.registry import (
+    PAYLOAD_TYPES,
+    REQUEST_POLICIES,
+    TRADING_PAYLOAD_TYPES,
+    RequestPolicy,
+    payload_type_of,
+)
 from ctrader_typed._pacing import SendGate
 from ctrader_typed._ratelimit import RateLimiter
 from ctrader_typed._secrets import get_logger
@@ -70,16 +75,6 @@ __all__ = ["PendingRequest", "RequestPipeline", "name_of"]
 logger = get_logger("ctrader_typed.client")
 
 W = TypeVar("W", bound=Wrapper)
-
-# Payload types with a rule of their own here.
-_APP_AUTH: Final = 2100
-_ACCOUNT_AUTH: Final = 2102
-_REFRESH_TOKEN: Final = 2173
-_IDEMPOTENT_SUCCESS: Final = {
-    _APP_AUTH: "CH_CLIENT_ALREADY_AUTHENTICATED",
-    _ACCOUNT_AUTH: "ALREADY_LOGGED_IN",
-}
-"""Request payload type -> the error code that means it is already done (taken as success)."""
 
 
 def name_of(payload_type: int) -> str:
@@ -172,6 +167,7 @@ class RequestPipeline:
         response_payload_type = response_type.PAYLOAD_TYPE
         if response_payload_type is None:
             raise TypeError(f"{response_type.__name__} cannot answer a request")
+        policy = REQUEST_POLICIES.get(payload_type) or _unruled(payload_type, response_payload_type)
         timeout = self._request_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -197,7 +193,7 @@ class RequestPipeline:
                         if (
                             not renewed
                             and not internal
-                            and payload_type == _ACCOUNT_AUTH
+                            and policy.restore == "account_auth"
                             and await self._tokens.renew_refused(message, exc)
                         ):
                             renewed = True
@@ -208,15 +204,17 @@ class RequestPipeline:
                                 exc.error_code,
                             )
                             continue
-                        if _IDEMPOTENT_SUCCESS.get(payload_type) != exc.error_code:
+                        # "Already in that state" is success - except for a subscription, where it
+                        # is the caller's own duplicate (the supervisor takes it when restoring).
+                        if policy.already_done != exc.error_code or policy.subscription is not None:
                             raise
-                        result = _already_done(message, payload_type)
+                        result = _already_done(message, policy)
                     break
         except TimeoutError as exc:
             if isinstance(exc, RequestTimeoutError):
                 raise
             raise RequestTimeoutError(f"no answer to {name} within {timeout:g} s") from exc
-        await self._after_success(payload_type, message, result, internal)
+        await self._after_success(policy, message, result, internal)
         return cast(W, result)
 
     async def _attempt(
@@ -345,7 +343,7 @@ class RequestPipeline:
         elif kind is Answer.ORDER_ERROR:
             cls = OrderErrorEvent
         else:
-            cls = ErrorRes if payload_type == 2142 else CommonErrorRes
+            cls = ErrorRes if payload_type == ErrorRes.PAYLOAD_TYPE else CommonErrorRes
         try:
             value = cls.from_bytes(payload)
         except (DecodeError, ValueError) as exc:
@@ -375,24 +373,41 @@ class RequestPipeline:
     # -- what a success means -----------------------------------------------------------------------
 
     async def _after_success(
-        self, payload_type: int, message: ProtobufMessage, result: Wrapper, internal: bool
+        self, policy: RequestPolicy, message: ProtobufMessage, result: Wrapper, internal: bool
     ) -> None:
-        if payload_type == _REFRESH_TOKEN:
-            assert isinstance(result, RefreshTokenRes)
+        if isinstance(result, RefreshTokenRes):
             await self._tokens.store(result)
             return
         tokens = self._tokens.tokens
-        self._session.record(payload_type, message, managed_token=tokens.access_token if tokens else None)
-        if payload_type == _APP_AUTH:
+        self._session.record(policy.request, message, managed_token=tokens.access_token if tokens else None)
+        if policy.restore == "application_auth":
             self._tokens.application_authorised()
-        elif payload_type == _ACCOUNT_AUTH and not internal:
+        elif policy.restore == "account_auth" and not internal:
             assert isinstance(message, _pb.ProtoOAAccountAuthReq)
             self._emit(AccountReady(account_id=message.ctidTraderAccountId))
 
 
-def _already_done(message: ProtobufMessage, payload_type: int) -> Wrapper:
-    """The answer an idempotent request would have had (already authenticated / logged in)."""
-    if payload_type == _APP_AUTH:
-        return ApplicationAuthRes()
-    assert isinstance(message, _pb.ProtoOAAccountAuthReq)
-    return AccountAuthRes(ctid_trader_account_id=message.ctidTraderAccountId)
+def _unruled(payload_type: int, response_payload_type: int) -> RequestPolicy:
+    """The policy of a message the schema does not list as a request: no rule applies."""
+    return RequestPolicy(
+        request=payload_type,
+        response=response_payload_type,
+        method="_request",
+        historical=False,
+        trading=False,
+        scope="none",
+        already_done=None,
+        restore=None,
+        subscription=None,
+    )
+
+
+def _already_done(message: ProtobufMessage, policy: RequestPolicy) -> Wrapper:
+    """The answer a request already done would have had (e.g. already authenticated / logged in):
+    its response, naming the request's account if the response has one."""
+    response = PAYLOAD_TYPES[policy.response]
+    assert issubclass(response, ProtoWrapper)
+    answer = response.PROTO()
+    if "ctidTraderAccountId" in answer.DESCRIPTOR.fields_by_name:
+        cast(Any, answer).ctidTraderAccountId = cast(Any, message).ctidTraderAccountId
+    return response.from_proto(answer)

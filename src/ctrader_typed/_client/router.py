@@ -46,7 +46,7 @@ logger = get_logger("ctrader_typed.client")
 
 E = TypeVar("E", bound=Event)
 
-_EXECUTION_EVENT: Final = 2126
+_EXECUTION_EVENT: Final = 2126  # ExecutionEvent.PAYLOAD_TYPE (a literal: compared per answered message)
 MAX_UNKNOWN_TYPES: Final = 256
 """Distinct unknown payload types remembered (each is warned about once); past this, none is."""
 UNKNOWN_WARNINGS_PER_MINUTE: Final = 10

@@ -13,7 +13,14 @@ from typing import Final, TypeVar
 from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._base import ProtoWrapper, Wrapper
-from ctrader_typed._generated.messages import CommonErrorRes, ErrorRes, OrderErrorEvent
+from ctrader_typed._generated.messages import (
+    AccountsTokenInvalidatedEvent,
+    ClientDisconnectEvent,
+    CommonErrorRes,
+    ErrorRes,
+    ExecutionEvent,
+    OrderErrorEvent,
+)
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
 from ctrader_typed._secrets import Secrets, register, scrub, scrub_exception
 from ctrader_typed.errors import APIError, api_error_from
@@ -31,7 +38,18 @@ _SECRET_REQUESTS: Final = {
 }
 """Payload type -> the fields of it that carry a secret (the client holds what it sends)."""
 _TEXT_FIELDS: Final = ("description", "reason", "error_code")
-TEXT_BEARING: Final = frozenset({50, 2142, 2132, 2126, 2147, 2148})
+TEXT_BEARING: Final = frozenset(
+    cls.PAYLOAD_TYPE
+    for cls in (
+        CommonErrorRes,
+        ErrorRes,
+        OrderErrorEvent,
+        ExecutionEvent,
+        AccountsTokenInvalidatedEvent,
+        ClientDisconnectEvent,
+    )
+    if cls.PAYLOAD_TYPE is not None
+)
 """Inbound messages whose server-written text may echo a secret: scrubbed before delivery."""
 
 

@@ -1,5 +1,8 @@
 """What a session consists of, recorded from the requests that succeeded (sans-IO).
 
+Which requests matter, and how, is each request's policy (``restore`` and ``subscription``
+in ``_generated.registry.REQUEST_POLICIES``, from ``protos/policy.toml``).
+
 ``SessionState`` keeps the application credentials, the authorised accounts and their
 spot / live-trendbar / depth subscriptions, and turns them back into the requests that
 re-make the session on a new link.
@@ -8,18 +11,21 @@ re-make the session on a new link.
 from __future__ import annotations
 
 import dataclasses
-from typing import Final, cast
+from typing import cast
 
 from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _model_pb
+from ctrader_typed._generated.registry import REQUEST_POLICIES, SubscriptionKind, payload_type_of
 
 __all__ = ["AccountSession", "SessionState", "split_request"]
 
-_APP_AUTH: Final = 2100
-_ACCOUNT_AUTH: Final = 2102
-_ACCOUNT_LOGOUT: Final = 2162
+
+def _subscription_of(message: ProtobufMessage) -> SubscriptionKind | None:
+    """The subscription a (un)subscribe request is about, by its policy; ``None`` for other requests."""
+    policy = REQUEST_POLICIES.get(payload_type_of(message.DESCRIPTOR.full_name))
+    return policy.subscription if policy is not None else None
 
 
 @dataclasses.dataclass(slots=True, eq=False)
@@ -66,14 +72,19 @@ class SessionState:
     def record(
         self, payload_type: int, message: ProtobufMessage, *, managed_token: str | None = None
     ) -> None:
-        """A request of ``payload_type`` succeeded: remember its effect on the session.
+        """A request of ``payload_type`` succeeded: remember its effect on the session (its
+        policy's ``restore``: see ``_generated.registry.RequestPolicy``).
 
         ``managed_token`` is the access token of the client's own token set, if any.
         """
-        if payload_type == _APP_AUTH:
+        policy = REQUEST_POLICIES.get(payload_type)
+        restore = policy.restore if policy is not None else None
+        if restore is None:
+            return
+        if restore == "application_auth":
             assert isinstance(message, _pb.ProtoOAApplicationAuthReq)
             self.app_credentials = (message.clientId, message.clientSecret)
-        elif payload_type == _ACCOUNT_AUTH:
+        elif restore == "account_auth":
             assert isinstance(message, _pb.ProtoOAAccountAuthReq)
             account_id = message.ctidTraderAccountId
             account = self.accounts.get(account_id)
@@ -83,29 +94,39 @@ class SessionState:
             account.managed = managed_token is not None and message.accessToken == managed_token
             account.authorized = True
             self.logged_out.discard(account_id)
-        elif payload_type == _ACCOUNT_LOGOUT:
+        elif restore == "account_logout":
             assert isinstance(message, _pb.ProtoOAAccountLogoutReq)
             if self.accounts.pop(message.ctidTraderAccountId, None) is not None:
                 self.logged_out.add(message.ctidTraderAccountId)
-        elif isinstance(message, _pb.ProtoOASubscribeSpotsReq):
+        elif restore == "subscribe":
+            self._subscribe(message)
+        else:
+            self.forget(message)
+
+    def _subscribe(self, message: ProtobufMessage) -> None:
+        kind = _subscription_of(message)
+        if kind == "spots":
+            assert isinstance(message, _pb.ProtoOASubscribeSpotsReq)
             account = self.accounts.get(message.ctidTraderAccountId)
             if account is not None:
                 for symbol_id in message.symbolId:
                     account.spots[symbol_id] = message.subscribeToSpotTimestamp
-        elif isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq):
+        elif kind == "live_trendbar":
+            assert isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq)
             account = self.accounts.get(message.ctidTraderAccountId)
             if account is not None:
                 account.trendbars.add((message.symbolId, message.period))
-        elif isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq):
+        elif kind == "depth":
+            assert isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq)
             account = self.accounts.get(message.ctidTraderAccountId)
             if account is not None:
                 account.depth.update(message.symbolId)
-        else:
-            self.forget(message)
 
     def forget(self, message: ProtobufMessage) -> None:
         """Drop the subscriptions ``message`` names (it unsubscribes, or re-making them failed)."""
-        if isinstance(message, _pb.ProtoOASubscribeSpotsReq | _pb.ProtoOAUnsubscribeSpotsReq):
+        kind = _subscription_of(message)
+        if kind == "spots":
+            assert isinstance(message, _pb.ProtoOASubscribeSpotsReq | _pb.ProtoOAUnsubscribeSpotsReq)
             account = self.accounts.get(message.ctidTraderAccountId)
             if account is not None:
                 gone = set(message.symbolId)
@@ -113,11 +134,17 @@ class SessionState:
                     account.spots.pop(symbol_id, None)
                 # Live bars ride on spot events: they go with the spot subscription.
                 account.trendbars = {(s, p) for s, p in account.trendbars if s not in gone}
-        elif isinstance(message, _pb.ProtoOASubscribeLiveTrendbarReq | _pb.ProtoOAUnsubscribeLiveTrendbarReq):
+        elif kind == "live_trendbar":
+            assert isinstance(
+                message, _pb.ProtoOASubscribeLiveTrendbarReq | _pb.ProtoOAUnsubscribeLiveTrendbarReq
+            )
             account = self.accounts.get(message.ctidTraderAccountId)
             if account is not None:
                 account.trendbars.discard((message.symbolId, message.period))
-        elif isinstance(message, _pb.ProtoOASubscribeDepthQuotesReq | _pb.ProtoOAUnsubscribeDepthQuotesReq):
+        elif kind == "depth":
+            assert isinstance(
+                message, _pb.ProtoOASubscribeDepthQuotesReq | _pb.ProtoOAUnsubscribeDepthQuotesReq
+            )
             account = self.accounts.get(message.ctidTraderAccountId)
             if account is not None:
                 account.depth.difference_update(message.symbolId)

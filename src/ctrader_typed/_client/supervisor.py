@@ -39,7 +39,7 @@ from ctrader_typed._generated.messages import (
     CommonErrorRes,
     ErrorRes,
 )
-from ctrader_typed._generated.registry import PAYLOAD_TYPES, RESPONSE_PAYLOAD_TYPES, payload_type_of
+from ctrader_typed._generated.registry import PAYLOAD_TYPES, REQUEST_POLICIES, payload_type_of
 from ctrader_typed._secrets import get_logger
 from ctrader_typed._transport import Link, LinkFactory, OnClosed, OnEnvelope, open_link
 from ctrader_typed.errors import (
@@ -56,8 +56,6 @@ from ctrader_typed.events import AccountLost, AccountReady, Disconnected, Reconn
 __all__ = ["Supervisor", "tls_links"]
 
 logger = get_logger("ctrader_typed.client")
-
-_ALREADY_SUBSCRIBED = "ALREADY_SUBSCRIBED"
 
 
 def tls_links(host: str, port: int, settings: ClientSettings) -> LinkFactory:
@@ -298,11 +296,11 @@ class Supervisor:
                     self._session.forget(part)
 
     async def _resubscribe_one(self, request: ProtobufMessage) -> bool:
-        response_type = PAYLOAD_TYPES[RESPONSE_PAYLOAD_TYPES[payload_type_of(request.DESCRIPTOR.full_name)]]
+        policy = REQUEST_POLICIES[payload_type_of(request.DESCRIPTOR.full_name)]
         try:
-            await self._pipeline.call(request, response_type, None, internal=True)
+            await self._pipeline.call(request, PAYLOAD_TYPES[policy.response], None, internal=True)
         except APIError as exc:
-            if exc.error_code == _ALREADY_SUBSCRIBED:
+            if exc.error_code == policy.already_done:  # subscribed already: nothing to re-make
                 return True
             if isinstance(exc, AuthenticationError | RateLimitError):
                 raise
