@@ -67,6 +67,15 @@ Trading
     ``TRADING_BAD_PRICES``, ``TRADING_BAD_STOPS``, ``NOT_ENOUGH_MONEY``,
     ``POSITION_NOT_FOUND``, ``ORDER_NOT_FOUND`` ...). ``set_price`` moves a symbol on demand.
 
+Account figures
+    Balance, used margin per position and unrealized P&L converted to the deposit currency
+    through the ``SymbolsForConversionReq`` chain (exact ``Decimal`` rules in ``_broker``),
+    answered by ``GetPositionUnrealizedPnLReq`` and readable with ``account_figures``. A
+    quote that moves a position's base-to-deposit rate reprices its margin
+    (``MarginChangedEvent``); ``deposit`` (a server ``DEPOSIT_WITHDRAW`` execution, then
+    ``TraderUpdatedEvent``) and ``set_leverage`` (``TraderUpdatedEvent``, then
+    one ``MarginChangedEvent`` per position) change an account from the broker's side.
+
 Rate limits
     Per connection, 50 requests/s and 5 historical requests/s (deals, trendbars, ticks, cash
     flow), by the strictest reading: a rolling one-second window per class, every request
@@ -99,7 +108,8 @@ Test hooks (``Simulator`` methods; they act on every live connection unless give
     ``send_unknown_payload_type``, ``emit_client_disconnect``, ``emit_account_disconnect``,
     ``emit_token_invalidated``, ``set_maintenance``, ``pause_heartbeats``, ``pause_market``,
     ``block_payload_type``, ``set_rate_limits``, ``expire_access_token``, ``issue_tokens``,
-    ``set_price``, ``market_step``, ``burst_spots``.
+    ``set_price``, ``market_step``, ``burst_spots``, ``deposit``, ``set_leverage``,
+    ``account_figures``.
 
 Hostile servers
     ``RawServer`` is a scripted TLS server (its own throwaway CA) for testing a client
@@ -108,12 +118,14 @@ Hostile servers
     ``raw_server`` pytest fixture starts one.
 """
 
+from ctrader_typed.testing._broker import AccountFigures
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
 from ctrader_typed.testing._settings import SimulatorSettings
 from ctrader_typed.testing.raw import RawClient, RawPeer, RawServer, Received
 from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
 __all__ = [
+    "AccountFigures",
     "ConnectionInfo",
     "RawClient",
     "RawPeer",

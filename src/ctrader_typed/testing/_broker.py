@@ -5,6 +5,21 @@ the account's deposit currency scaled by ``10 ** money_digits`` (2). Commission 
 charged per side (``COMMISSION_USD_PER_MILLION``) and booked, with the gross profit, when
 a position is closed.
 
+Profit and loss (realised and unrealised) is computed exactly, in ``Decimal``:
+``(close - entry) * direction * volume / 100`` in the quote asset, times the rate of the
+quote asset in the deposit asset, rounded half away from zero to the money digits. The
+close price is the bid for a buy position and the ask for a sell position; the rate walks
+the conversion chain of ``SymbolsForConversionReq`` at each symbol's mid price (see
+``Market.exact_rate``). ``netUnrealizedPnL`` adds the position's swap and the commission
+charged so far (its opening side), not the commission that closing would cost, as the
+schema says.
+
+Used margin follows the rate of the base asset in the deposit asset: ``reprice_margins``
+recomputes it when a quote moves a symbol of that chain and reports each position whose
+margin changed (sent as ``ProtoOAMarginChangedEvent``). This is our reading of the
+schema's "sent when the margin allocated to a position is changed"; the real server's
+exact trigger is not documented.
+
 Trading calls return the ``ProtoOAExecutionEvent`` sequence they cause, or raise
 ``OrderRejected`` (sent as ``ProtoOAOrderErrorEvent``). Queries raise ``RequestError``
 (sent as ``ProtoOAErrorRes``) when they cannot be answered.
@@ -13,19 +28,59 @@ Trading calls return the ``ProtoOAExecutionEvent`` sequence they cause, or raise
 from __future__ import annotations
 
 import dataclasses
+import decimal
+import functools
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Final
 
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
-from ctrader_typed.testing._catalogue import COMMISSION_USD_PER_MILLION, LEVERAGES, SymbolSpec, symbol_spec
+from ctrader_typed.testing._catalogue import (
+    COMMISSION_USD_PER_MILLION,
+    LEVERAGES,
+    SymbolSpec,
+    conversion_chain,
+    symbol_spec,
+)
 from ctrader_typed.testing._market import Market, Quote, now_ms
 
-__all__ = ["Account", "Broker", "OrderRejected", "RequestError"]
+__all__ = ["Account", "AccountFigures", "Broker", "OrderRejected", "RequestError"]
 
 USD: Final = 4
 _MAX_TIMESTAMP: Final = 2_147_483_646_000
 _PENDING_TYPES: Final = (model_pb.LIMIT, model_pb.STOP, model_pb.STOP_LIMIT)
+_MONEY: Final = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
+"""Arithmetic of the exact P&L: 28 significant digits, whatever the thread's context says."""
+
+
+@functools.cache
+def _chain_ids(first_asset_id: int, last_asset_id: int) -> frozenset[int]:
+    """Ids of the symbols whose quotes move the rate of one asset in another."""
+    return frozenset(s.symbol_id for s in conversion_chain(first_asset_id, last_asset_id))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """An account's figures as the simulated server computes them, in the deposit currency.
+
+    ``margin_level`` is ``equity / used_margin * 100`` rounded half away from zero to two
+    decimals, ``None`` while no margin is used. ``positions`` maps each open position's id to
+    its (used margin, gross unrealized P&L, net unrealized P&L, swap, commission).
+    """
+
+    account_id: int
+    deposit_asset_id: int
+    money_digits: int
+    balance: Decimal
+    equity: Decimal
+    used_margin: Decimal
+    free_margin: Decimal
+    margin_level: Decimal | None
+    unrealized_gross: Decimal
+    unrealized_net: Decimal
+    positions: dict[int, tuple[Decimal, Decimal, Decimal, Decimal, Decimal]]
+    pending_orders: frozenset[int]
 
 
 class OrderRejected(Exception):
@@ -194,8 +249,12 @@ class Broker:
     def _gross(
         self, account: Account, spec: SymbolSpec, side: int, entry: float, exit_: float, volume: int
     ) -> int:
-        direction = 1 if side == model_pb.BUY else -1
-        return self._to_money(account, (exit_ - entry) * direction * volume / 100, spec.quote_asset_id)
+        """Profit of ``volume`` from ``entry`` to ``exit_`` in money units (exact; see the module doc)."""
+        with decimal.localcontext(_MONEY):
+            direction = 1 if side == model_pb.BUY else -1
+            move = (Decimal(repr(exit_)) - Decimal(repr(entry))) * direction * volume / 100
+            amount = move * self.market.exact_rate(spec.quote_asset_id, account.deposit_asset_id)
+            return int(amount.scaleb(account.money_digits).quantize(Decimal(1), decimal.ROUND_HALF_UP))
 
     def _close_price(self, spec: SymbolSpec, side: int) -> float:
         state = self.market.symbols[spec.symbol_id]
@@ -206,7 +265,10 @@ class Broker:
         return _price(state.ask if side == model_pb.BUY else state.bid, spec.digits)
 
     def unrealized(self, account: Account, position: model_pb.ProtoOAPosition) -> tuple[int, int]:
-        """(gross, net) unrealized profit of an open position, in money units."""
+        """(gross, net) unrealized profit of an open position, in money units.
+
+        Net adds the swap and the commission charged so far (not the closing commission).
+        """
         spec = symbol_spec(position.tradeData.symbolId)
         if spec is None:
             return 0, 0
@@ -214,12 +276,95 @@ class Broker:
         gross = self._gross(
             account, spec, side, position.price, self._close_price(spec, side), position.tradeData.volume
         )
-        return gross, gross + 2 * position.commission + position.swap
+        return gross, gross + position.commission + position.swap
 
     def free_margin(self, account: Account) -> int:
         equity = account.balance + sum(self.unrealized(account, p)[1] for p in account.open_positions())
         used = sum(p.usedMargin for p in account.open_positions())
         return equity - used
+
+    def figures(self, account: Account) -> AccountFigures:
+        """The account's balance, equity, margin and unrealized P&L now."""
+        scale = account.money_digits
+        positions: dict[int, tuple[Decimal, Decimal, Decimal, Decimal, Decimal]] = {}
+        used = gross_total = net_total = 0
+        for position in account.open_positions():
+            gross, net = self.unrealized(account, position)
+            used += position.usedMargin
+            gross_total += gross
+            net_total += net
+            positions[position.positionId] = (
+                Decimal(position.usedMargin).scaleb(-scale),
+                Decimal(gross).scaleb(-scale),
+                Decimal(net).scaleb(-scale),
+                Decimal(position.swap).scaleb(-scale),
+                Decimal(position.commission).scaleb(-scale),
+            )
+        equity = account.balance + net_total
+        level = None
+        if used:
+            with decimal.localcontext(_MONEY):
+                level = (Decimal(equity) * 100 / Decimal(used)).quantize(
+                    Decimal("0.01"), decimal.ROUND_HALF_UP
+                )
+        return AccountFigures(
+            account_id=account.account_id,
+            deposit_asset_id=account.deposit_asset_id,
+            money_digits=scale,
+            balance=Decimal(account.balance).scaleb(-scale),
+            equity=Decimal(equity).scaleb(-scale),
+            used_margin=Decimal(used).scaleb(-scale),
+            free_margin=Decimal(equity - used).scaleb(-scale),
+            margin_level=level,
+            unrealized_gross=Decimal(gross_total).scaleb(-scale),
+            unrealized_net=Decimal(net_total).scaleb(-scale),
+            positions=positions,
+            pending_orders=frozenset(o.orderId for o in account.pending_orders()),
+        )
+
+    def reprice_margins(self, symbol_id: int) -> list[tuple[int, pb.ProtoOAMarginChangedEvent]]:
+        """Recompute the used margin of open positions whose base-to-deposit rate a quote of
+        ``symbol_id`` moves; one ``ProtoOAMarginChangedEvent`` per position whose margin changed."""
+        out: list[tuple[int, pb.ProtoOAMarginChangedEvent]] = []
+        for account in self.accounts.values():
+            for position in account.open_positions():
+                spec = symbol_spec(position.tradeData.symbolId)
+                if spec is None or symbol_id not in _chain_ids(spec.base_asset_id, account.deposit_asset_id):
+                    continue
+                margin = self.margin(account, spec, position.tradeData.volume)
+                if margin == position.usedMargin:
+                    continue
+                position.usedMargin = margin
+                position.marginRate = self.market.rate(spec.base_asset_id, account.deposit_asset_id)
+                event = pb.ProtoOAMarginChangedEvent(
+                    ctidTraderAccountId=account.account_id,
+                    positionId=position.positionId,
+                    usedMargin=margin,
+                    moneyDigits=account.money_digits,
+                )
+                out.append((account.account_id, event))
+        return out
+
+    def set_leverage(self, account: Account, leverage_in_cents: int) -> list[pb.ProtoOAMarginChangedEvent]:
+        """Change the account's leverage; the margin of every open position is recomputed."""
+        account.leverage_in_cents = leverage_in_cents
+        out: list[pb.ProtoOAMarginChangedEvent] = []
+        for position in account.open_positions():
+            spec = symbol_spec(position.tradeData.symbolId)
+            if spec is None:
+                continue
+            margin = self.margin(account, spec, position.tradeData.volume)
+            if margin != position.usedMargin:
+                position.usedMargin = margin
+                out.append(
+                    pb.ProtoOAMarginChangedEvent(
+                        ctidTraderAccountId=account.account_id,
+                        positionId=position.positionId,
+                        usedMargin=margin,
+                        moneyDigits=account.money_digits,
+                    )
+                )
+        return out
 
     # -- trading requests ---------------------------------------------------------------------
 
@@ -572,7 +717,7 @@ class Broker:
             changeBalanceTimestamp=t_ms,
             externalNote=note,
             balanceVersion=account.balance_version,
-            equity=account.balance,
+            equity=account.balance + sum(self.unrealized(account, p)[1] for p in account.open_positions()),
             moneyDigits=account.money_digits,
         )
         self._next_balance_history += 1

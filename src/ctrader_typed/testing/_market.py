@@ -14,10 +14,12 @@ import bisect
 import calendar
 import dataclasses
 import datetime
+import decimal
 import random
 import time
 from array import array
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Final
 
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
@@ -344,6 +346,24 @@ class Market:
                 rate /= mid
                 asset = spec.base_asset_id
         return rate
+
+    def exact_rate(self, from_asset: int, to_asset: int) -> Decimal:
+        """``rate`` in ``Decimal``: the chain of ``SymbolsForConversionReq`` walked in order, each
+        symbol at its exact mid ``(bid + ask) / 2``, multiplying when the chain goes from the
+        symbol's base to its quote and dividing otherwise (28 significant digits, half even)."""
+        with decimal.localcontext(decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)):
+            rate = Decimal(1)
+            asset = from_asset
+            for spec in conversion_chain(from_asset, to_asset):
+                state = self.symbols[spec.symbol_id]
+                mid = Decimal(state.bid + state.ask) / 200_000
+                if spec.base_asset_id == asset:
+                    rate *= mid
+                    asset = spec.quote_asset_id
+                else:
+                    rate /= mid
+                    asset = spec.base_asset_id
+            return rate
 
     def depth(self, symbol_id: int) -> DepthBook:
         """The symbol's book, created on first use."""

@@ -134,6 +134,38 @@ class World:
         event = pb.ProtoOAAccountsTokenInvalidatedEvent(ctidTraderAccountIds=account_ids, reason=reason)
         conn.send(model_pb.PROTO_OA_ACCOUNTS_TOKEN_INVALIDATED_EVENT, event)
 
+    # -- server-side account changes -------------------------------------------------------------
+
+    def deposit(self, account_id: int, amount: int, note: str) -> None:
+        """Book a deposit (positive) or withdrawal (negative) of ``amount`` money units now.
+
+        The account's sessions hear of it as the server tells them of a balance operation made
+        outside the API: a server ``ProtoOAExecutionEvent`` ``DEPOSIT_WITHDRAW`` carrying the
+        ``ProtoOADepositWithdraw``, then ``ProtoOATraderUpdatedEvent`` with the new trader record.
+        """
+        account = self.account(account_id)
+        entry = self.broker.deposit(account, amount, now_ms(), note)
+        event = pb.ProtoOAExecutionEvent(
+            ctidTraderAccountId=account_id, executionType=model_pb.DEPOSIT_WITHDRAW, isServerEvent=True
+        )
+        event.depositWithdraw.CopyFrom(entry)
+        self.publish(account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event)
+        self._trader_updated(account)
+
+    def set_leverage(self, account_id: int, leverage_in_cents: int) -> None:
+        """Change an account's leverage now: ``ProtoOATraderUpdatedEvent``, then one
+        ``ProtoOAMarginChangedEvent`` per open position whose margin changed."""
+        account = self.account(account_id)
+        changes = self.broker.set_leverage(account, leverage_in_cents)
+        self._trader_updated(account)
+        for event in changes:
+            self.publish(account_id, model_pb.PROTO_OA_MARGIN_CHANGED_EVENT, event)
+
+    def _trader_updated(self, account: Account) -> None:
+        update = pb.ProtoOATraderUpdatedEvent(ctidTraderAccountId=account.account_id)
+        update.trader.CopyFrom(account.trader())
+        self.publish(account.account_id, model_pb.PROTO_OA_TRADER_UPDATE_EVENT, update)
+
     # -- market ---------------------------------------------------------------------------------
 
     def step_market(self) -> None:
@@ -144,9 +176,12 @@ class World:
             self.publish(account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event)
 
     def deliver(self, quote: Quote) -> None:
-        """Let orders and protections react to a new quote, then tell its subscribers."""
+        """Let orders and protections react to a new quote, reprice the margins it moves, then
+        tell its subscribers."""
         for account_id, event in self.broker.on_quote(quote):
             self.publish(account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event)
+        for account_id, margin_event in self.broker.reprice_margins(quote.symbol_id):
+            self.publish(account_id, model_pb.PROTO_OA_MARGIN_CHANGED_EVENT, margin_event)
         state = self.market.symbols[quote.symbol_id]
         bars: dict[int, bytes] = {}
         depth: tuple[list[model_pb.ProtoOADepthQuote], list[int]] | None = None

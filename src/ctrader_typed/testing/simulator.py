@@ -17,6 +17,7 @@ import shutil
 import ssl
 import tempfile
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypedDict, Unpack
@@ -24,7 +25,7 @@ from typing import Self, TypedDict, Unpack
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing._auth import Authority, Scope
-from ctrader_typed.testing._broker import Broker
+from ctrader_typed.testing._broker import AccountFigures, Broker
 from ctrader_typed.testing._certs import make_certificates
 from ctrader_typed.testing._connection import ConnectionContext, InboundBudget, SimConnection
 from ctrader_typed.testing._dispatch import Dispatcher
@@ -451,6 +452,34 @@ class Simulator:
         if bid % step or (ask is not None and ask % step) or (ask is not None and ask <= bid):
             raise ValueError(f"prices must be multiples of {step} with ask > bid")
         self._world.deliver(state.force(bid, ask, now_ms()))
+
+    def deposit(self, account_id: int, amount: Decimal | int | str, note: str = "Test deposit") -> None:
+        """Deposit ``amount`` (negative: withdraw) in the account's currency now, as the broker's
+        back office would: the balance changes, and the account's sessions get a server
+        ``ExecutionEvent`` ``DEPOSIT_WITHDRAW`` and a ``TraderUpdatedEvent``.
+
+        Raises:
+            ValueError: ``amount`` has more decimals than the account's money digits.
+        """
+        account = self._world.account(account_id)
+        units = Decimal(amount).scaleb(account.money_digits)
+        if units != units.to_integral_value():
+            raise ValueError(f"{amount} has more than {account.money_digits} decimals")
+        self._world.deposit(account_id, int(units), note)
+
+    def set_leverage(self, account_id: int, leverage_in_cents: int) -> None:
+        """Change an account's leverage (1:100 is 10000) now: the account's sessions get a
+        ``TraderUpdatedEvent`` and a ``MarginChangedEvent`` per open position whose margin changed."""
+        if leverage_in_cents < 100:
+            raise ValueError("leverage_in_cents must be at least 100 (1:1)")
+        self._world.set_leverage(account_id, leverage_in_cents)
+
+    def account_figures(self, account_id: int) -> AccountFigures:
+        """The account's balance, equity, used and free margin, margin level and unrealized P&L
+        (per open position and total) as the simulated server computes them now, in ``Decimal``
+        of the deposit currency. See ``AccountFigures`` and the broker's module docstring for
+        the rules."""
+        return self._world.broker.figures(self._world.account(account_id))
 
     def market_step(self) -> None:
         """Move every symbol by one quote now and deliver the consequences (orders, protections,
