@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version
 from typing import Any, cast
 
-from ctrader_typed._cli import _common, auth, demo, market, sim
+from ctrader_typed._cli import _common, _ui, auth, demo, market, sim
 from ctrader_typed._cli._errors import describe
 
 __all__ = ["build_parser", "main"]
@@ -58,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
+        _ui.end_interrupted_line()
         code: int = getattr(args, "interrupt_exit", 130)
         if code:
             progress.info("interrupted")
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, status = describe(exc)
         if message is None:
             raise
-        sys.stderr.write(f"ctrader-typed {args.command}: error: {message}\n")
+        sys.stderr.write(f"ctrader-typed {args.command}: {progress.styled('error:', 'bold red')} {message}\n")
         return status
 
 

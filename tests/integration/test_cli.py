@@ -10,6 +10,7 @@ import io
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +39,19 @@ CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ctrader_ty
 
 SimInfo = dict[str, Any]
 
+HANG_GUARD = 180.0
+"""Seconds before a wait on a subprocess counts as a hang. Only a guard: every wait below ends on
+something the CLI prints or on its exit, never on elapsed time, so a loaded machine is only slower."""
+
+AT_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+]
+"""Run a command with SIGINT at its default, as in a terminal's foreground. A job started in the
+background of a non-interactive shell (``pytest ... &``) inherits SIGINT *ignored*; programs keep
+that, so ``kill -INT`` would not be the Ctrl-C these tests mean."""
+
 
 class Lines:
     """Lines of a subprocess's stdout, read by a thread so that waiting can time out."""
@@ -53,14 +67,14 @@ class Lines:
             self._queue.put(line)
         self._queue.put("")
 
-    def next(self, timeout: float = 30) -> str:
+    def next(self, timeout: float = HANG_GUARD) -> str:
         """The next line ('' at end of output)."""
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"no output within {timeout}s") from None
 
-    def until(self, prefix: str, timeout: float = 30) -> str:
+    def until(self, prefix: str, timeout: float = HANG_GUARD) -> str:
         while True:
             line = self.next(timeout)
             assert line, f"output ended before a line starting with {prefix!r}"
@@ -68,7 +82,7 @@ class Lines:
                 return line.strip()
 
     def rest(self) -> str:
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=HANG_GUARD)
         lines = []
         while not self._queue.empty():
             lines.append(self._queue.get())
@@ -79,7 +93,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=HANG_GUARD)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -106,7 +120,7 @@ def running_sim(log: Path) -> Iterator[SimInfo]:
             env=clean_env(),
         )
     try:
-        info: SimInfo = json.loads(Lines(proc).next(30))
+        info: SimInfo = json.loads(Lines(proc).next())  # the JSON line: the simulator is ready
         yield info
     finally:
         _stop(proc)
@@ -132,7 +146,7 @@ def sim_env(sim: SimInfo, home: Path, **extra: str) -> dict[str, str]:
 
 
 def run(
-    args: list[str], env: Mapping[str, str], *, stdin: str | None = None, timeout: float = 60
+    args: list[str], env: Mapping[str, str], *, stdin: str | None = None, timeout: float = HANG_GUARD
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*CLI, *args],
@@ -234,6 +248,36 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 # -- sim --------------------------------------------------------------------------------------------
 
 
+def test_sim_print_env_lines_are_enough_for_the_other_commands(tmp_path: Path) -> None:
+    with (tmp_path / "sim.log").open("w") as err:
+        proc = subprocess.Popen(
+            [*CLI, "sim", "--print-env"], stdout=subprocess.PIPE, stderr=err, text=True, env=clean_env()
+        )
+    try:
+        lines = Lines(proc)
+        script = [lines.next()]
+        while not script[-1].startswith("export CTRADER_ACCESS_TOKEN="):  # the last line: ready
+            script.append(lines.next())
+            assert script[-1], f"output ended early: {script}"
+        assert all(line.startswith(("# ", "export CTRADER_")) for line in script), script
+        env_file = tmp_path / "sim.env"
+        env_file.write_text("".join(script))
+        # Only what the lines export: a POSIX shell sources them, then runs the command.
+        result = subprocess.run(
+            ["sh", "-c", '. "$SIM_ENV" && exec "$@"', "sh", *CLI, "accounts"],
+            env=clean_env(CTRADER_TYPED_HOME=str(tmp_path / "home"), SIM_ENV=str(env_file)),
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD,
+            check=False,
+        )
+    finally:
+        _stop(proc)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].split() == ["account", "env", "login", "broker"]
+    assert not (tmp_path / "home").exists()  # the exported access token was used; nothing stored
+
+
 def test_sim_prints_its_connection_details_first(sim: SimInfo) -> None:
     assert {
         "host",
@@ -283,7 +327,7 @@ def test_auth_manual_with_pasted_redirect_url(sim: SimInfo, tmp_path: Path) -> N
         assert proc.stdin is not None
         proc.stdin.write(location + "\n")
         proc.stdin.close()
-        proc.wait(timeout=30)
+        proc.wait(timeout=HANG_GUARD)
         stdout = lines.rest()
         assert proc.stderr is not None
         stderr = proc.stderr.read()
@@ -320,7 +364,7 @@ BROWSER_SCRIPT = textwrap.dedent(
     """
     # A stand-in for a web browser, run through $BROWSER: follows redirects like one.
     import sys, httpx
-    reply = httpx.get(sys.argv[1], follow_redirects=True, trust_env=False, timeout=30)
+    reply = httpx.get(sys.argv[1], follow_redirects=True, trust_env=False, timeout=180)
     sys.stderr.write(f"browser: {reply.status_code} {reply.url.path}\\n")
     """
 )
@@ -331,7 +375,7 @@ def test_auth_in_browser_follows_the_redirect_to_the_local_server(sim: SimInfo, 
     browser = tmp_path / "browser.py"
     browser.write_text(BROWSER_SCRIPT)
     env = sim_env(sim, tmp_path, BROWSER=f"{sys.executable} {browser} %s")
-    result = run(["auth", "--redirect-uri", "http://127.0.0.1:0/auth/callback", "--timeout", "30"], env)
+    result = run(["auth", "--redirect-uri", "http://127.0.0.1:0/auth/callback", "--timeout", "180"], env)
     _assert_stored(sim, tmp_path, result)
     assert "browser: 200 /auth/callback" in result.stderr
     assert "Opening your browser" in result.stdout
@@ -348,8 +392,8 @@ def test_auth_no_browser_waits_for_the_redirect(sim: SimInfo, tmp_path: Path) ->
     try:
         lines = Lines(proc)
         url = lines.until("http")
-        page = httpx.get(url, follow_redirects=True, trust_env=False, timeout=30)
-        proc.wait(timeout=30)
+        page = httpx.get(url, follow_redirects=True, trust_env=False, timeout=HANG_GUARD)
+        proc.wait(timeout=HANG_GUARD)
         stdout = lines.rest()
         assert proc.stderr is not None
         stderr = proc.stderr.read()
@@ -433,29 +477,38 @@ def test_quotes_with_count(signed_in: dict[str, str]) -> None:
 def test_quotes_for_a_duration(signed_in: dict[str, str]) -> None:
     result = run(["quotes", "EURUSD", "--duration", "0.5"], signed_in)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("EURUSD bid") >= 1
-    assert "quotes" in result.stderr.splitlines()[-1]
+    lines = result.stdout.splitlines()
+    # How many quotes fit in half a second depends on the machine; that the count is reported right does not.
+    assert all(" EURUSD bid " in line for line in lines), lines
+    assert result.stderr.splitlines()[-1] == f"{len(lines)} quotes"
 
 
 @posix_only
-def test_quotes_until_ctrl_c(signed_in: dict[str, str]) -> None:
-    proc = subprocess.Popen(
-        [*CLI, "quotes", "EURUSD"], env=signed_in, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+def test_quotes_until_ctrl_c(signed_in: dict[str, str], tmp_path: Path) -> None:
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as err:  # a file, not a pipe nobody reads while waiting
+        proc = subprocess.Popen(
+            [*AT_A_TERMINAL, *CLI, "quotes", "EURUSD"],
+            env=signed_in,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     try:
         lines = Lines(proc)
-        first = lines.next()
+        first = lines.next()  # quotes are printed from inside the loop that Ctrl-C ends: ready
         second = lines.next()
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-        assert proc.stderr is not None
-        stderr = proc.stderr.read()
+        proc.wait(timeout=HANG_GUARD)
     finally:
         _stop(proc)
+    stderr = errors.read_text()
     assert "EURUSD bid" in first
     assert "EURUSD" in second
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+    assert "press Ctrl-C to stop" in stderr
+    assert not stderr.endswith("\n\n")  # the newline after ^C is for terminals only
 
 
 # -- bars -------------------------------------------------------------------------------------------
@@ -653,6 +706,7 @@ DEMO_STEPS = [
     "fetching the symbol list (SymbolsListReq) ... ok",
     "quote 3: EURUSD bid",
     "ORDER_ACCEPTED then ORDER_FILLED: position",
+    " opened at 1.",
     "closing position",
     "gross profit",
     "fetching a page of H1 bars of EURUSD (GetTrendbarsReq) ... ok",
@@ -667,6 +721,9 @@ def assert_demo_output(stdout: str, *, simulated: bool = True) -> None:
         found = stdout.find(step, position)
         assert found >= 0, f"missing or out of order: {step!r}\n{stdout}"
         position = found
+    # Prices with EURUSD's 5 digits, never a float's shortest form ("opened at 1.0405").
+    assert re.search(r" opened at \d+\.\d{5}\n", stdout), stdout
+    assert re.search(r" closed at \d+\.\d{5}: ", stdout), stdout
 
 
 @functools.cache
@@ -676,7 +733,7 @@ def offline_prefix() -> list[str] | None:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return None
     try:
-        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False)
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=HANG_GUARD, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return prefix if probe.returncode == 0 else None
@@ -689,7 +746,7 @@ def test_demo_without_credentials_uses_the_simulator(tmp_path: Path) -> None:
         env=clean_env(CTRADER_TYPED_HOME=str(tmp_path)),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=HANG_GUARD,
         check=False,
     )
     assert result.returncode == 0, result.stderr

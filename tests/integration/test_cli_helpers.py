@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import ssl
+import sys
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rich.console import Console
 
 from ctrader_typed import _secrets
+from ctrader_typed._cli import _ui
 from ctrader_typed._cli._common import CLIError, Progress, parse_period, parse_time, render_table, suggest
 from ctrader_typed._cli._errors import describe, oauth_hint
-from ctrader_typed._cli.market import QuoteBoard
+from ctrader_typed._cli.market import QuoteBoard, RichQuoteBoard
 from ctrader_typed._generated.enums import TrendbarPeriod
 from ctrader_typed._generated.messages import SpotEvent
 from ctrader_typed.errors import (
@@ -34,6 +38,20 @@ from ctrader_typed.tokens import TokenStoreError
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+@pytest.fixture
+def no_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain terminal rendering, as without the 'cli' extra."""
+    monkeypatch.setattr(_ui, "rich_console", lambda stream: None)
+
+
+@pytest.fixture
+def columns(monkeypatch: pytest.MonkeyPatch) -> int:
+    """An 80-column terminal for the streams here (they have no real size)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("LINES", "24")
+    return 80
 
 
 def run_steps(progress: Progress) -> None:
@@ -60,11 +78,108 @@ def test_progress_lines_off_a_terminal() -> None:
     assert lines[5:] == ["- broken ... failed", "done"]
 
 
-def test_progress_on_a_terminal_overwrites_updates() -> None:
+def test_progress_on_a_terminal_overwrites_updates(no_rich: None, columns: int) -> None:
     out = Terminal()
     run_steps(Progress(out))
     text = out.getvalue()
-    assert "page 1\r\x1b[2Kpage 2\r\x1b[2K- paged ... ok (" in text
+    # Updates go below the step line and are cleared; "ok" goes back onto the step's own line
+    # (up one row, to the column after "- paged ... "), instead of printing the step again.
+    assert "- paged ... \npage 1\r\x1b[2Kpage 2\r\x1b[2K\x1b[1A\x1b[13Gok (" in text
+    assert text.count("- paged ... ") == 1
+    assert "- noted ... \na note\n- noted ... ok (" in text  # a printed line stays: the step is repeated
+    assert "\x1b[3" not in text  # no colour without rich
+
+
+def test_long_step_line_on_a_narrow_terminal_is_printed_once(no_rich: None, columns: int) -> None:
+    out = Terminal()
+    progress = Progress(out)
+    text = "fetching H1 bars of EURUSD from 2024-05-01 00:00 to 2024-05-03 00:00 (a long line)"
+    with progress.step(text):
+        progress.update("  page " + "x" * 200)
+    written = out.getvalue()
+    assert written.count(text) == 1
+    prefix = len(f"- {text} ... ")
+    assert prefix > columns
+    assert f"\x1b[1A\x1b[{prefix % columns + 1}Gok (" in written  # on the wrapped step line's last row
+    update = written.split("\n", 1)[1].split("\r", 1)[0]
+    assert len(update) == columns - 1  # cut to one row: it never wraps
+    assert update.endswith("...")
+
+
+def test_step_line_filling_its_last_row_exactly_is_printed_again(no_rich: None, columns: int) -> None:
+    out = Terminal()
+    progress = Progress(out)
+    text = "x" * (columns - len("- ") - len(" ... "))
+    with progress.step(text):
+        progress.update("page 1")
+    written = out.getvalue()
+    # The cursor cannot be put back after a row filled to its last column: print the step again.
+    assert "\x1b[1A" not in written
+    assert written.count(f"- {text} ... ") == 2
+    assert f"page 1\r\x1b[2K- {text} ... ok (" in written
+
+
+def test_progress_with_rich_colours_outcomes(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    out = Terminal()
+    run_steps(Progress(out))
+    text = out.getvalue()
+    assert "- quick ... \x1b[32mok\x1b[0m (" in text
+    assert "- broken ... \x1b[1;31mfailed\x1b[0m\n" in text
+
+
+def test_progress_with_rich_respects_no_color(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = Terminal()
+    run_steps(Progress(out))
+    text = out.getvalue()
+    assert "- quick ... ok (" in text
+    assert "\x1b[3" not in text
+    assert "\x1b[1;" not in text
+
+
+def test_download_with_rich_draws_a_bar_then_the_step_line(
+    monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = Terminal()
+    progress = Progress(out)
+    assert progress.console is not None
+    with progress.download("fetching H1 bars of EURUSD", 100.0, unit="bars") as download:
+        download.advance_to(40.0, 1500)
+    text = out.getvalue()
+    bar, after = text.rsplit("- fetching H1 bars of EURUSD ... ", 1)
+    # The last frame is drawn when the bar stops, then erased (it is transient) for the step line.
+    assert "fetching H1 bars of EURUSD" in bar
+    assert "40%" in bar
+    assert "1500 bars" in bar
+    assert after.startswith("ok (")
+    assert after.endswith(" ms)\n")
+    with pytest.raises(ValueError, match="cut"), progress.download("fetching ticks", 10.0, unit="ticks"):
+        raise ValueError("cut")
+    assert out.getvalue().endswith("- fetching ticks ... \x1b[1mfailed\x1b[0m\n")  # bold: no colour
+
+
+def test_download_on_a_plain_terminal_shows_share_and_time_left(no_rich: None, columns: int) -> None:
+    out = Terminal()
+    progress = Progress(out)
+    with progress.download("fetching bars", 100.0, unit="bars") as download:
+        download._started -= 10  # ten seconds in
+        download.advance_to(40.0, 1500)
+        shown = out.getvalue()
+        assert shown.endswith("\n  1500 bars, 40%, about 15 s left")
+        download.advance_to(30.0, 1600)  # progress never goes back
+        assert download.done == 40.0
+    assert out.getvalue().count("- fetching bars ... ") == 1
+
+
+def test_download_off_a_terminal_is_one_step_line() -> None:
+    out = io.StringIO()
+    progress = Progress(out)
+    with progress.download("fetching bars", 100.0, unit="bars") as download:
+        download.advance_to(50.0, 10)
+    assert out.getvalue().startswith("- fetching bars ... ok (")
+    assert out.getvalue().count("\n") == 1
 
 
 def test_quiet_progress_writes_nothing() -> None:
@@ -266,7 +381,7 @@ def test_describe_leaves_bugs_alone() -> None:
 
 def test_quote_board_redraws_in_place_on_a_terminal() -> None:
     out = Terminal()
-    board = QuoteBoard({1: "EURUSD", 2: "GBPUSD"}, {1: 5, 2: 5}, out)
+    board = QuoteBoard({1: "EURUSD", 2: "GBPUSD"}, {1: 5, 2: 5}, out, size=lambda: os.terminal_size((80, 24)))
     board.update(SpotEvent(ctid_trader_account_id=9, symbol_id=1, bid=108_123, ask=108_125))
     first = out.getvalue()
     assert "\x1b[" not in first.split("\x1b[2K", 1)[0]  # nothing to move over yet
@@ -284,3 +399,135 @@ def test_quote_board_prints_lines_off_a_terminal() -> None:
     board = QuoteBoard({1: "EURUSD"}, {1: 5}, out)
     board.update(SpotEvent(ctid_trader_account_id=9, symbol_id=1, bid=108_123, timestamp=1_700_000_000_000))
     assert out.getvalue() == "22:13:20.000 EURUSD bid 1.08123 ask -\n"
+
+
+def quote(symbol_id: int, bid: int | None = None, ask: int | None = None) -> SpotEvent:
+    return SpotEvent(
+        ctid_trader_account_id=9, symbol_id=symbol_id, bid=bid, ask=ask, timestamp=1_700_000_000_000
+    )
+
+
+NAMES = {1: "EURUSD", 2: "GBPUSD", 3: "XAUUSD", 4: "US500", 5: "BTCUSD"}
+DIGITS = {1: 5, 2: 5, 3: 2, 4: 2, 5: 2}
+
+
+def test_plain_quote_board_stays_within_a_small_terminal() -> None:
+    out = Terminal()
+    board = QuoteBoard(NAMES, DIGITS, out, size=lambda: os.terminal_size((30, 6)))
+    board.update(quote(1, 108_123, 108_125))
+    board.update(quote(3, 199_012_000, 199_052_000))
+    frames = out.getvalue().split("\x1b[5F")  # each redraw goes back over the 5 rows it drew
+    assert len(frames) == 2
+    for frame in frames:
+        rows = [row.replace("\x1b[2K", "") for row in frame.removesuffix("\x1b[J").split("\n")[:-1]]
+        assert len(rows) == 5  # the last row of 6 stays free: drawing there would scroll
+        assert all(len(row) <= 29 for row in rows)  # never wraps
+        assert rows[-1].startswith("... 3 more")
+    assert frames[-1].endswith("\x1b[J")  # whatever an earlier, larger frame left below is erased
+
+
+def rich_board(width: int, height: int = 24, *, color: bool = True) -> tuple[RichQuoteBoard, Console]:
+    console = Console(
+        file=io.StringIO(),
+        force_terminal=True,
+        record=True,
+        width=width,
+        height=height,
+        color_system="standard" if color else None,
+    )
+    return RichQuoteBoard(NAMES, DIGITS, console, auto_refresh=False), console
+
+
+def play(board: RichQuoteBoard) -> None:
+    with board:
+        board.update(quote(1, 108_123, 108_125))
+        board.update(quote(1, bid=108_120))  # the bid went down
+        board.update(quote(3, 199_012_000, 199_052_000))
+        board.update(quote(3, ask=199_060_000))  # the ask went up
+
+
+def last_frame(console: Console, height: int) -> list[str]:
+    return console.export_text().rstrip("\n").split("\n")[-height:]
+
+
+@pytest.mark.parametrize("width", [120, 40])
+def test_rich_quote_board_fits_the_width(width: int) -> None:
+    board, console = rich_board(width)
+    play(board)
+    lines = [line.rstrip() for line in board_lines(console, board, width)]
+    assert all(len(line) <= width for line in lines)
+    header = lines[0].split()
+    if width == 120:
+        assert header == ["symbol", "bid", "ask", "spread", "time", "(UTC)"]
+        assert lines[2].split() == ["EURUSD", "1.08120", "1.08125", "0.00005", "22:13:20.000"]
+    else:  # the time, then the spread, give way before anything is cut
+        assert header[:3] == ["symbol", "bid", "ask"]
+        assert "time" not in header
+        assert lines[2].split()[:3] == ["EURUSD", "1.08120", "1.08125"]  # prices whole
+    assert lines[4].split()[:3] == ["XAUUSD", "1990.12", "1990.60"]
+
+
+def board_lines(console: Console, board: RichQuoteBoard, width: int) -> list[str]:
+    """The board as rendered at ``width`` columns, one string per row."""
+    options = console.options.update_width(width)
+    return ["".join(s.text for s in line) for line in console.render_lines(board, options, pad=False)]
+
+
+def test_rich_quote_board_narrower_than_its_names_cuts_names_not_prices() -> None:
+    board, console = rich_board(22)
+    play(board)
+    lines = board_lines(console, board, 22)
+    assert all(len(line) <= 22 for line in lines)
+    eurusd = lines[2].split()
+    assert eurusd[1:3] == ["1.08120", "1.08125"]
+
+
+def test_rich_quote_board_shorter_than_the_table_is_cut_not_scrolled() -> None:
+    board, console = rich_board(40, height=5)
+    assert isinstance(console.file, io.StringIO)
+    with board:
+        for symbol_id in NAMES:
+            board.update(quote(symbol_id, 108_000 + symbol_id, 108_010 + symbol_id))
+        live = console.file.getvalue()  # what reached the terminal while the board was live
+    frames = live.split("\x1b[2K\x1b[1A")[-1]  # the last redraw, after moving back up over the old one
+    assert "..." in live  # rows past the terminal's height become one "..." row
+    assert "BTCUSD" not in live  # the 5th symbol never reached the screen: nothing scrolled
+    assert frames.count("\n") <= 4
+    assert "BTCUSD" in console.file.getvalue()  # the last table, printed whole once the board stops
+
+
+def test_rich_quote_board_colours_moves_and_honours_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    board, console = rich_board(120)
+    play(board)
+    assert isinstance(console.file, io.StringIO)
+    written = console.file.getvalue()  # what reached the terminal
+    assert "\x1b[31m1.08120" in written  # the bid went down: red
+    assert "\x1b[32m1990.60" in written  # the ask went up: green
+    monkeypatch.setenv("NO_COLOR", "1")
+    board, console = rich_board(120)  # rich reads NO_COLOR when the console is made
+    play(board)
+    assert isinstance(console.file, io.StringIO)
+    written = console.file.getvalue()
+    assert "1.08120" in written
+    assert "\x1b[31m" not in written
+    assert "\x1b[32m" not in written
+
+
+def test_rich_console_only_for_terminals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TERM", raising=False)
+    assert _ui.rich_console(io.StringIO()) is None
+    assert _ui.rich_console(Terminal()) is not None
+    monkeypatch.setenv("TERM", "dumb")
+    assert _ui.rich_console(Terminal()) is None
+
+
+def test_interrupted_line_is_ended_on_the_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    err, out = Terminal(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setattr(sys, "stdout", out)
+    _ui.end_interrupted_line()
+    assert (err.getvalue(), out.getvalue()) == ("\n", "")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    _ui.end_interrupted_line()
+    assert out.getvalue() == ""

@@ -10,17 +10,19 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
+from ctrader_typed._cli import _ui
 from ctrader_typed._generated.enums import TrendbarPeriod
 from ctrader_typed.oauth import DEFAULT_BASE_URL, DEFAULT_REDIRECT_URI
 from ctrader_typed.tokens import FileTokenStore, default_token_dir
 
 __all__ = [
     "CLIError",
+    "Download",
     "Progress",
     "Settings",
     "add_connection_arguments",
@@ -187,15 +189,25 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, account: bool =
 
 
 class Progress:
-    """Status lines on stderr (stdout stays clean for data); ``\r`` updates on a terminal."""
+    """Status lines on stderr (stdout stays clean for data); updates in place on a terminal.
+
+    Off a terminal every step is one line, ``- text ... ok (12 ms)``, and transient updates are
+    not shown. On a terminal, updates (a page count) show on the line below the step and are
+    cleared when it ends; its ``ok`` then goes back onto the step's own line instead of printing
+    the step again. With rich (the ``cli`` extra) outcomes are coloured (unless ``NO_COLOR``)
+    and ``download`` shows a progress bar with the time left.
+    """
 
     def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
         self.tty = self.stream.isatty()
+        self.console = _ui.rich_console(self.stream) if not quiet else None
         self._step: str | None = None
         """The step whose ``- text ... `` is waiting for its ``ok``."""
         self._step_interrupted = False
+        self._step_column: int | None = None
+        """Where the cursor stood after ``- text ... `` (on a terminal), while only updates interrupted it."""
         self._transient = False
 
     def _write(self, text: str) -> None:
@@ -203,33 +215,61 @@ class Progress:
             self.stream.write(text)
             self.stream.flush()
 
-    def _break_line(self) -> None:
+    def _width(self) -> int:
+        return _ui.terminal_size(self.stream).columns
+
+    def styled(self, text: str, style: str) -> str:
+        """``text`` in a rich style (``"green"``, ``"bold red"``) on a rich terminal, else as is."""
+        if self.console is None:
+            return text
+        with self.console.capture() as captured:
+            self.console.print(text, style=style, end="", markup=False, highlight=False)
+        return captured.get()
+
+    def _clear_transient(self) -> None:
         if self._transient:
             self._write("\r\x1b[2K")
             self._transient = False
+
+    def _break_line(self) -> None:
+        if self._transient:
+            self._clear_transient()
         elif self._step is not None and not self._step_interrupted:
             self._write("\n")
         if self._step is not None:
             self._step_interrupted = True
+            self._step_column = None  # something stays printed below the step line now
 
     def info(self, text: str) -> None:
         self._break_line()
         self._write(text + "\n")
 
     def update(self, text: str) -> None:
-        """A transient status (a page count); only shown on a terminal."""
-        if self.tty:
-            self._break_line()
-            self._write(text)
+        """A transient status (a page count); only shown on a terminal, cut to one row."""
+        if not self.tty:
+            return
+        line = _ui.fit(text, self._width())
+        if self._transient:
+            self._write("\r\x1b[2K" + line)
+        else:
+            if self._step is not None and not self._step_interrupted:
+                self._write("\n")  # below the step line, which keeps its place
+                self._step_interrupted = True
+            self._write(line)
             self._transient = True
 
     def _finish(self, text: str, outcome: str) -> None:
-        if self._transient:
-            self._write("\r\x1b[2K")
-            self._transient = False
-        self._write(f"- {text} ... {outcome}\n" if self._step_interrupted else f"{outcome}\n")
+        self._clear_transient()
+        if self._step_interrupted and self._step_column is not None:
+            # Only updates came between: back up onto the step line and finish it there.
+            self._write(f"\x1b[1A\x1b[{self._step_column + 1}G{outcome}\n")
+        elif self._step_interrupted:
+            self._write(f"- {text} ... {outcome}\n")
+        else:
+            self._write(f"{outcome}\n")
         self._step = None
         self._step_interrupted = False
+        self._step_column = None
 
     @contextlib.contextmanager
     def step(self, text: str) -> Iterator[None]:
@@ -237,18 +277,110 @@ class Progress:
         if self._step is not None:  # a step inside a step: close the outer line first
             self._break_line()
         outer, outer_interrupted = self._step, self._step_interrupted
-        self._write(f"- {text} ... ")
+        prefix = f"- {text} ... "
+        self._write(prefix)
         self._step, self._step_interrupted = text, False
+        column = len(prefix) % self._width() if self.tty else 0
+        self._step_column = column or None  # 0: the prefix filled its last row exactly; print again
         started = time.perf_counter()
         try:
             yield
         except BaseException:
-            self._finish(text, "failed")
+            self._finish(text, self.styled("failed", "bold red"))
             self._step, self._step_interrupted = outer, outer_interrupted
             raise
         elapsed = (time.perf_counter() - started) * 1000
-        self._finish(text, f"ok ({elapsed:.0f} ms)")
+        self._finish(text, self.styled("ok", "green") + f" ({elapsed:.0f} ms)")
         self._step, self._step_interrupted = outer, outer_interrupted
+
+    @contextlib.contextmanager
+    def download(self, text: str, total: float, *, unit: str) -> Iterator[Download]:
+        """A step for a long download whose size is known up front (``total``, e.g. seconds of history).
+
+        Call ``advance_to(done, count)`` as data arrives: ``done`` in the units of ``total``,
+        ``count`` what was received so far (shown as ``count unit``). On a rich terminal this is
+        a progress bar with the time left; on a plain terminal an update line with the share
+        done and the time left; off a terminal just the step line.
+        """
+        if self.console is not None and self._step is None:
+            with self._rich_download(text, total, unit) as download:
+                yield download
+            return
+        with self.step(text):
+            yield Download(total, unit, self._plain_update)
+
+    def _plain_update(self, download: Download) -> None:
+        self.update(f"  {download.describe()}")
+
+    @contextlib.contextmanager
+    def _rich_download(self, text: str, total: float, unit: str) -> Iterator[Download]:
+        from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bars
+
+        assert self.console is not None
+        bars = Bars(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(bar_width=None),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[count]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+            expand=True,
+        )
+        task = bars.add_task(text, total=total or 1, count="")
+
+        def show(download: Download) -> None:
+            bars.update(task, completed=download.done, count=f"{download.count} {download.unit}")
+
+        started = time.perf_counter()
+        try:
+            with bars:  # transient: the bar is gone once the block ends
+                yield Download(total, unit, show)
+        except BaseException:
+            self._write(f"- {text} ... {self.styled('failed', 'bold red')}\n")
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        self._write(f"- {text} ... {self.styled('ok', 'green')} ({elapsed:.0f} ms)\n")
+
+
+class Download:
+    """How far a download got; given by ``Progress.download``."""
+
+    def __init__(self, total: float, unit: str, show: Callable[[Download], None]) -> None:
+        self.total = total
+        self.unit = unit
+        self.done = 0.0
+        self.count = 0
+        self._show = show
+        self._started = time.monotonic()
+        self._shown = 0.0
+
+    def advance_to(self, done: float, count: int) -> None:
+        """``done`` of ``total`` so far, ``count`` items received; shown at most ten times a second."""
+        self.done = min(max(done, self.done), self.total)
+        self.count = count
+        now = time.monotonic()
+        if now - self._shown >= 0.1:
+            self._shown = now
+            self._show(self)
+
+    def describe(self) -> str:
+        """``1500 bars, 40%, about 12 s left`` (the time left once there is a rate to go by)."""
+        share = self.done / self.total if self.total > 0 else 1.0
+        text = f"{self.count} {self.unit}, {share:.0%}"
+        elapsed = time.monotonic() - self._started
+        if 0 < share < 1 and elapsed >= 0.5:
+            text += f", about {_duration(elapsed * (1 - share) / share)} left"
+        return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -15,12 +15,18 @@ from ctrader_typed._cli._common import EXIT_USAGE, CLIError, Progress, Settings
 from ctrader_typed._cli._session import Session, find_symbols, open_session
 from ctrader_typed._cli.market import write_bars
 from ctrader_typed._generated.enums import ExecutionType, OrderType, TradeSide, TrendbarPeriod
-from ctrader_typed._generated.messages import ExecutionEvent, SpotEvent
+from ctrader_typed._generated.messages import ExecutionEvent, SpotEvent, Symbol
 from ctrader_typed.client import AsyncClient
 from ctrader_typed.errors import OAuthError
 from ctrader_typed.oauth import AsyncAuth, code_from_redirect
 from ctrader_typed.tokens import MemoryTokenStore, TokenSet
-from ctrader_typed.units import money_to_decimal, relative_to_price, trendbar_to_ohlc, volume_to_units
+from ctrader_typed.units import (
+    SymbolUnits,
+    money_to_decimal,
+    relative_to_price,
+    trendbar_to_ohlc,
+    volume_to_units,
+)
 
 
 async def run_demo(args: argparse.Namespace, progress: Progress) -> int:
@@ -181,9 +187,9 @@ async def _market_tour(session: Session, args: argparse.Namespace, progress: Pro
         filled = await client.wait_for_order_outcome(first, timeout=30)
     _expect_fill(filled, "the market order")
     position_id = _position_id(filled)
-    price = filled.deal.execution_price if filled.deal is not None else None
     say(
-        f"  {first.execution_type.name} then {filled.execution_type.name}: position {position_id} opened at {price}"
+        f"  {first.execution_type.name} then {filled.execution_type.name}: "
+        f"position {position_id} opened at {_price(filled, symbol)}"
     )
 
     with progress.step(f"closing position {position_id} (ClosePositionReq)"):
@@ -194,7 +200,7 @@ async def _market_tour(session: Session, args: argparse.Namespace, progress: Pro
     if detail is not None:
         profit = money_to_decimal(detail.gross_profit, detail.money_digits)
         balance = money_to_decimal(detail.balance, detail.money_digits)
-        say(f"  closed at {_price(closed, symbol.digits)}: gross profit {profit}, balance {balance}")
+        say(f"  closed at {_price(closed, symbol)}: gross profit {profit}, balance {balance}")
     else:
         say("  position closed")
 
@@ -219,9 +225,10 @@ def _expect_fill(event: ExecutionEvent, what: str) -> None:
         raise CLIError(f"{what} ended as {event.execution_type.name}, not ORDER_FILLED")
 
 
-def _price(event: ExecutionEvent, digits: int) -> str:
+def _price(event: ExecutionEvent, symbol: Symbol) -> str:
+    """The deal's execution price (a float on the wire) with the symbol's digits: ``1.04050``."""
     price = event.deal.execution_price if event.deal is not None else None
-    return "an unreported price" if price is None else f"{price:.{digits}f}"
+    return "an unreported price" if price is None else str(SymbolUnits.from_symbol(symbol).round_price(price))
 
 
 def _position_id(event: ExecutionEvent) -> int:

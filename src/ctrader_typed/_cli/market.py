@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from ctrader_typed._cli import _ui
 from ctrader_typed._cli._common import (
     EXIT_USAGE,
     CLIError,
@@ -24,6 +26,11 @@ from ctrader_typed._cli._common import (
 from ctrader_typed._generated.enums import TrendbarPeriod
 from ctrader_typed._generated.messages import SpotEvent
 from ctrader_typed.units import Ohlc, ms_to_datetime, relative_to_price
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.table import Table
+    from rich.text import Text
 
 # The client and history helpers are imported by the handlers, so that --help stays quick.
 
@@ -165,28 +172,66 @@ async def run_symbols(args: argparse.Namespace, progress: Progress) -> int:
 # -- quotes -----------------------------------------------------------------------------------------
 
 
-class QuoteBoard:
-    """The latest bid/ask per symbol: redrawn in place on a terminal, else one line per quote."""
+class _Quotes:
+    """The latest bid/ask per symbol and which way each last moved."""
 
-    def __init__(self, names: dict[int, str], digits: dict[int, int], out: TextIO) -> None:
+    def __init__(self, names: dict[int, str], digits: dict[int, int]) -> None:
         self.names = names
         self.digits = digits
-        self.out = out
-        self.tty = out.isatty()
         self.bid: dict[int, Decimal] = {}
         self.ask: dict[int, Decimal] = {}
         self.time: dict[int, str] = {}
-        self._drawn = 0
+        self.moved: dict[tuple[int, str], int] = {}
+        """``(symbol id, "bid"/"ask")`` -> +1 up, -1 down, 0 unchanged, at the last quote."""
 
-    def update(self, spot: SpotEvent) -> None:
+    def record(self, spot: SpotEvent) -> int:
         sid = spot.symbol_id
         digits = self.digits.get(sid, 5)
-        if spot.bid is not None:
-            self.bid[sid] = relative_to_price(spot.bid, digits)
-        if spot.ask is not None:
-            self.ask[sid] = relative_to_price(spot.ask, digits)
+        for side, book, value in (("bid", self.bid, spot.bid), ("ask", self.ask, spot.ask)):
+            if value is None:
+                continue
+            price = relative_to_price(value, digits)
+            old = book.get(sid)
+            self.moved[sid, side] = 0 if old is None or old == price else (1 if price > old else -1)
+            book[sid] = price
         moment = ms_to_datetime(spot.timestamp) if spot.timestamp else datetime.now(UTC)
         self.time[sid] = moment.strftime("%H:%M:%S.%f")[:-3]
+        return sid
+
+    def rows(self) -> list[tuple[str, Decimal | None, Decimal | None, Decimal | None, str]]:
+        out = []
+        for sid, name in self.names.items():
+            bid, ask = self.bid.get(sid), self.ask.get(sid)
+            spread = ask - bid if bid is not None and ask is not None else None
+            out.append((name, bid, ask, spread, self.time.get(sid, "")))
+        return out
+
+
+class QuoteBoard(_Quotes):
+    """The plain board: redrawn in place on a terminal (cut to its size), else one line per quote."""
+
+    def __init__(
+        self,
+        names: dict[int, str],
+        digits: dict[int, int],
+        out: TextIO,
+        *,
+        size: Callable[[], os.terminal_size] | None = None,
+    ) -> None:
+        super().__init__(names, digits)
+        self.out = out
+        self.tty = out.isatty()
+        self._size = size if size is not None else lambda: _ui.terminal_size(out)
+        self._drawn = 0
+
+    def __enter__(self) -> QuoteBoard:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def update(self, spot: SpotEvent) -> None:
+        sid = self.record(spot)
         if self.tty:
             self._redraw()
         else:
@@ -195,17 +240,108 @@ class QuoteBoard:
             self.out.flush()
 
     def _redraw(self) -> None:
-        rows = []
-        for sid, name in self.names.items():
-            bid, ask = self.bid.get(sid), self.ask.get(sid)
-            spread = ask - bid if bid is not None and ask is not None else None
-            rows.append([name, _fmt(bid), _fmt(ask), _fmt(spread), self.time.get(sid, "")])
+        rows = [
+            [name, _fmt(bid), _fmt(ask), _fmt(spread), stamp] for name, bid, ask, spread, stamp in self.rows()
+        ]
         lines = render_table(["symbol", "bid", "ask", "spread", "time (UTC)"], rows).split("\n")
+        size = self._size()
+        room = max(size.lines - 1, 1)  # never fill the last row: that would scroll the screen
+        if len(lines) > room:
+            hidden = len(lines) - room + 1
+            lines = [*lines[: room - 1], f"... {hidden} more; a taller terminal shows them"]
+        lines = [_ui.fit(line, size.columns) for line in lines]  # a wrapped row would break the count
         if self._drawn:
             self.out.write(f"\x1b[{self._drawn}F")
-        self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+        self.out.write("".join(f"\x1b[2K{line}\n" for line in lines) + "\x1b[J")
         self.out.flush()
         self._drawn = len(lines)
+
+
+_FULL = ("symbol", "bid", "ask", "spread", "time (UTC)")
+
+
+class RichQuoteBoard(_Quotes):
+    """The board as a rich live table: kept within the terminal's size as it changes, coloured."""
+
+    def __init__(
+        self, names: dict[int, str], digits: dict[int, int], console: Console, *, auto_refresh: bool = True
+    ) -> None:
+        from rich.live import Live
+
+        super().__init__(names, digits)
+        self.console = console
+        self.live = Live(
+            self,
+            console=console,
+            auto_refresh=auto_refresh,
+            refresh_per_second=8,
+            vertical_overflow="ellipsis",  # taller than the terminal: cut, never scrolled
+            redirect_stdout=False,
+        )
+
+    def __enter__(self) -> RichQuoteBoard:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.live.stop()
+
+    def update(self, spot: SpotEvent) -> None:
+        self.record(spot)
+        if not self.live.auto_refresh:
+            self.live.refresh()
+
+    def table(self, width: int) -> Table:
+        """The widest table that fits in ``width`` columns: time, then spread go first."""
+        unbounded = self.console.options.update_width(10_000)
+        for columns in (_FULL, _FULL[:4], _FULL[:3]):
+            table = self._table(columns)
+            needed = self.console.measure(table, options=unbounded).maximum
+            if needed <= width:
+                return table
+        # Still too wide: cut the symbol names, never the prices.
+        names = max(len(name) for name in (*self.names.values(), "symbol"))
+        return self._table(columns, symbol_width=max(names - (needed - width), 1))
+
+    def _table(self, columns: Sequence[str], *, symbol_width: int | None = None) -> Table:
+        from rich import box
+        from rich.table import Table
+
+        rows: list[list[str | Text]] = []
+        for sid, (name, bid, ask, spread, stamp) in zip(self.names, self.rows(), strict=True):
+            cells: list[str | Text] = [
+                name,
+                self._price(bid, self.moved.get((sid, "bid"), 0)),
+                self._price(ask, self.moved.get((sid, "ask"), 0)),
+                _fmt(spread),
+                stamp,
+            ]
+            rows.append(cells[: len(columns)])
+        table = Table(
+            box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, pad_edge=False, collapse_padding=True
+        )
+        for index, name in enumerate(columns):
+            widest = max([len(name), *(len(str(row[index])) for row in rows)])
+            table.add_column(
+                name,
+                justify="left" if name == "symbol" else "right",
+                no_wrap=True,
+                overflow="ellipsis",
+                min_width=None if name == "symbol" else widest,  # only names may be cut
+                max_width=symbol_width if name == "symbol" else None,
+            )
+        for row in rows:
+            table.add_row(*row)
+        return table
+
+    @staticmethod
+    def _price(value: Decimal | None, moved: int) -> Text:
+        from rich.text import Text
+
+        return Text(_fmt(value), style={1: "green", -1: "red"}.get(moved, ""))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
 
 
 def _fmt(value: Decimal | None) -> str:
@@ -222,7 +358,13 @@ async def run_quotes(args: argparse.Namespace, progress: Progress) -> int:
         with progress.step("looking up " + ", ".join(args.symbols)):
             symbols = await find_symbols(session, args.symbols)
         names = {s.symbol_id: name for name, s in symbols}
-        board = QuoteBoard(names, {s.symbol_id: s.digits for _, s in symbols}, sys.stdout)
+        digits = {s.symbol_id: s.digits for _, s in symbols}
+        console = _ui.rich_console(sys.stdout)
+        board: QuoteBoard | RichQuoteBoard = (
+            QuoteBoard(names, digits, sys.stdout)
+            if console is None
+            else RichQuoteBoard(names, digits, console)
+        )
         client = session.client
         seen = 0
         async with client.events(SpotEvent, account_id=session.account_id) as spots:
@@ -232,14 +374,15 @@ async def run_quotes(args: argparse.Namespace, progress: Progress) -> int:
                 progress.info("live quotes; press Ctrl-C to stop")
             deadline = asyncio.timeout(args.duration)
             try:
-                async with deadline:
-                    async for spot in spots:
-                        if spot.symbol_id not in names:
-                            continue
-                        board.update(spot)
-                        seen += 1
-                        if args.count is not None and seen >= args.count:
-                            break
+                with board:
+                    async with deadline:
+                        async for spot in spots:
+                            if spot.symbol_id not in names:
+                                continue
+                            board.update(spot)
+                            seen += 1
+                            if args.count is not None and seen >= args.count:
+                                break
             except TimeoutError:
                 if not deadline.expired():
                     raise
@@ -272,15 +415,16 @@ async def run_bars(args: argparse.Namespace, progress: Progress) -> int:
     async with open_session(settings, progress, reconnect=False) as session:
         with progress.step(f"looking up {args.symbol}"):
             ((name, symbol),) = await find_symbols(session, [args.symbol])
-        with progress.step(
-            f"fetching {period.name} bars of {name} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
-        ):
+        with progress.download(
+            f"fetching {period.name} bars of {name} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}",
+            (end - start).total_seconds(),  # bars arrive oldest first: the time covered is the progress
+            unit="bars",
+        ) as download:
             async for bar in iter_trendbars(
                 session.client, session.account_id, symbol.symbol_id, period, start, end, digits=symbol.digits
             ):
                 bars.append(bar)
-                if len(bars) % 500 == 0:
-                    progress.update(f"- fetching bars ... {len(bars)}")
+                download.advance_to((bar.time - start).total_seconds(), len(bars))
     if args.start is None:
         bars = bars[-args.count :]
     write_bars(bars, args.format, sys.stdout)
