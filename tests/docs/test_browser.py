@@ -112,6 +112,9 @@ def _page(browser: Browser, width: int = 1280) -> Page:
     """A page that reaches only 127.0.0.1: anything else (the theme asks a code host for the
     repository's star count) is refused before it leaves the machine."""
     page = browser.new_page(viewport={"width": width, "height": 900})
+    # Hang guards only, generous for a loaded machine: the search index is built in a web worker.
+    page.set_default_timeout(60_000)
+    page.set_default_navigation_timeout(60_000)
     page.route(
         "**/*",
         lambda route: (
@@ -152,7 +155,7 @@ def test_search_finds_a_message(browser: Browser, base_url: str) -> None:
     search.click()
     search.press_sequentially("SpotEvent")
     results = page.locator(".md-search-result__item a[href*='ctrader_typed.SpotEvent']")
-    results.first.wait_for(state="visible", timeout=15_000)
+    results.first.wait_for(state="visible")
     href = results.first.evaluate("a => a.href")
     assert urlsplit(href).fragment == "ctrader_typed.SpotEvent", href
     results.first.click()
