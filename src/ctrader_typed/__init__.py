@@ -69,6 +69,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(["NaiveDatetimeError", "TradingHours", "TradingSession"], "ctrader_typed.hours"),
     **dict.fromkeys(["AsyncAuth", "code_from_redirect"], "ctrader_typed.oauth"),
+    **dict.fromkeys(["Quote", "QuoteCache", "QuoteUpdates"], "ctrader_typed.quotes"),
     **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
     **dict.fromkeys(["Ohlc", "SymbolUnits", "Tick"], "ctrader_typed.units"),
 }
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
     )
     from ctrader_typed.hours import NaiveDatetimeError, TradingHours, TradingSession
     from ctrader_typed.oauth import AsyncAuth, code_from_redirect
+    from ctrader_typed.quotes import Quote, QuoteCache, QuoteUpdates
     from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
     from ctrader_typed.units import Ohlc, SymbolUnits, Tick
 
@@ -162,6 +164,9 @@ __all__ = [
     "OrderError",
     "ProtoWrapper",
     "ProtocolError",
+    "Quote",
+    "QuoteCache",
+    "QuoteUpdates",
     "RateLimitError",
     "ReconnectFailed",
     "Reconnected",
