@@ -145,12 +145,15 @@ def test_download_with_rich_draws_a_bar_then_the_step_line(
     out = Terminal()
     progress = Progress(out)
     assert progress.console is not None
-    with progress.download("fetching H1 bars of EURUSD", 100.0, unit="bars") as download:
+    with progress.download(
+        "fetching H1 bars of EURUSD from 2024-05-01", 100.0, unit="bars", label="EURUSD H1"
+    ) as download:
         download.advance_to(40.0, 1500)
     text = out.getvalue()
-    bar, after = text.rsplit("- fetching H1 bars of EURUSD ... ", 1)
+    bar, after = text.rsplit("- fetching H1 bars of EURUSD from 2024-05-01 ... ", 1)
     # The last frame is drawn when the bar stops, then erased (it is transient) for the step line.
-    assert "fetching H1 bars of EURUSD" in bar
+    assert "EURUSD H1 " in bar
+    assert "fetching" not in bar  # the short label leaves the room to the bar
     assert "40%" in bar
     assert "1500 bars" in bar
     assert after.startswith("ok (")

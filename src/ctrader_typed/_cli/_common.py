@@ -294,16 +294,17 @@ class Progress:
         self._step, self._step_interrupted = outer, outer_interrupted
 
     @contextlib.contextmanager
-    def download(self, text: str, total: float, *, unit: str) -> Iterator[Download]:
+    def download(self, text: str, total: float, *, unit: str, label: str | None = None) -> Iterator[Download]:
         """A step for a long download whose size is known up front (``total``, e.g. seconds of history).
 
         Call ``advance_to(done, count)`` as data arrives: ``done`` in the units of ``total``,
         ``count`` what was received so far (shown as ``count unit``). On a rich terminal this is
-        a progress bar with the time left; on a plain terminal an update line with the share
-        done and the time left; off a terminal just the step line.
+        a progress bar (named ``label``, short enough to leave room for it on a narrow terminal)
+        with the time left; on a plain terminal an update line with the share done and the time
+        left; off a terminal just the step line.
         """
         if self.console is not None and self._step is None:
-            with self._rich_download(text, total, unit) as download:
+            with self._rich_download(text, label or text, total, unit) as download:
                 yield download
             return
         with self.step(text):
@@ -313,7 +314,7 @@ class Progress:
         self.update(f"  {download.describe()}")
 
     @contextlib.contextmanager
-    def _rich_download(self, text: str, total: float, unit: str) -> Iterator[Download]:
+    def _rich_download(self, text: str, label: str, total: float, unit: str) -> Iterator[Download]:
         from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bars
 
@@ -328,7 +329,7 @@ class Progress:
             transient=True,
             expand=True,
         )
-        task = bars.add_task(text, total=total or 1, count="")
+        task = bars.add_task(label, total=total or 1, count="")
 
         def show(download: Download) -> None:
             bars.update(task, completed=download.done, count=f"{download.count} {download.unit}")

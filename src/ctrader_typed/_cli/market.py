@@ -419,6 +419,7 @@ async def run_bars(args: argparse.Namespace, progress: Progress) -> int:
             f"fetching {period.name} bars of {name} from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}",
             (end - start).total_seconds(),  # bars arrive oldest first: the time covered is the progress
             unit="bars",
+            label=f"{name} {period.name}",
         ) as download:
             async for bar in iter_trendbars(
                 session.client, session.account_id, symbol.symbol_id, period, start, end, digits=symbol.digits
