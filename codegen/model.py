@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from google.protobuf import descriptor_pb2
@@ -21,6 +21,22 @@ FDP = descriptor_pb2.FieldDescriptorProto
 
 # Field names whose values are credentials: kept out of reprs.
 SECRET_FIELDS = frozenset({"clientSecret", "accessToken", "refreshToken"})
+
+# Request fields that carry a price as a plain double (every double field of a request in the
+# schema; tests/codegen/test_request_params.py keeps the list complete). Their send_* parameters
+# take a Decimal (what SymbolUnits returns) or an int as well, converted by _convert.wire_price.
+PRICE_FIELDS = frozenset({"limitPrice", "stopPrice", "stopLoss", "takeProfit", "baseSlippagePrice"})
+
+# Request fields that carry a moment as Unix milliseconds (int64; their comments say so). Their
+# send_* parameters take an aware datetime as well, converted by _convert.wire_millis.
+MILLISECOND_FIELDS = frozenset({"expirationTimestamp", "fromTimestamp", "toTimestamp"})
+
+# What each kind of friendlier parameter accepts and the helper that converts it for the wire.
+_PARAM_KINDS: dict[ParamKind, tuple[str, str, str]] = {
+    # kind: (wire type, parameter type, conversion function in the generated module)
+    "price": ("float", "Decimal | float", "_price"),
+    "millis": ("int", "datetime | int", "_millis"),
+}
 
 _SCALARS: dict[int, str] = {
     FDP.TYPE_DOUBLE: "float",
@@ -42,6 +58,7 @@ _SCALARS: dict[int, str] = {
 
 Label = Literal["required", "optional", "repeated"]
 Kind = Literal["scalar", "enum", "message"]
+ParamKind = Literal["price", "millis"]
 
 
 def docstring_text(text: str) -> str:
@@ -147,6 +164,7 @@ class Field:
     doc: str
     secret: bool
     deprecated: bool
+    param_kind: ParamKind | None = None  # a send_* parameter that takes more than the wire type
 
     @property
     def lazy(self) -> bool:
@@ -219,6 +237,16 @@ class Model:
     enums: tuple[Enum, ...]
     messages: tuple[Message, ...]
     requests: tuple[Request, ...]
+
+    @property
+    def uses_prices(self) -> bool:
+        """Some ``send_*`` parameter takes a ``Decimal`` price (the module imports the helper)."""
+        return any(p.field.param_kind == "price" for r in self.requests for p in r.parameters)
+
+    @property
+    def uses_millis(self) -> bool:
+        """Some ``send_*`` parameter takes a ``datetime`` (the module imports the helper)."""
+        return any(p.field.param_kind == "millis" for r in self.requests for p in r.parameters)
 
 
 def _module_of(file_name: str) -> str:
@@ -482,6 +510,43 @@ def _check_policy_names(
         )
 
 
+def _friendlier(message: Message, field: Field) -> Field:
+    """``field`` as a ``send_*`` parameter: a price also takes a ``Decimal``, a millisecond
+    timestamp an aware ``datetime`` (see ``PRICE_FIELDS`` and ``MILLISECOND_FIELDS``).
+
+    Raises:
+        CodegenError: A field so named is not of the type those lists expect.
+    """
+    kind: ParamKind
+    if field.proto_name in PRICE_FIELDS:
+        kind = "price"
+    elif field.proto_name in MILLISECOND_FIELDS:
+        kind = "millis"
+    else:
+        return field
+    wire, accepted, helper = _PARAM_KINDS[kind]
+    if (
+        field.kind != "scalar"
+        or field.label == "repeated"
+        or field.annotation.removesuffix(" | None") != wire
+    ):
+        raise CodegenError(
+            f"{message.file}: {message.proto_name}.{field.proto_name} is listed as a {kind} field in "
+            f"codegen/model.py but is not a single {wire} ({field.annotation}). Fix: remove the name from "
+            "PRICE_FIELDS / MILLISECOND_FIELDS, or correct the field's type."
+        )
+    py = field.py_name
+    call = f"{helper}({py}, {py!r})"
+    if field.label == "required":
+        return replace(field, param_annotation=accepted, param_to_proto=call, param_kind=kind)
+    return replace(
+        field,
+        param_kind=kind,
+        param_annotation=f"{accepted} | None",
+        param_to_proto=f"({call} if {py} is not None else None)",
+    )
+
+
 def _request(
     message: Message, by_name: dict[str, Message], policies: Mapping[str, Policy], error_codes: set[str]
 ) -> Request:
@@ -513,7 +578,7 @@ def _request(
             f"scope = {policy.scope!r}; the server first wants that account authorised: scope = 'account'."
         )
     parameters: list[Parameter] = []
-    fields = message.fields
+    fields = tuple(_friendlier(message, field) for field in message.fields)
     for index, field in enumerate(fields):
         if field.label == "optional":
             parameters.append(Parameter(field=field, keyword_only=True, default="None"))

@@ -8,8 +8,12 @@ it to ``RequestSender._request``, which the network client implements.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 
 from ctrader_typed._base import RequestSender
+from ctrader_typed._convert import wire_millis as _millis
+from ctrader_typed._convert import wire_price as _price
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as _OpenApiCommonMessages_pb2
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _OpenApiModelMessages_pb2
@@ -269,14 +273,14 @@ class GeneratedRequests(RequestSender):
         trade_side: TradeSide,
         volume: int,
         *,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
+        limit_price: Decimal | float | None = None,
+        stop_price: Decimal | float | None = None,
         time_in_force: TimeInForce | None = None,
-        expiration_timestamp: int | None = None,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
+        expiration_timestamp: datetime | int | None = None,
+        stop_loss: Decimal | float | None = None,
+        take_profit: Decimal | float | None = None,
         comment: str | None = None,
-        base_slippage_price: float | None = None,
+        base_slippage_price: Decimal | float | None = None,
         slippage_in_points: int | None = None,
         label: str | None = None,
         position_id: int | None = None,
@@ -300,15 +304,15 @@ class GeneratedRequests(RequestSender):
             order_type: Order kind: MARKET, LIMIT, STOP, MARKET_RANGE or STOP_LIMIT.
             trade_side: Direction: BUY or SELL.
             volume: Quantity in 0.01 of a unit (protocol 100 = 1 unit, so 1000 = 10.00 units).
-            limit_price: Limit price as a plain double; only for LIMIT orders.
-            stop_price: Trigger price as a plain double; only for STOP and STOP_LIMIT orders.
+            limit_price: Limit price as a plain double; only for LIMIT orders. A ``Decimal`` or ``int`` is sent as the nearest double.
+            stop_price: Trigger price as a plain double; only for STOP and STOP_LIMIT orders. A ``Decimal`` or ``int`` is sent as the nearest double.
             time_in_force: How long the order stays working (GOOD_TILL_CANCEL by default, GOOD_TILL_DATE, IMMEDIATE_OR_CANCEL,
                 FILL_OR_KILL, MARKET_ON_OPEN). Server default when omitted: ``TimeInForce.GOOD_TILL_CANCEL``.
-            expiration_timestamp: Expiry time in Unix milliseconds; required when ``time_in_force`` is GOOD_TILL_DATE.
-            stop_loss: Stop-loss as an absolute price (double). Rejected for MARKET orders; use ``relative_stop_loss`` there.
-            take_profit: Take-profit as an absolute price (double). Rejected for MARKET orders; use ``relative_take_profit`` there.
+            expiration_timestamp: Expiry time in Unix milliseconds; required when ``time_in_force`` is GOOD_TILL_DATE. An aware ``datetime`` is sent as its Unix milliseconds.
+            stop_loss: Stop-loss as an absolute price (double). Rejected for MARKET orders; use ``relative_stop_loss`` there. A ``Decimal`` or ``int`` is sent as the nearest double.
+            take_profit: Take-profit as an absolute price (double). Rejected for MARKET orders; use ``relative_take_profit`` there. A ``Decimal`` or ``int`` is sent as the nearest double.
             comment: Free-text note attached to the order, at most 512 characters.
-            base_slippage_price: Reference price (double) from which the allowed slippage of a MARKET_RANGE order is measured.
+            base_slippage_price: Reference price (double) from which the allowed slippage of a MARKET_RANGE order is measured. A ``Decimal`` or ``int`` is sent as the nearest double.
             slippage_in_points: Allowed slippage in points (10^-digits of the symbol) for MARKET_RANGE and STOP_LIMIT orders.
             label: Free-text tag for grouping orders, at most 100 characters.
             position_id: Id of an existing position this order should act on (e.g. to add to or reduce it).
@@ -329,6 +333,7 @@ class GeneratedRequests(RequestSender):
         Raises:
             APIError: The server answered with an error response or an
                 ``OrderErrorEvent`` (raised as ``OrderError``).
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
@@ -338,18 +343,26 @@ class GeneratedRequests(RequestSender):
             orderType=_OpenApiModelMessages_pb2.ProtoOAOrderType.ValueType(order_type),
             tradeSide=_OpenApiModelMessages_pb2.ProtoOATradeSide.ValueType(trade_side),
             volume=volume,
-            limitPrice=limit_price,
-            stopPrice=stop_price,
+            limitPrice=(_price(limit_price, "limit_price") if limit_price is not None else None),
+            stopPrice=(_price(stop_price, "stop_price") if stop_price is not None else None),
             timeInForce=(
                 _OpenApiModelMessages_pb2.ProtoOATimeInForce.ValueType(time_in_force)
                 if time_in_force is not None
                 else None
             ),
-            expirationTimestamp=expiration_timestamp,
-            stopLoss=stop_loss,
-            takeProfit=take_profit,
+            expirationTimestamp=(
+                _millis(expiration_timestamp, "expiration_timestamp")
+                if expiration_timestamp is not None
+                else None
+            ),
+            stopLoss=(_price(stop_loss, "stop_loss") if stop_loss is not None else None),
+            takeProfit=(_price(take_profit, "take_profit") if take_profit is not None else None),
             comment=comment,
-            baseSlippagePrice=base_slippage_price,
+            baseSlippagePrice=(
+                _price(base_slippage_price, "base_slippage_price")
+                if base_slippage_price is not None
+                else None
+            ),
             slippageInPoints=slippage_in_points,
             label=label,
             positionId=position_id,
@@ -405,11 +418,11 @@ class GeneratedRequests(RequestSender):
         order_id: int,
         *,
         volume: int | None = None,
-        limit_price: float | None = None,
-        stop_price: float | None = None,
-        expiration_timestamp: int | None = None,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
+        limit_price: Decimal | float | None = None,
+        stop_price: Decimal | float | None = None,
+        expiration_timestamp: datetime | int | None = None,
+        stop_loss: Decimal | float | None = None,
+        take_profit: Decimal | float | None = None,
         slippage_in_points: int | None = None,
         relative_stop_loss: int | None = None,
         relative_take_profit: int | None = None,
@@ -427,11 +440,11 @@ class GeneratedRequests(RequestSender):
             ctid_trader_account_id: Account that owns the order.
             order_id: Id of the pending order to modify.
             volume: New quantity in 0.01 of a unit (protocol 100 = 1 unit).
-            limit_price: New limit price (double); LIMIT orders only.
-            stop_price: New trigger price (double); STOP and STOP_LIMIT orders only.
-            expiration_timestamp: New expiry in Unix milliseconds; for GOOD_TILL_DATE orders.
-            stop_loss: New absolute stop-loss price (double).
-            take_profit: New absolute take-profit price (double).
+            limit_price: New limit price (double); LIMIT orders only. A ``Decimal`` or ``int`` is sent as the nearest double.
+            stop_price: New trigger price (double); STOP and STOP_LIMIT orders only. A ``Decimal`` or ``int`` is sent as the nearest double.
+            expiration_timestamp: New expiry in Unix milliseconds; for GOOD_TILL_DATE orders. An aware ``datetime`` is sent as its Unix milliseconds.
+            stop_loss: New absolute stop-loss price (double). A ``Decimal`` or ``int`` is sent as the nearest double.
+            take_profit: New absolute take-profit price (double). A ``Decimal`` or ``int`` is sent as the nearest double.
             slippage_in_points: New allowed slippage in points for MARKET_RANGE and STOP_LIMIT orders.
             relative_stop_loss: New stop-loss distance from the entry in 1/100000 of a price unit; below entry for BUY, above for
                 SELL. Alternative to ``stop_loss``.
@@ -449,6 +462,7 @@ class GeneratedRequests(RequestSender):
         Raises:
             APIError: The server answered with an error response or an
                 ``OrderErrorEvent`` (raised as ``OrderError``).
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
@@ -456,11 +470,15 @@ class GeneratedRequests(RequestSender):
             ctidTraderAccountId=ctid_trader_account_id,
             orderId=order_id,
             volume=volume,
-            limitPrice=limit_price,
-            stopPrice=stop_price,
-            expirationTimestamp=expiration_timestamp,
-            stopLoss=stop_loss,
-            takeProfit=take_profit,
+            limitPrice=(_price(limit_price, "limit_price") if limit_price is not None else None),
+            stopPrice=(_price(stop_price, "stop_price") if stop_price is not None else None),
+            expirationTimestamp=(
+                _millis(expiration_timestamp, "expiration_timestamp")
+                if expiration_timestamp is not None
+                else None
+            ),
+            stopLoss=(_price(stop_loss, "stop_loss") if stop_loss is not None else None),
+            takeProfit=(_price(take_profit, "take_profit") if take_profit is not None else None),
             slippageInPoints=slippage_in_points,
             relativeStopLoss=relative_stop_loss,
             relativeTakeProfit=relative_take_profit,
@@ -479,8 +497,8 @@ class GeneratedRequests(RequestSender):
         ctid_trader_account_id: int,
         position_id: int,
         *,
-        stop_loss: float | None = None,
-        take_profit: float | None = None,
+        stop_loss: Decimal | float | None = None,
+        take_profit: Decimal | float | None = None,
         guaranteed_stop_loss: bool | None = None,
         trailing_stop_loss: bool | None = None,
         stop_loss_trigger_method: OrderTriggerMethod | None = None,
@@ -494,8 +512,8 @@ class GeneratedRequests(RequestSender):
         Args:
             ctid_trader_account_id: Account that owns the position.
             position_id: Id of the open position to modify.
-            stop_loss: New stop-loss as an absolute price (double).
-            take_profit: New take-profit as an absolute price (double).
+            stop_loss: New stop-loss as an absolute price (double). A ``Decimal`` or ``int`` is sent as the nearest double.
+            take_profit: New take-profit as an absolute price (double). A ``Decimal`` or ``int`` is sent as the nearest double.
             guaranteed_stop_loss: True requests a guaranteed stop-loss (only on accounts that offer guaranteed stops).
             trailing_stop_loss: True makes the stop-loss trail the market.
             stop_loss_trigger_method: Which price movement triggers the protective stop-loss order (TRADE by default). Server default when omitted: ``OrderTriggerMethod.TRADE``.
@@ -514,8 +532,8 @@ class GeneratedRequests(RequestSender):
         message = _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq(
             ctidTraderAccountId=ctid_trader_account_id,
             positionId=position_id,
-            stopLoss=stop_loss,
-            takeProfit=take_profit,
+            stopLoss=(_price(stop_loss, "stop_loss") if stop_loss is not None else None),
+            takeProfit=(_price(take_profit, "take_profit") if take_profit is not None else None),
             guaranteedStopLoss=guaranteed_stop_loss,
             trailingStopLoss=trailing_stop_loss,
             stopLossTriggerMethod=(
@@ -777,8 +795,8 @@ class GeneratedRequests(RequestSender):
         self,
         ctid_trader_account_id: int,
         *,
-        from_timestamp: int | None = None,
-        to_timestamp: int | None = None,
+        from_timestamp: datetime | int | None = None,
+        to_timestamp: datetime | int | None = None,
         max_rows: int | None = None,
         timeout: float | None = None,
     ) -> DealListRes:
@@ -789,8 +807,8 @@ class GeneratedRequests(RequestSender):
 
         Args:
             ctid_trader_account_id: Account whose deals are requested.
-            from_timestamp: Window start in Unix milliseconds; must be 0 or greater.
-            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
+            from_timestamp: Window start in Unix milliseconds; must be 0 or greater. An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             max_rows: Upper bound on how many deals to return.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
@@ -799,13 +817,14 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
         message = _OpenApiMessages_pb2.ProtoOADealListReq(
             ctidTraderAccountId=ctid_trader_account_id,
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=(_millis(from_timestamp, "from_timestamp") if from_timestamp is not None else None),
+            toTimestamp=(_millis(to_timestamp, "to_timestamp") if to_timestamp is not None else None),
             maxRows=max_rows,
         )
         return await self._request(message, DealListRes, timeout=timeout)
@@ -814,8 +833,8 @@ class GeneratedRequests(RequestSender):
         self,
         ctid_trader_account_id: int,
         *,
-        from_timestamp: int | None = None,
-        to_timestamp: int | None = None,
+        from_timestamp: datetime | int | None = None,
+        to_timestamp: datetime | int | None = None,
         timeout: float | None = None,
     ) -> OrderListRes:
         """Client request for the account's orders within a time window. Answered by ``OrderListRes``.
@@ -824,8 +843,8 @@ class GeneratedRequests(RequestSender):
 
         Args:
             ctid_trader_account_id: Account whose orders are requested.
-            from_timestamp: Window start in Unix milliseconds; must be 0 or greater.
-            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
+            from_timestamp: Window start in Unix milliseconds; must be 0 or greater. An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -833,13 +852,14 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
         message = _OpenApiMessages_pb2.ProtoOAOrderListReq(
             ctidTraderAccountId=ctid_trader_account_id,
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=(_millis(from_timestamp, "from_timestamp") if from_timestamp is not None else None),
+            toTimestamp=(_millis(to_timestamp, "to_timestamp") if to_timestamp is not None else None),
         )
         return await self._request(message, OrderListRes, timeout=timeout)
 
@@ -880,8 +900,8 @@ class GeneratedRequests(RequestSender):
     async def send_cash_flow_history_list_req(
         self,
         ctid_trader_account_id: int,
-        from_timestamp: int,
-        to_timestamp: int,
+        from_timestamp: datetime | int,
+        to_timestamp: datetime | int,
         *,
         timeout: float | None = None,
     ) -> CashFlowHistoryListRes:
@@ -893,8 +913,8 @@ class GeneratedRequests(RequestSender):
         Args:
             ctid_trader_account_id: Account whose cash flow is requested.
             from_timestamp: Window start in Unix milliseconds, 0 or greater; ``to_timestamp`` - ``from_timestamp`` may not exceed
-                604800000 (7 days).
-            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
+                604800000 (7 days). An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -902,13 +922,14 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
         message = _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq(
             ctidTraderAccountId=ctid_trader_account_id,
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=_millis(from_timestamp, "from_timestamp"),
+            toTimestamp=_millis(to_timestamp, "to_timestamp"),
         )
         return await self._request(message, CashFlowHistoryListRes, timeout=timeout)
 
@@ -1107,8 +1128,8 @@ class GeneratedRequests(RequestSender):
         period: TrendbarPeriod,
         symbol_id: int,
         *,
-        from_timestamp: int | None = None,
-        to_timestamp: int | None = None,
+        from_timestamp: datetime | int | None = None,
+        to_timestamp: datetime | int | None = None,
         count: int | None = None,
         timeout: float | None = None,
     ) -> GetTrendbarsRes:
@@ -1119,8 +1140,8 @@ class GeneratedRequests(RequestSender):
 
         Args:
             ctid_trader_account_id: Account the data is requested under.
-            from_timestamp: Window start in Unix milliseconds; must be 0 or greater.
-            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
+            from_timestamp: Window start in Unix milliseconds; must be 0 or greater. An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             period: Bar size, e.g. M1, M15, H1, D1.
             symbol_id: Symbol whose bars are requested.
             count: Maximum number of bars to return, counted backwards from ``to_timestamp``.
@@ -1131,13 +1152,14 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
         message = _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq(
             ctidTraderAccountId=ctid_trader_account_id,
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=(_millis(from_timestamp, "from_timestamp") if from_timestamp is not None else None),
+            toTimestamp=(_millis(to_timestamp, "to_timestamp") if to_timestamp is not None else None),
             period=_OpenApiModelMessages_pb2.ProtoOATrendbarPeriod.ValueType(period),
             symbolId=symbol_id,
             count=count,
@@ -1150,8 +1172,8 @@ class GeneratedRequests(RequestSender):
         symbol_id: int,
         type: QuoteType,
         *,
-        from_timestamp: int | None = None,
-        to_timestamp: int | None = None,
+        from_timestamp: datetime | int | None = None,
+        to_timestamp: datetime | int | None = None,
         timeout: float | None = None,
     ) -> GetTickDataRes:
         """Client request for historical ticks of one side (bid or ask) of a symbol. Answered by
@@ -1163,8 +1185,8 @@ class GeneratedRequests(RequestSender):
             ctid_trader_account_id: Account the data is requested under.
             symbol_id: Symbol whose ticks are requested.
             type: Which side to return: BID (1) or ASK (2).
-            from_timestamp: Window start in Unix milliseconds; must be 0 or greater.
-            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
+            from_timestamp: Window start in Unix milliseconds; must be 0 or greater. An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1172,6 +1194,7 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
@@ -1179,8 +1202,8 @@ class GeneratedRequests(RequestSender):
             ctidTraderAccountId=ctid_trader_account_id,
             symbolId=symbol_id,
             type=_OpenApiModelMessages_pb2.ProtoOAQuoteType.ValueType(type),
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=(_millis(from_timestamp, "from_timestamp") if from_timestamp is not None else None),
+            toTimestamp=(_millis(to_timestamp, "to_timestamp") if to_timestamp is not None else None),
         )
         return await self._request(message, GetTickDataRes, timeout=timeout)
 
@@ -1425,8 +1448,8 @@ class GeneratedRequests(RequestSender):
         ctid_trader_account_id: int,
         position_id: int,
         *,
-        from_timestamp: int | None = None,
-        to_timestamp: int | None = None,
+        from_timestamp: datetime | int | None = None,
+        to_timestamp: datetime | int | None = None,
         timeout: float | None = None,
     ) -> DealListByPositionIdRes:
         """Client request for the deals that belong to one position. Answered by ``DealListByPositionIdRes``.
@@ -1436,8 +1459,8 @@ class GeneratedRequests(RequestSender):
         Args:
             ctid_trader_account_id: Account that owns the position.
             position_id: Position whose deals are requested.
-            from_timestamp: Window start in Unix milliseconds; must be 0 or greater.
-            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038).
+            from_timestamp: Window start in Unix milliseconds; must be 0 or greater. An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Window end in Unix milliseconds; at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1445,14 +1468,15 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
         message = _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq(
             ctidTraderAccountId=ctid_trader_account_id,
             positionId=position_id,
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=(_millis(from_timestamp, "from_timestamp") if from_timestamp is not None else None),
+            toTimestamp=(_millis(to_timestamp, "to_timestamp") if to_timestamp is not None else None),
         )
         return await self._request(message, DealListByPositionIdRes, timeout=timeout)
 
@@ -1492,8 +1516,8 @@ class GeneratedRequests(RequestSender):
         ctid_trader_account_id: int,
         position_id: int,
         *,
-        from_timestamp: int | None = None,
-        to_timestamp: int | None = None,
+        from_timestamp: datetime | int | None = None,
+        to_timestamp: datetime | int | None = None,
         timeout: float | None = None,
     ) -> OrderListByPositionIdRes:
         """Client request for the orders linked to one position, filtered on the orders' ``utc_last_update_timestamp``.
@@ -1504,8 +1528,8 @@ class GeneratedRequests(RequestSender):
         Args:
             ctid_trader_account_id: Account that owns the position.
             position_id: Position whose orders are requested.
-            from_timestamp: Lower bound on the order's last-update time, Unix milliseconds, 0 or greater.
-            to_timestamp: Upper bound on the order's last-update time, Unix milliseconds, at most 2147483646000 (Jan 2038).
+            from_timestamp: Lower bound on the order's last-update time, Unix milliseconds, 0 or greater. An aware ``datetime`` is sent as its Unix milliseconds.
+            to_timestamp: Upper bound on the order's last-update time, Unix milliseconds, at most 2147483646000 (Jan 2038). An aware ``datetime`` is sent as its Unix milliseconds.
             timeout: Seconds to wait for the answer; ``None`` uses the client's default.
 
         Returns:
@@ -1513,14 +1537,15 @@ class GeneratedRequests(RequestSender):
 
         Raises:
             APIError: The server answered with an error response.
+            NaiveDatetimeError: A timestamp was given as a ``datetime`` without a time zone.
             RequestTimeoutError: No answer arrived within ``timeout``.
             ConnectionClosedError: The connection dropped before the answer arrived.
         """
         message = _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq(
             ctidTraderAccountId=ctid_trader_account_id,
             positionId=position_id,
-            fromTimestamp=from_timestamp,
-            toTimestamp=to_timestamp,
+            fromTimestamp=(_millis(from_timestamp, "from_timestamp") if from_timestamp is not None else None),
+            toTimestamp=(_millis(to_timestamp, "to_timestamp") if to_timestamp is not None else None),
         )
         return await self._request(message, OrderListByPositionIdRes, timeout=timeout)
 

@@ -1,0 +1,49 @@
+"""Prices as ``Decimal`` and timestamps as ``datetime``, the way a trader's code holds them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from ctrader_typed import (
+    AsyncClient,
+    ExecutionEvent,
+    OrderType,
+    SymbolUnits,
+    TimeInForce,
+    TradeSide,
+    TrendbarPeriod,
+)
+
+
+async def place_with_decimal_prices(client: AsyncClient, account_id: int, units: SymbolUnits) -> None:
+    entry = Decimal("1.08450")
+    stop = units.add_pips(entry, -20)
+    target = units.add_pips(entry, 40)
+    expiry = datetime.now(UTC) + timedelta(hours=4)
+    event: ExecutionEvent = await client.send_new_order_req(
+        account_id,
+        units.symbol_id,
+        OrderType.LIMIT,
+        TradeSide.BUY,
+        100_000,
+        limit_price=entry,
+        stop_loss=stop,
+        take_profit=target,
+        time_in_force=TimeInForce.GOOD_TILL_DATE,
+        expiration_timestamp=expiry,
+    )
+    position_id = event.position.position_id if event.position is not None else 0
+    await client.send_amend_position_sltp_req(account_id, position_id, stop_loss=stop, take_profit=1.09)
+    await client.send_amend_order_req(account_id, 7, stop_price=1, limit_price=entry)
+
+
+async def history_with_datetimes(client: AsyncClient, account_id: int, symbol_id: int) -> None:
+    new_york = ZoneInfo("America/New_York")
+    start = datetime(2026, 3, 2, 9, 30, tzinfo=new_york)
+    await client.send_get_trendbars_req(
+        account_id, TrendbarPeriod.M1, symbol_id, from_timestamp=start, to_timestamp=start + timedelta(hours=6)
+    )
+    await client.send_deal_list_req(account_id, from_timestamp=start, to_timestamp=1_772_000_000_000)
+    await client.send_cash_flow_history_list_req(account_id, start, datetime.now(UTC))
