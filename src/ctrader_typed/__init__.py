@@ -50,6 +50,7 @@ _LAZY: dict[str, str] = {
             "TokenRefreshFailed",
             "TokensRefreshed",
             "UnknownMessage",
+            "UnknownSymbolError",
         ],
         "ctrader_typed.events",
     ),
@@ -70,6 +71,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["NaiveDatetimeError", "TradingHours", "TradingSession"], "ctrader_typed.hours"),
     **dict.fromkeys(["AsyncAuth", "code_from_redirect"], "ctrader_typed.oauth"),
     **dict.fromkeys(["Quote", "QuoteCache", "QuoteUpdates"], "ctrader_typed.quotes"),
+    **dict.fromkeys(["SymbolCatalogue", "SymbolInfo", "UnknownSymbolError"], "ctrader_typed.symbols"),
     **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
     **dict.fromkeys(["Ohlc", "SymbolUnits", "Tick"], "ctrader_typed.units"),
 }
@@ -107,6 +109,7 @@ if TYPE_CHECKING:
     from ctrader_typed.hours import NaiveDatetimeError, TradingHours, TradingSession
     from ctrader_typed.oauth import AsyncAuth, code_from_redirect
     from ctrader_typed.quotes import Quote, QuoteCache, QuoteUpdates
+    from ctrader_typed.symbols import SymbolCatalogue, SymbolInfo, UnknownSymbolError
     from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
     from ctrader_typed.units import Ohlc, SymbolUnits, Tick
 
@@ -172,6 +175,8 @@ __all__ = [
     "Reconnected",
     "RemoteProtocolError",
     "RequestTimeoutError",
+    "SymbolCatalogue",
+    "SymbolInfo",
     "SymbolUnits",
     "TLSVerificationError",
     "Tick",
@@ -182,6 +187,7 @@ __all__ = [
     "TradingHours",
     "TradingSession",
     "UnknownMessage",
+    "UnknownSymbolError",
     "Wrapper",
     "__version__",
     "code_from_redirect",
