@@ -13,9 +13,9 @@ import sys
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
-from rich.console import Console
 
 from ctrader_typed import _secrets
 from ctrader_typed._cli import _ui
@@ -34,6 +34,9 @@ from ctrader_typed.errors import (
 )
 from ctrader_typed.tokens import TokenStoreError
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
@@ -44,6 +47,12 @@ class Terminal(io.StringIO):
 def no_rich(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plain terminal rendering, as without the 'cli' extra."""
     monkeypatch.setattr(_ui, "rich_console", lambda stream: None)
+
+
+@pytest.fixture
+def with_rich() -> None:
+    """rich must be there (the 'cli' extra, part of 'dev')."""
+    pytest.importorskip("rich", reason="the 'cli' extra (rich) is not installed")
 
 
 @pytest.fixture
@@ -119,7 +128,9 @@ def test_step_line_filling_its_last_row_exactly_is_printed_again(no_rich: None, 
     assert f"page 1\r\x1b[2K- {text} ... ok (" in written
 
 
-def test_progress_with_rich_colours_outcomes(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+def test_progress_with_rich_colours_outcomes(
+    monkeypatch: pytest.MonkeyPatch, columns: int, with_rich: None
+) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     out = Terminal()
     run_steps(Progress(out))
@@ -128,7 +139,9 @@ def test_progress_with_rich_colours_outcomes(monkeypatch: pytest.MonkeyPatch, co
     assert "- broken ... \x1b[1;31mfailed\x1b[0m\n" in text
 
 
-def test_progress_with_rich_respects_no_color(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+def test_progress_with_rich_respects_no_color(
+    monkeypatch: pytest.MonkeyPatch, columns: int, with_rich: None
+) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     out = Terminal()
     run_steps(Progress(out))
@@ -139,7 +152,7 @@ def test_progress_with_rich_respects_no_color(monkeypatch: pytest.MonkeyPatch, c
 
 
 def test_download_with_rich_draws_a_bar_then_the_step_line(
-    monkeypatch: pytest.MonkeyPatch, columns: int
+    monkeypatch: pytest.MonkeyPatch, columns: int, with_rich: None
 ) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     out = Terminal()
@@ -430,7 +443,7 @@ def test_plain_quote_board_stays_within_a_small_terminal() -> None:
 
 
 def rich_board(width: int, height: int = 24, *, color: bool = True) -> tuple[RichQuoteBoard, Console]:
-    console = Console(
+    console = pytest.importorskip("rich.console", reason="the 'cli' extra (rich) is not installed").Console(
         file=io.StringIO(),
         force_terminal=True,
         record=True,
@@ -517,7 +530,7 @@ def test_rich_quote_board_colours_moves_and_honours_no_color(monkeypatch: pytest
     assert "\x1b[32m" not in written
 
 
-def test_rich_console_only_for_terminals(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rich_console_only_for_terminals(monkeypatch: pytest.MonkeyPatch, with_rich: None) -> None:
     monkeypatch.delenv("TERM", raising=False)
     assert _ui.rich_console(io.StringIO()) is None
     assert _ui.rich_console(Terminal()) is not None
