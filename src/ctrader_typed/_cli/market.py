@@ -277,6 +277,8 @@ class RichQuoteBoard(_Quotes):
             refresh_per_second=8,
             vertical_overflow="ellipsis",  # taller than the terminal: cut, never scrolled
             redirect_stdout=False,
+            # Log lines go above the board when stderr shares its terminal; elsewhere they stay put.
+            redirect_stderr=sys.stderr.isatty(),
         )
 
     def __enter__(self) -> RichQuoteBoard:
