@@ -24,9 +24,9 @@ Reference options
     and a line that already has an ``options:`` block keeps its own.
 
 Names in the reference
-    Docstrings name other classes in text: as Python names in code (````SymbolByIdRes````,
-    ````Symbol.leverage_id````) or as the schema's names ("ProtoOASymbolByIdRes",
-    "ProtoOASymbol.leverageId"). On the reference pages both become links to the class (or its
+    Docstrings name other classes in text: as Python names in inline code (SymbolByIdRes,
+    Symbol.leverage_id) or as the schema's names in plain text (ProtoOASymbolByIdRes,
+    ProtoOASymbol.leverageId). On the reference pages both become links to the class (or its
     field, or enum member) that users import, shown under the Python name. Code that is more
     than such a name, names in links and headings, and names the package does not export stay
     as written.
