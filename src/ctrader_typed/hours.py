@@ -178,7 +178,8 @@ class _Closure:
 
     def spans(self, low: datetime, high: datetime) -> list[_Span]:
         """The closed spans of this holiday that meet ``[low, high)``, in UTC."""
-        first = (low - timedelta(days=2)).astimezone(self.zone).date()
+        margin = timedelta(days=self.end // _DAY_SECONDS + 2)  # a closure may last longer than its day
+        first = (low - margin).astimezone(self.zone).date()
         last = (high + timedelta(days=2)).astimezone(self.zone).date()
         if self.recurring:
             days: list[date] = []

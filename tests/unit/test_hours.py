@@ -179,6 +179,17 @@ def test_a_holiday_is_read_in_its_own_time_zone() -> None:
 # -- FX, crypto, empty ------------------------------------------------------------------------------
 
 
+def test_a_holiday_longer_than_its_day_closes_the_days_after() -> None:
+    # Closed from 2026-12-24 12:00 for 4 days (end second past the day), in New York.
+    long = holiday(date(2026, 12, 24), start=12 * HOUR, end=12 * HOUR + 4 * DAY)
+    hours = TradingHours(NYSE, "America/New_York", [long])
+    assert [(s.start.hour, s.end.hour) for s in hours.sessions(date(2026, 12, 24))] == [(9, 12)]
+    assert hours.sessions(date(2026, 12, 25)) == []
+    # Monday, four days after the holiday's date: open once it ends.
+    assert [(s.start.hour, s.end.hour) for s in hours.sessions(date(2026, 12, 28))] == [(12, 16)]
+    assert hours.next_open(at(2026, 12, 28, 10)) == at(2026, 12, 28, 12)
+
+
 def test_a_24_5_fx_schedule() -> None:
     # Sunday 22:00 to Friday 22:00 UTC, as one interval.
     fx = TradingHours([Interval(start_second=22 * HOUR, end_second=5 * DAY + 22 * HOUR)], "UTC")
