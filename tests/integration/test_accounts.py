@@ -20,7 +20,7 @@ from ctrader_typed import (
 from ctrader_typed.accounts import describe_account, list_accounts, pick_account
 from ctrader_typed.testing import Simulator
 
-from .test_client_support import make_client
+from .support import make_client
 
 DEMO_1, DEMO_2, LIVE = 44_000_001, 44_000_002, 44_000_101
 

@@ -32,7 +32,7 @@ from ctrader_typed.client import ClientOptions
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, LocalProtocolError, OrderError
 from ctrader_typed.testing import Simulator
 
-from .test_client_support import EURUSD, GBPUSD, authorized, make_client, next_of
+from .support import EURUSD, GBPUSD, authorized, make_client, next_of
 
 
 async def test_the_documented_flow(ctrader_simulator: Simulator) -> None:

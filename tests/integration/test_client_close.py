@@ -9,7 +9,7 @@ from ctrader_typed import AsyncClient
 from ctrader_typed.errors import ConnectionClosedError
 from ctrader_typed.testing import Simulator
 
-from .test_client_support import authorized
+from .support import authorized
 
 
 def closed(client: AsyncClient) -> bool:

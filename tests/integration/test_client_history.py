@@ -27,7 +27,7 @@ from ctrader_typed import (
 from ctrader_typed.testing import Simulator
 from ctrader_typed.units import price_to_relative, relative_to_price
 
-from .test_client_support import EURUSD, authorized
+from .support import EURUSD, authorized
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS

@@ -13,7 +13,7 @@ from ctrader_typed import OrderType, TradeSide, TrendbarPeriod
 from ctrader_typed.errors import RateLimitError
 from ctrader_typed.testing import SimConnection, Simulator
 
-from .test_client_support import EURUSD, authorized
+from .support import EURUSD, authorized
 
 VERSION_REQ = 2104
 NEW_ORDER_REQ = 2106

@@ -27,7 +27,7 @@ from ctrader_typed.errors import APIError, ConnectionClosedError, RateLimitError
 from ctrader_typed.testing import Simulator
 from ctrader_typed.tokens import TokenSet
 
-from .test_client_support import EURUSD, GBPUSD, authorized, next_of
+from .support import EURUSD, GBPUSD, authorized, next_of
 
 APPLICATION_AUTH = 2100
 

@@ -13,7 +13,7 @@ from ctrader_typed.errors import AuthenticationError
 from ctrader_typed.testing import Simulator
 from ctrader_typed.tokens import MemoryTokenStore, TokenSet
 
-from .test_client_support import EURUSD, authorized, make_client, next_of
+from .support import EURUSD, authorized, make_client, next_of
 
 
 class WatchingStore:

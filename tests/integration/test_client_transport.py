@@ -12,7 +12,7 @@ from ctrader_typed import Disconnected, Reconnected, SpotEvent, UnknownMessage
 from ctrader_typed.errors import ConnectionClosedError, RemoteProtocolError, RequestTimeoutError
 from ctrader_typed.testing import SimConnection, Simulator
 
-from .test_client_support import EURUSD, authorized, make_client, next_of
+from .support import EURUSD, authorized, make_client, next_of
 
 VERSION_REQ = 2104
 HEARTBEAT = 51

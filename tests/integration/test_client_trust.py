@@ -52,7 +52,7 @@ from ctrader_typed.testing._certs import make_certificates
 from ctrader_typed.testing.raw import Received
 from ctrader_typed.tokens import MAX_LIFETIME_SECONDS, FileTokenStore, MemoryTokenStore, TokenSet
 
-from .test_client_support import FAST, make_client
+from .support import FAST, make_client
 
 CLIENT_ID = "trust-client-id"
 # Secrets whose literal, URL-encoded (quote / quote_plus) and JSON-escaped spellings all differ.

@@ -10,7 +10,7 @@ import pytest
 from ctrader_typed import Quote, QuoteCache, SpotEvent, SymbolUnits
 from ctrader_typed.testing import Simulator
 
-from .test_client_support import EURUSD, authorized, next_of
+from .support import EURUSD, authorized, next_of
 
 USDJPY = 3
 

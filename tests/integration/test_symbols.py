@@ -20,7 +20,7 @@ from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing.raw import RawServer
 
-from .test_client_support import FAST, authorized
+from .support import FAST, authorized
 
 SYMBOLS_LIST_REQ = 2114
 SYMBOL_BY_ID_REQ = 2116

@@ -47,7 +47,7 @@ from ctrader_typed.errors import ConnectionClosedError
 from ctrader_typed.events import Event
 from ctrader_typed.testing import SimConnection, Simulator
 from ctrader_typed.tokens import TokenSet
-from tests.integration.test_client_support import EURUSD, FAST, make_client, next_of
+from tests.integration.support import EURUSD, FAST, make_client, next_of
 from tests.integration.test_client_tokens import WatchingStore
 
 __all__ = [

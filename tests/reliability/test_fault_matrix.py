@@ -43,7 +43,7 @@ from ctrader_typed.errors import (
     RemoteProtocolError,
     RequestTimeoutError,
 )
-from tests.integration.test_client_support import EURUSD
+from tests.integration.support import EURUSD
 
 from .harness import Case, Ctx, authorize_and_subscribe, run_case, settle
 

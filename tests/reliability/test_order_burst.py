@@ -24,7 +24,7 @@ import pytest
 from ctrader_typed import OrderType, TradeSide
 from ctrader_typed.testing import Simulator
 
-from ..integration.test_client_support import EURUSD, authorized
+from ..integration.support import EURUSD, authorized
 
 ORDERS = int(os.environ.get("CTRADER_BURST_ORDERS", "500"))
 NEW_ORDER_REQ = 2106

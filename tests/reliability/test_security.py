@@ -42,7 +42,7 @@ from ctrader_typed.oauth import AsyncAuth, code_from_redirect
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing._certs import Certificates, make_certificates
 from ctrader_typed.tokens import FileTokenStore, TokenSet
-from tests.integration.test_client_support import EURUSD, FAST, next_of
+from tests.integration.support import EURUSD, FAST, next_of
 from tests.integration.test_oauth_sim import consent, make_auth
 
 # -- TLS ------------------------------------------------------------------------------------------

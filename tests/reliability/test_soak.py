@@ -45,7 +45,7 @@ import pytest
 from ctrader_typed import AsyncClient, EventStream, OrderType, Reconnected, SpotEvent, TradeSide
 from ctrader_typed.errors import ConnectionClosedError, CTraderError
 from ctrader_typed.testing import SimConnection, Simulator
-from tests.integration.test_client_support import EURUSD, GBPUSD, make_client
+from tests.integration.support import EURUSD, GBPUSD, make_client
 
 from .harness import settle
 
