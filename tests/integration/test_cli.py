@@ -11,10 +11,12 @@ import json
 import os
 import queue
 import re
+import select
 import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import textwrap
@@ -89,7 +91,7 @@ class Lines:
         return "".join(lines)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
+def _stop(proc: subprocess.Popen[Any]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -509,6 +511,56 @@ def test_quotes_until_ctrl_c(signed_in: dict[str, str], tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     assert "press Ctrl-C to stop" in stderr
     assert not stderr.endswith("\n\n")  # the newline after ^C is for terminals only
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def read_terminal(master: int, until: re.Pattern[bytes], seen: bytearray) -> None:
+    """Read what a program wrote to its terminal into ``seen`` until ``until`` matches (or it ends)."""
+    while until.search(ANSI.sub(b"", bytes(seen))) is None:
+        ready, _, _ = select.select([master], [], [], HANG_GUARD)
+        assert ready, f"nothing matching {until.pattern!r} within {HANG_GUARD}s: {bytes(seen)[-500:]!r}"
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            chunk = b""
+        if not chunk:
+            return
+        seen.extend(chunk)
+
+
+@posix_only
+def test_quotes_board_in_a_narrow_terminal(signed_in: dict[str, str]) -> None:
+    pytest.importorskip("rich", reason="the 'cli' extra (rich) is not installed")
+    import fcntl  # POSIX only, like pty and termios
+    import pty
+    import termios
+
+    master, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 40, 0, 0))  # 12 rows, 40 columns
+    env = {**signed_in, "TERM": "xterm-256color", "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [*AT_A_TERMINAL, *CLI, "quotes", "EURUSD", "GBPUSD"], env=env, stdin=child, stdout=child, stderr=child
+    )
+    os.close(child)
+    seen = bytearray()
+    try:
+        read_terminal(master, re.compile(rb"GBPUSD +\d+\.\d{5} +\d+\.\d{5}"), seen)  # a board row: ready
+        proc.send_signal(signal.SIGINT)
+        read_terminal(master, re.compile(rb"(?!)"), seen)  # everything, up to the end
+        proc.wait(timeout=HANG_GUARD)
+    finally:
+        _stop(proc)
+        os.close(master)
+    text = ANSI.sub(b"", bytes(seen)).decode()
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    rows = [row for row in re.split(r"[\r\n]+", text) if row.startswith(("symbol", "EURUSD ", "GBPUSD "))]
+    assert rows
+    assert all(len(row.rstrip()) <= 40 for row in rows), rows  # the board fits: nothing wraps
+    assert "time (UTC)" not in text  # no room for the time column at 40 columns
+    assert bytes(seen).endswith(b"\r\n")  # after ^C the prompt starts on a line of its own
 
 
 # -- bars -------------------------------------------------------------------------------------------
