@@ -24,8 +24,8 @@ one comes from:
   ``unrealized_gross`` (the close side of the quote, converted to the deposit asset through
   the ``SymbolsForConversionReq`` chain at mid prices). Whatever the server's figure differs
   from ours at the anchor is kept as an offset and added to the computed figure until the
-  next anchor. Anchors are taken after every execution, after every reconnect and every
-  ``reanchor_interval`` seconds (30 by default);
+  next anchor. Anchors are taken after every fill (and swap), after every reconciliation and
+  every ``reanchor_interval`` seconds (30 by default);
 * **derived** - equity (balance + net unrealized P&L), free margin (equity - used margin),
   margin level (equity / used margin x 100, two decimals; ``None`` without margin used).
 
@@ -281,7 +281,8 @@ class AccountChange:
     snapshot: AccountSnapshot = dataclasses.field(repr=False)
     """The account right after the change."""
     offline: bool = False
-    """True when it happened while the link was down (found by the reconciliation)."""
+    """True when the change was found by a reconciliation (after a reconnect, a re-authorisation
+    or ``refresh()``) rather than told by its own event: it happened while the link was down."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -673,12 +674,16 @@ class TrackedAccount:
     def changes(
         self, *types: type[AccountChange], maxsize: int = ...
     ) -> AccountChangeStream[AccountChange]: ...
-    def changes(self, *types: type[AccountChange], maxsize: int = 10_000) -> AccountChangeStream[Any]:
+    def changes(
+        self, *types: type[AccountChange], maxsize: int = 10_000
+    ) -> AccountChangeStream[AccountChange]:
         """A stream of the changes of ``types`` (all changes when none is given), from now on."""
         for kind in types:
             if not (isinstance(kind, type) and issubclass(kind, AccountChange)):
                 raise TypeError(f"{kind!r} is not an account change type")
-        stream: AccountChangeStream[Any] = AccountChangeStream(types or (AccountChange,), maxsize, self)
+        stream: AccountChangeStream[AccountChange] = AccountChangeStream(
+            types or (AccountChange,), maxsize, self
+        )
         if self._closed:
             stream._finish()
         else:
@@ -842,6 +847,7 @@ class TrackedAccount:
             self._chains.clear()
             self._want_symbols = True
             self._changed()
+            self._kick()
         self._leverage = trader.leverage_in_cents
         self._set_balance(money(trader.balance, digits), trader.balance_version, offline=offline)
 
@@ -1101,7 +1107,7 @@ class TrackedAccount:
             reconciled = await client.send_reconcile_req(account_id)
             deals: list[Deal] = []
             if since is not None:
-                low = max(0, min(since, self._started_ms) - _HISTORY_SLACK_MS)
+                low = max(0, max(since, self._started_ms) - _HISTORY_SLACK_MS)
                 deals = [
                     d
                     async for d in iter_deals(client, account_id, low, _now_ms() + _HISTORY_SLACK_MS)
@@ -1205,10 +1211,8 @@ class TrackedAccount:
         for attempt in range(_SYNC_ATTEMPTS):
             marks = (self._event_seq, self._quote_seq)
             answer = await self._client.send_get_position_unrealized_pnl_req(self.account_id)
-            if marks == (self._event_seq, self._quote_seq):
-                break
-            if attempt == _SYNC_ATTEMPTS - 1:
-                return  # the market moves faster than we can ask: keep computing, anchor next time
+            if marks == (self._event_seq, self._quote_seq) or attempt == _SYNC_ATTEMPTS - 1:
+                break  # quiet while asked; or the market moves too fast: the offset is then approximate
         digits = answer.money_digits
         for item in answer.position_unrealized_pnl:
             held = self._held.get(item.position_id)
