@@ -8,6 +8,7 @@ fails here until it is placed on one of them.
 from __future__ import annotations
 
 import enum
+import pkgutil
 import re
 from collections import Counter
 from pathlib import Path
@@ -74,3 +75,22 @@ def test_every_request_coroutine_is_documented_once_with_its_messages() -> None:
 def test_no_reference_entry_names_a_private_module() -> None:
     private = sorted(path for path in _documented() if any(part.startswith("_") for part in path.split(".")))
     assert private == []
+
+
+def test_every_public_module_has_a_reference_entry() -> None:
+    modules = {
+        info.name
+        for info in pkgutil.iter_modules(ctrader_typed.__path__)
+        if not info.name.startswith("_") and info.name != "cli"  # the CLI has its own page, cli.md
+    }
+    assert {"client", "events", "errors", "testing"} <= modules
+    documented = _documented()
+    missing = sorted(
+        name
+        for name in modules
+        if not any(
+            path == f"ctrader_typed.{name}" or path.startswith(f"ctrader_typed.{name}.")
+            for path in documented
+        )
+    )
+    assert not missing, f"add a page (or a ::: line) to docs/reference/ for: {missing}"
