@@ -2,8 +2,10 @@
 
 ``Link`` is what the client needs of a link (a ``Protocol``): send whole frames, close,
 wait until closed; inbound envelopes and the end of the link reach it through the two
-callbacks it was opened with (``LinkFactory``). ``open_link`` dials the server over TLS
-(certificate and host name verified, SNI sent) and returns a ``TLSLink``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
+callbacks it was opened with (``LinkFactory``).
+
+``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
+and returns a ``TLSLink``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
 ``FrameDecoder``, hands each envelope to a callback, writes whole frames, sends a
 heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when no
 complete frame was read for ``dead_link_timeout`` (bytes that never finish a frame - a

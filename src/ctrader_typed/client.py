@@ -84,7 +84,6 @@ from ctrader_typed._client.tasks import TaskSet
 from ctrader_typed._client.tokens import TokenKeeper
 from ctrader_typed._generated.messages import ExecutionEvent, RefreshTokenRes
 from ctrader_typed._generated.requests import GeneratedRequests
-from ctrader_typed._ratelimit import RateLimiter
 from ctrader_typed._secrets import get_logger
 from ctrader_typed._transport import LinkFactory
 from ctrader_typed.errors import ConnectionClosedError, CTraderError
@@ -247,13 +246,7 @@ class AsyncClient(GeneratedRequests):
             sleep=self._state.sleep,
         )
         self._pipeline = pipeline = RequestPipeline(
-            request_timeout=settings.request_timeout,
-            limiter=RateLimiter(
-                requests_per_second=settings.requests_per_second if settings.rate_limits else None,
-                historical_per_second=settings.historical_per_second if settings.rate_limits else None,
-            ),
-            rate_limit_retries=settings.rate_limit_retries,
-            rate_limit_max_wait=settings.rate_limit_max_wait,
+            settings=settings,
             lifecycle=self._state,
             session=session,
             tokens=tokens,

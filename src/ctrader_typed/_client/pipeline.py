@@ -33,6 +33,7 @@ from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._base import ProtoWrapper, Wrapper
 from ctrader_typed._client.maintenance import Maintenance
+from ctrader_typed._client.options import ClientSettings
 from ctrader_typed._client.orders import OrderBook
 from ctrader_typed._client.router import UNANSWERED, Unanswered
 from ctrader_typed._client.scrubbing import Scrubber
@@ -98,10 +99,7 @@ class RequestPipeline:
     def __init__(
         self,
         *,
-        request_timeout: float,
-        limiter: RateLimiter,
-        rate_limit_retries: int,
-        rate_limit_max_wait: float,
+        settings: ClientSettings,
         lifecycle: Lifecycle,
         session: SessionState,
         tokens: TokenKeeper,
@@ -110,10 +108,13 @@ class RequestPipeline:
         scrubber: Scrubber,
         emit: Callable[[ClientEvent], None],
     ) -> None:
-        self._request_timeout = request_timeout
-        self.limiter = limiter
-        self._rate_limit_retries = rate_limit_retries
-        self._rate_limit_max_wait = rate_limit_max_wait
+        self._request_timeout = settings.request_timeout
+        self.limiter = RateLimiter(
+            requests_per_second=settings.requests_per_second if settings.rate_limits else None,
+            historical_per_second=settings.historical_per_second if settings.rate_limits else None,
+        )
+        self._rate_limit_retries = settings.rate_limit_retries
+        self._rate_limit_max_wait = settings.rate_limit_max_wait
         self._state = lifecycle
         self._session = session
         self._tokens = tokens
