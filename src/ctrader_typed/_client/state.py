@@ -8,7 +8,7 @@
     any but CLOSED/FAILED -> CLOSING -> CLOSED   (close())
 
 ``READY`` means a link is up and the session on it is restored: requests go out. While
-``CONNECTING`` / ``RECONNECTING`` they wait (``ready``); in the other states they fail.
+``CONNECTING`` / ``RECONNECTING`` they wait (``wait_ready``); in the other states they fail.
 ``FAILED`` and ``CLOSED`` are final; ``close()`` on a failed client only releases what it
 still holds (``close_requested``), the state stays ``FAILED``.
 """
@@ -53,9 +53,9 @@ _REQUESTS_WAIT: Final = frozenset({_S.NEW, _S.CONNECTING, _S.RECONNECTING})
 class Lifecycle:
     """The state of one client, and what follows from it.
 
-    ``ready`` is set whenever a request need not wait for a link (``READY``, or the client
-    is ending: the request then fails at once). ``sleep`` is cut short when the client
-    closes or stops.
+    ``wait_ready`` returns whenever a request need not wait for a link (``READY``, or the
+    client is ending: the request then fails at once). ``sleep`` is cut short when the
+    client closes or stops.
     """
 
     __slots__ = ("_ready", "_wakeup", "close_requested", "error", "link", "state", "was_ready")
