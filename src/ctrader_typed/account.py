@@ -795,6 +795,11 @@ class TrackedAccount:
     def _on_disconnected(self, event: Disconnected) -> None:
         if self._offline_since is None:
             self._offline_since = _now_ms()
+        if not event.will_reconnect and not self._closed:
+            # The client stopped for good: so does the account (its streams end).
+            task = asyncio.get_running_loop().create_task(self.close())
+            self._handler_tasks.add(task)
+            task.add_done_callback(self._handler_tasks.discard)
 
     def _on_account_ready(self, event: AccountReady) -> None:
         if event.account_id != self.account_id or self._closed:
@@ -1205,14 +1210,22 @@ class TrackedAccount:
             self._ours.update(mine)
 
     async def _anchor(self) -> None:
-        """Take the server's unrealized P&L and keep how far our computation is from it."""
+        """Take the server's unrealized P&L and keep how far our computation is from it.
+
+        The gross offset is only taken from a clean answer: one during whose round trip no quote
+        and no event of the account arrived, so that the server priced with our quotes. After
+        three racy answers the last one still gives the fallback figures and the net offset
+        (swap and costs do not move with the market); the gross offset waits for the next anchor.
+        """
         if not self._held:
             return
-        for attempt in range(_SYNC_ATTEMPTS):
+        clean = False
+        for _ in range(_SYNC_ATTEMPTS):
             marks = (self._event_seq, self._quote_seq)
             answer = await self._client.send_get_position_unrealized_pnl_req(self.account_id)
-            if marks == (self._event_seq, self._quote_seq) or attempt == _SYNC_ATTEMPTS - 1:
-                break  # quiet while asked; or the market moves too fast: the offset is then approximate
+            if marks == (self._event_seq, self._quote_seq):
+                clean = True
+                break
         digits = answer.money_digits
         for item in answer.position_unrealized_pnl:
             held = self._held.get(item.position_id)
@@ -1221,9 +1234,9 @@ class TrackedAccount:
             gross = money(item.gross_unrealized_pnl, digits)
             net = money(item.net_unrealized_pnl, digits)
             held.server_pnl = (gross, net)
-            computed = self._computed_gross(held.position)
-            if computed is not None:
-                held.offsets = (gross - computed, net - (gross + held.swap + held.commission))
+            net_offset = net - (gross + held.swap + held.commission)
+            computed = self._computed_gross(held.position) if clean else None
+            held.offsets = (gross - computed if computed is not None else held.offsets[0], net_offset)
         self._figures_changed()
 
 

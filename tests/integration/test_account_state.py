@@ -385,3 +385,30 @@ async def test_reanchoring_adopts_the_servers_figure(ctrader_simulator: Simulato
                 while account.snapshot.unrealized_net != sim.account_figures(account_id).unrealized_net:
                     await figures.get(timeout=5)
             assert account.equity == sim.account_figures(account_id).equity
+
+
+@pytest.mark.ctrader_simulator(spot_interval=0.01)
+async def test_the_view_follows_a_running_market(ctrader_simulator: Simulator) -> None:
+    sim = ctrader_simulator
+    async with authorized(sim, reconnect=False) as (client, account_id):
+        account = await track_account(client, account_id, reanchor_interval=0.05)
+        async with account.changes(FiguresChanged) as figures:
+            for symbol, side in (
+                (1, TradeSide.BUY),
+                (3, TradeSide.SELL),
+                (6, TradeSide.BUY),
+                (10, TradeSide.SELL),
+            ):
+                volume = symbol_spec(symbol).min_volume * 3  # type: ignore[union-attr]
+                await client.send_new_order_req(account_id, symbol, OrderType.MARKET, side, volume)
+            moved = 0
+            while moved < 50:  # quotes keep moving the figures while anchors are taken in between
+                await figures.get(timeout=5)
+                moved += 1
+        sim.pause_market()
+        await settle(client, account)
+        assert_same(sim, account, "after the market stopped")
+        async with account.changes() as stream:
+            await client.close()  # the client stops for good: the account stops, its streams end
+            assert [c async for c in stream if not isinstance(c, FiguresChanged)] == []
+        assert account.closed
