@@ -146,6 +146,12 @@ class Enum:
     doc: str
     values: tuple[EnumValue, ...]
 
+    @property
+    def by_name(self) -> bool:
+        """An error-code enum: its values travel as their names in string fields (``errorCode``),
+        never as numbers, so it is generated as a ``StrEnum`` whose values are the names."""
+        return self.proto_name.endswith("ErrorCode")
+
 
 @dataclass(frozen=True, slots=True)
 class Field:
@@ -342,6 +348,13 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
                         pass  # the envelope's own payloadType: an ordinary field
                     else:
                         continue
+                if f.type == FDP.TYPE_ENUM and f.type_name.lstrip(".").endswith("ErrorCode"):
+                    raise CodegenError(
+                        f"{fd.name}: field {msg.name}.{f.name} has the type of an error-code enum "
+                        f"({f.type_name.lstrip('.')}); the generator makes those enums string-valued "
+                        "(the schema carries error codes as names in string fields). Fix: declare the "
+                        "field as string."
+                    )
                 fields.append(_field(f, public, enum_refs, locations, (4, i, 2, j), names))
             messages.append(
                 Message(

@@ -16,12 +16,21 @@
 
 Every error built from a server message keeps that message as ``raw``.
 Messages never contain secrets (client secret, access or refresh tokens).
+
+``APIError.error_code`` is a member of the schema's error-code enums (``ErrorCode``,
+``CommonErrorCode``) when the code is one the schema lists, else the text the server sent.
+Those enums are string-valued, so both comparisons hold::
+
+    exc.error_code == ErrorCode.NOT_ENOUGH_MONEY    # checked by the type checker
+    exc.error_code == "NOT_ENOUGH_MONEY"            # the same test, unchecked
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeAlias
 
+from ctrader_typed._generated.enums import CommonErrorCode, ErrorCode
 from ctrader_typed._generated.messages import CommonErrorRes, ErrorRes, OrderErrorEvent
 
 __all__ = [
@@ -29,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "CTraderError",
     "ConnectionClosedError",
+    "ErrorCodeValue",
     "LocalProtocolError",
     "MaintenanceError",
     "OAuthError",
@@ -39,6 +49,7 @@ __all__ = [
     "RequestTimeoutError",
     "TLSVerificationError",
     "api_error_from",
+    "error_code_of",
     "maintenance_end_from",
 ]
 
@@ -60,6 +71,21 @@ RATE_LIMIT_CODES = frozenset({"REQUEST_FREQUENCY_EXCEEDED", "BLOCKED_PAYLOAD_TYP
 # A maintenance end above this is in milliseconds (year 5138 in seconds).
 _MS_THRESHOLD = 100_000_000_000
 
+ErrorCodeValue: TypeAlias = ErrorCode | CommonErrorCode | str
+"""An error code: a member of a schema error-code enum, or the server's text for a code the
+schema does not list (or a local code such as ``"NO_REFRESH_TOKEN"``)."""
+
+_KNOWN_CODES: dict[str, ErrorCode | CommonErrorCode] = {
+    **{member.value: member for member in CommonErrorCode},
+    **{member.value: member for member in ErrorCode},
+}
+
+
+def error_code_of(name: str) -> ErrorCodeValue:
+    """``name`` as a member of ``ErrorCode`` or ``CommonErrorCode`` when the schema lists it
+    (the Open API layer's ``ErrorCode`` first), else ``name`` itself, unchanged."""
+    return _KNOWN_CODES.get(name, name)
+
 
 class CTraderError(Exception):
     """Root of every error raised by ctrader-typed."""
@@ -69,8 +95,9 @@ class APIError(CTraderError):
     """The server answered a request with an error.
 
     Attributes:
-        error_code: The error's name as the server sent it (``"TRADING_BAD_VOLUME"``);
-            unknown codes are kept verbatim.
+        error_code: The error's name as the server sent it: an ``ErrorCode`` or
+            ``CommonErrorCode`` member when the schema lists it (``ErrorCode.TRADING_BAD_VOLUME``,
+            equal to ``"TRADING_BAD_VOLUME"`` too), else the text itself, kept verbatim.
         description: The server's human-readable text, if any.
         account_id: The ``ctidTraderAccountId`` the error concerns, if the server said.
         retry_after: Seconds until the payload type is unblocked (``BLOCKED_PAYLOAD_TYPE``).
@@ -88,13 +115,13 @@ class APIError(CTraderError):
         maintenance_end: datetime | None = None,
         raw: ErrorRes | CommonErrorRes | OrderErrorEvent | None = None,
     ) -> None:
-        self.error_code = error_code
+        self.error_code: ErrorCodeValue = error_code_of(error_code)
         self.description = description
         self.account_id = account_id
         self.retry_after = retry_after
         self.maintenance_end = maintenance_end
         self.raw = raw
-        text = error_code if not description else f"{error_code}: {description}"
+        text = str(self.error_code) if not description else f"{self.error_code}: {description}"
         if account_id:
             text += f" (account {account_id})"
         if retry_after is not None:

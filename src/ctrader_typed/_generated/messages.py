@@ -186,7 +186,6 @@ def _text(value: str | bytes) -> str:
 _CommonPayloadType_BY_VALUE: dict[int, CommonPayloadType] = {
     member.value: member for member in CommonPayloadType
 }
-_CommonErrorCode_BY_VALUE: dict[int, CommonErrorCode] = {member.value: member for member in CommonErrorCode}
 _PayloadType_BY_VALUE: dict[int, PayloadType] = {member.value: member for member in PayloadType}
 _DayOfWeek_BY_VALUE: dict[int, DayOfWeek] = {member.value: member for member in DayOfWeek}
 _CommissionType_BY_VALUE: dict[int, CommissionType] = {member.value: member for member in CommissionType}
@@ -227,7 +226,6 @@ _ClientPermissionScope_BY_VALUE: dict[int, ClientPermissionScope] = {
 _NotificationType_BY_VALUE: dict[int, NotificationType] = {
     member.value: member for member in NotificationType
 }
-_ErrorCode_BY_VALUE: dict[int, ErrorCode] = {member.value: member for member in ErrorCode}
 _LimitedRiskMarginCalculationStrategy_BY_VALUE: dict[int, LimitedRiskMarginCalculationStrategy] = {
     member.value: member for member in LimitedRiskMarginCalculationStrategy
 }

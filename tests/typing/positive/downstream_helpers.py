@@ -9,7 +9,9 @@ from typing import assert_type
 from ctrader_typed import (
     APIError,
     AsyncClient,
+    CommonErrorCode,
     Disconnected,
+    ErrorCode,
     ExecutionEvent,
     HandlerRegistration,
     Ohlc,
@@ -51,7 +53,7 @@ async def with_simulator(ctrader_simulator: Simulator) -> None:
         except RateLimitError as error:
             assert_type(error.retry_after, float | None)
         except APIError as error:
-            assert_type(error.error_code, str)
+            assert_type(error.error_code, ErrorCode | CommonErrorCode | str)
             assert_type(error.maintenance_end, datetime | None)
         [symbol] = (await client.send_symbol_by_id_req(sim.accounts[0], [1])).symbol
         units = SymbolUnits.from_symbol(symbol)

@@ -1,14 +1,20 @@
-"""Prices as ``Decimal`` and timestamps as ``datetime``, the way a trader's code holds them."""
+"""Prices as ``Decimal``, timestamps as ``datetime`` and error codes as enum members, the way a
+trader's code holds them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import assert_type
 from zoneinfo import ZoneInfo
 
 from ctrader_typed import (
+    APIError,
     AsyncClient,
+    CommonErrorCode,
+    ErrorCode,
     ExecutionEvent,
+    OrderError,
     OrderType,
     SymbolUnits,
     TimeInForce,
@@ -43,7 +49,32 @@ async def history_with_datetimes(client: AsyncClient, account_id: int, symbol_id
     new_york = ZoneInfo("America/New_York")
     start = datetime(2026, 3, 2, 9, 30, tzinfo=new_york)
     await client.send_get_trendbars_req(
-        account_id, TrendbarPeriod.M1, symbol_id, from_timestamp=start, to_timestamp=start + timedelta(hours=6)
+        account_id,
+        TrendbarPeriod.M1,
+        symbol_id,
+        from_timestamp=start,
+        to_timestamp=start + timedelta(hours=6),
     )
     await client.send_deal_list_req(account_id, from_timestamp=start, to_timestamp=1_772_000_000_000)
     await client.send_cash_flow_history_list_req(account_id, start, datetime.now(UTC))
+
+
+async def react_to_error_codes(client: AsyncClient, account_id: int) -> str:
+    try:
+        await client.send_close_position_req(account_id, 7, 100_000)
+    except OrderError as exc:
+        assert_type(exc.error_code, ErrorCode | CommonErrorCode | str)
+        if exc.error_code == ErrorCode.NOT_ENOUGH_MONEY:
+            return "top up"
+        if exc.error_code in (ErrorCode.POSITION_NOT_FOUND, "SOMETHING_NEWER"):
+            return "gone"
+        match exc.error_code:
+            case CommonErrorCode.MARKET_CLOSED:
+                return "later"
+            case ErrorCode.TRADING_BAD_VOLUME | ErrorCode.TRADING_BAD_STOPS:
+                return "fix the order"
+            case _:
+                return str(exc.error_code)
+    except APIError as exc:
+        return f"{exc.error_code}"
+    return "closed"
