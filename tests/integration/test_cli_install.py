@@ -3,6 +3,9 @@
 This is the README's first command, minus the shell: a real install with dependencies
 resolved from the package index (pip's cache makes repeats quick), then the demo with
 no configuration at all - offline, when the platform can cut the network.
+
+It leaves the default run (marker ``install``): ``nox -s install`` runs it, and ``.ci/run`` calls
+that session.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tests.integration.test_cli import assert_demo_output, clean_env, offline_pr
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
+@pytest.mark.install
 def test_fresh_install_runs_the_demo(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)

@@ -277,7 +277,7 @@ def _soak(report: dict[str, Any] | None) -> list[str]:
 def render(soak: dict[str, Any] | None, fuzz_examples: int, fuzz_note: str = "") -> str:
     examples = (
         f"The dedicated session (`nox -s fuzz`) runs {fuzz_examples:,} examples per property "
-        f"({3 * fuzz_examples:,} in all); the default run 2,000 per property."
+        f"({3 * fuzz_examples:,} in all); the default test run 200 per property and CI 2,000."
     )
     if fuzz_note:
         examples += f" {fuzz_note}"
@@ -309,7 +309,7 @@ def render(soak: dict[str, Any] | None, fuzz_examples: int, fuzz_note: str = "")
         "nox -s fuzz                 # 100,000 examples per property",
         "nox -s soak                 # the full-size soak (figures in .cache/reliability/soak.json) and the order burst",
         "CTRADER_SOAK_EVENTS=500000 CTRADER_SOAK_REQUESTS=25000 CTRADER_SOAK_ACCOUNTS=6 CTRADER_SOAK_SEED=1 \\",
-        "    python -m pytest tests/reliability/test_soak.py -m soak -s   # the same, by hand",
+        "    python -m pytest tests/reliability/test_soak.py -m soak -s -n 0   # the same, by hand",
         "python -m tests.reliability.report   # this section, from the rows and the last soak",
         "```",
     ]
