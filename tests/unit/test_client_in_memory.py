@@ -194,6 +194,19 @@ async def test_a_client_connects_once() -> None:
             await client.connect()
 
 
+async def test_close_while_connecting_ends_the_connect_and_its_link() -> None:
+    network = MemoryNetwork()
+    client = AsyncClient("memory", link_factory=network.open)
+    connecting = asyncio.create_task(client.connect())
+    await asyncio.sleep(0)  # connect() is waiting for its link
+    await client.close()
+    with pytest.raises(ConnectionClosedError, match="closed while it connected"):
+        await connecting
+    peer = await network.accept()
+    assert peer.closed.is_set()  # the link that opened too late was closed at once
+    assert client.is_closed
+
+
 async def test_requests_before_connect_fail_at_once() -> None:
     client = AsyncClient("memory", link_factory=MemoryNetwork().open)
     with pytest.raises(ConnectionClosedError, match="not connected"):

@@ -295,7 +295,7 @@ class RequestPipeline:
     async def _usable_link(self, internal: bool) -> Link:
         state = self._state
         while True:
-            if state.ending:
+            if state.ending():
                 error = ConnectionClosedError(
                     "the client is closed" if state.close_requested else "the client has stopped"
                 )
@@ -317,7 +317,7 @@ class RequestPipeline:
     def _link_now(self, internal: bool) -> Link | None:
         """The link a request may be sent on right now, or ``None`` (wait for it again)."""
         state = self._state
-        if state.ending:
+        if state.ending():
             return None
         link = state.link
         if link is None or not link.is_open:

@@ -141,7 +141,6 @@ class Lifecycle:
         """Closed, or given up for good."""
         return self.state in (ClientState.CLOSED, ClientState.FAILED)
 
-    @property
     def ending(self) -> bool:
         """Closed, closing or given up: nothing more may be sent."""
         return self.close_requested or self.stopped

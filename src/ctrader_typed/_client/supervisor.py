@@ -142,6 +142,9 @@ class Supervisor:
         """Open a new link and make it the current one."""
         link = await self._open_link(self._router.on_envelope, self._on_link_closed)
         state = self._state
+        if state.ending():  # closed (or stopped) while the link was opening: nobody will use it
+            link.close()
+            raise ConnectionClosedError("the client was closed while it connected")
         state.link = link
         self._pipeline.limiter.reset()
         if not link.is_open:  # closed before we took it over
@@ -180,7 +183,7 @@ class Supervisor:
             link = self._state.link
             if link is not None:
                 await link.wait_closed()
-            if self._state.ending:
+            if self._state.ending():
                 return
             if not await self._reconnect_loop():
                 return
@@ -193,7 +196,7 @@ class Supervisor:
         attempt = 0
         delay = self._backoff(1)
         while True:
-            if self._state.ending:
+            if self._state.ending():
                 return False
             try:
                 maintenance.check_cap()
@@ -216,6 +219,8 @@ class Supervisor:
                 if link is not None:
                     link.close(exc if not isinstance(exc, APIError) else None)
                     await link.wait_closed()
+                if self._state.ending():
+                    return False  # closed or stopped meanwhile: no attempt to report
                 max_attempts = settings.reconnect_max_attempts
                 give_up = max_attempts is not None and attempt >= max_attempts
                 delay = self._backoff(attempt + 1)
