@@ -343,7 +343,8 @@ class OrderRemoved(AccountChange):
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class FiguresChanged(AccountChange):
-    """Equity, margin or unrealized P&L moved (a quote, a margin change, an anchor)."""
+    """Equity, margin, unrealized P&L or leverage moved (a quote, a margin change, an anchor, a
+    trader update)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -853,7 +854,9 @@ class TrackedAccount:
             self._want_symbols = True
             self._changed()
             self._kick()
-        self._leverage = trader.leverage_in_cents
+        if trader.leverage_in_cents != self._leverage:
+            self._leverage = trader.leverage_in_cents
+            self._figures_changed()
         self._set_balance(money(trader.balance, digits), trader.balance_version, offline=offline)
 
     def _apply_order(self, order: Order, *, offline: bool) -> None:

@@ -36,7 +36,7 @@ from .support import authorized
 
 SYMBOLS = (1, 2, 3, 6, 8, 10)
 """EURUSD, GBPUSD, USDJPY, EURGBP, XAUUSD, BTCUSD: direct, inverse and two-step conversions."""
-STEPS = 40
+STEPS = 50
 
 
 async def settle(client: AsyncClient, account: TrackedAccount) -> None:
@@ -254,7 +254,7 @@ async def reconnect(sim: Simulator, driver: Driver, account: TrackedAccount) -> 
     return f"reconnect, offline: {done}"
 
 
-@pytest.mark.parametrize(("seed", "account_index"), [(1, 0), (2, 1), (3, 0), (4, 1)])
+@pytest.mark.parametrize(("seed", "account_index"), [(1, 0), (2, 1), (3, 0), (4, 1), (12, 0), (15, 1)])
 async def test_the_client_view_equals_the_simulator_after_every_step(
     ctrader_simulator: Simulator, seed: int, account_index: int
 ) -> None:
