@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -25,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -33,6 +34,9 @@ import pytest
 from ctrader_typed.cli import main
 from ctrader_typed.oauth import AsyncAuth, code_from_redirect
 from ctrader_typed.tokens import FileTokenStore, TokenSet
+
+if TYPE_CHECKING:
+    from ctrader_typed.testing import Simulator
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="signals and file modes")
 
@@ -530,6 +534,11 @@ def read_terminal(master: int, until: re.Pattern[bytes], seen: bytearray) -> Non
         seen.extend(chunk)
 
 
+def at_the_pty_size(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without COLUMNS/LINES (set in pytest-xdist's workers): they would win over the pty's size."""
+    return {k: v for k, v in env.items() if k not in {"COLUMNS", "LINES"}}
+
+
 @posix_only
 def test_quotes_board_in_a_narrow_terminal(signed_in: dict[str, str]) -> None:
     pytest.importorskip("rich", reason="the 'cli' extra (rich) is not installed")
@@ -539,7 +548,7 @@ def test_quotes_board_in_a_narrow_terminal(signed_in: dict[str, str]) -> None:
 
     master, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 12, 40, 0, 0))  # 12 rows, 40 columns
-    env = {**signed_in, "TERM": "xterm-256color", "NO_COLOR": "1"}
+    env = {**at_the_pty_size(signed_in), "TERM": "xterm-256color", "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [*AT_A_TERMINAL, *CLI, "quotes", "EURUSD", "GBPUSD"], env=env, stdin=child, stdout=child, stderr=child
     )
@@ -724,10 +733,139 @@ def test_refused_token_without_refresh_is_one_line(sim: SimInfo, tmp_path: Path)
     assert "not-a-token" not in result.stderr
 
 
-def test_unknown_account(signed_in: dict[str, str]) -> None:
+def test_unknown_account(sim: SimInfo, signed_in: dict[str, str]) -> None:
     result = run(["symbols", "--account", "123"], signed_in)
     assert result.returncode == 2
-    assert "account 123 is not available to this access token" in one_error_line(result, "symbols")
+    line = one_error_line(result, "symbols")
+    assert "no account of the token has the id or login 123" in line
+    assert f"{sim['accounts'][0]} (login " in line  # what the token does reach
+
+
+# -- --account: a login, an id, live or demo --------------------------------------------------------
+
+SIM_LOGINS = {44_000_001: 5_100_001, 44_000_002: 5_100_002, 44_000_101: 1_200_001}
+"""Accounts of the simulator's default token and their trader logins (the logins cTrader shows)."""
+
+
+def authorized_account(result: subprocess.CompletedProcess[str]) -> int:
+    """The account a command authorised, from its progress line on stderr."""
+    found = re.findall(r"authorizing account (\d+) \.\.\. ok", result.stderr)
+    assert len(found) == 1, result.stderr
+    return int(found[0])
+
+
+def test_the_sim_accounts_have_the_logins_these_tests_use(sim: SimInfo, signed_in: dict[str, str]) -> None:
+    result = run(["accounts"], signed_in)
+    assert result.returncode == 0, result.stderr
+    logins = {int(row.split()[-4]): int(row.split()[-2]) for row in result.stdout.splitlines()[2:]}
+    assert SIM_LOGINS.items() <= logins.items()
+
+
+@pytest.mark.parametrize(
+    ("choice", "account"),
+    [("5100002", 44_000_002), ("44000002", 44_000_002), ("1200001", 44_000_101), ("live", 44_000_101)],
+)
+def test_account_by_login_id_or_kind(signed_in: dict[str, str], choice: str, account: int) -> None:
+    result = run(["symbols", "--account", choice, "--search", "EURUSD"], signed_in)
+    assert result.returncode == 0, result.stderr
+    assert authorized_account(result) == account
+    assert "EURUSD" in result.stdout
+
+
+def test_account_from_the_environment_variable(signed_in: dict[str, str]) -> None:
+    result = run(["symbols", "--search", "EURUSD"], {**signed_in, "CTRADER_ACCOUNT_ID": "5100002"})
+    assert result.returncode == 0, result.stderr
+    assert authorized_account(result) == 44_000_002
+
+
+def test_accounts_marks_the_account_chosen_by_login(signed_in: dict[str, str]) -> None:
+    result = run(["accounts", "--account", "1200001"], signed_in)
+    assert result.returncode == 0, result.stderr
+    starred = [line for line in result.stdout.splitlines() if line.startswith("* ")]
+    assert len(starred) == 1
+    assert starred[0].split()[1:3] == ["44000101", "live"]
+
+
+def test_ambiguous_account_kind_lists_the_candidates(signed_in: dict[str, str]) -> None:
+    result = run(["symbols", "--account", "demo"], signed_in)  # the simulator grants several demo accounts
+    assert result.returncode == 2
+    line = one_error_line(result, "symbols")
+    assert "demo accounts" in line
+    assert "44000001 (login 5100001, demo, SimBroker)" in line
+    assert "44000002 (login 5100002, demo, SimBroker)" in line
+    assert "give the account's id or login" in line
+
+
+def test_account_of_the_other_environment_than_the_one_given(signed_in: dict[str, str]) -> None:
+    result = run(["symbols", "--env", "demo", "--account", "1200001"], signed_in)
+    assert result.returncode == 2
+    line = one_error_line(result, "symbols")
+    assert "44000101 (login 1200001, live, SimBroker) is a live account" in line
+    assert "drop --env demo" in line
+
+
+def test_demo_refuses_a_live_account_by_login(signed_in: dict[str, str]) -> None:
+    result = run(["demo", "--account", "1200001"], signed_in)
+    assert result.returncode == 2
+    line = one_error_line(result, "demo")
+    assert "is a live account; this command only uses demo accounts" in line
+    assert "authorizing" not in result.stderr + result.stdout
+
+
+def test_malformed_account_fails_before_connecting(
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_env.setenv("CTRADER_CLIENT_ID", "1_x")
+    cli_env.setenv("CTRADER_CLIENT_SECRET", "y")
+    cli_env.setenv("CTRADER_PORT", "1")  # nothing listens there: no connection may be attempted
+    status, _, err = in_process(["symbols", "--account", "my-account"], capsys)
+    assert status == 2
+    assert "--account takes an account id, a trader login" in one_error_line_of(err, "symbols")
+
+
+async def test_the_host_follows_the_account(ctrader_simulator: Simulator) -> None:
+    """Without a given host, a live account is authorised on the live host (here: another name
+    of the same simulator), after the account list was read on the environment's host."""
+    from ctrader_typed._cli._common import Progress, Settings
+    from ctrader_typed._cli._session import open_session
+
+    sim = ctrader_simulator
+    settings = Settings(
+        environment="demo",
+        host="localhost",
+        host_given=False,
+        hosts={"demo": "localhost", "live": "127.0.0.1"},
+        port=sim.port,
+        ca_file=str(sim.ca_file),
+        oauth_url=sim.oauth_url,
+        redirect_uri=sim.redirect_uri,
+        client_id=sim.client_id,
+        client_secret=sim.client_secret,
+        access_token=sim.access_token,
+        account=1_200_001,
+    )
+    log = io.StringIO()
+    async with open_session(settings, Progress(log), reconnect=False) as session:
+        assert session.account is not None
+        assert session.account.is_live
+        assert session.account_id == 44_000_101
+        trader = await session.client.send_trader_req(session.account_id)
+        assert trader.trader.trader_login == 1_200_001
+    steps = [line for line in log.getvalue().splitlines() if line.startswith("- ")]
+    assert [step.split(" ... ")[0] for step in steps] == [
+        f"- connecting to localhost:{sim.port}",
+        "- authenticating the application",
+        "- listing the accounts of the access token",
+        f"- connecting to 127.0.0.1:{sim.port}",
+        "- authenticating the application",
+        "- authorizing account 44000101",
+    ]
+    assert "is a live account: it is served by 127.0.0.1" in log.getvalue()
+    demo = dataclasses.replace(settings, account=5_100_002)
+    log = io.StringIO()
+    async with open_session(demo, Progress(log), reconnect=False) as session:
+        assert session.account_id == 44_000_002
+    assert "127.0.0.1" not in log.getvalue()  # a demo account stays on the demo host
 
 
 def test_untrusted_server_certificate(sim: SimInfo, signed_in: dict[str, str]) -> None:

@@ -10,15 +10,18 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ctrader_typed._cli import _ui
 from ctrader_typed._generated.enums import TrendbarPeriod
 from ctrader_typed.oauth import DEFAULT_BASE_URL, DEFAULT_REDIRECT_URI
 from ctrader_typed.tokens import FileTokenStore, default_token_dir
+
+if TYPE_CHECKING:
+    from ctrader_typed._generated.messages import CtidTraderAccount
 
 __all__ = [
     "CLIError",
@@ -26,6 +29,7 @@ __all__ = [
     "Progress",
     "Settings",
     "add_connection_arguments",
+    "parse_account",
     "parse_period",
     "parse_time",
     "render_table",
@@ -66,12 +70,21 @@ class Settings:
     client_id: str | None = dataclasses.field(default=None)
     client_secret: str | None = dataclasses.field(default=None, repr=False)
     access_token: str | None = dataclasses.field(default=None, repr=False)
-    account_id: int | None = None
+    account: int | str | None = None
+    """What ``--account`` asked for: an account id or trader login (``int``), ``"live"`` or
+    ``"demo"`` (the only account of that kind), or ``None`` (see ``_session.choose_account``)."""
+    environment_given: bool = False
+    """``--env`` or ``CTRADER_ENV`` was set (rather than the demo default)."""
+    host_given: bool = False
+    """``--host`` or ``CTRADER_HOST`` was set: every connection goes there, whatever the account."""
+    hosts: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(HOSTS))
+    """The host of each environment, used when ``host_given`` is false."""
     token_dir: Path | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
-        environment = (args.env or _env("CTRADER_ENV") or "demo").lower()
+        environment_text = args.env or _env("CTRADER_ENV")
+        environment = (environment_text or "demo").lower()
         if environment not in ENVIRONMENTS:
             raise CLIError(f"CTRADER_ENV must be 'demo' or 'live', not {environment!r}", exit_code=EXIT_USAGE)
         port_text = args.port or _env("CTRADER_PORT")
@@ -79,18 +92,14 @@ class Settings:
             port = int(port_text) if port_text else DEFAULT_PORT
         except ValueError:
             raise CLIError(f"port must be a number, not {port_text!r}", exit_code=EXIT_USAGE) from None
-        account_text = args.account or _env("CTRADER_ACCOUNT_ID")
-        try:
-            account_id = int(account_text) if account_text else None
-        except ValueError:
-            raise CLIError(
-                f"the account must be a ctidTraderAccountId (a number), not {account_text!r}",
-                exit_code=EXIT_USAGE,
-            ) from None
+        account = parse_account(args.account or _env("CTRADER_ACCOUNT_ID"))
         token_dir = getattr(args, "token_dir", None)
+        host = args.host or _env("CTRADER_HOST")
         return cls(
             environment=environment,
-            host=args.host or _env("CTRADER_HOST") or HOSTS[environment],
+            environment_given=environment_text is not None,
+            host=host or HOSTS[environment],
+            host_given=host is not None,
             port=port,
             ca_file=args.ca_file or _env("CTRADER_CA_FILE"),
             oauth_url=args.oauth_url or _env("CTRADER_OAUTH_URL") or DEFAULT_BASE_URL,
@@ -98,9 +107,15 @@ class Settings:
             client_id=args.client_id or _env("CTRADER_CLIENT_ID"),
             client_secret=args.client_secret or _env("CTRADER_CLIENT_SECRET"),
             access_token=args.access_token or _env("CTRADER_ACCESS_TOKEN"),
-            account_id=account_id,
+            account=account,
             token_dir=Path(token_dir) if token_dir else None,
         )
+
+    def host_for(self, account: CtidTraderAccount) -> str:
+        """Where ``account`` is authorised: the given host, else its environment's (live or demo)."""
+        if self.host_given:
+            return self.host
+        return self.hosts["live" if account.is_live else "demo"]
 
     def credentials(self) -> tuple[str, str]:
         """The application's client id and secret, or a one-line error saying how to give them."""
@@ -138,6 +153,21 @@ class Settings:
         return self.ssl_context() if self.ca_file is not None else True
 
 
+def parse_account(text: str | None) -> int | str | None:
+    """``--account``: an id or login (digits), ``live`` or ``demo``; anything else is a usage error."""
+    if text is None or not text.strip():
+        return None
+    value = text.strip().lower()
+    if value in ENVIRONMENTS:
+        return value
+    if value.isdigit():
+        return int(value)
+    raise CLIError(
+        f"--account takes an account id, a trader login (as shown in cTrader), 'live' or 'demo', not {text!r}",
+        exit_code=EXIT_USAGE,
+    )
+
+
 def add_connection_arguments(parser: argparse.ArgumentParser, *, account: bool = True) -> None:
     """The flags every networked subcommand takes; each falls back to an environment variable."""
     parser.add_argument(
@@ -161,8 +191,10 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, account: bool =
     if account:
         group.add_argument(
             "--account",
-            metavar="ID",
-            help="ctidTraderAccountId to use (CTRADER_ACCOUNT_ID; default: the first account of the environment)",
+            metavar="ACCOUNT",
+            help="the account to use: its login as shown in cTrader, its ctidTraderAccountId, or 'live'/'demo' "
+            "for the only account of that kind; the host follows the account (CTRADER_ACCOUNT_ID; "
+            "default: the first account of the environment)",
         )
     group.add_argument("--host", help="Open API host (CTRADER_HOST; default {demo,live}.ctraderapi.com)")
     group.add_argument("--port", help=f"Open API port (CTRADER_PORT; default {DEFAULT_PORT})")

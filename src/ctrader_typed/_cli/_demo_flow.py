@@ -42,7 +42,7 @@ async def run_demo(args: argparse.Namespace, progress: Progress) -> int:
                 exit_code=EXIT_USAGE,
             )
         say(f"Running against {settings.host}:{settings.port} with your stored tokens (a demo account).")
-        async with open_session(settings, progress, reconnect=False) as session:
+        async with open_session(settings, progress, reconnect=False, demo_only=True) as session:
             await _market_tour(session, args, progress)
     else:
         say("ctrader-typed demo: the whole flow against a simulator started in this process.")
@@ -109,15 +109,14 @@ async def _simulated_session(progress: Progress) -> AsyncIterator[Session]:
             for account in accounts:
                 kind = "live" if account.is_live else "demo"
                 say(f"  account {account.ctid_trader_account_id} ({kind}, login {account.trader_login})")
-            demo_accounts = [a.ctid_trader_account_id for a in accounts if not a.is_live]
+            demo_accounts = [a for a in accounts if not a.is_live]
             if not demo_accounts:
                 raise CLIError("the simulator granted no demo account")
-            account_id = demo_accounts[0]
+            account = demo_accounts[0]
+            account_id = account.ctid_trader_account_id
             with progress.step(f"authorizing account {account_id} (AccountAuthReq)"):
                 await client.send_account_auth_req(account_id, tokens.access_token)
-            yield Session(
-                client=client, access_token=tokens.access_token, accounts=accounts, account_id=account_id
-            )
+            yield Session(client=client, access_token=tokens.access_token, accounts=accounts, account=account)
         finally:
             await client.close()
     finally:

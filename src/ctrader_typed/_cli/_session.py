@@ -9,12 +9,19 @@ from collections.abc import AsyncIterator, Sequence
 from ctrader_typed._cli._common import EXIT_USAGE, CLIError, Progress, Settings, suggest
 from ctrader_typed._cli._errors import TOKEN_CODES
 from ctrader_typed._generated.messages import CtidTraderAccount, LightSymbol, Symbol
+from ctrader_typed.accounts import (
+    AccountResolutionError,
+    AmbiguousAccountError,
+    describe_account,
+    list_accounts,
+    pick_account,
+)
 from ctrader_typed.client import AsyncClient
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, OAuthError
 from ctrader_typed.oauth import AsyncAuth
 from ctrader_typed.tokens import FileTokenStore, TokenSet
 
-__all__ = ["Session", "find_symbols", "open_session"]
+__all__ = ["Session", "choose_account", "find_symbols", "open_session"]
 
 REFRESH_MARGIN = 300.0
 """Refresh stored tokens this many seconds before they expire."""
@@ -25,8 +32,13 @@ class Session:
     client: AsyncClient
     access_token: str
     accounts: tuple[CtidTraderAccount, ...]
-    account_id: int
-    """The authorised account (0 when none was asked for)."""
+    account: CtidTraderAccount | None
+    """The authorised account (``None`` when none was asked for)."""
+
+    @property
+    def account_id(self) -> int:
+        """The authorised account's ctidTraderAccountId (0 when none was asked for)."""
+        return self.account.ctid_trader_account_id if self.account is not None else 0
 
 
 async def _stored_tokens(
@@ -60,6 +72,40 @@ async def _stored_tokens(
     return tokens, store
 
 
+async def _connect(
+    settings: Settings,
+    host: str,
+    tokens: TokenSet | None,
+    store: FileTokenStore | None,
+    progress: Progress,
+    *,
+    reconnect: bool,
+) -> AsyncClient:
+    """A client connected to ``host`` with the application authenticated."""
+    client_id, client_secret = settings.credentials()
+    client = AsyncClient(
+        host,
+        settings.port,
+        ssl_context=settings.ssl_context(),
+        tokens=tokens,
+        token_store=store,
+        refresh_margin=REFRESH_MARGIN,
+        reconnect=reconnect,
+    )
+    with progress.step(f"connecting to {host}:{settings.port}"):
+        try:
+            await client.connect()
+        except ConnectionClosedError as exc:
+            raise CLIError(f"cannot connect to {host}:{settings.port}: {exc}") from None
+    try:
+        with progress.step("authenticating the application"):
+            await client.send_application_auth_req(client_id, client_secret)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
 @contextlib.asynccontextmanager
 async def open_session(
     settings: Settings,
@@ -67,71 +113,89 @@ async def open_session(
     *,
     authorize_account: bool = True,
     reconnect: bool = True,
+    demo_only: bool = False,
 ) -> AsyncIterator[Session]:
-    """A connected client with the application authenticated and (by default) one account authorised."""
-    client_id, client_secret = settings.credentials()
+    """A connected client with the application authenticated and (by default) one account authorised.
+
+    The account is the one ``choose_account`` picks; unless a host was given, the connection
+    is (re)made to its environment's host before it is authorised (the account list itself
+    can be read on either). ``demo_only`` refuses live accounts.
+    """
+    settings.credentials()  # missing credentials fail before anything else
     tokens, store = await _stored_tokens(settings, progress)
-    context = settings.ssl_context()
-    client = AsyncClient(
-        settings.host,
-        settings.port,
-        ssl_context=context,
-        tokens=tokens,
-        token_store=store,
-        refresh_margin=REFRESH_MARGIN,
-        reconnect=reconnect,
-    )
-    with progress.step(f"connecting to {settings.host}:{settings.port}"):
-        try:
-            await client.connect()
-        except ConnectionClosedError as exc:
-            raise CLIError(f"cannot connect to {settings.host}:{settings.port}: {exc}") from None
+    client = await _connect(settings, settings.host, tokens, store, progress, reconnect=reconnect)
     try:
-        with progress.step("authenticating the application"):
-            await client.send_application_auth_req(client_id, client_secret)
         access_token = tokens.access_token if tokens is not None else settings.access_token or ""
         with progress.step("listing the accounts of the access token"):
             try:
-                listing = await client.send_get_account_list_by_access_token_req(access_token)
+                accounts = await list_accounts(client, access_token)
             except AuthenticationError as exc:
                 if exc.error_code not in TOKEN_CODES or tokens is None:
                     raise
                 progress.info(f"  the access token was refused ({exc.error_code}); refreshing it")
-                access_token = (await client.refresh_tokens()).access_token
-                listing = await client.send_get_account_list_by_access_token_req(access_token)
-        accounts = tuple(listing.ctid_trader_account)
-        account_id = 0
+                tokens = await client.refresh_tokens()
+                access_token = tokens.access_token
+                accounts = await list_accounts(client, access_token)
+        account: CtidTraderAccount | None = None
         if authorize_account:
-            account_id = pick_account(accounts, settings)
+            account = choose_account(accounts, settings, demo_only=demo_only)
+            host = settings.host_for(account)
+            if host != settings.host:
+                kind = "live" if account.is_live else "demo"
+                progress.info(f"  {describe_account(account)} is a {kind} account: it is served by {host}")
+                await client.close()
+                client = await _connect(settings, host, tokens, store, progress, reconnect=reconnect)
+            account_id = account.ctid_trader_account_id
             with progress.step(f"authorizing account {account_id}"):
                 await client.send_account_auth_req(account_id, access_token)
-        yield Session(client=client, access_token=access_token, accounts=accounts, account_id=account_id)
+        yield Session(client=client, access_token=access_token, accounts=accounts, account=account)
     finally:
         await client.close()
 
 
-def pick_account(accounts: Sequence[CtidTraderAccount], settings: Settings) -> int:
-    """The requested account, or the first one of the environment."""
-    live = settings.environment == "live"
-    if settings.account_id is not None:
-        for account in accounts:
-            if account.ctid_trader_account_id == settings.account_id:
-                if bool(account.is_live) != live:
-                    kind = "live" if account.is_live else "demo"
-                    raise CLIError(
-                        f"account {settings.account_id} is a {kind} account; use --env {kind}",
-                        exit_code=EXIT_USAGE,
-                    )
-                return settings.account_id
-        known = ", ".join(str(a.ctid_trader_account_id) for a in accounts) or "none"
-        raise CLIError(
-            f"account {settings.account_id} is not available to this access token (available: {known})",
-            exit_code=EXIT_USAGE,
-        )
-    for account in accounts:
-        if bool(account.is_live) == live:
-            return account.ctid_trader_account_id
-    raise CLIError(f"this access token grants no {settings.environment} accounts", exit_code=EXIT_USAGE)
+def choose_account(
+    accounts: Sequence[CtidTraderAccount], settings: Settings, *, demo_only: bool = False
+) -> CtidTraderAccount:
+    """The account the command means.
+
+    With ``--account`` (an id, a login as shown in cTrader, ``live`` or ``demo``): the one
+    account it names (``ctrader_typed.accounts.pick_account``); an ``--env`` that was given
+    tells apart a login found at a live and a demo broker, and contradicting it is an error.
+    Without: the first account of the environment (``--env``, demo by default) or, when no
+    environment was given and the token reaches no demo account, the token's only account.
+
+    Raises:
+        CLIError: The choice names no account, several, or one of the wrong kind (exit 2).
+    """
+    wanted: bool | None = (settings.environment == "live") if settings.environment_given else None
+    if demo_only:
+        wanted = False
+    try:
+        if settings.account is None:
+            live = bool(wanted) if wanted is not None else settings.environment == "live"
+            for account in accounts:
+                if bool(account.is_live) == live:
+                    return account
+            if wanted is None:
+                return pick_account(accounts, None)
+            kind = "live" if live else "demo"
+            raise CLIError(f"this access token grants no {kind} accounts", exit_code=EXIT_USAGE)
+        try:
+            account = pick_account(accounts, settings.account)
+        except AmbiguousAccountError:
+            if wanted is None:
+                raise
+            account = pick_account(accounts, settings.account, live=wanted)
+    except AccountResolutionError as exc:
+        raise CLIError(f"{exc} (--account / CTRADER_ACCOUNT_ID)", exit_code=EXIT_USAGE) from None
+    if wanted is not None and bool(account.is_live) != wanted:
+        kind = "live" if account.is_live else "demo"
+        if demo_only:
+            advice = "this command only uses demo accounts"
+        else:
+            advice = f"drop --env {settings.environment} / CTRADER_ENV (the host follows the account)"
+        raise CLIError(f"{describe_account(account)} is a {kind} account; {advice}", exit_code=EXIT_USAGE)
+    return account
 
 
 async def find_symbols(session: Session, names: Sequence[str]) -> list[tuple[str, Symbol]]:

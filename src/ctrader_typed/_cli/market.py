@@ -120,13 +120,13 @@ such as 90m, 12h, 3d, 2w. Without --from, the last --count bars up to --to.""",
 
 
 async def run_accounts(args: argparse.Namespace, progress: Progress) -> int:
-    from ctrader_typed._cli._session import open_session, pick_account
+    from ctrader_typed._cli._session import choose_account, open_session
 
     settings = Settings.from_args(args)
     async with open_session(settings, progress, authorize_account=False, reconnect=False) as session:
         accounts = session.accounts
     try:
-        chosen: int | None = pick_account(accounts, settings)
+        chosen: int | None = choose_account(accounts, settings).ctid_trader_account_id
     except CLIError:
         chosen = None
     rows = [
