@@ -1,6 +1,8 @@
 """Developer sessions: ``nox -s codegen``, ``nox -s tests``, ``nox -s interop`` ...
 
-Each session installs what it needs into its own virtualenv under ``.nox/``.
+Each session installs what it needs into its own virtualenv under ``.nox/``. A session whose Python
+is not installed is skipped, with the interpreter it looked for as the reason (``nox -s matrix`` on a
+machine without 3.12, say); ``.ci/run`` passes ``--error-on-missing-interpreters`` so CI fails instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = False  # nox turns it on where CI is set; the command line wins
 nox.options.sessions = ["codegen_check", "lint", "mypy", "typing", "tests"]
 
 PYTHON = "3.11"
@@ -66,7 +69,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=["3.11", "3.12", "3.13"])
 def matrix(session: nox.Session) -> None:
-    """The test suite on every supported interpreter (not in CI: CI runs 3.11)."""
+    """The test suite on every supported interpreter, each skipped where it is not installed (not in CI: CI runs 3.11)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "pytest", "-q", *session.posargs)
 
@@ -132,14 +135,20 @@ def bench(session: nox.Session) -> None:
 def reliability(session: nox.Session) -> None:
     """Fault matrix, soak, default fuzz run and security checks; then print the README section with the soak figures."""
     session.install("-e", ".[dev]")
-    session.run("python", "-m", "pytest", "tests/reliability", "-m", "soak or not soak", *session.posargs)
+    session.run("python", "-m", "pytest", "tests/reliability", *session.posargs)
+    # The soak and the order burst load the machine on purpose: one at a time, in one process.
+    session.run("python", "-m", "pytest", "tests/reliability", "-m", "soak", "-n", "0", *session.posargs)
     session.run("python", "-m", "tests.reliability.report")
 
 
 @nox.session(python=PYTHON)
 def soak(session: nox.Session) -> None:
-    """The full-size soak (500,000 spot events, 25,000 requests; 1-2 min; figures in .cache/reliability/soak.json) and the 500-order burst on busy cores."""
-    session.install("-e", ".[dev]")
+    """The full-size soak (500,000 spot events, 25,000 requests; 1-2 min; figures in .cache/reliability/soak.json) and the 500-order burst on busy cores.
+
+    ``CTRADER_SOAK_*`` in the environment size it (``.ci/run`` runs a slice this way); in one process
+    (``-n 0``), one test at a time, printing its figures (``-s``).
+    """
+    session.install("-e", ".[test]")
     session.run(
         "python",
         "-m",
@@ -148,6 +157,8 @@ def soak(session: nox.Session) -> None:
         "tests/reliability/test_order_burst.py",
         "-m",
         "soak",
+        "-n",
+        "0",
         "-s",
         *session.posargs,
     )
@@ -155,14 +166,37 @@ def soak(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def fuzz(session: nox.Session) -> None:
-    """Hypothesis over the frame decoder and message decoding: 100,000 examples per property (~15-20 min)."""
-    session.install("-e", ".[dev]")
+    """Hypothesis over the frame decoder and message decoding: 100,000 examples per property (~10-20 min).
+
+    ``nox -s fuzz -- 2000`` runs another count (CI runs 2,000); further arguments go to pytest.
+    """
+    args = list(session.posargs)
+    examples = args.pop(0) if args[:1] and args[0].isdigit() else "100000"
+    session.install("-e", ".[test]")
     session.run(
         "python",
         "-m",
         "pytest",
         "tests/reliability/test_fuzz.py",
         "-q",
+        *args,
+        env={"CTRADER_FUZZ_EXAMPLES": examples},
+    )
+
+
+@nox.session(python=PYTHON)
+def install(session: nox.Session) -> None:
+    """The fresh install: ``pip install '<repo>[sim]'`` into a new virtualenv, then ``ctrader-typed demo`` in it."""
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/integration/test_cli_install.py",
+        "-m",
+        "install",
+        "-n",
+        "0",
+        "-q",
         *session.posargs,
-        env={"CTRADER_FUZZ_EXAMPLES": "100000"},
     )

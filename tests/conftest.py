@@ -7,7 +7,6 @@ Hypothesis runs under one of the profiles below, chosen by ``HYPOTHESIS_PROFILE`
 
 * ``dev``: random examples, remembered in ``.hypothesis/`` so a failure found once is replayed first.
 * ``ci``: the same examples on every run (``derandomize``), no example database.
-* ``fuzz``: random examples, for ``nox -s fuzz``.
 
 No profile has a deadline or the "too slow" health check: both measure machine speed, and the
 suite must give the same verdict on a loaded machine as on a quiet one.
@@ -25,7 +24,6 @@ settings.register_profile("dev", deadline=None, suppress_health_check=_UNTIMED)
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=_UNTIMED, derandomize=True, database=None, print_blob=True
 )
-settings.register_profile("fuzz", deadline=None, suppress_health_check=_UNTIMED, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
