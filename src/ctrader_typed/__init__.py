@@ -96,6 +96,18 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["Quote", "QuoteCache", "QuoteUpdates"], "ctrader_typed.quotes"),
     **dict.fromkeys(["SymbolCatalogue", "SymbolInfo", "UnknownSymbolError"], "ctrader_typed.symbols"),
     **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
+    **dict.fromkeys(
+        [
+            "KEEP",
+            "BracketResult",
+            "Keep",
+            "OrderOutcome",
+            "amend_position_protection",
+            "close_all",
+            "place_bracket_order",
+        ],
+        "ctrader_typed.trading",
+    ),
     **dict.fromkeys(["Ohlc", "SymbolUnits", "Tick"], "ctrader_typed.units"),
 }
 
@@ -154,6 +166,15 @@ if TYPE_CHECKING:
     from ctrader_typed.quotes import Quote, QuoteCache, QuoteUpdates
     from ctrader_typed.symbols import SymbolCatalogue, SymbolInfo, UnknownSymbolError
     from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
+    from ctrader_typed.trading import (
+        KEEP,
+        BracketResult,
+        Keep,
+        OrderOutcome,
+        amend_position_protection,
+        close_all,
+        place_bracket_order,
+    )
     from ctrader_typed.units import Ohlc, SymbolUnits, Tick
 
     __version__: str
@@ -182,6 +203,7 @@ else:
 
 
 __all__ = [
+    "KEEP",
     "TERMINAL_EXECUTION_TYPES",
     "APIError",
     "AccountChange",
@@ -196,6 +218,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BalanceChanged",
+    "BracketResult",
     "CTraderError",
     "ClientEvent",
     "ClientOptions",
@@ -207,6 +230,7 @@ __all__ = [
     "FiguresChanged",
     "FileTokenStore",
     "HandlerRegistration",
+    "Keep",
     "LocalProtocolError",
     "MaintenanceError",
     "MaintenanceScheduled",
@@ -215,6 +239,7 @@ __all__ = [
     "OAuthError",
     "Ohlc",
     "OrderError",
+    "OrderOutcome",
     "OrderPlaced",
     "OrderRemoved",
     "OrderState",
@@ -250,6 +275,8 @@ __all__ = [
     "UnknownSymbolError",
     "Wrapper",
     "__version__",
+    "amend_position_protection",
+    "close_all",
     "code_from_redirect",
     "iter_cash_flow",
     "iter_deals",
@@ -258,6 +285,7 @@ __all__ = [
     "iter_trendbars",
     "iter_trendbars_raw",
     "list_accounts",
+    "place_bracket_order",
     "resolve_account",
     "track_account",
 ]

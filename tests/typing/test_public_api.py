@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "ctrader_typed.oauth",
     "ctrader_typed.testing",
     "ctrader_typed.tokens",
+    "ctrader_typed.trading",
     "ctrader_typed.units",
 ]
 

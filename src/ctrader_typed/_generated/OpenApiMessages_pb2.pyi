@@ -608,6 +608,9 @@ Global___ProtoOAAmendOrderReq: _TypeAlias = ProtoOAAmendOrderReq  # noqa: Y015
 class ProtoOAAmendPositionSLTPReq(_message.Message):
     """Client request to set or change the stop-loss and take-profit of an open position; needs trading
     permission. Answered by ProtoOAExecutionEvent, or ProtoOAOrderErrorEvent on validation failure.
+    The request replaces both levels at once: a stopLoss or takeProfit left out is removed, not kept.
+    To change one level only, send the other's current value as well (ProtoOAPosition.stopLoss /
+    takeProfit from ProtoOAReconcileReq); ctrader_typed.trading.amend_position_protection does that.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -627,9 +630,9 @@ class ProtoOAAmendPositionSLTPReq(_message.Message):
     positionId: _builtins.int
     """Id of the open position to modify."""
     stopLoss: _builtins.float
-    """New stop-loss as an absolute price (double)."""
+    """New stop-loss as an absolute price (double); left out, the position has no stop-loss afterwards."""
     takeProfit: _builtins.float
-    """New take-profit as an absolute price (double)."""
+    """New take-profit as an absolute price (double); left out, the position has no take-profit afterwards."""
     guaranteedStopLoss: _builtins.bool
     """True requests a guaranteed stop-loss (only on accounts that offer guaranteed stops)."""
     trailingStopLoss: _builtins.bool

@@ -4455,6 +4455,9 @@ _AmendOrderReq_SLOTS = slot_setters(
 class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq]):
     """Client request to set or change the stop-loss and take-profit of an open position; needs trading
     permission. Answered by ``ExecutionEvent``, or ``OrderErrorEvent`` on validation failure.
+    The request replaces both levels at once: a ``stop_loss`` or ``take_profit`` left out is removed, not kept.
+    To change one level only, send the other's current value as well (``Position.stop_loss`` /
+    ``take_profit`` from ``ReconcileReq``); ctrader_typed.trading.amend_position_protection does that.
 
     Schema name: ``ProtoOAAmendPositionSLTPReq`` (OpenApiMessages.proto, payload type 2110).
     """
@@ -4471,10 +4474,10 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
     """Id of the open position to modify."""
 
     stop_loss: float | None = None
-    """New stop-loss as an absolute price (double)."""
+    """New stop-loss as an absolute price (double); left out, the position has no stop-loss afterwards."""
 
     take_profit: float | None = None
-    """New take-profit as an absolute price (double)."""
+    """New take-profit as an absolute price (double); left out, the position has no take-profit afterwards."""
 
     guaranteed_stop_loss: bool | None = None
     """True requests a guaranteed stop-loss (only on accounts that offer guaranteed stops)."""

@@ -506,14 +506,17 @@ class GeneratedRequests(RequestSender):
     ) -> ExecutionEvent:
         """Client request to set or change the stop-loss and take-profit of an open position; needs trading
         permission. Answered by ``ExecutionEvent``, or ``OrderErrorEvent`` on validation failure.
+        The request replaces both levels at once: a ``stop_loss`` or ``take_profit`` left out is removed, not kept.
+        To change one level only, send the other's current value as well (``Position.stop_loss`` /
+        ``take_profit`` from ``ReconcileReq``); ctrader_typed.trading.amend_position_protection does that.
 
         Sends ``ProtoOAAmendPositionSLTPReq`` (payload type 2110).
 
         Args:
             ctid_trader_account_id: Account that owns the position.
             position_id: Id of the open position to modify.
-            stop_loss: New stop-loss as an absolute price (double). A ``Decimal`` or ``int`` is sent as the nearest double.
-            take_profit: New take-profit as an absolute price (double). A ``Decimal`` or ``int`` is sent as the nearest double.
+            stop_loss: New stop-loss as an absolute price (double); left out, the position has no stop-loss afterwards. A ``Decimal`` or ``int`` is sent as the nearest double.
+            take_profit: New take-profit as an absolute price (double); left out, the position has no take-profit afterwards. A ``Decimal`` or ``int`` is sent as the nearest double.
             guaranteed_stop_loss: True requests a guaranteed stop-loss (only on accounts that offer guaranteed stops).
             trailing_stop_loss: True makes the stop-loss trail the market.
             stop_loss_trigger_method: Which price movement triggers the protective stop-loss order (TRADE by default). Server default when omitted: ``OrderTriggerMethod.TRADE``.

@@ -9,17 +9,23 @@ from typing import assert_type
 from zoneinfo import ZoneInfo
 
 from ctrader_typed import (
+    KEEP,
     APIError,
     AsyncClient,
+    BracketResult,
     CommonErrorCode,
     ErrorCode,
     ExecutionEvent,
     OrderError,
+    OrderOutcome,
     OrderType,
     SymbolUnits,
     TimeInForce,
     TradeSide,
     TrendbarPeriod,
+    amend_position_protection,
+    close_all,
+    place_bracket_order,
 )
 
 
@@ -78,3 +84,29 @@ async def react_to_error_codes(client: AsyncClient, account_id: int) -> str:
     except APIError as exc:
         return f"{exc.error_code}"
     return "closed"
+
+
+async def trade_with_helpers(client: AsyncClient, account_id: int, units: SymbolUnits) -> list[str]:
+    entry = Decimal("1.08450")
+    bracket: BracketResult = await place_bracket_order(
+        client,
+        account_id,
+        units.symbol_id,
+        TradeSide.BUY,
+        100_000,
+        stop_loss=units.add_pips(entry, -20),
+        take_profit=units.add_pips(entry, 40),
+        entry_price=entry,
+    )
+    report = [f"{o.action}: {o.ok} {o.error}" for o in bracket.outcomes]
+    if bracket.position_id is not None:
+        await amend_position_protection(
+            client, account_id, bracket.position_id, stop_loss=entry, take_profit=KEEP
+        )
+    outcomes: tuple[OrderOutcome, ...] = await close_all(
+        client, account_id, symbol_id=units.symbol_id, cancel_orders=True
+    )
+    for outcome in outcomes:
+        if outcome.error is not None and outcome.error.__class__ is OrderError:
+            report.append(f"{outcome.position_id}: {outcome.error}")
+    return report
