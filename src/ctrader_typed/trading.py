@@ -10,8 +10,8 @@
 The multi-order helpers never stop half-way: every order they touch gets an ``OrderOutcome``
 in the result, successful or not, with the typed error (``OrderError``, ``APIError``,
 ``RequestTimeoutError``, ``ConnectionClosedError`` ...) of the one that failed. Nothing is
-ever sent twice. Only a failure before the first order is sent (reading the account's
-positions) is raised.
+ever sent twice. Only what goes wrong before the first order is sent is raised: invalid
+arguments (``ValueError``) and a failure to read the account's positions.
 
 What the helpers know of an account comes from one ``send_reconcile_req`` made when they
 start; a change made elsewhere in between (another program, a stop loss hit) is not seen.
