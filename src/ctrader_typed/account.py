@@ -512,6 +512,8 @@ class TrackedAccount:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closed = False
+        self._starting = True
+        """While ``_start`` reads the account itself, work asked for by events waits for it."""
         self._registrations: list[Callable[[], None]] = []
 
     def __repr__(self) -> str:
@@ -545,6 +547,9 @@ class TrackedAccount:
         except BaseException:
             await self.close()
             raise
+        self._starting = False
+        if not self._idle.is_set():
+            self._kick()  # events that came in meanwhile asked for work
         if self.reanchor_interval is not None:
             self._periodic = asyncio.get_running_loop().create_task(
                 self._reanchor_forever(self.reanchor_interval),
@@ -1062,6 +1067,8 @@ class TrackedAccount:
         if self._closed:
             return
         self._idle.clear()
+        if self._starting:
+            return
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(
                 self._work(), name=f"ctrader-typed account {self.account_id} worker"
