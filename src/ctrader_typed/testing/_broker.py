@@ -238,9 +238,12 @@ class Broker:
         symbol_leverage = tiers[0][1] if tiers else 100
         return float(min(account.leverage_in_cents / 100, symbol_leverage))
 
-    def margin(self, account: Account, spec: SymbolSpec, volume: int) -> int:
-        units = volume / 100
-        return self._to_money(account, units / self._leverage(account, spec), spec.base_asset_id)
+    def margin(self, account: Account, spec: SymbolSpec, volume: int, rate: float | None = None) -> int:
+        """Margin of ``volume`` in money units: units / leverage at ``rate`` (default: the current
+        rate of the base asset in the deposit asset)."""
+        if rate is None:
+            rate = self.market.rate(spec.base_asset_id, account.deposit_asset_id)
+        return round(volume / 100 / self._leverage(account, spec) * rate * account.scale)
 
     def _commission(self, account: Account, spec: SymbolSpec, volume: int) -> int:
         notional_usd = volume / 100 * self.market.rate(spec.base_asset_id, USD)
@@ -327,15 +330,21 @@ class Broker:
         ``symbol_id`` moves; one ``ProtoOAMarginChangedEvent`` per position whose margin changed."""
         out: list[tuple[int, pb.ProtoOAMarginChangedEvent]] = []
         for account in self.accounts.values():
+            rates: dict[int, float] = {}
             for position in account.open_positions():
                 spec = symbol_spec(position.tradeData.symbolId)
                 if spec is None or symbol_id not in _chain_ids(spec.base_asset_id, account.deposit_asset_id):
                     continue
-                margin = self.margin(account, spec, position.tradeData.volume)
+                rate = rates.get(spec.base_asset_id)
+                if rate is None:
+                    rate = rates[spec.base_asset_id] = self.market.rate(
+                        spec.base_asset_id, account.deposit_asset_id
+                    )
+                margin = self.margin(account, spec, position.tradeData.volume, rate)
                 if margin == position.usedMargin:
                     continue
                 position.usedMargin = margin
-                position.marginRate = self.market.rate(spec.base_asset_id, account.deposit_asset_id)
+                position.marginRate = rate
                 event = pb.ProtoOAMarginChangedEvent(
                     ctidTraderAccountId=account.account_id,
                     positionId=position.positionId,
