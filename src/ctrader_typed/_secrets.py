@@ -30,8 +30,10 @@ from typing import Final, TypeVar
 __all__ = ["REDACTED", "Secrets", "get_logger", "register", "scrub", "scrub_exception"]
 
 REDACTED: Final = "[redacted]"
-_MIN_LENGTH: Final = 4
-"""Shorter strings are not treated as secrets (scrubbing "ab" would mangle every text)."""
+_MIN_LENGTH: Final = 8
+"""Shorter strings are not treated as secrets: scrubbing a word such as "token" or "secret"
+from every text (the registry is process-wide) would mangle the library's own messages, and
+no credential the Open API issues is that short."""
 _REGISTRY_SIZE: Final = 256
 
 _E = TypeVar("_E", bound=BaseException)

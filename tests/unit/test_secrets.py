@@ -53,8 +53,8 @@ def test_other_text_is_left_alone() -> None:
 
 
 def test_a_secret_containing_another_is_replaced_whole() -> None:
-    held = Secrets(["token", "token-and-more"])
-    assert held.scrub("x token-and-more y token") == f"x {REDACTED} y {REDACTED}"
+    held = Secrets(["tokenval", "tokenval-and-more"])
+    assert held.scrub("x tokenval-and-more y tokenval") == f"x {REDACTED} y {REDACTED}"
 
 
 def test_discard_forgets() -> None:
@@ -110,3 +110,13 @@ def test_the_library_log_filter_scrubs_message_args_and_traceback(caplog: pytest
         text += record.getMessage() + (record.exc_text or "")
     assert secret not in text
     assert text.count(REDACTED) >= 4
+
+
+def test_short_words_are_never_registered_so_library_texts_stay_whole() -> None:
+    """Regression: a test client authorised with the access token "token" registered it
+    process-wide, and a later "Access token was revoked" reached users as
+    "Access [redacted] was revoked". Nothing shorter than 8 characters is a secret."""
+    for word in ("token", "secret", "access", "1234567"):
+        register(word)
+    assert scrub("Access token was revoked; secret 1234567") == "Access token was revoked; secret 1234567"
+    assert len(Secrets(["token", "secret"])) == 0
