@@ -110,6 +110,7 @@ def test_pytest_example_passes() -> None:
             "-q",
             "-p",
             "no:cacheprovider",
+            "-n0",  # one process, as in a project without this repository's -n auto
             str(EXAMPLES / "test_with_simulator.py"),
         ],
         cwd=ROOT,
