@@ -69,6 +69,7 @@ from ctrader_typed._generated.messages import (
     MarginChangedEvent,
     Order,
     Position,
+    ReconcileRes,
     SpotEvent,
     Trader,
     TraderUpdatedEvent,
@@ -703,7 +704,7 @@ class TrackedAccount:
             raise TypeError(f"{change_type!r} is not an account change type")
         label = getattr(handler, "__qualname__", repr(handler))
 
-        def sink(change: AccountChange) -> None:
+        def sink(change: object) -> None:
             if not isinstance(change, change_type):
                 return
             try:
@@ -1116,20 +1117,13 @@ class TrackedAccount:
         emitting what changed as offline changes when ``since`` is given."""
         client = self._client
         account_id = self.account_id
-        for attempt in range(_SYNC_ATTEMPTS):
-            mark = self._event_seq
-            trader = (await client.send_trader_req(account_id)).trader
-            reconciled = await client.send_reconcile_req(account_id)
-            deals: list[Deal] = []
-            if since is not None:
-                low = max(0, max(since, self._started_ms) - _HISTORY_SLACK_MS)
-                deals = [
-                    d
-                    async for d in iter_deals(client, account_id, low, _now_ms() + _HISTORY_SLACK_MS)
-                    if d.deal_id not in self._seen_deals
-                ]
-            if self._event_seq == mark or attempt == _SYNC_ATTEMPTS - 1:
+        mark = self._event_seq
+        trader, reconciled, deals = await self._read(since)
+        for _ in range(_SYNC_ATTEMPTS - 1):
+            if self._event_seq == mark:
                 break
+            mark = self._event_seq  # an event crossed the snapshot: take it again
+            trader, reconciled, deals = await self._read(since)
         if trader.deposit_asset_id != self._deposit_asset_id or not self._deposit_asset:
             assets = await client.send_asset_list_req(account_id)
             self._deposit_asset = next(
@@ -1190,6 +1184,21 @@ class TrackedAccount:
         if offline:
             self._emit(Resynced(account_id=account_id, snapshot=self.snapshot, offline_deals=len(deals)))
 
+    async def _read(self, since: int | None) -> tuple[Trader, ReconcileRes, list[Deal]]:
+        """The trader, the open positions and pending orders, and the unseen deals since ``since``."""
+        client = self._client
+        trader = (await client.send_trader_req(self.account_id)).trader
+        reconciled = await client.send_reconcile_req(self.account_id)
+        deals: list[Deal] = []
+        if since is not None:
+            low = max(0, max(since, self._started_ms) - _HISTORY_SLACK_MS)
+            deals = [
+                d
+                async for d in iter_deals(client, self.account_id, low, _now_ms() + _HISTORY_SLACK_MS)
+                if d.deal_id not in self._seen_deals
+            ]
+        return trader, reconciled, deals
+
     async def _ensure_symbols(self) -> None:
         """Subscribe the spots the positions' P&L needs: their symbols and conversion chains."""
         client = self._client
@@ -1229,13 +1238,15 @@ class TrackedAccount:
         """
         if not self._held:
             return
-        clean = False
-        for _ in range(_SYNC_ATTEMPTS):
+        marks = (self._event_seq, self._quote_seq)
+        answer = await self._client.send_get_position_unrealized_pnl_req(self.account_id)
+        clean = marks == (self._event_seq, self._quote_seq)
+        for _ in range(_SYNC_ATTEMPTS - 1):
+            if clean:
+                break
             marks = (self._event_seq, self._quote_seq)
             answer = await self._client.send_get_position_unrealized_pnl_req(self.account_id)
-            if marks == (self._event_seq, self._quote_seq):
-                clean = True
-                break
+            clean = marks == (self._event_seq, self._quote_seq)
         digits = answer.money_digits
         for item in answer.position_unrealized_pnl:
             held = self._held.get(item.position_id)
