@@ -3,7 +3,7 @@
 Data goes to stdout, progress and errors to stderr. Every failure the user can fix
 (bad input, missing credentials, an expired token) is one line on stderr and a non-zero
 exit status: 2 for bad input or configuration, 1 for everything else, 130 on Ctrl-C
-(``quotes`` and ``sim`` run until Ctrl-C and then exit 0).
+(``quotes``, ``account`` and ``sim`` run until Ctrl-C and then exit 0).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version
 from typing import Any, cast
 
-from ctrader_typed._cli import _common, _ui, auth, demo, market, sim
+from ctrader_typed._cli import _common, _ui, account, auth, demo, market, sim
 from ctrader_typed._cli._errors import describe
 
 __all__ = ["build_parser", "main"]
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctrader-typed",
         description="Tools for Spotware's cTrader Open API: sign in, look at accounts, symbols, "
-        "quotes and bars, run the offline demo or the local simulator.",
+        "quotes, bars and a live account, run the offline demo or the local simulator.",
         epilog="Run 'ctrader-typed COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('ctrader-typed')}")
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     auth.add_parser(sub)
     market.add_parsers(sub)
+    account.add_parser(sub)
     demo.add_parser(sub)
     sim.add_parser(sub)
     return parser

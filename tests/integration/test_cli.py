@@ -225,7 +225,7 @@ def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["auth"], ["accounts"], ["symbols"], ["quotes"], ["bars"], ["demo"], ["sim"]]
+    "command", [[], ["auth"], ["accounts"], ["symbols"], ["quotes"], ["bars"], ["account"], ["demo"], ["sim"]]
 )
 def test_help_everywhere(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = in_process([*command, "--help"], capsys)
@@ -238,7 +238,7 @@ def test_help_everywhere(command: list[str], capsys: pytest.CaptureFixture[str])
 def test_help_and_version_as_installed() -> None:
     result = run(["--help"], clean_env())
     assert result.returncode == 0, result.stderr
-    for command in ("auth", "accounts", "symbols", "quotes", "bars", "demo", "sim"):
+    for command in ("auth", "accounts", "symbols", "quotes", "bars", "account", "demo", "sim"):
         assert f"    {command} " in result.stdout
     version = run(["--version"], clean_env())
     assert version.returncode == 0
@@ -796,12 +796,13 @@ def test_ambiguous_account_kind_lists_the_candidates(signed_in: dict[str, str]) 
     assert "give the account's id or login" in line
 
 
-def test_account_of_the_other_environment_than_the_one_given(signed_in: dict[str, str]) -> None:
-    result = run(["symbols", "--env", "demo", "--account", "1200001"], signed_in)
-    assert result.returncode == 2
-    line = one_error_line(result, "symbols")
-    assert "44000101 (login 1200001, live, SimBroker) is a live account" in line
-    assert "drop --env demo" in line
+def test_a_named_account_wins_over_the_environment(signed_in: dict[str, str]) -> None:
+    # --env (here as the simulator's export lines set it) only chooses the default account.
+    result = run(
+        ["symbols", "--account", "1200001", "--search", "EURUSD"], {**signed_in, "CTRADER_ENV": "demo"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert authorized_account(result) == 44_000_101
 
 
 def test_demo_refuses_a_live_account_by_login(signed_in: dict[str, str]) -> None:

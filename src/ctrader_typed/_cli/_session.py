@@ -159,42 +159,41 @@ def choose_account(
     """The account the command means.
 
     With ``--account`` (an id, a login as shown in cTrader, ``live`` or ``demo``): the one
-    account it names (``ctrader_typed.accounts.pick_account``); an ``--env`` that was given
-    tells apart a login found at a live and a demo broker, and contradicting it is an error.
-    Without: the first account of the environment (``--env``, demo by default) or, when no
-    environment was given and the token reaches no demo account, the token's only account.
+    account it names (``ctrader_typed.accounts.pick_account``), live or demo whatever the
+    environment says - the host follows the account; a given ``--env`` only tells apart a
+    login found at both a live and a demo broker. Without: the first account of the
+    environment (``--env``, demo by default) or, when no environment was given and the token
+    reaches no demo account, the token's only account. ``demo_only`` refuses live accounts.
 
     Raises:
-        CLIError: The choice names no account, several, or one of the wrong kind (exit 2).
+        CLIError: The choice names no account or several, or a live one with ``demo_only`` (exit 2).
     """
-    wanted: bool | None = (settings.environment == "live") if settings.environment_given else None
+    preferred: bool | None = (settings.environment == "live") if settings.environment_given else None
     if demo_only:
-        wanted = False
+        preferred = False
     try:
         if settings.account is None:
-            live = bool(wanted) if wanted is not None else settings.environment == "live"
+            live = bool(preferred) if preferred is not None else settings.environment == "live"
             for account in accounts:
                 if bool(account.is_live) == live:
                     return account
-            if wanted is None:
+            if preferred is None:
                 return pick_account(accounts, None)
             kind = "live" if live else "demo"
             raise CLIError(f"this access token grants no {kind} accounts", exit_code=EXIT_USAGE)
         try:
             account = pick_account(accounts, settings.account)
         except AmbiguousAccountError:
-            if wanted is None:
+            if preferred is None or settings.account in {"live", "demo"}:
                 raise
-            account = pick_account(accounts, settings.account, live=wanted)
+            account = pick_account(accounts, settings.account, live=preferred)
     except AccountResolutionError as exc:
         raise CLIError(f"{exc} (--account / CTRADER_ACCOUNT_ID)", exit_code=EXIT_USAGE) from None
-    if wanted is not None and bool(account.is_live) != wanted:
-        kind = "live" if account.is_live else "demo"
-        if demo_only:
-            advice = "this command only uses demo accounts"
-        else:
-            advice = f"drop --env {settings.environment} / CTRADER_ENV (the host follows the account)"
-        raise CLIError(f"{describe_account(account)} is a {kind} account; {advice}", exit_code=EXIT_USAGE)
+    if demo_only and account.is_live:
+        raise CLIError(
+            f"{describe_account(account)} is a live account; this command only uses demo accounts",
+            exit_code=EXIT_USAGE,
+        )
     return account
 
 
