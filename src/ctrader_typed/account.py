@@ -63,6 +63,8 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, overload
 
 from ctrader_typed._generated.enums import ExecutionType, OrderStatus, OrderType, PositionStatus, TradeSide
 from ctrader_typed._generated.messages import (
+    AccountDisconnectEvent,
+    AccountsTokenInvalidatedEvent,
     Deal,
     ExecutionEvent,
     LightSymbol,
@@ -533,6 +535,8 @@ class TrackedAccount:
             client.on(TraderUpdatedEvent, self._on_trader_updated),
             client.on(SpotEvent, self._on_spot),
             client.on(Disconnected, self._on_disconnected),
+            client.on(AccountDisconnectEvent, self._on_session_lost),
+            client.on(AccountsTokenInvalidatedEvent, self._on_session_lost),
             client.on(AccountReady, self._on_account_ready),
         ]
         try:
@@ -807,6 +811,17 @@ class TrackedAccount:
             task = asyncio.get_running_loop().create_task(self.close())
             self._handler_tasks.add(task)
             task.add_done_callback(self._handler_tasks.discard)
+
+    def _on_session_lost(self, event: AccountDisconnectEvent | AccountsTokenInvalidatedEvent) -> None:
+        """The server ended the account's session while the link stays up: events stop until the
+        client has authorised it again, so what happens meanwhile is found like after a drop."""
+        ids = (
+            event.ctid_trader_account_ids
+            if isinstance(event, AccountsTokenInvalidatedEvent)
+            else (event.ctid_trader_account_id,)
+        )
+        if self.account_id in ids and self._offline_since is None:
+            self._offline_since = _now_ms()
 
     def _on_account_ready(self, event: AccountReady) -> None:
         if event.account_id != self.account_id or self._closed:

@@ -412,3 +412,28 @@ async def test_the_view_follows_a_running_market(ctrader_simulator: Simulator) -
             await client.close()  # the client stops for good: the account stops, its streams end
             assert [c async for c in stream if not isinstance(c, FiguresChanged)] == []
         assert account.closed
+
+
+async def test_a_fill_during_a_server_side_session_loss_is_found(ctrader_simulator: Simulator) -> None:
+    sim = ctrader_simulator
+    sim.pause_market()
+    async with authorized(sim) as (client, account_id):
+        account = await track_account(client, account_id, reanchor_interval=None)
+        async with account, account.changes(PositionClosed, Resynced) as changes:
+            await client.send_new_order_req(
+                account_id, 1, OrderType.MARKET, TradeSide.SELL, 300_000, relative_stop_loss=100
+            )
+            await settle(client, account)
+            [position_id] = account.positions
+            sim.emit_account_disconnect(account_id)  # the link stays up; the session ends
+            sim.set_price(1, sim.market.symbols[1].bid + 200)  # the stop loss, told to no one
+            closed = await changes.get(timeout=10)
+            assert isinstance(closed, PositionClosed)
+            assert (closed.position.position_id, closed.reason, closed.offline) == (
+                position_id,
+                CloseReason.STOP_LOSS,
+                True,
+            )
+            assert isinstance(await changes.get(timeout=10), Resynced)
+            await settle(client, account)
+            assert_same(sim, account, "after the session came back")
