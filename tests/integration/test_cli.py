@@ -617,6 +617,106 @@ def test_bars_table_with_count(signed_in: dict[str, str]) -> None:
     assert len(lines) == 2 + 7
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_bars_plot_draws_a_candlestick_png(signed_in: dict[str, str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    from matplotlib.image import imread
+
+    chart = tmp_path / "eurusd.png"
+    result = run(
+        [
+            "bars",
+            "EURUSD",
+            "--period",
+            "M15",
+            "--count",
+            "60",
+            "--plot",
+            str(chart),
+            "--plot-size",
+            "640x480",
+        ],
+        signed_in,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # --plot without --format: the chart only
+    assert f"drawing 60 bars into {chart} ... ok" in result.stderr
+    data = chart.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    assert struct.unpack(">II", data[16:24]) == (640, 480)
+    pixels = imread(str(chart))  # decodes as a whole: a valid image
+    assert pixels.shape[:2] == (480, 640)
+    rgb = (pixels[..., :3] * 255).round().astype(int).reshape(-1, 3).tolist()
+    colours = {tuple(px) for px in rgb}
+    assert (0x26, 0xA6, 0x9A) in colours  # rising bodies
+    assert (0xEF, 0x53, 0x50) in colours  # falling bodies
+
+
+def test_bars_plot_and_csv_together(signed_in: dict[str, str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    chart = tmp_path / "usdjpy.svg"
+    result = run(
+        ["bars", "USDJPY", "--period", "H4", "--count", "12", "--plot", str(chart), "--format", "csv"],
+        signed_in,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 12
+    assert re.fullmatch(r"\d+\.\d{3}", rows[0]["close"])  # USDJPY's 3 digits
+    assert chart.read_text().lstrip().startswith("<?xml")
+
+
+def test_bars_plot_without_matplotlib_names_the_extra(
+    cli_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli_env.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    cli_env.setenv("CTRADER_CLIENT_ID", "1_x")
+    cli_env.setenv("CTRADER_CLIENT_SECRET", "y")
+    cli_env.setenv("CTRADER_PORT", "1")  # nothing listens there: no connection may be attempted
+    status, _, err = in_process(["bars", "EURUSD", "--plot", str(tmp_path / "chart.png")], capsys)
+    assert status == 2
+    assert (
+        "--plot needs the 'plot' extra (matplotlib): pip install 'ctrader-typed[plot]'"
+        in one_error_line_of(err, "bars")
+    )
+    assert not (tmp_path / "chart.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("plot", "size", "expected"),
+    [
+        (
+            "chart.txt",
+            "1200x600",
+            "--plot writes .jpeg, .jpg, .pdf, .png, .svg, .webp files, not 'chart.txt'",
+        ),
+        ("missing/chart.png", "1200x600", "does not exist"),
+        ("chart.png", "big", "--plot-size takes WIDTHxHEIGHT in pixels"),
+        ("chart.png", "50x50", "--plot-size takes WIDTHxHEIGHT in pixels"),
+    ],
+)
+def test_bars_plot_bad_target_fails_before_connecting(
+    plot: str,
+    size: str,
+    expected: str,
+    cli_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("matplotlib", reason="the 'plot' extra (matplotlib) is not installed")
+    cli_env.setenv("CTRADER_CLIENT_ID", "1_x")
+    cli_env.setenv("CTRADER_CLIENT_SECRET", "y")
+    cli_env.setenv("CTRADER_PORT", "1")
+    status, _, err = in_process(
+        ["bars", "EURUSD", "--plot", str(tmp_path / plot), "--plot-size", size], capsys
+    )
+    assert status == 2
+    assert expected in one_error_line_of(err, "bars")
+
+
 # -- one-line errors --------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ctrader_typed._cli import _ui
@@ -96,7 +97,9 @@ Historical bars (candles) of a symbol, oldest first, as a table or CSV.
 
 Times are ISO dates or times (UTC unless they carry an offset), 'now', or an age
 such as 90m, 12h, 3d, 2w. Without --from, the last --count bars up to --to.""",
-        epilog="example: ctrader-typed bars EURUSD --period H1 --from 2024-05-01 --to 2024-05-03 --format csv",
+        epilog="examples:\n"
+        "  ctrader-typed bars EURUSD --period H1 --from 2024-05-01 --to 2024-05-03 --format csv\n"
+        "  ctrader-typed bars EURUSD --period M15 --count 200 --plot eurusd.png",
     )
     bars.add_argument("symbol", metavar="SYMBOL", help="symbol name (EURUSD) or id")
     bars.add_argument(
@@ -110,7 +113,17 @@ such as 90m, 12h, 3d, 2w. Without --from, the last --count bars up to --to.""",
         "--count", type=int, default=100, metavar="N", help="bars to show without --from (default 100)"
     )
     bars.add_argument(
-        "--format", choices=("table", "csv"), default="table", help="output format (default table)"
+        "--format",
+        choices=("table", "csv"),
+        help="output format (default table; with --plot nothing is printed unless --format is given)",
+    )
+    bars.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw the bars as a candlestick chart into FILE (.png, .svg, .pdf ...; the 'plot' extra)",
+    )
+    bars.add_argument(
+        "--plot-size", metavar="WxH", default="1200x600", help="chart size in pixels (default 1200x600)"
     )
     add_connection_arguments(bars)
     bars.set_defaults(handler=run_bars)
@@ -412,6 +425,12 @@ async def run_bars(args: argparse.Namespace, progress: Progress) -> int:
         raise CLIError(
             f"--from ({start:%Y-%m-%d %H:%M}) is after --to ({end:%Y-%m-%d %H:%M})", exit_code=EXIT_USAGE
         )
+    plot: Path | None = None
+    plot_size = (0, 0)
+    if args.plot is not None:  # checked before anything is downloaded
+        from ctrader_typed._cli._plot import plot_target
+
+        plot, plot_size = plot_target(args.plot, args.plot_size)
     settings = Settings.from_args(args)
     bars: list[Ohlc] = []
     async with open_session(settings, progress, reconnect=False) as session:
@@ -430,7 +449,20 @@ async def run_bars(args: argparse.Namespace, progress: Progress) -> int:
                 download.advance_to((bar.time - start).total_seconds(), len(bars))
     if args.start is None:
         bars = bars[-args.count :]
-    write_bars(bars, args.format, sys.stdout)
+    if plot is None or args.format is not None:
+        write_bars(bars, args.format or "table", sys.stdout)
+    if plot is not None:
+        from ctrader_typed._cli._plot import plot_bars
+
+        first, last = (bars[0].time, bars[-1].time) if bars else (start, end)
+        with progress.step(f"drawing {len(bars)} bars into {plot}"):
+            plot_bars(
+                bars,
+                plot,
+                title=f"{name} {period.name}, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC",
+                digits=symbol.digits,
+                size=plot_size,
+            )
     progress.info(f"{len(bars)} bars")
     return 0
 
