@@ -31,7 +31,7 @@ from typing import Final, TypeVar
 from ctrader_typed._generated.enums import QuoteType, TrendbarPeriod
 from ctrader_typed._generated.messages import Deal, DepositWithdraw, Order, Trendbar
 from ctrader_typed._generated.requests import GeneratedRequests
-from ctrader_typed.units import PRICE_DIGITS, Ohlc, Tick, datetime_to_ms, decode_tick_data, trendbar_to_ohlc
+from ctrader_typed.units import Ohlc, Tick, datetime_to_ms, decode_tick_data, trendbar_to_ohlc
 
 __all__ = [
     "MAX_TIMESTAMP_MS",
@@ -284,27 +284,39 @@ async def iter_ticks(
     start: Moment,
     end: Moment,
     *,
-    digits: int = PRICE_DIGITS,
+    digits: int | None = None,
     window: timedelta | int | None = timedelta(days=1),
 ) -> AsyncIterator[Tick]:
     """Ticks of one side (``QuoteType.BID`` or ``ASK``) in ``[start, end]``, oldest first.
+
+    Prices are at the symbol's digits: without ``digits`` the symbol's own ``digits`` are
+    asked for first (one ``SymbolByIdReq``, after the range is checked), so a 3-digit USDJPY
+    tick reads ``Decimal('147.667')``; pass ``digits`` (e.g. ``symbol.digits`` of a symbol
+    you already hold) to skip that request.
 
     Each page is delta-decoded on its own (its first tick is absolute). Ticks sharing a
     millisecond and price are told apart by their order, so a page boundary that
     repeats them does not duplicate them. ``window`` bounds memory: one window is
     collected completely before its ticks are yielded.
+
+    Raises:
+        ValueError: The range is not a valid history range.
+        LookupError: ``digits`` was not given and the server does not know the symbol
+            (or knows it only as archived).
     """
+    windows = _windows(_ms(start), _ms(end), _width(window, WEEK_MS))
+    price_digits = digits if digits is not None else await symbol_digits(client, account_id, symbol_id)
 
     async def fetch(low: int, high: int) -> tuple[Sequence[Tick], bool]:
         answer = await client.send_get_tick_data_req(
             account_id, symbol_id, side, from_timestamp=low, to_timestamp=high
         )
-        return decode_tick_data(answer.tick_data, digits), answer.has_more
+        return decode_tick_data(answer.tick_data, price_digits), answer.has_more
 
     def keys(page: Sequence[Tick]) -> list[Hashable]:
         return _occurrence_keys([(tick.timestamp_ms, tick.price) for tick in page])
 
-    for low, high in _windows(_ms(start), _ms(end), _width(window, WEEK_MS)):
+    for low, high in windows:
         for tick in await _collect(fetch, low, high, lambda tick: tick.timestamp_ms, keys):
             yield tick
 

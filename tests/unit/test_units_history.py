@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Literal, TypeVar, cast
 
 import pytest
@@ -10,7 +11,17 @@ from google.protobuf.message import Message as ProtobufMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ctrader_typed import Deal, DealListRes, GetTickDataRes, QuoteType, TickData, iter_deals, iter_ticks
+from ctrader_typed import (
+    Deal,
+    DealListRes,
+    GetTickDataRes,
+    QuoteType,
+    Symbol,
+    SymbolByIdRes,
+    TickData,
+    iter_deals,
+    iter_ticks,
+)
 from ctrader_typed._base import Wrapper
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated.enums import DealStatus, TradeSide
@@ -22,16 +33,25 @@ Anchor = Literal["newest", "oldest"]
 
 
 class PagingServer(GeneratedRequests):
-    """Answers deal-list and tick-data requests from memory, ``chunk`` records at a time."""
+    """Answers deal-list and tick-data requests from memory, ``chunk`` records at a time, and
+    symbol requests for its one symbol (id 1, ``digits`` digits)."""
 
     def __init__(
-        self, deals: list[tuple[int, int]], ticks: list[tuple[int, int]], chunk: int, anchor: Anchor
+        self,
+        deals: list[tuple[int, int]],
+        ticks: list[tuple[int, int]],
+        chunk: int,
+        anchor: Anchor,
+        *,
+        digits: int = 5,
     ):
         self.deals = sorted(deals, key=lambda d: d[1])  # (deal id, time)
         self.ticks = ticks  # (time, price), oldest first
         self.chunk = chunk
         self.anchor = anchor
+        self.digits = digits
         self.requests = 0
+        self.symbol_requests = 0
 
     def _page(self, records: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], bool]:
         more = len(records) > self.chunk
@@ -43,6 +63,13 @@ class PagingServer(GeneratedRequests):
         self, message: ProtobufMessage, response_type: type[W], *, timeout: float | None = None
     ) -> W:
         self.requests += 1
+        if isinstance(message, pb.ProtoOASymbolByIdReq):
+            self.symbol_requests += 1
+            known = [i for i in message.symbolId if i == 1]
+            symbols = tuple(
+                Symbol(symbol_id=i, digits=self.digits, pip_position=self.digits - 1) for i in known
+            )
+            return cast(W, SymbolByIdRes(ctid_trader_account_id=message.ctidTraderAccountId, symbol=symbols))
         if isinstance(message, pb.ProtoOADealListReq):
             inside = [d for d in self.deals if message.fromTimestamp <= d[1] <= message.toTimestamp]
             page, more = self._page(inside)
@@ -104,6 +131,25 @@ async def test_ticks_sharing_instants_keep_their_order_and_count(
         async for t in iter_ticks(server, 1, 1, QuoteType.BID, 0, 500)
     ]
     assert got == ticks
+
+
+async def test_ticks_take_the_symbols_digits_when_not_given() -> None:
+    # USDJPY-like: 3 digits. Tick prices are in 1/100000 of a unit whatever the digits.
+    ticks = [(1_000, 14_766_700), (2_000, 14_766_800), (3_000, 14_765_900)]
+    server = PagingServer([], ticks, chunk=10, anchor="newest", digits=3)
+    got = [t async for t in iter_ticks(server, 7, 1, QuoteType.BID, 0, 5_000)]
+    assert [t.price for t in got] == [Decimal("147.667"), Decimal("147.668"), Decimal("147.659")]
+    assert [str(t.price) for t in got] == ["147.667", "147.668", "147.659"]  # not 147.66700
+    assert server.symbol_requests == 1  # once, not per page or window
+    given = [t async for t in iter_ticks(server, 7, 1, QuoteType.BID, 0, 5_000, digits=5)]
+    assert [str(t.price) for t in given] == ["147.66700", "147.66800", "147.65900"]
+    assert server.symbol_requests == 1  # digits= skips the request
+
+
+async def test_ticks_of_an_unknown_symbol_without_digits() -> None:
+    server = PagingServer([], [(1_000, 100_000)], chunk=10, anchor="newest")
+    with pytest.raises(LookupError, match="symbol 9 is unknown to account 7"):
+        [t async for t in iter_ticks(server, 7, 9, QuoteType.BID, 0, 5_000)]
 
 
 async def test_ranges_are_checked() -> None:
