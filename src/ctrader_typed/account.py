@@ -31,8 +31,9 @@ one comes from:
 
 Changes are delivered both ways the client delivers events: ``changes(...)`` (an async
 iterator with its own bounded queue, oldest dropped first when full, counted in
-``dropped``) and ``on(type, handler)``. Each change carries the ``AccountSnapshot`` right
-after it; snapshots and the states in them are immutable.
+``dropped``) and ``on(type, handler)``. Each change carries the ``AccountSnapshot`` once the
+event (or reconciliation) that brought it has been applied as a whole; snapshots and the
+states in them are immutable.
 
 After a reconnect (or any re-authorisation of the account) the account reconciles: trader,
 ``ReconcileReq`` and the deals executed since the link dropped (``DealListReq``), and emits
@@ -51,15 +52,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import decimal
 import enum
 import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeAlias, TypeVar, overload
 
 from ctrader_typed._generated.enums import ExecutionType, OrderStatus, OrderType, PositionStatus, TradeSide
 from ctrader_typed._generated.messages import (
@@ -114,6 +116,10 @@ logger = get_logger("ctrader_typed.account")
 MONEY_CONTEXT: Final = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 """The arithmetic of computed P&L (28 significant digits), whatever the thread's context says."""
 _PENDING_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.STOP, OrderType.STOP_LIMIT})
+_View: TypeAlias = tuple[
+    Trader, ReconcileRes, list[Deal], dict[int, "CloseReason"], dict[int, OrderStatus | None]
+]
+"""What a reconciliation reads: see ``TrackedAccount._read``."""
 _HISTORY_SLACK_MS: Final = 300_000
 """Deals are looked for from this long before the link dropped (clock differences)."""
 _SEEN_DEALS: Final = 50_000
@@ -282,7 +288,8 @@ class AccountChange:
 
     account_id: int
     snapshot: AccountSnapshot = dataclasses.field(repr=False)
-    """The account right after the change."""
+    """The account once what brought the change (one server event, or one reconciliation) has
+    been applied as a whole: changes told together share it."""
     offline: bool = False
     """True when the change was found by a reconciliation (after a reconnect, a re-authorisation
     or ``refresh()``) rather than told by its own event: it happened while the link was down."""
@@ -518,6 +525,7 @@ class TrackedAccount:
         self._starting = True
         """While ``_start`` reads the account itself, work asked for by events waits for it."""
         self._registrations: list[Callable[[], None]] = []
+        self._batch: list[AccountChange] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -725,8 +733,30 @@ class TrackedAccount:
         return lambda: self._sinks.discard(sink)
 
     def _emit(self, change: AccountChange) -> None:
+        if self._batch is not None:
+            self._batch.append(change)
+            return
         for sink in list(self._sinks):
             sink(change)
+
+    @contextlib.contextmanager
+    def _batched(self) -> Iterator[None]:
+        """Hold the changes made inside, then emit them with the snapshot of the state after all
+        of them (one ``FiguresChanged`` at most, last)."""
+        if self._batch is not None:
+            yield
+            return
+        batch: list[AccountChange] = []
+        self._batch = batch
+        try:
+            yield
+        finally:
+            self._batch = None
+            if batch:
+                final = self.snapshot
+                figures = [c for c in batch if type(c) is FiguresChanged]
+                for change in [c for c in batch if type(c) is not FiguresChanged] + figures[-1:]:
+                    self._emit(dataclasses.replace(change, snapshot=final))
 
     # -- event intake (plain handlers on the client: they run in arrival order) ---------------
 
@@ -734,6 +764,17 @@ class TrackedAccount:
         if event.ctid_trader_account_id != self.account_id or self._closed:
             return
         self._event_seq += 1
+        with self._batched():
+            self._apply_execution(event)
+        if event.execution_type in (
+            ExecutionType.ORDER_FILLED,
+            ExecutionType.ORDER_PARTIAL_FILL,
+            ExecutionType.SWAP,
+        ):
+            self._want_anchor = True
+            self._kick()
+
+    def _apply_execution(self, event: ExecutionEvent) -> None:
         position = event.position
         order = event.order
         deal = event.deal
@@ -757,13 +798,6 @@ class TrackedAccount:
         if deal is not None:
             self._changed()
             self._emit(DealExecuted(account_id=self.account_id, snapshot=self.snapshot, deal=deal))
-        if event.execution_type in (
-            ExecutionType.ORDER_FILLED,
-            ExecutionType.ORDER_PARTIAL_FILL,
-            ExecutionType.SWAP,
-        ):
-            self._want_anchor = True
-            self._kick()
 
     def _on_margin(self, event: MarginChangedEvent) -> None:
         if event.ctid_trader_account_id != self.account_id or self._closed:
@@ -783,7 +817,8 @@ class TrackedAccount:
         if event.ctid_trader_account_id != self.account_id or self._closed:
             return
         self._event_seq += 1
-        self._apply_trader(event.trader, offline=False)
+        with self._batched():
+            self._apply_trader(event.trader, offline=False)
 
     def _on_spot(self, event: SpotEvent) -> None:
         if event.ctid_trader_account_id != self.account_id or self._closed:
@@ -1129,90 +1164,109 @@ class TrackedAccount:
 
     async def _sync(self, since: int | None) -> None:
         """Take the server's view (trader, positions, orders; deals since ``since``) and apply it,
-        emitting what changed as offline changes when ``since`` is given."""
-        client = self._client
-        account_id = self.account_id
+        emitting what changed as offline changes when ``since`` is given.
+
+        Everything is read first (again while an account event crossed the reads), then applied
+        at once, so that no event is applied to a half-updated state or overwritten by older data.
+        """
         mark = self._event_seq
-        trader, reconciled, deals = await self._read(since)
+        view = await self._read(since)
         for _ in range(_SYNC_ATTEMPTS - 1):
             if self._event_seq == mark:
                 break
-            mark = self._event_seq  # an event crossed the snapshot: take it again
-            trader, reconciled, deals = await self._read(since)
+            mark = self._event_seq  # an event crossed the reads: take them again
+            view = await self._read(since)
+        trader, reconciled, deals, reasons, statuses = view
+        account_id = self.account_id
+        offline = since is not None
+        self._offline_since = None
+        with self._batched():
+            self._apply_trader(trader, offline=offline)
+            for deal in deals:
+                self._saw_deal(deal.deal_id)
+                self._emit(
+                    DealExecuted(account_id=account_id, snapshot=self.snapshot, offline=True, deal=deal)
+                )
+            closing = {d.position_id: d for d in deals if d.close_position_detail is not None}
+            current = {p.position_id for p in reconciled.position}
+            for position_id in [pid for pid in self._held if pid not in current]:
+                self._apply_position(
+                    _closed_copy(self._held[position_id].position),
+                    offline=offline,
+                    reason=reasons.get(position_id, CloseReason.UNKNOWN),
+                    deal=closing.get(position_id),
+                )
+            for position in reconciled.position:
+                self._apply_position(position, offline=offline)
+            working = {o.order_id for o in reconciled.order}
+            for order_id in [oid for oid in self._orders if oid not in working]:
+                previous = self._orders.pop(order_id)
+                self._changed()
+                self._emit(
+                    OrderRemoved(
+                        account_id=account_id,
+                        snapshot=self.snapshot,
+                        offline=offline,
+                        order=_order_state(previous),
+                        status=statuses.get(order_id),
+                    )
+                )
+            for order in reconciled.order:
+                self._apply_order(order, offline=offline)
+            if offline:
+                self._emit(Resynced(account_id=account_id, snapshot=self.snapshot, offline_deals=len(deals)))
+        self._want_symbols = True
+
+    async def _read(self, since: int | None) -> _View:
+        """The trader, the open positions and pending orders, the unseen deals since ``since``
+        (oldest first), why the positions we hold that are gone closed, and the fate of the
+        pending orders we hold that are gone."""
+        client = self._client
+        account_id = self.account_id
+        trader = (await client.send_trader_req(account_id)).trader
         if trader.deposit_asset_id != self._deposit_asset_id or not self._deposit_asset:
             assets = await client.send_asset_list_req(account_id)
             self._deposit_asset = next(
                 (a.name for a in assets.asset if a.asset_id == trader.deposit_asset_id),
                 str(trader.deposit_asset_id),
             )
-        offline = since is not None
-        self._offline_since = None
-        self._apply_trader(trader, offline=offline)
-        deals.sort(key=lambda d: (d.execution_timestamp, d.deal_id))
-        for deal in deals:
-            self._saw_deal(deal.deal_id)
-            self._changed()
-            self._emit(DealExecuted(account_id=account_id, snapshot=self.snapshot, offline=True, deal=deal))
-        closing = {d.position_id: d for d in deals if d.close_position_detail is not None}
-        filled_orders = {d.order_id for d in deals}
-        # Positions.
-        current = {p.position_id: p for p in reconciled.position}
-        for position_id in [pid for pid in self._held if pid not in current]:
-            held = self._held[position_id]
-            closed_by = closing.get(position_id)
-            reason = CloseReason.UNKNOWN
-            if closed_by is not None:
-                reason = CloseReason.CLOSED
-                try:
-                    details = await client.send_order_details_req(account_id, closed_by.order_id)
-                    reason = _close_reason(details.order, held)
-                except APIError as exc:
-                    logger.debug("account %d: order %d not readable: %s", account_id, closed_by.order_id, exc)
-            self._apply_position(_closed_copy(held.position), offline=offline, reason=reason, deal=closed_by)
-        for position in reconciled.position:
-            self._apply_position(position, offline=offline)
-        # Orders.
-        working = {o.order_id: o for o in reconciled.order}
-        for order_id in [oid for oid in self._orders if oid not in working]:
-            status: OrderStatus | None = (
-                OrderStatus.ORDER_STATUS_FILLED if order_id in filled_orders else None
-            )
-            if status is None:
-                try:
-                    status = (await client.send_order_details_req(account_id, order_id)).order.order_status
-                except APIError as exc:
-                    logger.debug("account %d: order %d not readable: %s", account_id, order_id, exc)
-            previous = self._orders.pop(order_id)
-            self._changed()
-            self._emit(
-                OrderRemoved(
-                    account_id=account_id,
-                    snapshot=self.snapshot,
-                    offline=offline,
-                    order=_order_state(previous),
-                    status=status,
-                )
-            )
-        for order in reconciled.order:
-            self._apply_order(order, offline=offline)
-        self._want_symbols = True
-        if offline:
-            self._emit(Resynced(account_id=account_id, snapshot=self.snapshot, offline_deals=len(deals)))
-
-    async def _read(self, since: int | None) -> tuple[Trader, ReconcileRes, list[Deal]]:
-        """The trader, the open positions and pending orders, and the unseen deals since ``since``."""
-        client = self._client
-        trader = (await client.send_trader_req(self.account_id)).trader
-        reconciled = await client.send_reconcile_req(self.account_id)
+        reconciled = await client.send_reconcile_req(account_id)
         deals: list[Deal] = []
         if since is not None:
             low = max(0, max(since, self._started_ms) - _HISTORY_SLACK_MS)
             deals = [
                 d
-                async for d in iter_deals(client, self.account_id, low, _now_ms() + _HISTORY_SLACK_MS)
+                async for d in iter_deals(client, account_id, low, _now_ms() + _HISTORY_SLACK_MS)
                 if d.deal_id not in self._seen_deals
             ]
-        return trader, reconciled, deals
+            deals.sort(key=lambda d: (d.execution_timestamp, d.deal_id))
+        closing = {d.position_id: d for d in deals if d.close_position_detail is not None}
+        current = {p.position_id for p in reconciled.position}
+        reasons: dict[int, CloseReason] = {}
+        for position_id, held in list(self._held.items()):
+            closed_by = closing.get(position_id)
+            if position_id in current or closed_by is None:
+                continue
+            reasons[position_id] = CloseReason.CLOSED
+            try:
+                details = await client.send_order_details_req(account_id, closed_by.order_id)
+                reasons[position_id] = _close_reason(details.order, held)
+            except APIError as exc:
+                logger.debug("account %d: order %d not readable: %s", account_id, closed_by.order_id, exc)
+        filled = {d.order_id for d in deals}
+        working = {o.order_id for o in reconciled.order}
+        statuses: dict[int, OrderStatus | None] = {}
+        for order_id in [oid for oid in self._orders if oid not in working]:
+            if order_id in filled:
+                statuses[order_id] = OrderStatus.ORDER_STATUS_FILLED
+                continue
+            try:
+                statuses[order_id] = (
+                    await client.send_order_details_req(account_id, order_id)
+                ).order.order_status
+            except APIError as exc:
+                logger.debug("account %d: order %d not readable: %s", account_id, order_id, exc)
+        return trader, reconciled, deals, reasons, statuses
 
     async def _ensure_symbols(self) -> None:
         """Subscribe the spots the positions' P&L needs: their symbols and conversion chains."""
