@@ -143,8 +143,8 @@ HEADER = """## Reliability
 
 A trading client is trusted only if it survives what real links do. `tests/reliability/` proves it
 against the simulator (and, for servers that misbehave on purpose, against `RawServer`) over real TLS
-on 127.0.0.1. It runs with the rest of the suite, except the full-size soak: CI runs a fast slice of
-it, `nox -s soak` the whole."""
+on 127.0.0.1. It runs with the rest of the suite, except the soak and the order burst (CI runs a
+fast slice of them, `nox -s soak` the whole); the fuzz properties run there at a small size."""
 
 MATRIX_INTRO = """### Fault matrix
 
