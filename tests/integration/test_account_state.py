@@ -1,7 +1,7 @@
 """The live account (``ctrader_typed.account``) against the simulator, over real sockets.
 
 The main check drives a seeded random sequence of orders, fills, partial closes, SL/TP hits,
-price moves, deposits, leverage changes and reconnects (some changes made while the client
+price moves, deposits, swaps, leverage changes and reconnects (some changes made while the client
 is offline), and after every step asserts that the client's view equals the simulator's own
 figures to the cent, and that every deal the server executed reached the change stream.
 """
@@ -212,6 +212,15 @@ class Driver:
         self.sim.deposit(self.account_id, amount)
         return f"deposit {amount}"
 
+    def swap(self) -> str:
+        positions = self.open_positions()
+        if not positions:
+            return self.deposit()
+        position = self.rng.choice(positions)
+        amount = Decimal(self.rng.randint(-900, 300)).scaleb(-2)
+        self.sim.charge_swap(self.account_id, position.positionId, amount)
+        return f"swap {amount} on {position.positionId}"
+
     def leverage(self) -> str:
         leverage = self.rng.choice((5_000, 10_000, 20_000, 50_000))
         self.sim.set_leverage(self.account_id, leverage)
@@ -238,6 +247,8 @@ class Driver:
                 return self.deposit()
             if roll < 0.91:
                 return self.leverage()
+            if roll < 0.94:
+                return self.swap()
         except APIError as exc:  # e.g. NOT_ENOUGH_MONEY: a refused order changes nothing
             return f"refused: {exc.error_code}"
         return "reconnect"

@@ -72,9 +72,10 @@ Account figures
     through the ``SymbolsForConversionReq`` chain (exact ``Decimal`` rules in ``_broker``),
     answered by ``GetPositionUnrealizedPnLReq`` and readable with ``account_figures``. A
     quote that moves a position's base-to-deposit rate reprices its margin
-    (``MarginChangedEvent``); ``deposit`` (a server ``DEPOSIT_WITHDRAW`` execution, then
-    ``TraderUpdatedEvent``) and ``set_leverage`` (``TraderUpdatedEvent``, then
-    one ``MarginChangedEvent`` per position) change an account from the broker's side.
+    (``MarginChangedEvent``); ``charge_swap`` (a server ``SWAP`` execution), ``deposit`` (a
+    server ``DEPOSIT_WITHDRAW`` execution, then ``TraderUpdatedEvent``) and ``set_leverage``
+    (``TraderUpdatedEvent``, then one ``MarginChangedEvent`` per position) change an account
+    from the broker's side.
 
 Rate limits
     Per connection, 50 requests/s and 5 historical requests/s (deals, trendbars, ticks, cash
@@ -108,8 +109,8 @@ Test hooks (``Simulator`` methods; they act on every live connection unless give
     ``send_unknown_payload_type``, ``emit_client_disconnect``, ``emit_account_disconnect``,
     ``emit_token_invalidated``, ``set_maintenance``, ``pause_heartbeats``, ``pause_market``,
     ``block_payload_type``, ``set_rate_limits``, ``expire_access_token``, ``issue_tokens``,
-    ``set_price``, ``market_step``, ``burst_spots``, ``deposit``, ``set_leverage``,
-    ``account_figures``.
+    ``set_price``, ``market_step``, ``burst_spots``, ``deposit``, ``charge_swap``,
+    ``set_leverage``, ``account_figures``.
 
 Hostile servers
     ``RawServer`` is a scripted TLS server (its own throwaway CA) for testing a client

@@ -354,6 +354,16 @@ class Broker:
                 out.append((account.account_id, event))
         return out
 
+    def charge_swap(self, account: Account, position_id: int, amount: int) -> pb.ProtoOAExecutionEvent:
+        """Add ``amount`` money units (negative: a charge) to an open position's swap, as the
+        rollover does; returns the server ``SWAP`` execution event carrying the position."""
+        position = self._open_position(account, position_id)
+        position.swap += amount
+        position.utcLastUpdateTimestamp = self._clock()
+        event = self._event(account, model_pb.SWAP, position=position)
+        event.isServerEvent = True
+        return event
+
     def set_leverage(self, account: Account, leverage_in_cents: int) -> list[pb.ProtoOAMarginChangedEvent]:
         """Change the account's leverage; the margin of every open position is recomputed."""
         account.leverage_in_cents = leverage_in_cents

@@ -16,7 +16,7 @@ from google.protobuf.message import Message as ProtobufMessage
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing._auth import Authority, Scope
-from ctrader_typed.testing._broker import Account, Broker, RequestError
+from ctrader_typed.testing._broker import Account, Broker, OrderRejected, RequestError
 from ctrader_typed.testing._connection import SimConnection
 from ctrader_typed.testing._market import Market, Quote, bar_start, now_ms
 from ctrader_typed.testing._settings import SimulatorSettings
@@ -151,6 +151,15 @@ class World:
         event.depositWithdraw.CopyFrom(entry)
         self.publish(account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event)
         self._trader_updated(account)
+
+    def charge_swap(self, account_id: int, position_id: int, amount: int) -> None:
+        """Book ``amount`` money units of swap on an open position now (a server ``SWAP`` execution)."""
+        account = self.account(account_id)
+        try:
+            event = self.broker.charge_swap(account, position_id, amount)
+        except OrderRejected as exc:
+            raise ValueError(exc.description) from exc
+        self.publish(account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event)
 
     def set_leverage(self, account_id: int, leverage_in_cents: int) -> None:
         """Change an account's leverage now: ``ProtoOATraderUpdatedEvent``, then one

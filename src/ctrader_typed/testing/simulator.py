@@ -467,6 +467,21 @@ class Simulator:
             raise ValueError(f"{amount} has more than {account.money_digits} decimals")
         self._world.deposit(account_id, int(units), note)
 
+    def charge_swap(self, account_id: int, position_id: int, amount: Decimal | int | str) -> None:
+        """Book swap on an open position now, as the daily rollover does: ``amount`` in the
+        account's currency (negative: a charge) is added to the position's swap, and the account's
+        sessions get a server ``ExecutionEvent`` ``SWAP`` carrying the position.
+
+        Raises:
+            ValueError: The position is not open, or ``amount`` has more decimals than the
+                account's money digits.
+        """
+        account = self._world.account(account_id)
+        units = Decimal(amount).scaleb(account.money_digits)
+        if units != units.to_integral_value():
+            raise ValueError(f"{amount} has more than {account.money_digits} decimals")
+        self._world.charge_swap(account_id, position_id, int(units))
+
     def set_leverage(self, account_id: int, leverage_in_cents: int) -> None:
         """Change an account's leverage (1:100 is 10000) now: the account's sessions get a
         ``TraderUpdatedEvent`` and a ``MarginChangedEvent`` per open position whose margin changed."""
