@@ -481,7 +481,8 @@ class TrackedAccount:
     Read the figures as properties (``balance``, ``equity`` ...) or take an immutable
     ``snapshot``; follow changes with ``changes()`` or ``on()``. ``await settled()`` waits
     until the account has applied what it has been told (anchors, subscriptions and
-    reconciliation in flight included). ``close()`` (or ``async with``) stops tracking.
+    reconciliation in flight included). ``close()`` (or ``async with``) stops tracking; so does
+    the client stopping for good (its streams then end too).
     """
 
     def __init__(self, client: AsyncClient, account_id: int, *, reanchor_interval: float | None) -> None:
