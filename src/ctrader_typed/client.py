@@ -147,6 +147,7 @@ class ClientOptions(TypedDict, total=False):
     rate_limit_max_wait: float
     event_queue_size: int
     event_queue_bytes: int
+    handler_task_limit: int | None
     max_maintenance_wait: float | None
 
 
@@ -199,6 +200,8 @@ class AsyncClient(GeneratedRequests):
         event_queue_size: Default queue size of each event stream (10,000).
         event_queue_bytes: Default byte bound of each event stream's queue (64 MiB; events
             of large frames count with their size) and of each coroutine handler's tasks.
+        handler_task_limit: How many tasks each coroutine handler (``on``) may have running
+            at once (``None``, the default: ``event_queue_size``).
         max_maintenance_wait: Longest announced maintenance (s) the client waits out
             before reconnecting (12 h); a later end stops it with ``MaintenanceError``
             (``None``: wait however long).
@@ -230,6 +233,7 @@ class AsyncClient(GeneratedRequests):
         self._router = router = EventRouter(
             queue_size=settings.event_queue_size,
             queue_bytes=settings.event_queue_bytes,
+            task_limit=settings.handler_task_limit or settings.event_queue_size,
             scrubber=scrubber,
             tasks=self._tasks,
         )
@@ -527,8 +531,8 @@ class AsyncClient(GeneratedRequests):
         """Call ``handler(event)`` for every event of ``event_type``; return a ``HandlerRegistration``,
         which unregisters it when called.
 
-        A coroutine function handler is run as a task per event, at most ``event_queue_size``
-        at a time; events that arrive while that many are running are dropped and counted in
+        A coroutine function handler is run as a task per event, at most ``handler_task_limit``
+        (by default ``event_queue_size``) at a time; events that arrive while that many are running are dropped and counted in
         the registration's ``dropped`` (so are events of large frames past
         ``event_queue_bytes`` held by running tasks). Exceptions from handlers - including
         ``CancelledError`` raised by a plain function - are logged, never raised into the

@@ -225,3 +225,39 @@ def test_the_lifecycle_refuses_transitions_it_does_not_allow() -> None:
     assert state.stopped
     assert state.state.value == "closed"
     assert not state.stop(None)
+
+
+@pytest.mark.parametrize(("options", "limit"), [({"handler_task_limit": 3}, 3), ({"event_queue_size": 4}, 4)])
+async def test_coroutine_handlers_run_at_most_handler_task_limit_tasks(
+    options: dict[str, Any], limit: int
+) -> None:
+    """``handler_task_limit`` caps a coroutine handler's tasks on its own (by default it is
+    ``event_queue_size``, which also sizes the streams); events past the cap are counted."""
+    release = asyncio.Event()
+    started: list[int] = []
+
+    async def slow(event: SpotEvent) -> None:
+        started.append(event.symbol_id)
+        await release.wait()
+
+    async with connected(**options) as (client, peer, _):
+        registration = client.on(SpotEvent, slow)
+        async with client.events(SpotEvent, maxsize=16) as spots:  # streams have their own bound
+            for symbol in range(10):
+                peer.send(SpotEvent(ctid_trader_account_id=ACC, symbol_id=symbol, bid=1))
+            for _ in range(10):
+                await spots.get(5)
+            await asyncio.sleep(0)  # let the handler tasks start
+            assert registration.limit == limit
+            assert registration.running == limit
+            assert registration.dropped == 10 - limit
+            assert sorted(started) == list(range(limit))
+        release.set()
+        registration()
+
+
+async def test_handler_task_limit_and_refresh_margin_are_checked() -> None:
+    with pytest.raises(ValueError, match="handler_task_limit"):
+        AsyncClient("memory", handler_task_limit=0)
+    with pytest.raises(ValueError, match="refresh_margin"):
+        AsyncClient("memory", refresh_margin=float("nan"))

@@ -57,6 +57,7 @@ class ClientSettings:
     rate_limit_max_wait: float = 60.0
     event_queue_size: int = 10_000
     event_queue_bytes: int = DEFAULT_MAX_BYTES
+    handler_task_limit: int | None = None
     max_maintenance_wait: float | None = DEFAULT_MAX_MAINTENANCE_WAIT
 
     def __post_init__(self) -> None:
@@ -68,6 +69,8 @@ class ClientSettings:
             raise ValueError("heartbeat_interval, request_timeout and connect_timeout must be positive")
         if self.event_queue_size < 1:
             raise ValueError("event_queue_size must be at least 1")
+        if self.handler_task_limit is not None and self.handler_task_limit < 1:
+            raise ValueError("handler_task_limit must be at least 1, or None for event_queue_size")
         if self.dead_link_timeout is not None and self.dead_link_timeout <= 0:
             raise ValueError("dead_link_timeout must be positive, or None to disable it")
         if not 1 <= self.max_frame_size <= 0xFFFFFFFF:
@@ -76,6 +79,6 @@ class ClientSettings:
             raise ValueError("event_queue_bytes must be at least 1")
         if self.max_maintenance_wait is not None and self.max_maintenance_wait < 0:
             raise ValueError("max_maintenance_wait must be >= 0, or None to wait however long")
-        if self.refresh_margin < 0:
-            raise ValueError("refresh_margin must be >= 0")
+        if not self.refresh_margin >= 0:  # NaN too
+            raise ValueError("refresh_margin must be a number >= 0")
         check_tls_settings(self.ssl_context, self.server_hostname, insecure=self.insecure_tls)

@@ -79,7 +79,7 @@ class HandlerRegistration:
     """What ``AsyncClient.on`` returns: call it to unregister the handler.
 
     A coroutine handler runs as a task per event, at most ``limit`` (the client's
-    ``event_queue_size``) at a time: while that many are still running, further events are
+    ``handler_task_limit``, by default its ``event_queue_size``) at a time: while that many are still running, further events are
     not handed to it and are counted in ``dropped`` (a warning is logged each time the
     handler falls behind). The events its running tasks hold are bounded in bytes too
     (``max_bytes``, the client's ``event_queue_bytes``). Memory stays bounded however slow
@@ -135,9 +135,12 @@ class HandlerRegistration:
 class EventRouter:
     """Routes, sinks and streams of one client."""
 
-    def __init__(self, *, queue_size: int, queue_bytes: int, scrubber: Scrubber, tasks: TaskSet) -> None:
+    def __init__(
+        self, *, queue_size: int, queue_bytes: int, task_limit: int, scrubber: Scrubber, tasks: TaskSet
+    ) -> None:
         self.queue_size = queue_size
         self.queue_bytes = queue_bytes
+        self.task_limit = task_limit
         self._scrubber = scrubber
         self._tasks = tasks
         self._size_hint = size_hint()
@@ -252,7 +255,7 @@ class EventRouter:
                 task.add_done_callback(lambda _: registration._finished(size))
 
         registration = HandlerRegistration(
-            lambda: self._detach((event_type,), sink), self.queue_size, self.queue_bytes
+            lambda: self._detach((event_type,), sink), self.task_limit, self.queue_bytes
         )
         self._attach((event_type,), sink)
         return registration
