@@ -118,6 +118,8 @@ def docs_browser(session: nox.Session) -> None:
         "pytest",
         "-q",
         "-rs",
+        "-n",
+        "0",  # one browser and one site server, not one per worker
         "tests/docs/test_browser.py",
         *session.posargs,
         env={"CTRADER_DOCS_SITE": str(site)},
