@@ -8,7 +8,9 @@ machine without 3.12, say); ``.ci/run`` passes ``--error-on-missing-interpreters
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
@@ -19,6 +21,42 @@ nox.options.error_on_missing_interpreters = False  # nox turns it on where CI is
 nox.options.sessions = ["codegen_check", "lint", "mypy", "typing", "tests"]
 
 PYTHON = "3.11"
+MATRIX = ["3.11", "3.12", "3.13"]
+
+
+def _pyenv_shims_find(versions: list[str]) -> None:
+    """Where pyenv manages the interpreters, let its shims run every version asked for.
+
+    pyenv installs versions side by side but its shims run only the active ones, so ``python3.12``
+    fails while 3.12 is installed. ``PYENV_VERSION`` (left alone if already set) lists the active
+    versions first, so ``python`` stays what it was, then the newest install of each version.
+    """
+    if "PYENV_VERSION" in os.environ or shutil.which("pyenv") is None:
+        return
+    try:
+        active = subprocess.run(
+            ["pyenv", "version-name"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.split()
+        root = Path(
+            subprocess.run(
+                ["pyenv", "root"], capture_output=True, text=True, check=True, timeout=30
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.SubprocessError):
+        return
+    versions_dir = root / "versions"
+    if not versions_dir.is_dir():
+        return
+    installed = [p.name for p in versions_dir.iterdir() if re.fullmatch(r"3\.\d+\.\d+", p.name)]
+    chosen = [*active[:1]]
+    for version in versions:
+        matching = [name for name in installed if name.startswith(version + ".")]
+        if matching:
+            chosen.append(max(matching, key=lambda name: tuple(int(part) for part in name.split("."))))
+    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys(":".join(chosen).split(":")))
+
+
+_pyenv_shims_find(MATRIX)
 
 
 @nox.session(python=PYTHON)
@@ -67,7 +105,7 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *session.posargs)
 
 
-@nox.session(python=["3.11", "3.12", "3.13"])
+@nox.session(python=MATRIX)
 def matrix(session: nox.Session) -> None:
     """The test suite on every supported interpreter, each skipped where it is not installed (not in CI: CI runs 3.11)."""
     session.install("-e", ".[dev]")
