@@ -219,6 +219,7 @@ def fuzz(session: nox.Session) -> None:
         "pytest",
         "tests/reliability/test_fuzz.py",
         "-q",
+        "--timeout=0",  # 100,000 examples of a property can take longer than the everyday hang guard
         *args,
         env={"CTRADER_FUZZ_EXAMPLES": examples},
     )
