@@ -162,14 +162,16 @@ def test_account_lines_follow_trades_until_ctrl_c(
         lines = Lines(proc)
         title = next_line(lines, r"^account ")
         assert title.endswith("account 44000002 (login 5100002, demo, SimBroker), EUR")
-        start = figures_of(next_line(lines, r"^balance "))  # printed inside the loop Ctrl-C ends: ready
+        start = figures_of(
+            next_line(lines, r"^balance \S+ equity ")
+        )  # printed inside the loop Ctrl-C ends: ready
         check_figures(start)
         held = int(start["positions"])
 
         position_id = trade(sim, 44_000_002, lambda c: open_position(c, 44_000_002, TradeSide.BUY, 1_000_000))
         next_line(lines, rf"^position {position_id} opened: BUY 10000 EURUSD at \d+\.\d{{5}}$")
         while True:  # a figures line follows every move; the one with the position in it comes
-            now = figures_of(next_line(lines, r"^balance "))
+            now = figures_of(next_line(lines, r"^balance \S+ equity "))
             if int(now["positions"]) == held + 1:
                 break
         check_figures(now)
@@ -188,7 +190,7 @@ def test_account_lines_follow_trades_until_ctrl_c(
         )
         next_line(lines, rf"^position {position_id} closed: BUY 10000 EURUSD$")
         while True:
-            end = figures_of(next_line(lines, r"^balance "))
+            end = figures_of(next_line(lines, r"^balance \S+ equity "))
             if int(end["positions"]) == held:
                 break
         check_figures(end)
