@@ -37,9 +37,9 @@ states in them are immutable.
 
 After a reconnect (or any re-authorisation of the account) the account reconciles: trader,
 ``ReconcileReq`` and the deals executed since the link dropped (``DealListReq``), and emits
-what happened meanwhile - ``DealExecuted``, ``PositionOpened``/``PositionUpdated``/
-``PositionClosed`` (with the reason: stop loss, take profit, stop out), ``OrderPlaced``/
-``OrderUpdated``/``OrderRemoved``, ``BalanceChanged`` - with ``offline=True``, then
+what happened meanwhile - ``PositionOpened``/``PositionUpdated``/``PositionClosed`` (with
+the reason: stop loss, take profit, stop out), ``OrderPlaced``/``OrderUpdated``/
+``OrderRemoved``, ``BalanceChanged``, ``DealExecuted`` - with ``offline=True``, then
 ``Resynced``.
 
 The account subscribes to the spots it needs (the symbols of its positions and of their
@@ -743,7 +743,8 @@ class TrackedAccount:
     @contextlib.contextmanager
     def _batched(self) -> Iterator[None]:
         """Hold the changes made inside, then emit them with the snapshot of the state after all
-        of them (one ``FiguresChanged`` at most, last)."""
+        of them: positions first, then orders, the balance, the deals (in execution order), one
+        ``FiguresChanged`` at most, and ``Resynced`` last."""
         if self._batch is not None:
             yield
             return
@@ -756,7 +757,8 @@ class TrackedAccount:
             if batch:
                 final = self.snapshot
                 figures = [c for c in batch if type(c) is FiguresChanged]
-                for change in [c for c in batch if type(c) is not FiguresChanged] + figures[-1:]:
+                told = [c for c in batch if type(c) is not FiguresChanged] + figures[-1:]
+                for change in sorted(told, key=_telling_order):
                     self._emit(dataclasses.replace(change, snapshot=final))
 
     # -- event intake (plain handlers on the client: they run in arrival order) ---------------
@@ -1391,6 +1393,19 @@ def _close_reason(order: Order | None, held: _Held | None) -> CloseReason:
             gained = order.execution_price > position.price if buy else order.execution_price < position.price
             return CloseReason.TAKE_PROFIT if gained else CloseReason.STOP_LOSS
     return CloseReason.STOP_LOSS
+
+
+def _telling_order(change: AccountChange) -> int:
+    """Where a change comes among those told together (see ``TrackedAccount._batched``)."""
+    if isinstance(change, PositionOpened | PositionUpdated | PositionClosed):
+        return 0
+    if isinstance(change, OrderPlaced | OrderUpdated | OrderRemoved):
+        return 1
+    if isinstance(change, BalanceChanged):
+        return 2
+    if isinstance(change, DealExecuted):
+        return 3
+    return 5 if isinstance(change, Resynced) else 4
 
 
 def _order_state(order: Order) -> OrderState:

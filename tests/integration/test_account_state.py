@@ -448,3 +448,24 @@ async def test_a_fill_during_a_server_side_session_loss_is_found(ctrader_simulat
             assert isinstance(await changes.get(timeout=10), Resynced)
             await settle(client, account)
             assert_same(sim, account, "after the session came back")
+
+
+async def test_the_changes_of_one_event_share_the_final_snapshot_in_a_fixed_order(
+    ctrader_simulator: Simulator,
+) -> None:
+    sim = ctrader_simulator
+    sim.pause_market()
+    async with authorized(sim) as (client, account_id):
+        account = await track_account(client, account_id, reanchor_interval=None)
+        async with account:
+            await client.send_new_order_req(account_id, 2, OrderType.MARKET, TradeSide.BUY, 400_000)
+            await settle(client, account)
+            [position_id] = account.positions
+            async with account.changes() as stream:
+                await client.send_close_position_req(account_id, position_id, 400_000)
+                await settle(client, account)
+                told = [c for c in iter(stream.get_nowait, None) if not isinstance(c, FiguresChanged)]
+        assert [type(c) for c in told] == [PositionClosed, BalanceChanged, DealExecuted]
+        assert all(c.snapshot is told[0].snapshot for c in told)
+        assert told[0].snapshot.positions == {}
+        assert told[0].snapshot.balance == sim.account_figures(account_id).balance
