@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
+import re
 import ssl
 import sys
 import urllib.parse
@@ -19,11 +21,20 @@ import pytest
 
 from ctrader_typed import _secrets
 from ctrader_typed._cli import _ui
-from ctrader_typed._cli._common import CLIError, Progress, parse_period, parse_time, render_table, suggest
+from ctrader_typed._cli._common import (
+    CLIError,
+    Progress,
+    Settings,
+    parse_period,
+    parse_time,
+    render_table,
+    suggest,
+)
 from ctrader_typed._cli._errors import describe, oauth_hint
+from ctrader_typed._cli._session import choose_account
 from ctrader_typed._cli.market import QuoteBoard, RichQuoteBoard
 from ctrader_typed._generated.enums import TrendbarPeriod
-from ctrader_typed._generated.messages import SpotEvent
+from ctrader_typed._generated.messages import CtidTraderAccount, SpotEvent
 from ctrader_typed.errors import (
     APIError,
     AuthenticationError,
@@ -547,3 +558,102 @@ def test_interrupted_line_is_ended_on_the_terminal_only(monkeypatch: pytest.Monk
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     _ui.end_interrupted_line()
     assert out.getvalue() == ""
+
+
+# -- which account a command uses -------------------------------------------------------------------
+
+
+def _account(account_id: int, login: int, *, live: bool) -> CtidTraderAccount:
+    return CtidTraderAccount(
+        ctid_trader_account_id=account_id, is_live=live, trader_login=login, broker_title_short="Broker"
+    )
+
+
+def _settings(account: str | None = None, env: str | None = None, host: str | None = None) -> Settings:
+    args = argparse.Namespace(
+        env=env,
+        port=None,
+        account=account,
+        host=host,
+        ca_file=None,
+        oauth_url=None,
+        redirect_uri=None,
+        client_id="id",
+        client_secret="secret",
+        access_token="token",
+    )
+    return Settings.from_args(args)
+
+
+DEMO_A, DEMO_B, LIVE = (
+    _account(11, 501, live=False),
+    _account(12, 502, live=False),
+    _account(21, 601, live=True),
+)
+TWIN_DEMO, TWIN_LIVE = _account(31, 777, live=False), _account(41, 777, live=True)  # one login, two brokers
+
+
+@pytest.mark.parametrize(
+    ("accounts", "account", "env", "chosen"),
+    [
+        ([DEMO_A, DEMO_B, LIVE], None, None, DEMO_A),  # the first account of the (demo) environment
+        ([DEMO_A, DEMO_B, LIVE], None, "live", LIVE),
+        ([LIVE], None, None, LIVE),  # no environment given and no demo account: the only account
+        ([DEMO_A, DEMO_B, LIVE], "502", None, DEMO_B),  # a login
+        ([DEMO_A, DEMO_B, LIVE], "12", None, DEMO_B),  # an id
+        ([DEMO_A, DEMO_B, LIVE], "601", "demo", LIVE),  # a named account wins over --env
+        ([DEMO_A, DEMO_B, LIVE], "live", None, LIVE),
+        ([TWIN_DEMO, TWIN_LIVE], "777", "live", TWIN_LIVE),  # --env tells the twins apart
+        ([TWIN_DEMO, TWIN_LIVE], "777", "demo", TWIN_DEMO),
+    ],
+)
+def test_choose_account(
+    accounts: list[CtidTraderAccount], account: str | None, env: str | None, chosen: CtidTraderAccount
+) -> None:
+    assert choose_account(accounts, _settings(account, env)) == chosen
+
+
+@pytest.mark.parametrize(
+    ("accounts", "account", "env", "message"),
+    [
+        (
+            [DEMO_A, DEMO_B],
+            "999",
+            None,
+            "no account of the token has the id or login 999; it reaches: 11 (login 501",
+        ),
+        (
+            [DEMO_A, DEMO_B],
+            "demo",
+            None,
+            "the token reaches 2 demo accounts: 11 (login 501, demo, Broker); 12",
+        ),
+        ([TWIN_DEMO, TWIN_LIVE], "777", None, "777 names 2 accounts"),
+        ([DEMO_A], None, "live", "this access token grants no live accounts"),
+        ([DEMO_A, DEMO_B], None, None, None),  # (no error: the first demo account)
+    ],
+)
+def test_choose_account_errors(
+    accounts: list[CtidTraderAccount], account: str | None, env: str | None, message: str | None
+) -> None:
+    settings = _settings(account, env)
+    if message is None:
+        choose_account(accounts, settings)
+        return
+    with pytest.raises(CLIError, match=re.escape(message)) as raised:
+        choose_account(accounts, settings)
+    assert raised.value.exit_code == 2
+
+
+def test_demo_only_refuses_a_live_account_by_login() -> None:
+    with pytest.raises(
+        CLIError, match=r"21 \(login 601, live, Broker\) is a live account; this command only"
+    ):
+        choose_account([DEMO_A, LIVE], _settings("601"), demo_only=True)
+    assert choose_account([LIVE, DEMO_A], _settings(), demo_only=True) == DEMO_A
+
+
+def test_the_host_follows_the_account_unless_given() -> None:
+    assert _settings().host_for(LIVE) == "live.ctraderapi.com"
+    assert _settings(env="live").host_for(DEMO_A) == "demo.ctraderapi.com"
+    assert _settings(host="127.0.0.1").host_for(LIVE) == "127.0.0.1"
