@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import pty
 import re
 import signal
 import ssl
 import struct
 import subprocess
-import termios
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -239,6 +236,10 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPat
 def test_account_board_in_a_terminal(sim: SimInfo, sim_access: dict[str, str], term: str) -> None:
     if term != "dumb":
         pytest.importorskip("rich", reason="the 'cli' extra (rich) is not installed")
+    import fcntl  # POSIX only, like pty and termios
+    import pty
+    import termios
+
     master, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # 30 rows, 100 columns
     env = {**at_the_pty_size(sim_access), "TERM": term, "NO_COLOR": "1"}
