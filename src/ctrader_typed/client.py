@@ -66,7 +66,7 @@ import ssl
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Final, Self, TypedDict, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Final, Self, TypedDict, TypeVar, Unpack, overload
 
 from google.protobuf.message import Message as ProtobufMessage
 
@@ -89,6 +89,9 @@ from ctrader_typed._transport import LinkFactory
 from ctrader_typed.errors import ConnectionClosedError, CTraderError
 from ctrader_typed.events import Event, EventStream
 from ctrader_typed.tokens import TokenSet, TokenStore
+
+if TYPE_CHECKING:
+    from ctrader_typed.account import TrackedAccount
 
 __all__ = [
     "DEMO_HOST",
@@ -565,6 +568,19 @@ class AsyncClient(GeneratedRequests):
     def order_executions(self, account_id: int, order_id: int) -> tuple[ExecutionEvent, ...]:
         """Execution events seen so far for an order placed, cancelled or amended through this client."""
         return self._orders.executions(account_id, order_id)
+
+    async def track_account(
+        self, account_id: int, *, reanchor_interval: float | None = 30.0
+    ) -> TrackedAccount:
+        """The live state of an authorised account: balance, equity, margin, P&L, positions
+        and orders, kept true by events and reconciled after every reconnect.
+
+        The same as ``ctrader_typed.track_account(client, account_id, ...)``; see
+        ``ctrader_typed.account`` and the "live account" guide.
+        """
+        from ctrader_typed.account import track_account  # the account layer builds on this client
+
+        return await track_account(self, account_id, reanchor_interval=reanchor_interval)
 
     # -- requests and tokens -----------------------------------------------------------------------
 

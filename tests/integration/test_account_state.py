@@ -469,3 +469,15 @@ async def test_the_changes_of_one_event_share_the_final_snapshot_in_a_fixed_orde
         assert all(c.snapshot is told[0].snapshot for c in told)
         assert told[0].snapshot.positions == {}
         assert told[0].snapshot.balance == sim.account_figures(account_id).balance
+
+
+async def test_the_client_method_tracks_the_same_account(ctrader_simulator: Simulator) -> None:
+    """``client.track_account`` is ``track_account(client, ...)``: the same live figures."""
+    sim = ctrader_simulator
+    async with authorized(sim) as (client, acc):
+        account = await client.track_account(acc, reanchor_interval=None)
+        assert isinstance(account, TrackedAccount)
+        await client.send_new_order_req(acc, 1, OrderType.MARKET, TradeSide.BUY, 100_000)
+        await settle(client, account)
+        assert len(account.snapshot.positions) == 1
+        assert_same(sim, account, "after a market order")
