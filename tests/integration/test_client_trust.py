@@ -472,7 +472,11 @@ async def test_a_failed_refresh_is_reported_and_retried_with_backoff(
     events: list[ClientEvent] = []
     async with Responder(raw_server, reply):
         held = tokens(0)
-        client = raw_client(raw_server, tokens=held, token_store=store, request_timeout=0.5)
+        # 2 s: long enough for the application auth on a busy machine; the silent server times out
+        # (and is not declared dead meanwhile).
+        client = raw_client(
+            raw_server, tokens=held, token_store=store, request_timeout=2.0, dead_link_timeout=60.0
+        )
         client.on(ClientEvent, events.append)
         async with client:
 
