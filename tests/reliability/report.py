@@ -202,7 +202,13 @@ each a regression test; the table above and the matrix rows name them):
   frames grew without bound.
 - The callback server listened on IPv4 only while a squatter held `[::1]`; a pasted redirect without
   `state` was accepted; the token store blocked on a FIFO, recursed on deep JSON, used 0666 files
-  silently and never removed a killed writer's temp file."""
+  silently and never removed a killed writer's temp file.
+- The refresh schedule, given lifetimes near 2**62 seconds, could compute an infinite clock and a
+  NaN delay that let refreshes come sooner than the 30 s minimum (a Hypothesis property); delays
+  are now finite and at most ten years, and a NaN `refresh_margin` is refused.
+- A short "secret" (a test authorised with the access token `token`) entered the process-wide
+  scrubber and turned "Access token was revoked" into "Access [redacted] was revoked"; nothing
+  shorter than 8 characters is treated as a secret."""
 
 BURST = """### Order burst
 
