@@ -146,10 +146,16 @@ async def test_account_disconnect_event_re_authorises_the_account(ctrader_simula
     async with authorized(sim) as (client, acc):
         await client.send_subscribe_spots_req(acc, [EURUSD])
         [conn] = sim.connections
-        async with client.events(AccountDisconnectEvent, AccountReady, AccountLost) as events:
+        sim.pause_market()  # the only quote now is the one the re-made subscription starts with
+        async with client.events(AccountDisconnectEvent, AccountReady, AccountLost, SpotEvent) as events:
             sim.emit_account_disconnect(acc)
-            assert await events.get(5) == AccountDisconnectEvent(ctid_trader_account_id=acc)
+            assert await next_of(events, AccountDisconnectEvent) == AccountDisconnectEvent(
+                ctid_trader_account_id=acc
+            )
             assert await events.get(5) == AccountReady(account_id=acc, restored=True)
+            spot = await events.get(5)  # re-subscribed after the announcement
+            assert isinstance(spot, SpotEvent)
+            assert (spot.ctid_trader_account_id, spot.symbol_id) == (acc, EURUSD)
         assert sim.connections == [conn]
         assert acc in conn.accounts
         assert set(conn.spot_subscriptions) == {(acc, EURUSD)}
@@ -178,9 +184,13 @@ async def test_invalidated_session_of_a_held_token_is_re_authorised(ctrader_simu
     tokens = TokenSet.from_expires_in(sim.access_token, sim.refresh_token, 2_628_000)
     async with authorized(sim, tokens=tokens) as (client, acc):
         await client.send_subscribe_spots_req(acc, [EURUSD])
-        async with client.events(AccountLost, AccountReady) as events:
+        sim.pause_market()  # the only quote now is the one the re-made subscription starts with
+        async with client.events(AccountLost, AccountReady, SpotEvent) as events:
             sim.emit_token_invalidated([acc])
-            assert await events.get(5) == AccountReady(account_id=acc, restored=True)
+            assert await next_of(events, AccountReady) == AccountReady(account_id=acc, restored=True)
+            spot = await events.get(5)  # re-subscribed after the announcement
+            assert isinstance(spot, SpotEvent)
+            assert (spot.ctid_trader_account_id, spot.symbol_id) == (acc, EURUSD)
         [conn] = sim.connections
         assert acc in conn.accounts
         assert set(conn.spot_subscriptions) == {(acc, EURUSD)}
@@ -251,3 +261,47 @@ async def test_giving_up_after_max_attempts(ctrader_simulator: Simulator) -> Non
             with pytest.raises(RateLimitError):
                 await events.get(5)
         assert client.is_closed
+
+
+async def test_restored_data_arrives_only_after_its_account_is_ready(ctrader_simulator: Simulator) -> None:
+    """One stream sees: ``Disconnected``, then ``AccountReady(restored=True)`` for every account,
+    then the data of the re-made subscriptions (each starts with the server's full quote), with
+    ``Reconnected`` once every subscription is back: the first quotes may come before it or after
+    it, and none is dropped."""
+    sim = ctrader_simulator
+    sim.pause_market()  # only the quote each (re-)subscription starts with is sent
+    async with authorized(sim) as (client, acc):
+        other = sim.demo_accounts[1]
+        await client.send_account_auth_req(other, sim.access_token)
+        async with client.events(Disconnected, AccountReady, Reconnected, SpotEvent) as events:
+            await client.send_subscribe_spots_req(acc, [EURUSD, GBPUSD])
+            await client.send_subscribe_spots_req(other, [GBPUSD], subscribe_to_spot_timestamp=True)
+            for _ in range(3):  # the first quotes of these subscriptions
+                assert isinstance(await events.get(5), SpotEvent)
+            sim.drop_connections()
+            seen: list[Disconnected | AccountReady | Reconnected | SpotEvent] = []
+            while sum(isinstance(e, SpotEvent) for e in seen) < 3 or not any(
+                isinstance(e, Reconnected) for e in seen
+            ):
+                seen.append(await events.get(5))
+            with pytest.raises(TimeoutError):
+                await events.get(0.3)  # nothing else: no quote twice
+        names = [type(e).__name__ for e in seen]
+        assert isinstance(seen[0], Disconnected), names
+        ready = [i for i, e in enumerate(seen) if isinstance(e, AccountReady)]
+        spots = [i for i, e in enumerate(seen) if isinstance(e, SpotEvent)]
+        [back] = [i for i, e in enumerate(seen) if isinstance(e, Reconnected)]
+        assert {seen[i] for i in ready} == {
+            AccountReady(account_id=acc, restored=True),
+            AccountReady(account_id=other, restored=True),
+        }, names
+        assert max(ready) < min(spots), names  # no restored data before its account is ready
+        assert max(ready) < back, names
+        assert len(seen) == 1 + 2 + 3 + 1, names
+        quotes = [e for e in seen if isinstance(e, SpotEvent)]
+        assert {(q.ctid_trader_account_id, q.symbol_id) for q in quotes} == {
+            (acc, EURUSD),
+            (acc, GBPUSD),
+            (other, GBPUSD),
+        }
+        assert all(q.bid is not None and q.ask is not None for q in quotes)  # full quotes

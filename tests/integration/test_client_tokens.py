@@ -60,7 +60,8 @@ async def test_refreshes_before_expiry_and_stores_before_use(ctrader_simulator: 
         assert new.access_token not in store.in_use_at_save[0]  # saved before it was used
         [conn] = sim.connections
         assert conn.accounts[acc] == new.access_token
-        assert set(conn.spot_subscriptions) == {(acc, EURUSD)}
+        # The subscriptions are re-made after the account is announced ready.
+        await sim.wait_until(lambda: set(conn.spot_subscriptions) == {(acc, EURUSD)})
         assert client.tokens == new
         assert new.expires_at is not None
         assert new.expires_at > datetime.now(UTC) + timedelta(days=1)

@@ -3,7 +3,9 @@
 Reconnects back off exponentially with jitter and wait out announced maintenance (up to
 ``max_maintenance_wait``; a longer one stops the client with ``MaintenanceError``). On a
 new link the application and every account are authorised again and the subscriptions
-re-made (``restore``). The server's session events are handled here too:
+re-made (``restore``), in that order: each account is announced (``AccountReady(restored=True)``)
+once authorised and before its subscriptions are re-made, so their data follows the
+announcement; ``Reconnected`` comes when the whole session is back. The server's session events are handled here too:
 ``AccountDisconnectEvent`` re-authorises the account; ``AccountsTokenInvalidatedEvent``
 re-authorises with a newer token when the client holds the token set, and otherwise
 reports ``AccountLost``; ``ClientDisconnectEvent`` stops the client if the application
@@ -253,7 +255,13 @@ class Supervisor:
     # -- restoring the session ------------------------------------------------------------------------
 
     async def _restore(self) -> None:
-        """Re-authenticate the application and every account, and re-subscribe, on a new link."""
+        """Re-authenticate the application and every account, and re-subscribe, on a new link.
+
+        Every account is authorised again first and announced (``AccountReady(restored=True)``,
+        or ``AccountLost``); only then are the subscriptions re-made, so no data of a restored
+        subscription reaches a stream before its account's ``AccountReady``. A link-level failure
+        (closed, timed out, rate limited) fails the whole attempt before anything is announced.
+        """
         if self._session.app_credentials is not None:
             client_id, client_secret = self._session.app_credentials
             request = _pb.ProtoOAApplicationAuthReq(clientId=client_id, clientSecret=client_secret)
@@ -263,18 +271,37 @@ class Supervisor:
                 raise _Fatal(exc) from exc
         accounts = list(self._session.accounts.items())
         results = await asyncio.gather(
-            *(self._restore_account(account_id, account) for account_id, account in accounts),
+            *(self._authorise_account(account_id, account) for account_id, account in accounts),
             return_exceptions=True,
         )
-        for (account_id, _), result in zip(accounts, results, strict=True):
+        ready = self._settle(
+            [account_id for account_id, _ in accounts], results, "re-authorisation after reconnect failed"
+        )
+        for account_id in ready:
+            self._router.emit(AccountReady(account_id=account_id, restored=True))
+        results = await asyncio.gather(
+            *(self._resubscribe(account_id) for account_id in ready), return_exceptions=True
+        )
+        self._settle(ready, results, "re-subscribing after reconnect failed")
+
+    def _settle(self, account_ids: list[int], results: list[BaseException | None], reason: str) -> list[int]:
+        """The accounts whose step succeeded; those that failed with an API error are lost. A
+        failure of the link itself (or an unexpected exception) is raised, before anything is lost."""
+        for result in results:
             if isinstance(result, ConnectionClosedError | RequestTimeoutError | RateLimitError):
                 raise result
-            if isinstance(result, CTraderError):
-                self._lose_account(account_id, "re-authorisation after reconnect failed", result)
-            elif isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not isinstance(result, CTraderError):
                 raise result
+        succeeded: list[int] = []
+        for account_id, result in zip(account_ids, results, strict=True):
+            if isinstance(result, CTraderError):
+                self._lose_account(account_id, reason, result)
+            else:
+                succeeded.append(account_id)
+        return succeeded
 
-    async def _restore_account(self, account_id: int, account: AccountSession) -> None:
+    async def _authorise_account(self, account_id: int, account: AccountSession) -> None:
+        """Authorise ``account`` on the current link, refreshing a managed token the server refuses."""
         token = self._tokens.token_for(account)
         request = _pb.ProtoOAAccountAuthReq(ctidTraderAccountId=account_id, accessToken=token)
         try:
@@ -289,8 +316,6 @@ class Supervisor:
             await self._tokens.refresh(stale=token, internal=True)
             request.accessToken = self._tokens.token_for(account)
             await self._pipeline.call(request, AccountAuthRes, None, internal=True)
-        await self._resubscribe(account_id)
-        self._router.emit(AccountReady(account_id=account_id, restored=True))
 
     async def _resubscribe(self, account_id: int) -> None:
         for request in self._session.subscribe_requests(account_id):
@@ -373,11 +398,20 @@ class Supervisor:
         if account is None:
             return
         try:
-            await self._restore_account(account_id, account)
+            await self._authorise_account(account_id, account)
         except ConnectionClosedError:
             return  # the reconnect restores it
         except CTraderError as exc:
             self._lose_account(account_id, f"{reason}; re-authorisation failed", exc)
+            return
+        # Announced before its subscriptions are re-made: their data comes after it.
+        self._router.emit(AccountReady(account_id=account_id, restored=True))
+        try:
+            await self._resubscribe(account_id)
+        except ConnectionClosedError:
+            return  # the reconnect restores it
+        except CTraderError as exc:
+            self._lose_account(account_id, f"{reason}; re-subscribing failed", exc)
 
     def _lose_account(self, account_id: int, reason: str, error: BaseException | None) -> None:
         if self._session.accounts.pop(account_id, None) is not None:
