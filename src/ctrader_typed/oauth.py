@@ -117,6 +117,8 @@ class AsyncAuth:
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._closed = False
+        self._consent_scopes: set[str] = set()
+        """The scopes of the consent URLs this object built (what a code it receives was granted)."""
 
     def __repr__(self) -> str:
         return f"AsyncAuth(client_id={self.client_id!r}, redirect_uri={self.redirect_uri!r}, base_url={self.base_url!r})"
@@ -160,6 +162,7 @@ class AsyncAuth:
     def _auth_uri(self, scope: str, state: str | None, redirect_uri: str) -> str:
         if scope not in _SCOPES:
             raise ValueError(f"scope must be 'trading' or 'accounts', not {scope!r}")
+        self._consent_scopes.add(scope)
         params = {"client_id": self.client_id, "redirect_uri": redirect_uri, "scope": scope}
         if state is not None:
             params["state"] = state
@@ -170,15 +173,27 @@ class AsyncAuth:
     async def get_token(self, code: str, *, scope: Scope | None = None) -> TokenSet:
         """Exchange an authorization code (single use, valid about one minute) for tokens.
 
-        ``scope`` is recorded on the token set when the server's reply does not say.
+        The token set's ``scope`` is the one the server's reply states (``scope``); the
+        cTrader token endpoint does not state it today, and then it is ``scope`` if given,
+        else the scope of the consent URLs this object built (``get_auth_uri``) when they
+        all asked for the same one - the code answers that consent - else ``None``. Over
+        the socket, ``send_get_account_list_by_access_token_req`` tells the token's scope
+        (``permission_scope``).
         """
         code = code.strip()
         if not code:
             raise OAuthError("MISSING_CODE", "the authorization code is empty")
-        return await self._exchange(code, self.redirect_uri, scope)
+        recorded: str | None = scope
+        if recorded is None and len(self._consent_scopes) == 1:
+            [recorded] = self._consent_scopes
+        return await self._exchange(code, self.redirect_uri, recorded)
 
     async def refresh_token(self, refresh_token: str, *, scope: str | None = None) -> TokenSet:
-        """Swap a refresh token for a new pair. The old pair stops working: persist the new one."""
+        """Swap a refresh token for a new pair. The old pair stops working: persist the new one.
+
+        A refreshed pair has the scope of the old one: pass it as ``scope`` (e.g.
+        ``scope=tokens.scope``) to keep it on the new set, unless the reply states one.
+        """
         if not refresh_token:
             raise OAuthError("MISSING_TOKEN", "the refresh token is empty")
         params = {

@@ -170,3 +170,38 @@ async def test_no_secret_reaches_the_logs_over_real_http(
     text = caplog.text + "".join(r.getMessage() for r in caplog.records)
     for secret in (sim.client_secret, code, first.access_token, first.refresh_token, second.access_token):
         assert secret not in text
+
+
+async def test_the_scope_of_the_consent_is_recorded_and_agrees_with_the_socket(
+    ctrader_simulator: Simulator,
+) -> None:
+    """The token endpoint's reply states no scope (like cTrader's): ``get_token`` records the one the
+    consent asked for, which is what the server reports for the token over the socket."""
+    sim = ctrader_simulator
+    cases: list[tuple[Scope, ClientPermissionScope]] = [
+        ("accounts", ClientPermissionScope.SCOPE_VIEW),
+        ("trading", ClientPermissionScope.SCOPE_TRADE),
+    ]
+    for scope, permission in cases:
+        async with make_auth(sim) as auth:
+            location = await consent(auth, scope)
+            async with httpx.AsyncClient(trust_env=False) as http:
+                code = code_from_redirect(location, state="st-1")
+                raw = await http.get(
+                    auth.token_endpoint,
+                    params={
+                        "grant_type": "authorization_code",
+                        "code": code,
+                        "redirect_uri": sim.redirect_uri,
+                        "client_id": sim.client_id,
+                        "client_secret": sim.client_secret,
+                    },
+                )
+            assert "scope" not in raw.json()  # the reply does not say
+            location = await consent(auth, scope, state="st-2")
+            tokens = await auth.get_token(code_from_redirect(location, state="st-2"))
+            assert tokens.scope == scope
+            assert await account_scope(sim, tokens) == permission
+            refreshed = await auth.refresh_token(tokens.refresh_token, scope=tokens.scope)
+            assert refreshed.scope == scope
+            assert await account_scope(sim, refreshed) == permission

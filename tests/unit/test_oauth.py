@@ -311,3 +311,33 @@ async def test_ca_bundle_path_is_accepted_without_deprecation_warnings() -> None
             await auth.get_token(CODE)
     assert info.value.error_code == "CONNECTION_ERROR"
     assert SECRET not in str(info.value)
+
+
+async def test_a_reply_that_states_the_scope_is_recorded_without_asking() -> None:
+    async with make_auth(json_reply({**GOOD, "scope": "accounts"})) as auth:
+        tokens = await auth.get_token(CODE)
+    assert tokens.scope == "accounts"
+
+
+async def test_the_code_gets_the_scope_of_the_consent_this_object_built() -> None:
+    async with make_auth(json_reply(GOOD)) as auth:
+        assert (await auth.get_token(CODE)).scope is None  # no consent URL, no reply scope: unknown
+        auth.get_auth_uri(scope="accounts")
+        assert (await auth.get_token(CODE)).scope == "accounts"
+        assert (await auth.get_token(CODE, scope="trading")).scope == "trading"  # asked for explicitly
+    async with make_auth(json_reply({**GOOD, "scope": "trading"})) as auth:
+        auth.get_auth_uri(scope="accounts")
+        assert (await auth.get_token(CODE)).scope == "trading"  # the server's word wins
+    async with make_auth(json_reply(GOOD)) as auth:
+        auth.get_auth_uri(scope="accounts")
+        auth.get_auth_uri(scope="trading")
+        assert (await auth.get_token(CODE)).scope is None  # which consent the code answers is unknown
+
+
+async def test_refresh_keeps_the_scope_it_is_given_unless_the_reply_states_one() -> None:
+    async with make_auth(json_reply(GOOD)) as auth:
+        auth.get_auth_uri(scope="accounts")  # a refresh does not answer a consent
+        assert (await auth.refresh_token(REFRESH)).scope is None
+        assert (await auth.refresh_token(REFRESH, scope="trading")).scope == "trading"
+    async with make_auth(json_reply({**GOOD, "scope": "accounts"})) as auth:
+        assert (await auth.refresh_token(REFRESH, scope="trading")).scope == "accounts"

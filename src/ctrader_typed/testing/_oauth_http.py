@@ -6,7 +6,8 @@
 
 ``/apps/token`` takes GET query parameters or a POST form (or JSON) body, for the
 ``authorization_code`` and ``refresh_token`` grants. Answers are JSON with camelCase keys
-plus the snake_case duplicates of the old official sample. Errors are
+plus the snake_case duplicates of the old official sample, and no ``scope`` (the real
+reply does not state it; ``ProtoOAGetAccountListByAccessTokenRes.permissionScope`` does). Errors are
 ``{"errorCode": ..., "description": ...}`` with HTTP 200, as the real service does. Error
 codes used: ``INVALID_REQUEST`` (missing parameter), ``UNSUPPORTED_GRANT_TYPE``,
 ``ACCESS_DENIED`` (bad client credentials), ``INVALID_GRANT`` (unknown, used or expired
