@@ -31,6 +31,15 @@ PRICE_FIELDS = frozenset({"limitPrice", "stopPrice", "stopLoss", "takeProfit", "
 # send_* parameters take an aware datetime as well, converted by _convert.wire_millis.
 MILLISECOND_FIELDS = frozenset({"expirationTimestamp", "fromTimestamp", "toTimestamp"})
 
+# What an event is about, for the ``account_id`` / ``symbol_id`` filters of ``AsyncClient.events``
+# and ``on``: each message with a payload type derives from one of the bases of
+# ``ctrader_typed._scopes``, decided by these fields (``ctrader_typed._filters`` reads the same ones).
+ACCOUNT_FIELDS = frozenset({"ctidTraderAccountId", "ctidTraderAccountIds"})
+SYMBOL_FIELDS = frozenset({"symbolId"})
+# Messages whose symbol is in a sub-message (an execution's order, position or deal), by the
+# fields that hold it; the client's filter (``_filters.symbol_ids_of``) has a case for each.
+NESTED_SYMBOL: dict[str, frozenset[str]] = {"ProtoOAExecutionEvent": frozenset({"order", "position", "deal"})}
+
 # What each kind of friendlier parameter accepts and the helper that converts it for the wire.
 _PARAM_KINDS: dict[ParamKind, tuple[str, str, str]] = {
     # kind: (wire type, parameter type, conversion function in the generated module)
@@ -57,6 +66,7 @@ _SCALARS: dict[int, str] = {
 }
 
 Label = Literal["required", "optional", "repeated"]
+Scope = Literal["AccountScoped", "SymbolScoped", "Unscoped"]
 Kind = Literal["scalar", "enum", "message"]
 ParamKind = Literal["price", "millis"]
 
@@ -187,6 +197,7 @@ class Message:
     doc: str
     fields: tuple[Field, ...]
     payload_type: int | None
+    scope: Scope | None = None  # the filter base of a message with a payload type (``_scopes``)
 
     @property
     def lazy_fields(self) -> tuple[Field, ...]:
@@ -365,6 +376,7 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
                     doc=_comment(locations, (4, i), names),
                     fields=tuple(fields),
                     payload_type=payload_type,
+                    scope=_scope(fd.name, msg.name, fields) if payload_type is not None else None,
                 )
             )
 
@@ -390,6 +402,27 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
     ]
     _check_policy_names(policies, by_name, {r.message.proto_name for r in requests})
     return Model(files=tuple(files), enums=tuple(enums), messages=tuple(messages), requests=tuple(requests))
+
+
+def _scope(file: str, name: str, fields: list[Field]) -> Scope:
+    """Which filters a message with a payload type takes (see ``ACCOUNT_FIELDS``).
+
+    Raises:
+        CodegenError: The message names a symbol but no account (the filters assume that a
+            symbol is always an account's: ``SymbolScoped`` derives from ``AccountScoped``).
+    """
+    names = {f.proto_name for f in fields}
+    account = bool(names & ACCOUNT_FIELDS)
+    symbol = bool(names & (SYMBOL_FIELDS | NESTED_SYMBOL.get(name, frozenset())))
+    if symbol and not account:
+        raise CodegenError(
+            f"{file}: message {name} names a symbol but no account (ctidTraderAccountId); the event "
+            "filters take a symbol to be an account's. Fix: add the account field, or teach "
+            "codegen/model.py (_scope) and ctrader_typed/_scopes.py about account-less symbols."
+        )
+    if symbol:
+        return "SymbolScoped"
+    return "AccountScoped" if account else "Unscoped"
 
 
 def _label(f: descriptor_pb2.FieldDescriptorProto) -> Label:

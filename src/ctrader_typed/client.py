@@ -87,7 +87,7 @@ from ctrader_typed._generated.requests import GeneratedRequests
 from ctrader_typed._secrets import get_logger
 from ctrader_typed._transport import LinkFactory
 from ctrader_typed.errors import ConnectionClosedError, CTraderError
-from ctrader_typed.events import Event, EventStream
+from ctrader_typed.events import AccountScoped, Event, EventStream, SymbolScoped, Unscoped
 from ctrader_typed.tokens import TokenSet, TokenStore
 
 if TYPE_CHECKING:
@@ -116,6 +116,21 @@ E2 = TypeVar("E2", bound=Event)
 E3 = TypeVar("E3", bound=Event)
 E4 = TypeVar("E4", bound=Event)
 E5 = TypeVar("E5", bound=Event)
+T = TypeVar("T")
+# The filters of ``events`` / ``on``: one type must take the filter; of several, Unscoped ones
+# (``Disconnected`` ...) may join (they pass unfiltered).
+AccountScopedEvent = TypeVar("AccountScopedEvent", bound=AccountScoped)
+SymbolScopedEvent = TypeVar("SymbolScopedEvent", bound=SymbolScoped)
+AccountScopedOrUnscoped1 = TypeVar("AccountScopedOrUnscoped1", bound=AccountScoped | Unscoped)
+AccountScopedOrUnscoped2 = TypeVar("AccountScopedOrUnscoped2", bound=AccountScoped | Unscoped)
+AccountScopedOrUnscoped3 = TypeVar("AccountScopedOrUnscoped3", bound=AccountScoped | Unscoped)
+AccountScopedOrUnscoped4 = TypeVar("AccountScopedOrUnscoped4", bound=AccountScoped | Unscoped)
+AccountScopedOrUnscoped5 = TypeVar("AccountScopedOrUnscoped5", bound=AccountScoped | Unscoped)
+SymbolScopedOrUnscoped1 = TypeVar("SymbolScopedOrUnscoped1", bound=SymbolScoped | Unscoped)
+SymbolScopedOrUnscoped2 = TypeVar("SymbolScopedOrUnscoped2", bound=SymbolScoped | Unscoped)
+SymbolScopedOrUnscoped3 = TypeVar("SymbolScopedOrUnscoped3", bound=SymbolScoped | Unscoped)
+SymbolScopedOrUnscoped4 = TypeVar("SymbolScopedOrUnscoped4", bound=SymbolScoped | Unscoped)
+SymbolScopedOrUnscoped5 = TypeVar("SymbolScopedOrUnscoped5", bound=SymbolScoped | Unscoped)
 
 
 class ClientOptions(TypedDict, total=False):
@@ -440,16 +455,39 @@ class AsyncClient(GeneratedRequests):
 
     # -- events ----------------------------------------------------------------------------------
 
+    # Overloads, by filter: none (any event types), account_id (types that concern an account),
+    # symbol_id (types that concern a symbol). With several types, Unscoped ones may join. Past
+    # five types the item type is ``Event`` and the filters are checked when the stream is made.
     @overload
     def events(
         self,
         t1: type[E1],
         /,
         *,
-        account_id: int | None = ...,
-        symbol_id: int | None = ...,
+        account_id: None = ...,
+        symbol_id: None = ...,
         maxsize: int | None = ...,
     ) -> EventStream[E1]: ...
+    @overload
+    def events(
+        self,
+        t1: type[AccountScopedEvent],
+        /,
+        *,
+        account_id: int,
+        symbol_id: None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[AccountScopedEvent]: ...
+    @overload
+    def events(
+        self,
+        t1: type[SymbolScopedEvent],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int,
+        maxsize: int | None = ...,
+    ) -> EventStream[SymbolScopedEvent]: ...
     @overload
     def events(
         self,
@@ -457,10 +495,32 @@ class AsyncClient(GeneratedRequests):
         t2: type[E2],
         /,
         *,
-        account_id: int | None = ...,
-        symbol_id: int | None = ...,
+        account_id: None = ...,
+        symbol_id: None = ...,
         maxsize: int | None = ...,
     ) -> EventStream[E1 | E2]: ...
+    @overload
+    def events(
+        self,
+        t1: type[AccountScopedOrUnscoped1],
+        t2: type[AccountScopedOrUnscoped2],
+        /,
+        *,
+        account_id: int,
+        symbol_id: None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[AccountScopedOrUnscoped1 | AccountScopedOrUnscoped2]: ...
+    @overload
+    def events(
+        self,
+        t1: type[SymbolScopedOrUnscoped1],
+        t2: type[SymbolScopedOrUnscoped2],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int,
+        maxsize: int | None = ...,
+    ) -> EventStream[SymbolScopedOrUnscoped1 | SymbolScopedOrUnscoped2]: ...
     @overload
     def events(
         self,
@@ -469,10 +529,34 @@ class AsyncClient(GeneratedRequests):
         t3: type[E3],
         /,
         *,
-        account_id: int | None = ...,
-        symbol_id: int | None = ...,
+        account_id: None = ...,
+        symbol_id: None = ...,
         maxsize: int | None = ...,
     ) -> EventStream[E1 | E2 | E3]: ...
+    @overload
+    def events(
+        self,
+        t1: type[AccountScopedOrUnscoped1],
+        t2: type[AccountScopedOrUnscoped2],
+        t3: type[AccountScopedOrUnscoped3],
+        /,
+        *,
+        account_id: int,
+        symbol_id: None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[AccountScopedOrUnscoped1 | AccountScopedOrUnscoped2 | AccountScopedOrUnscoped3]: ...
+    @overload
+    def events(
+        self,
+        t1: type[SymbolScopedOrUnscoped1],
+        t2: type[SymbolScopedOrUnscoped2],
+        t3: type[SymbolScopedOrUnscoped3],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int,
+        maxsize: int | None = ...,
+    ) -> EventStream[SymbolScopedOrUnscoped1 | SymbolScopedOrUnscoped2 | SymbolScopedOrUnscoped3]: ...
     @overload
     def events(
         self,
@@ -482,10 +566,43 @@ class AsyncClient(GeneratedRequests):
         t4: type[E4],
         /,
         *,
-        account_id: int | None = ...,
-        symbol_id: int | None = ...,
+        account_id: None = ...,
+        symbol_id: None = ...,
         maxsize: int | None = ...,
     ) -> EventStream[E1 | E2 | E3 | E4]: ...
+    @overload
+    def events(
+        self,
+        t1: type[AccountScopedOrUnscoped1],
+        t2: type[AccountScopedOrUnscoped2],
+        t3: type[AccountScopedOrUnscoped3],
+        t4: type[AccountScopedOrUnscoped4],
+        /,
+        *,
+        account_id: int,
+        symbol_id: None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[
+        AccountScopedOrUnscoped1
+        | AccountScopedOrUnscoped2
+        | AccountScopedOrUnscoped3
+        | AccountScopedOrUnscoped4
+    ]: ...
+    @overload
+    def events(
+        self,
+        t1: type[SymbolScopedOrUnscoped1],
+        t2: type[SymbolScopedOrUnscoped2],
+        t3: type[SymbolScopedOrUnscoped3],
+        t4: type[SymbolScopedOrUnscoped4],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int,
+        maxsize: int | None = ...,
+    ) -> EventStream[
+        SymbolScopedOrUnscoped1 | SymbolScopedOrUnscoped2 | SymbolScopedOrUnscoped3 | SymbolScopedOrUnscoped4
+    ]: ...
     @overload
     def events(
         self,
@@ -496,14 +613,69 @@ class AsyncClient(GeneratedRequests):
         t5: type[E5],
         /,
         *,
-        account_id: int | None = ...,
-        symbol_id: int | None = ...,
+        account_id: None = ...,
+        symbol_id: None = ...,
         maxsize: int | None = ...,
     ) -> EventStream[E1 | E2 | E3 | E4 | E5]: ...
     @overload
     def events(
         self,
+        t1: type[AccountScopedOrUnscoped1],
+        t2: type[AccountScopedOrUnscoped2],
+        t3: type[AccountScopedOrUnscoped3],
+        t4: type[AccountScopedOrUnscoped4],
+        t5: type[AccountScopedOrUnscoped5],
+        /,
+        *,
+        account_id: int,
+        symbol_id: None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[
+        AccountScopedOrUnscoped1
+        | AccountScopedOrUnscoped2
+        | AccountScopedOrUnscoped3
+        | AccountScopedOrUnscoped4
+        | AccountScopedOrUnscoped5
+    ]: ...
+    @overload
+    def events(
+        self,
+        t1: type[SymbolScopedOrUnscoped1],
+        t2: type[SymbolScopedOrUnscoped2],
+        t3: type[SymbolScopedOrUnscoped3],
+        t4: type[SymbolScopedOrUnscoped4],
+        t5: type[SymbolScopedOrUnscoped5],
+        /,
+        *,
+        account_id: int | None = ...,
+        symbol_id: int,
+        maxsize: int | None = ...,
+    ) -> EventStream[
+        SymbolScopedOrUnscoped1
+        | SymbolScopedOrUnscoped2
+        | SymbolScopedOrUnscoped3
+        | SymbolScopedOrUnscoped4
+        | SymbolScopedOrUnscoped5
+    ]: ...
+    @overload
+    def events(
+        self,
         *event_types: type[Event],
+        account_id: None = ...,
+        symbol_id: None = ...,
+        maxsize: int | None = ...,
+    ) -> EventStream[Event]: ...
+    @overload
+    def events(
+        self,
+        t1: type[Event],
+        t2: type[Event],
+        t3: type[Event],
+        t4: type[Event],
+        t5: type[Event],
+        t6: type[Event],
+        /,
+        *more: type[Event],
         account_id: int | None = ...,
         symbol_id: int | None = ...,
         maxsize: int | None = ...,
@@ -514,19 +686,56 @@ class AsyncClient(GeneratedRequests):
         account_id: int | None = None,
         symbol_id: int | None = None,
         maxsize: int | None = None,
-    ) -> EventStream[Event]:
+    ) -> EventStream[object]:
         """A stream of the events of ``event_types``, optionally for one account / symbol.
 
         The stream receives from the moment it is made; use it as an async context manager
         (it stops receiving when the block ends). See ``ctrader_typed.events`` for the queue
         overflow policy (drop oldest, counted in ``stream.dropped``) and how streams end.
+
+        ``account_id=`` takes event types that concern an account (``AccountScoped``), ``symbol_id=``
+        those that concern a symbol (``SymbolScoped``); with several types, ``Unscoped`` ones
+        (``Disconnected`` ...) may join and pass unfiltered, but one type at least must take the
+        filter. Anything else raises ``TypeError`` here, naming the type and the filters it takes.
+        Type checkers see the same rule for up to five types (past five, only this check applies;
+        nor can they see that one of several types takes the filter).
+
+        Raises:
+            TypeError: No event type given, one that is no event, or a filter that does not apply.
         """
         return self._router.stream(event_types, account_id=account_id, symbol_id=symbol_id, maxsize=maxsize)
 
+    @overload
     def on(
         self,
         event_type: type[E],
         handler: Callable[[E], object],
+        *,
+        account_id: None = ...,
+        symbol_id: None = ...,
+    ) -> HandlerRegistration: ...
+    @overload
+    def on(
+        self,
+        event_type: type[AccountScopedEvent],
+        handler: Callable[[AccountScopedEvent], object],
+        *,
+        account_id: int,
+        symbol_id: None = ...,
+    ) -> HandlerRegistration: ...
+    @overload
+    def on(
+        self,
+        event_type: type[SymbolScopedEvent],
+        handler: Callable[[SymbolScopedEvent], object],
+        *,
+        account_id: int | None = ...,
+        symbol_id: int,
+    ) -> HandlerRegistration: ...
+    def on(
+        self,
+        event_type: type[T],
+        handler: Callable[[T], object],
         *,
         account_id: int | None = None,
         symbol_id: int | None = None,
@@ -540,6 +749,10 @@ class AsyncClient(GeneratedRequests):
         ``event_queue_bytes`` held by running tasks). Exceptions from handlers - including
         ``CancelledError`` raised by a plain function - are logged, never raised into the
         client.
+
+        ``account_id=`` / ``symbol_id=`` are taken by the event types that concern an account /
+        a symbol (``AccountScoped`` / ``SymbolScoped``), for the type checker and here: another
+        filter raises ``TypeError``, naming the type and the filters it takes.
         """
         return self._router.on(event_type, handler, account_id=account_id, symbol_id=symbol_id)
 

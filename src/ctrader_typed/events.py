@@ -10,7 +10,7 @@ Server events are the generated message wrappers (``SpotEvent``, ``ExecutionEven
 * ``Reconnected`` - a new link is up and the session (application auth, account auth,
   subscriptions) has been restored.
 * ``AccountReady`` - an account was authorised (by you, or again by the client after a
-  reconnect or a server-side session loss).
+  reconnect or a server-side session loss, before the data of its re-made subscriptions).
 * ``AccountLost`` - an account session ended and the client could not restore it.
 * ``TokensRefreshed`` - the client obtained (and stored) a new token pair.
 * ``TokenRefreshFailed`` - a refresh (or saving its result) failed; says when it is retried.
@@ -40,6 +40,14 @@ stream gets every matching event).
 concern accounts or symbols at all - ``Disconnected``, ``Reconnected``,
 ``ClientDisconnectEvent``, ``UnknownMessage`` ... - always pass.
 
+Which filters an event type takes is part of its class: it derives from ``SymbolScoped``
+(``account_id`` and ``symbol_id``: ``SpotEvent``, ``DepthEvent``, ``ExecutionEvent``,
+``SymbolChangedEvent`` ...), ``AccountScoped`` (``account_id`` only: ``TraderUpdatedEvent``,
+``MarginChangedEvent``, ``OrderErrorEvent``, ``AccountReady`` ...) or ``Unscoped`` (none:
+``Disconnected``, ``HeartbeatEvent`` ...). A filter the types do not take raises ``TypeError``
+when the stream or handler is made, and type checkers reject it too (see ``AsyncClient.events``).
+In a stream of several types, ``Unscoped`` ones may join a filtered stream (they pass).
+
 **End of a stream.** When the client is closed, a stream yields what it still holds and
 then stops. When the client gives up for good (reconnect disabled or exhausted, the
 application blocked), it yields what it holds and then raises the reason.
@@ -57,11 +65,13 @@ from typing import Any, Generic, Protocol, Self, TypeAlias, TypeVar
 
 from ctrader_typed._base import Wrapper
 from ctrader_typed._filters import make_filter
+from ctrader_typed._scopes import AccountScoped, SymbolScoped, Unscoped
 from ctrader_typed.tokens import TokenSet
 
 __all__ = [
     "AccountLost",
     "AccountReady",
+    "AccountScoped",
     "ClientEvent",
     "Disconnected",
     "Event",
@@ -69,9 +79,11 @@ __all__ = [
     "MaintenanceScheduled",
     "ReconnectFailed",
     "Reconnected",
+    "SymbolScoped",
     "TokenRefreshFailed",
     "TokensRefreshed",
     "UnknownMessage",
+    "Unscoped",
 ]
 
 
@@ -81,7 +93,7 @@ class ClientEvent:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Disconnected(ClientEvent):
+class Disconnected(ClientEvent, Unscoped):
     """The link to the server dropped. Requests in flight have failed with ``ConnectionClosedError``."""
 
     reason: str
@@ -95,7 +107,7 @@ class Disconnected(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class ReconnectFailed(ClientEvent):
+class ReconnectFailed(ClientEvent, Unscoped):
     """One reconnect attempt failed."""
 
     attempt: int
@@ -108,8 +120,15 @@ class ReconnectFailed(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Reconnected(ClientEvent):
-    """A new link is up and the session was restored (application, accounts, subscriptions)."""
+class Reconnected(ClientEvent, Unscoped):
+    """A new link is up and the session was restored (application, accounts, subscriptions).
+
+    It comes after the ``AccountReady(restored=True)`` of every restored account, once every
+    subscription was answered. The data of the re-made subscriptions (starting with the
+    latest price the server sends after each subscribe answer) follows those ``AccountReady``
+    events and may come before this event as well as after it; none of it is held back or
+    dropped. See the reconnect guide for the whole order.
+    """
 
     attempts: int
     """How many attempts it took."""
@@ -118,17 +137,20 @@ class Reconnected(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class AccountReady(ClientEvent):
+class AccountReady(ClientEvent, AccountScoped):
     """An account session is authorised on the current link."""
 
     account_id: int
     restored: bool = False
     """True when the client re-authorised the account on its own (after a reconnect or a
-    server-side session loss) and re-made its subscriptions."""
+    server-side session loss). It is emitted as soon as the account is authorised again
+    (after a reconnect: once every account is) and before its subscriptions are re-made, so
+    no data of a restored subscription arrives before it; after a reconnect, ``Reconnected``
+    follows once the subscriptions are back."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class AccountLost(ClientEvent):
+class AccountLost(ClientEvent, AccountScoped):
     """An account session ended and the client could not restore it; requests for it fail
     until you authorise it again."""
 
@@ -138,7 +160,7 @@ class AccountLost(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class TokensRefreshed(ClientEvent):
+class TokensRefreshed(ClientEvent, Unscoped):
     """The client refreshed the access token; the new set was handed to the token store first.
 
     The tokens themselves never appear in ``repr``.
@@ -148,7 +170,7 @@ class TokensRefreshed(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class TokenRefreshFailed(ClientEvent):
+class TokenRefreshFailed(ClientEvent, Unscoped):
     """Refreshing the access token failed, or the new set could not be saved.
 
     When ``saved`` is false but ``tokens_kept`` is true, the server answered with a new
@@ -164,7 +186,7 @@ class TokenRefreshFailed(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class MaintenanceScheduled(ClientEvent):
+class MaintenanceScheduled(ClientEvent, Unscoped):
     """The server reported maintenance until ``until``; reconnects wait for its end.
 
     When the end is further away than the client's ``max_maintenance_wait``, the client
@@ -176,7 +198,7 @@ class MaintenanceScheduled(ClientEvent):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class UnknownMessage(ClientEvent):
+class UnknownMessage(ClientEvent, Unscoped):
     """A message whose payload type the schema does not define, kept raw."""
 
     payload_type: int
@@ -187,7 +209,9 @@ class UnknownMessage(ClientEvent):
 Event: TypeAlias = Wrapper | ClientEvent
 """Anything a stream can deliver."""
 
-E_co = TypeVar("E_co", bound=Event, covariant=True)
+E_co = TypeVar("E_co", covariant=True)
+"""What a stream yields. Not bound by ``Event``: the overloads of ``AsyncClient.events`` bind
+their type variables by the filter bases (``AccountScoped`` ...), which every event type derives from."""
 
 SIZED: int = 4096
 """Events from frames at least this large count with their size against ``max_bytes``

@@ -44,7 +44,7 @@ __all__ = ["UNANSWERED", "EventRouter", "HandlerRegistration", "Unanswered"]
 
 logger = get_logger("ctrader_typed.client")
 
-E = TypeVar("E", bound=Event)
+T = TypeVar("T")
 
 _EXECUTION_EVENT: Final = 2126  # ExecutionEvent.PAYLOAD_TYPE (a literal: compared per answered message)
 MAX_UNKNOWN_TYPES: Final = 256
@@ -181,7 +181,12 @@ class EventRouter:
         symbol_id: int | None,
         maxsize: int | None,
     ) -> EventStream[Event]:
-        """A new stream (see ``AsyncClient.events``); ended at once when the client has stopped."""
+        """A new stream (see ``AsyncClient.events``); ended at once when the client has stopped.
+
+        Raises:
+            TypeError: No event type, or a filter the types cannot be filtered by
+                (``_filters.check_filters``).
+        """
         if not event_types:
             raise TypeError("events() needs at least one event type, e.g. client.events(SpotEvent)")
         return EventStream(
@@ -217,13 +222,17 @@ class EventRouter:
 
     def on(
         self,
-        event_type: type[E],
-        handler: Callable[[E], object],
+        event_type: type[T],
+        handler: Callable[[T], object],
         *,
         account_id: int | None,
         symbol_id: int | None,
     ) -> HandlerRegistration:
-        """Register ``handler`` (see ``AsyncClient.on``)."""
+        """Register ``handler`` (see ``AsyncClient.on``).
+
+        Raises:
+            TypeError: A filter ``event_type`` cannot be filtered by (``_filters.check_filters``).
+        """
         accepts = make_filter(account_id, symbol_id, (event_type,))
         label = getattr(handler, "__qualname__", repr(handler))
         coroutine_function = inspect.iscoroutinefunction(handler)

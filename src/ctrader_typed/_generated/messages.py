@@ -49,6 +49,7 @@ from ctrader_typed._generated.enums import (
     LimitedRiskMarginCalculationStrategy,
     StopOutStrategy,
 )
+from ctrader_typed._scopes import AccountScoped, SymbolScoped, Unscoped
 
 __all__ = [
     "ProtoMessage",
@@ -289,7 +290,7 @@ _ProtoMessage_SLOTS = slot_setters(ProtoMessage, "payload_type", "payload", "cli
 
 
 @wrapper_dataclass
-class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes]):
+class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes], Unscoped):
     """Protocol-level failure reported by the Open API proxy, e.g. an unsupported message,
     an oversized frame or a blocked payload type.
 
@@ -347,7 +348,7 @@ _CommonErrorRes_SLOTS = slot_setters(CommonErrorRes, "error_code", "description"
 
 
 @wrapper_dataclass
-class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent]):
+class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent], Unscoped):
     """Keep-alive message with no body, usable in both directions. The proxy sends it so an idle but
     healthy link can be recognised; clients should send one regularly (about every 10 seconds) when
     they have nothing else to send, because a connection silent for ~30 seconds may be dropped.
@@ -3445,7 +3446,7 @@ _PositionUnrealizedPnL_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthReq]):
+class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthReq], Unscoped):
     """Client request that authenticates the registered application on a new connection; it must be the
     first message sent. Answered by ``ApplicationAuthRes``, or ``ErrorRes`` if the credentials are
     rejected or the connection is already authenticated.
@@ -3494,7 +3495,7 @@ _ApplicationAuthReq_SLOTS = slot_setters(ApplicationAuthReq, "client_id", "clien
 
 
 @wrapper_dataclass
-class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthRes]):
+class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAuthRes], Unscoped):
     """Server response confirming that ``ApplicationAuthReq`` succeeded. It has no body; after it the
     connection may send account-level and token-level requests.
 
@@ -3519,7 +3520,7 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 
 
 @wrapper_dataclass
-class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq]):
+class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq], AccountScoped):
     """Client request that opens a session for one trading account on an already application-authenticated
     connection. Send once per account. Answered by ``AccountAuthRes``, or ``ErrorRes`` on failure.
 
@@ -3567,7 +3568,7 @@ _AccountAuthReq_SLOTS = slot_setters(AccountAuthReq, "ctid_trader_account_id", "
 
 
 @wrapper_dataclass
-class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes]):
+class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes], AccountScoped):
     """Server response to ``AccountAuthReq``: the named account is now authorized on this connection.
 
     Schema name: ``ProtoOAAccountAuthRes`` (OpenApiMessages.proto, payload type 2103).
@@ -3607,7 +3608,7 @@ _AccountAuthRes_SLOTS = slot_setters(AccountAuthRes, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
-class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes]):
+class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes], AccountScoped):
     """Generic failure reply the server may send instead of the normal response to any request (auth,
     permission, validation, rate-limit or maintenance problems). Its wrapper echoes the request's ``client_msg_id``.
 
@@ -3693,7 +3694,7 @@ _ErrorRes_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisconnectEvent]):
+class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisconnectEvent], Unscoped):
     """Server-pushed event: the server has dropped the whole application connection, ending every account
     session on it. Treat the connection as closed.
 
@@ -3734,7 +3735,9 @@ _ClientDisconnectEvent_SLOTS = slot_setters(ClientDisconnectEvent, "reason")
 
 
 @wrapper_dataclass
-class AccountsTokenInvalidatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent]):
+class AccountsTokenInvalidatedEvent(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent], AccountScoped
+):
     """Server-pushed event: the sessions of the listed accounts were ended because their token is no longer
     valid (refreshed, revoked, account or cTID deleted). The connection and other accounts stay up.
 
@@ -3784,7 +3787,7 @@ _AccountsTokenInvalidatedEvent_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
+class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq], Unscoped):
     """Client request for the version of the Open API proxy/schema. Answered by ``VersionRes``.
 
     Schema name: ``ProtoOAVersionReq`` (OpenApiMessages.proto, payload type 2104).
@@ -3808,7 +3811,7 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq]):
 
 
 @wrapper_dataclass
-class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes]):
+class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes], Unscoped):
     """Server response to ``VersionReq``.
 
     Schema name: ``ProtoOAVersionRes`` (OpenApiMessages.proto, payload type 2105).
@@ -3848,7 +3851,7 @@ _VersionRes_SLOTS = slot_setters(VersionRes, "version")
 
 
 @wrapper_dataclass
-class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq]):
+class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq], SymbolScoped):
     """Client request that places a market or pending order; needs a token with trading permission. Answered
     by one or more ``ExecutionEvent`` messages (e.g. ORDER_ACCEPTED then ORDER_FILLED), or by
     ``OrderErrorEvent`` when validation fails.
@@ -4101,7 +4104,7 @@ _NewOrderReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent]):
+class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent], SymbolScoped):
     """Server message reporting an order, position or balance change. It is the reply to ``NewOrderReq``,
     ``CancelOrderReq``, ``AmendOrderReq``, ``AmendPositionSLTPReq`` and ``ClosePositionReq``,
     and is also pushed unprompted (fills of pending orders, SL/TP hits, stop-outs, deposits, withdrawals).
@@ -4231,7 +4234,7 @@ _ExecutionEvent_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq]):
+class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq], AccountScoped):
     """Client request to cancel a working pending order; needs trading permission. Answered by
     ``ExecutionEvent`` (ORDER_CANCELLED), or ``OrderErrorEvent`` on validation failure.
 
@@ -4279,7 +4282,7 @@ _CancelOrderReq_SLOTS = slot_setters(CancelOrderReq, "ctid_trader_account_id", "
 
 
 @wrapper_dataclass
-class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq]):
+class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq], AccountScoped):
     """Client request to change the parameters of a working pending order; needs trading permission.
     Answered by ``ExecutionEvent`` (ORDER_REPLACED), or ``OrderErrorEvent`` on validation failure.
 
@@ -4452,7 +4455,7 @@ _AmendOrderReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq]):
+class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq], AccountScoped):
     """Client request to set or change the stop-loss and take-profit of an open position; needs trading
     permission. Answered by ``ExecutionEvent``, or ``OrderErrorEvent`` on validation failure.
     The request replaces both levels at once: a ``stop_loss`` or ``take_profit`` left out is removed, not kept.
@@ -4564,7 +4567,7 @@ _AmendPositionSLTPReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq]):
+class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq], AccountScoped):
     """Client request to close all or part of an open position; needs trading permission. Answered by
     ``ExecutionEvent`` (closing order accepted, then filled), or ``OrderErrorEvent`` on failure.
 
@@ -4619,7 +4622,7 @@ _ClosePositionReq_SLOTS = slot_setters(ClosePositionReq, "ctid_trader_account_id
 
 
 @wrapper_dataclass
-class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent]):
+class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent], AccountScoped):
     """Server-pushed event: a trailing stop-loss was moved because the market moved in the position's favour.
 
     Schema name: ``ProtoOATrailingSLChangedEvent`` (OpenApiMessages.proto, payload type 2107).
@@ -4700,7 +4703,7 @@ _TrailingSLChangedEvent_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq]):
+class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq], AccountScoped):
     """Client request for all assets (currencies, metals, etc.) known to an account. Answered by
     ``AssetListRes``.
 
@@ -4741,7 +4744,7 @@ _AssetListReq_SLOTS = slot_setters(AssetListReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
-class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes]):
+class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes], AccountScoped):
     """Server response to ``AssetListReq``.
 
     Schema name: ``ProtoOAAssetListRes`` (OpenApiMessages.proto, payload type 2113).
@@ -4796,7 +4799,7 @@ _install_lazy(AssetListRes, "asset")
 
 
 @wrapper_dataclass
-class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq]):
+class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq], AccountScoped):
     """Client request for the account's tradable symbols in a compact form (light symbol records). Answered
     by ``SymbolsListRes``; use ``SymbolByIdReq`` for full details.
 
@@ -4846,7 +4849,7 @@ _SymbolsListReq_SLOTS = slot_setters(SymbolsListReq, "ctid_trader_account_id", "
 
 
 @wrapper_dataclass
-class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes]):
+class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes], AccountScoped):
     """Server response to ``SymbolsListReq``.
 
     Schema name: ``ProtoOASymbolsListRes`` (OpenApiMessages.proto, payload type 2115).
@@ -4919,7 +4922,7 @@ _install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 
 @wrapper_dataclass
-class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq]):
+class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq], SymbolScoped):
     """Client request for the complete definition of one or more symbols. Answered by ``SymbolByIdRes``.
 
     Schema name: ``ProtoOASymbolByIdReq`` (OpenApiMessages.proto, payload type 2116).
@@ -4966,7 +4969,7 @@ _SymbolByIdReq_SLOTS = slot_setters(SymbolByIdReq, "ctid_trader_account_id", "sy
 
 
 @wrapper_dataclass
-class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes]):
+class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes], AccountScoped):
     """Server response to ``SymbolByIdReq``.
 
     Schema name: ``ProtoOASymbolByIdRes`` (OpenApiMessages.proto, payload type 2117).
@@ -5039,7 +5042,9 @@ _install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 
 
 @wrapper_dataclass
-class SymbolsForConversionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionReq]):
+class SymbolsForConversionReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionReq], AccountScoped
+):
     """Client request for a chain of symbols that converts one asset into another when no single symbol
     quotes the pair directly. Answered by ``SymbolsForConversionRes``.
 
@@ -5096,7 +5101,9 @@ _SymbolsForConversionReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class SymbolsForConversionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionRes]):
+class SymbolsForConversionRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsForConversionRes], AccountScoped
+):
     """Server response to ``SymbolsForConversionReq``.
 
     Schema name: ``ProtoOASymbolsForConversionRes`` (OpenApiMessages.proto, payload type 2119).
@@ -5151,7 +5158,7 @@ _install_lazy(SymbolsForConversionRes, "symbol")
 
 
 @wrapper_dataclass
-class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedEvent]):
+class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedEvent], SymbolScoped):
     """Server-pushed event: the configuration of one or more symbols changed on the server; re-fetch them.
 
     Schema name: ``ProtoOASymbolChangedEvent`` (OpenApiMessages.proto, payload type 2120).
@@ -5198,7 +5205,7 @@ _SymbolChangedEvent_SLOTS = slot_setters(SymbolChangedEvent, "ctid_trader_accoun
 
 
 @wrapper_dataclass
-class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListReq]):
+class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListReq], AccountScoped):
     """Client request for the asset classes (e.g. forex, metals, indices) available to an account. Answered
     by ``AssetClassListRes``.
 
@@ -5239,7 +5246,7 @@ _AssetClassListReq_SLOTS = slot_setters(AssetClassListReq, "ctid_trader_account_
 
 
 @wrapper_dataclass
-class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListRes]):
+class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListRes], AccountScoped):
     """Server response to ``AssetClassListReq``.
 
     Schema name: ``ProtoOAAssetClassListRes`` (OpenApiMessages.proto, payload type 2154).
@@ -5294,7 +5301,7 @@ _install_lazy(AssetClassListRes, "asset_class")
 
 
 @wrapper_dataclass
-class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq]):
+class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq], AccountScoped):
     """Client request for the account's own data (balance, leverage, deposit asset, ...). Answered by
     ``TraderRes``.
 
@@ -5335,7 +5342,7 @@ _TraderReq_SLOTS = slot_setters(TraderReq, "ctid_trader_account_id")
 
 
 @wrapper_dataclass
-class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes]):
+class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes], AccountScoped):
     """Server response to ``TraderReq``.
 
     Schema name: ``ProtoOATraderRes`` (OpenApiMessages.proto, payload type 2122).
@@ -5382,7 +5389,7 @@ _TraderRes_SLOTS = slot_setters(TraderRes, "ctid_trader_account_id", "trader")
 
 
 @wrapper_dataclass
-class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedEvent]):
+class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedEvent], AccountScoped):
     """Server-pushed event: the account's trader record was modified on the server side.
 
     Schema name: ``ProtoOATraderUpdatedEvent`` (OpenApiMessages.proto, payload type 2123).
@@ -5429,7 +5436,7 @@ _TraderUpdatedEvent_SLOTS = slot_setters(TraderUpdatedEvent, "ctid_trader_accoun
 
 
 @wrapper_dataclass
-class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq]):
+class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq], AccountScoped):
     """Client request for a snapshot of all currently open positions and working pending orders, used to
     (re)synchronise local state. Answered by ``ReconcileRes``.
 
@@ -5478,7 +5485,7 @@ _ReconcileReq_SLOTS = slot_setters(ReconcileReq, "ctid_trader_account_id", "retu
 
 
 @wrapper_dataclass
-class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes]):
+class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes], AccountScoped):
     """Server response to ``ReconcileReq``.
 
     Schema name: ``ProtoOAReconcileRes`` (OpenApiMessages.proto, payload type 2125).
@@ -5547,7 +5554,7 @@ _install_lazy(ReconcileRes, "position", "order")
 
 
 @wrapper_dataclass
-class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent]):
+class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent], AccountScoped):
     """Server message reporting that a trading request (new, cancel, amend order, amend SL/TP, close
     position) failed validation. Its wrapper echoes the request's ``client_msg_id``.
 
@@ -5620,7 +5627,7 @@ _OrderErrorEvent_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq]):
+class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq], AccountScoped):
     """Client request for executed deals (fills) in a time window. Answered by ``DealListRes``. Counts
     against the historical-data limit of 5 requests per second.
 
@@ -5684,7 +5691,7 @@ _DealListReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes]):
+class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes], AccountScoped):
     """Server response to ``DealListReq``.
 
     Schema name: ``ProtoOADealListRes`` (OpenApiMessages.proto, payload type 2134).
@@ -5746,7 +5753,7 @@ _install_lazy(DealListRes, "deal")
 
 
 @wrapper_dataclass
-class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq]):
+class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq], AccountScoped):
     """Client request for the account's orders within a time window. Answered by ``OrderListRes``.
 
     Schema name: ``ProtoOAOrderListReq`` (OpenApiMessages.proto, payload type 2175).
@@ -5800,7 +5807,7 @@ _OrderListReq_SLOTS = slot_setters(OrderListReq, "ctid_trader_account_id", "from
 
 
 @wrapper_dataclass
-class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes]):
+class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes], AccountScoped):
     """Server response to ``OrderListReq``.
 
     Schema name: ``ProtoOAOrderListRes`` (OpenApiMessages.proto, payload type 2176).
@@ -5862,7 +5869,7 @@ _install_lazy(OrderListRes, "order")
 
 
 @wrapper_dataclass
-class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginReq]):
+class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginReq], SymbolScoped):
     """Client request for an estimate of the margin that given volumes of a symbol would need, e.g. before
     placing an order. Guaranteed-stop-loss margin is not covered. Answered by ``ExpectedMarginRes``.
 
@@ -5917,7 +5924,7 @@ _ExpectedMarginReq_SLOTS = slot_setters(ExpectedMarginReq, "ctid_trader_account_
 
 
 @wrapper_dataclass
-class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginRes]):
+class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginRes], AccountScoped):
     """Server response to ``ExpectedMarginReq``.
 
     Schema name: ``ProtoOAExpectedMarginRes`` (OpenApiMessages.proto, payload type 2140).
@@ -5979,7 +5986,7 @@ _install_lazy(ExpectedMarginRes, "margin")
 
 
 @wrapper_dataclass
-class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedEvent]):
+class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedEvent], AccountScoped):
     """Server-pushed event: the margin held for one position changed.
 
     Schema name: ``ProtoOAMarginChangedEvent`` (OpenApiMessages.proto, payload type 2141).
@@ -6044,7 +6051,7 @@ _MarginChangedEvent_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq]):
+class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq], AccountScoped):
     """Client request for deposits and withdrawals in a time window of at most one week. Answered by
     ``CashFlowHistoryListRes``. Counts against the historical-data limit of 5 requests per second.
 
@@ -6102,7 +6109,7 @@ _CashFlowHistoryListReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes]):
+class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes], AccountScoped):
     """Server response to ``CashFlowHistoryListReq``.
 
     Schema name: ``ProtoOACashFlowHistoryListRes`` (OpenApiMessages.proto, payload type 2144).
@@ -6164,7 +6171,7 @@ _install_lazy(CashFlowHistoryListRes, "deposit_withdraw")
 
 @wrapper_dataclass
 class GetAccountListByAccessTokenReq(
-    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq]
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq], Unscoped
 ):
     """Client request listing every trading account (demo and live) that an access token grants access to.
     Needs only application auth. Answered by ``GetAccountListByAccessTokenRes``.
@@ -6207,7 +6214,7 @@ _GetAccountListByAccessTokenReq_SLOTS = slot_setters(GetAccountListByAccessToken
 
 @wrapper_dataclass
 class GetAccountListByAccessTokenRes(
-    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes]
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes], Unscoped
 ):
     """Server response to ``GetAccountListByAccessTokenReq``.
 
@@ -6284,7 +6291,7 @@ _install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
 
 
 @wrapper_dataclass
-class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq]):
+class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq], Unscoped):
     """Client request that swaps a refresh token for a new access/refresh token pair. Needs only application
     auth. Answered by ``RefreshTokenRes``.
 
@@ -6325,7 +6332,7 @@ _RefreshTokenReq_SLOTS = slot_setters(RefreshTokenReq, "refresh_token")
 
 
 @wrapper_dataclass
-class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes]):
+class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes], Unscoped):
     """Server response to ``RefreshTokenReq``. The previous tokens stop working, so store the new pair.
 
     Schema name: ``ProtoOARefreshTokenRes`` (OpenApiMessages.proto, payload type 2174).
@@ -6388,7 +6395,7 @@ _RefreshTokenRes_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsReq]):
+class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsReq], SymbolScoped):
     """Client request to start streaming quotes for symbols. Answered by ``SubscribeSpotsRes``; right
     after it comes an initial ``SpotEvent`` with the latest price, then further events on every change.
 
@@ -6449,7 +6456,7 @@ _SubscribeSpotsReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsRes]):
+class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsRes], AccountScoped):
     """Server response to ``SubscribeSpotsReq``: the subscription was queued. An initial ``SpotEvent``
     with the current price follows shortly.
 
@@ -6490,7 +6497,7 @@ _SubscribeSpotsRes_SLOTS = slot_setters(SubscribeSpotsRes, "ctid_trader_account_
 
 
 @wrapper_dataclass
-class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq]):
+class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq], SymbolScoped):
     """Client request to stop the quote stream for symbols, e.g. to cut traffic. Answered by
     ``UnsubscribeSpotsRes``.
 
@@ -6538,7 +6545,7 @@ _UnsubscribeSpotsReq_SLOTS = slot_setters(UnsubscribeSpotsReq, "ctid_trader_acco
 
 
 @wrapper_dataclass
-class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes]):
+class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes], AccountScoped):
     """Server response to ``UnsubscribeSpotsReq``: the removal was queued, so a few ``SpotEvent``
     messages may still arrive before it takes effect.
 
@@ -6579,7 +6586,7 @@ _UnsubscribeSpotsRes_SLOTS = slot_setters(UnsubscribeSpotsRes, "ctid_trader_acco
 
 
 @wrapper_dataclass
-class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent]):
+class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScoped):
     """Server-pushed quote update for a symbol subscribed via ``SubscribeSpotsReq``. The first event
     after subscribing carries the latest prices even while the market is closed. Also carries live bars.
 
@@ -6680,7 +6687,9 @@ _install_lazy(SpotEvent, "trendbar")
 
 
 @wrapper_dataclass
-class SubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq]):
+class SubscribeLiveTrendbarReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq], SymbolScoped
+):
     """Client request to receive live bars of one period for one symbol inside ``SpotEvent.trendbar``.
     The symbol must already have a spot subscription. Answered by ``SubscribeLiveTrendbarRes``.
 
@@ -6737,7 +6746,9 @@ _SubscribeLiveTrendbarReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class SubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes]):
+class SubscribeLiveTrendbarRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes], AccountScoped
+):
     """Server response to ``SubscribeLiveTrendbarReq``.
 
     Schema name: ``ProtoOASubscribeLiveTrendbarRes`` (OpenApiMessages.proto, payload type 2165).
@@ -6777,7 +6788,9 @@ _SubscribeLiveTrendbarRes_SLOTS = slot_setters(SubscribeLiveTrendbarRes, "ctid_t
 
 
 @wrapper_dataclass
-class UnsubscribeLiveTrendbarReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq]):
+class UnsubscribeLiveTrendbarReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq], SymbolScoped
+):
     """Client request to stop receiving live bars of one period for one symbol. Answered by
     ``UnsubscribeLiveTrendbarRes``.
 
@@ -6834,7 +6847,9 @@ _UnsubscribeLiveTrendbarReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class UnsubscribeLiveTrendbarRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes]):
+class UnsubscribeLiveTrendbarRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes], AccountScoped
+):
     """Server response to ``UnsubscribeLiveTrendbarReq``.
 
     Schema name: ``ProtoOAUnsubscribeLiveTrendbarRes`` (OpenApiMessages.proto, payload type 2166).
@@ -6874,7 +6889,7 @@ _UnsubscribeLiveTrendbarRes_SLOTS = slot_setters(UnsubscribeLiveTrendbarRes, "ct
 
 
 @wrapper_dataclass
-class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq]):
+class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq], SymbolScoped):
     """Client request for historical OHLC bars of a symbol. Answered by ``GetTrendbarsRes``. Counts
     against the historical-data limit of 5 requests per second.
 
@@ -6965,7 +6980,7 @@ _GetTrendbarsReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes]):
+class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes], SymbolScoped):
     """Server response to ``GetTrendbarsReq``.
 
     Schema name: ``ProtoOAGetTrendbarsRes`` (OpenApiMessages.proto, payload type 2138).
@@ -7054,7 +7069,7 @@ _install_lazy(GetTrendbarsRes, "trendbar")
 
 
 @wrapper_dataclass
-class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq]):
+class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq], SymbolScoped):
     """Client request for historical ticks of one side (bid or ask) of a symbol. Answered by
     ``GetTickDataRes``. Counts against the historical-data limit of 5 requests per second.
 
@@ -7127,7 +7142,7 @@ _GetTickDataReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes]):
+class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes], AccountScoped):
     """Server response to ``GetTickDataReq``.
 
     Schema name: ``ProtoOAGetTickDataRes`` (OpenApiMessages.proto, payload type 2146).
@@ -7190,7 +7205,7 @@ _install_lazy(GetTickDataRes, "tick_data")
 
 
 @wrapper_dataclass
-class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq]):
+class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq], Unscoped):
     """Client request for the cTID user profile behind an access token; little data is exposed for privacy
     reasons. Answered by ``GetCtidProfileByTokenRes``.
 
@@ -7231,7 +7246,7 @@ _GetCtidProfileByTokenReq_SLOTS = slot_setters(GetCtidProfileByTokenReq, "access
 
 
 @wrapper_dataclass
-class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes]):
+class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes], Unscoped):
     """Server response to ``GetCtidProfileByTokenReq``.
 
     Schema name: ``ProtoOAGetCtidProfileByTokenRes`` (OpenApiMessages.proto, payload type 2152).
@@ -7271,7 +7286,7 @@ _GetCtidProfileByTokenRes_SLOTS = slot_setters(GetCtidProfileByTokenRes, "profil
 
 
 @wrapper_dataclass
-class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent]):
+class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent], SymbolScoped):
     """Server-pushed event: the order book (depth of market) of a symbol subscribed via
     ``SubscribeDepthQuotesReq`` changed. Apply the added/updated quotes and drop the removed ids.
 
@@ -7343,7 +7358,9 @@ _install_lazy(DepthEvent, "new_quotes")
 
 
 @wrapper_dataclass
-class SubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq]):
+class SubscribeDepthQuotesReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq], SymbolScoped
+):
     """Client request to start streaming depth-of-market data for symbols via ``DepthEvent``. Answered by
     ``SubscribeDepthQuotesRes``.
 
@@ -7391,7 +7408,9 @@ _SubscribeDepthQuotesReq_SLOTS = slot_setters(SubscribeDepthQuotesReq, "ctid_tra
 
 
 @wrapper_dataclass
-class SubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes]):
+class SubscribeDepthQuotesRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes], AccountScoped
+):
     """Server response to ``SubscribeDepthQuotesReq``.
 
     Schema name: ``ProtoOASubscribeDepthQuotesRes`` (OpenApiMessages.proto, payload type 2157).
@@ -7431,7 +7450,9 @@ _SubscribeDepthQuotesRes_SLOTS = slot_setters(SubscribeDepthQuotesRes, "ctid_tra
 
 
 @wrapper_dataclass
-class UnsubscribeDepthQuotesReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq]):
+class UnsubscribeDepthQuotesReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq], SymbolScoped
+):
     """Client request to stop the depth-of-market stream for symbols. Answered by
     ``UnsubscribeDepthQuotesRes``.
 
@@ -7481,7 +7502,9 @@ _UnsubscribeDepthQuotesReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class UnsubscribeDepthQuotesRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes]):
+class UnsubscribeDepthQuotesRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes], AccountScoped
+):
     """Server response to ``UnsubscribeDepthQuotesReq``.
 
     Schema name: ``ProtoOAUnsubscribeDepthQuotesRes`` (OpenApiMessages.proto, payload type 2159).
@@ -7521,7 +7544,7 @@ _UnsubscribeDepthQuotesRes_SLOTS = slot_setters(UnsubscribeDepthQuotesRes, "ctid
 
 
 @wrapper_dataclass
-class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListReq]):
+class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListReq], AccountScoped):
     """Client request for the symbol categories defined for an account. Answered by
     ``SymbolCategoryListRes``.
 
@@ -7562,7 +7585,7 @@ _SymbolCategoryListReq_SLOTS = slot_setters(SymbolCategoryListReq, "ctid_trader_
 
 
 @wrapper_dataclass
-class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListRes]):
+class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCategoryListRes], AccountScoped):
     """Server response to ``SymbolCategoryListReq``.
 
     Schema name: ``ProtoOASymbolCategoryListRes`` (OpenApiMessages.proto, payload type 2161).
@@ -7623,7 +7646,7 @@ _install_lazy(SymbolCategoryListRes, "symbol_category")
 
 
 @wrapper_dataclass
-class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq]):
+class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq], AccountScoped):
     """Client request to end an account's session on this connection. Answered by ``AccountLogoutRes``;
     the logout is complete once ``AccountDisconnectEvent`` arrives.
 
@@ -7664,7 +7687,7 @@ _AccountLogoutReq_SLOTS = slot_setters(AccountLogoutReq, "ctid_trader_account_id
 
 
 @wrapper_dataclass
-class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes]):
+class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes], AccountScoped):
     """Server response to ``AccountLogoutReq``: the logout was accepted. Wait for
     ``AccountDisconnectEvent`` before treating the session as closed.
 
@@ -7705,7 +7728,7 @@ _AccountLogoutRes_SLOTS = slot_setters(AccountLogoutRes, "ctid_trader_account_id
 
 
 @wrapper_dataclass
-class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent]):
+class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent], AccountScoped):
     """Server-pushed event: the session of one account was closed on the server side (also sent to finish a
     logout). Re-authorize the account with ``AccountAuthReq`` to keep using it.
 
@@ -7746,7 +7769,7 @@ _AccountDisconnectEvent_SLOTS = slot_setters(AccountDisconnectEvent, "ctid_trade
 
 
 @wrapper_dataclass
-class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListReq]):
+class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListReq], AccountScoped):
     """Client request for the margin-call alert thresholds configured on an account. Answered by
     ``MarginCallListRes``.
 
@@ -7787,7 +7810,7 @@ _MarginCallListReq_SLOTS = slot_setters(MarginCallListReq, "ctid_trader_account_
 
 
 @wrapper_dataclass
-class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListRes]):
+class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListRes], Unscoped):
     """Server response to ``MarginCallListReq``. It has no account id field, so match it by the wrapper's
     ``client_msg_id``.
 
@@ -7836,7 +7859,7 @@ _install_lazy(MarginCallListRes, "margin_call")
 
 
 @wrapper_dataclass
-class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq]):
+class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq], AccountScoped):
     """Client request to change the margin level of one margin-call threshold type on an account. Answered
     by ``MarginCallUpdateRes``.
 
@@ -7884,7 +7907,7 @@ _MarginCallUpdateReq_SLOTS = slot_setters(MarginCallUpdateReq, "ctid_trader_acco
 
 
 @wrapper_dataclass
-class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes]):
+class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes], Unscoped):
     """Server response to ``MarginCallUpdateReq``; receiving it means the threshold was saved. No body.
 
     Schema name: ``ProtoOAMarginCallUpdateRes`` (OpenApiMessages.proto, payload type 2170).
@@ -7908,7 +7931,7 @@ class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 
 
 @wrapper_dataclass
-class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent]):
+class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent], AccountScoped):
     """Server-pushed event: a margin-call threshold setting of the account was changed.
 
     Schema name: ``ProtoOAMarginCallUpdateEvent`` (OpenApiMessages.proto, payload type 2171).
@@ -7955,7 +7978,7 @@ _MarginCallUpdateEvent_SLOTS = slot_setters(MarginCallUpdateEvent, "ctid_trader_
 
 
 @wrapper_dataclass
-class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent]):
+class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent], AccountScoped):
     """Server-pushed event: the account's margin level crossed a configured threshold. Sent at most once per
     10 minutes to avoid flooding.
 
@@ -8003,7 +8026,9 @@ _MarginCallTriggerEvent_SLOTS = slot_setters(MarginCallTriggerEvent, "ctid_trade
 
 
 @wrapper_dataclass
-class GetDynamicLeverageByIDReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq]):
+class GetDynamicLeverageByIDReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq], AccountScoped
+):
     """Client request for a dynamic leverage profile referenced by ``Symbol.leverage_id``. Answered by
     ``GetDynamicLeverageByIDRes``.
 
@@ -8053,7 +8078,9 @@ _GetDynamicLeverageByIDReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class GetDynamicLeverageByIDRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes]):
+class GetDynamicLeverageByIDRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes], AccountScoped
+):
     """Server response to ``GetDynamicLeverageByIDReq``.
 
     Schema name: ``ProtoOAGetDynamicLeverageByIDRes`` (OpenApiMessages.proto, payload type 2178).
@@ -8102,7 +8129,9 @@ _GetDynamicLeverageByIDRes_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class DealListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdReq]):
+class DealListByPositionIdReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdReq], AccountScoped
+):
     """Client request for the deals that belong to one position. Answered by ``DealListByPositionIdRes``.
 
     Schema name: ``ProtoOADealListByPositionIdReq`` (OpenApiMessages.proto, payload type 2179).
@@ -8167,7 +8196,9 @@ _DealListByPositionIdReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class DealListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdRes]):
+class DealListByPositionIdRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListByPositionIdRes], AccountScoped
+):
     """Server response to ``DealListByPositionIdReq``.
 
     Schema name: ``ProtoOADealListByPositionIdRes`` (OpenApiMessages.proto, payload type 2180).
@@ -8231,7 +8262,7 @@ _install_lazy(DealListByPositionIdRes, "deal")
 
 
 @wrapper_dataclass
-class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq]):
+class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq], AccountScoped):
     """Client request for one order together with the deals that filled it. Answered by
     ``OrderDetailsRes``.
 
@@ -8279,7 +8310,7 @@ _OrderDetailsReq_SLOTS = slot_setters(OrderDetailsReq, "ctid_trader_account_id",
 
 
 @wrapper_dataclass
-class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes]):
+class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes], AccountScoped):
     """Server response to ``OrderDetailsReq``.
 
     Schema name: ``ProtoOAOrderDetailsRes`` (OpenApiMessages.proto, payload type 2182).
@@ -8341,7 +8372,9 @@ _install_lazy(OrderDetailsRes, "deal")
 
 
 @wrapper_dataclass
-class OrderListByPositionIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq]):
+class OrderListByPositionIdReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq], AccountScoped
+):
     """Client request for the orders linked to one position, filtered on the orders' ``utc_last_update_timestamp``.
     Answered by ``OrderListByPositionIdRes``.
 
@@ -8407,7 +8440,9 @@ _OrderListByPositionIdReq_SLOTS = slot_setters(
 
 
 @wrapper_dataclass
-class OrderListByPositionIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes]):
+class OrderListByPositionIdRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes], AccountScoped
+):
     """Server response to ``OrderListByPositionIdReq``.
 
     Schema name: ``ProtoOAOrderListByPositionIdRes`` (OpenApiMessages.proto, payload type 2184).
@@ -8471,7 +8506,7 @@ _install_lazy(OrderListByPositionIdRes, "order")
 
 
 @wrapper_dataclass
-class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListReq]):
+class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListReq], AccountScoped):
     """Client request for the offset relations of a deal: which deals closed it and which deals it closed.
     Answered by ``DealOffsetListRes``.
 
@@ -8519,7 +8554,7 @@ _DealOffsetListReq_SLOTS = slot_setters(DealOffsetListReq, "ctid_trader_account_
 
 
 @wrapper_dataclass
-class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListRes]):
+class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListRes], AccountScoped):
     """Server response to ``DealOffsetListReq``.
 
     Schema name: ``ProtoOADealOffsetListRes`` (OpenApiMessages.proto, payload type 2186).
@@ -8590,7 +8625,9 @@ _install_lazy(DealOffsetListRes, "offset_by", "offsetting")
 
 
 @wrapper_dataclass
-class GetPositionUnrealizedPnLReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq]):
+class GetPositionUnrealizedPnLReq(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq], AccountScoped
+):
     """Client request for the current unrealized profit and loss of every open position. Answered by
     ``GetPositionUnrealizedPnLRes``.
 
@@ -8631,7 +8668,9 @@ _GetPositionUnrealizedPnLReq_SLOTS = slot_setters(GetPositionUnrealizedPnLReq, "
 
 
 @wrapper_dataclass
-class GetPositionUnrealizedPnLRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes]):
+class GetPositionUnrealizedPnLRes(
+    ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes], AccountScoped
+):
     """Server response to ``GetPositionUnrealizedPnLReq``.
 
     Schema name: ``ProtoOAGetPositionUnrealizedPnLRes`` (OpenApiMessages.proto, payload type 2188).
