@@ -121,8 +121,10 @@ class Account:
     deposit_asset_id: int
     balance: int
     registration_ms: int
-    broker_name: str = "Simulated Broker"
+    broker_name: str = "simbroker"
+    """Whitelabel identifier (a slug), sent as ``ProtoOATrader.brokerName``."""
     broker_title_short: str = "SimBroker"
+    """Display name, sent as ``brokerTitleShort``."""
     leverage_in_cents: int = 10_000
     money_digits: int = 2
     balance_version: int = 1
