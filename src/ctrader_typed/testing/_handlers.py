@@ -34,7 +34,9 @@ __all__ = ["AlreadyDone", "Handler", "RequestHandlers"]
 Handler = Callable[[SimConnection, Any, "str | None"], None]
 _MAX_TIMESTAMP: Final = 2_147_483_646_000
 _WEEK_MS: Final = 604_800_000
-# Default look-back when GetTrendbarsReq has no fromTimestamp (the pre-release-89 windows).
+# Widest toTimestamp - fromTimestamp per trendbar period (the pre-release-89 proto's windows),
+# also the default look-back when GetTrendbarsReq has no fromTimestamp. Wider is refused with
+# INCORRECT_BOUNDARIES, as is a GetTickDataReq wider than a week.
 _TRENDBAR_WINDOW_MS: Final = {
     **dict.fromkeys(range(1, 6), 3_024_000_000),
     **dict.fromkeys(range(6, 10), 21_168_000_000),
@@ -559,7 +561,7 @@ class RequestHandlers:
             if req.HasField("fromTimestamp")
             else max(0, to_ms - _TRENDBAR_WINDOW_MS[req.period])
         )
-        _check_bounds(from_ms, to_ms)
+        _check_bounds(from_ms, to_ms, _TRENDBAR_WINDOW_MS[req.period])
         limit = self.settings.history_chunk_size
         if req.HasField("count") and req.count > 0:
             limit = min(limit, req.count)
@@ -569,7 +571,6 @@ class RequestHandlers:
             period=req.period,
             symbolId=req.symbolId,
             hasMore=has_more,
-            timestamp=to_ms,  # deprecated, but required up to release 88: the server still sets it
         )
         for start, (open_, high, low, close, volume) in bars:
             res.trendbar.add(
@@ -588,7 +589,7 @@ class RequestHandlers:
             raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
         to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
         from_ms = req.fromTimestamp if req.HasField("fromTimestamp") else max(0, to_ms - _WEEK_MS)
-        _check_bounds(from_ms, to_ms)
+        _check_bounds(from_ms, to_ms, _WEEK_MS)
         ticks, has_more = self.world.market.ticks(
             req.symbolId, req.type == model_pb.BID, from_ms, to_ms, self.settings.tick_chunk_size
         )
@@ -605,6 +606,10 @@ def _opt(message: Any, name: str) -> int | None:
     return value
 
 
-def _check_bounds(from_ms: int, to_ms: int) -> None:
+def _check_bounds(from_ms: int, to_ms: int, window_ms: int | None = None) -> None:
     if from_ms < 0 or to_ms > _MAX_TIMESTAMP or from_ms > to_ms:
         raise RequestError("INCORRECT_BOUNDARIES", "fromTimestamp/toTimestamp are out of bounds or reversed")
+    if window_ms is not None and to_ms - from_ms > window_ms:
+        raise RequestError(
+            "INCORRECT_BOUNDARIES", f"toTimestamp - fromTimestamp exceeds {window_ms} ms for this request"
+        )
