@@ -30,18 +30,25 @@ async def http(ctrader_simulator: Simulator) -> AsyncIterator[httpx.AsyncClient]
         yield client
 
 
+CONSENT_PATHS = ("/apps/auth", "/my/settings/openapi/grantingaccess/")
+
+
 async def authorize_code(
-    http: httpx.AsyncClient, sim: Simulator, redirect_uri: str | None = None, scope: str = "trading"
+    http: httpx.AsyncClient,
+    sim: Simulator,
+    redirect_uri: str | None = None,
+    scope: str = "trading",
+    path: str = "/apps/auth",
 ) -> str:
-    response = await http.get(
-        "/apps/auth",
-        params={
-            "client_id": sim.client_id,
-            "redirect_uri": redirect_uri or sim.redirect_uri,
-            "scope": scope,
-            "state": "s-42",
-        },
-    )
+    params = {
+        "client_id": sim.client_id,
+        "redirect_uri": redirect_uri or sim.redirect_uri,
+        "scope": scope,
+        "state": "s-42",
+    }
+    if path != "/apps/auth":
+        params["product"] = "web"
+    response = await http.get(path, params=params)
     assert response.status_code == 302
     location = urllib.parse.urlsplit(response.headers["location"])
     query = dict(urllib.parse.parse_qsl(location.query))
@@ -59,8 +66,9 @@ def token_params(sim: Simulator, code: str, redirect_uri: str | None = None) -> 
     }
 
 
+@pytest.mark.parametrize("path", CONSENT_PATHS)
 async def test_authorize_redirects_with_code_and_state(
-    ctrader_simulator: Simulator, http: httpx.AsyncClient
+    ctrader_simulator: Simulator, http: httpx.AsyncClient, path: str
 ) -> None:
     sim = ctrader_simulator
     for redirect in (
@@ -69,8 +77,14 @@ async def test_authorize_redirects_with_code_and_state(
         "http://localhost:8080/auth/callback?x=1",
     ):
         response = await http.get(
-            "/apps/auth",
-            params={"client_id": sim.client_id, "redirect_uri": redirect, "scope": "accounts", "state": "st"},
+            path,
+            params={
+                "client_id": sim.client_id,
+                "redirect_uri": redirect,
+                "scope": "accounts",
+                "state": "st",
+                "product": "web",
+            },
         )
         assert response.status_code == 302
         location = response.headers["location"]
@@ -84,9 +98,9 @@ async def test_authorize_redirects_with_code_and_state(
         {"client_id": sim.client_id, "redirect_uri": "http://127.0.0.1.evil.example/cb", "scope": "trading"},
         {"client_id": "unknown", "redirect_uri": sim.redirect_uri, "scope": "trading"},
     ):
-        assert (await http.get("/apps/auth", params=params)).status_code == 400
+        assert (await http.get(path, params=params)).status_code == 400
     response = await http.get(
-        "/apps/auth",
+        path,
         params={"client_id": sim.client_id, "redirect_uri": sim.redirect_uri, "scope": "everything"},
     )
     assert response.status_code == 302
@@ -94,17 +108,64 @@ async def test_authorize_redirects_with_code_and_state(
     assert (await http.get("/nowhere")).status_code == 404
 
 
-@pytest.mark.parametrize("method", ["GET", "POST"])
-async def test_code_exchange_answers_camel_and_snake_case(
+@pytest.mark.parametrize("path", CONSENT_PATHS)
+async def test_code_exchange_answers_camel_case_only_by_default(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient, path: str
+) -> None:
+    sim = ctrader_simulator
+    code = await authorize_code(http, sim, path=path)
+    params = token_params(sim, code)
+    response = await http.get("/apps/token", params=params)
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"accessToken", "tokenType", "expiresIn", "refreshToken", "errorCode", "description"}
+    assert body["tokenType"] == "bearer"
+    assert body["expiresIn"] == 2_628_000
+    assert body["errorCode"] is None
+    assert body["description"] is None
+    assert body["accessToken"] != sim.access_token
+    async with await RawClient.connect(sim.host, sim.port, sim.ssl_context) as raw:
+        await raw.authorize(sim.client_id, sim.client_secret, body["accessToken"], sim.accounts)
+
+    again = (await http.get("/apps/token", params=params)).json()
+    assert again == {"errorCode": "INVALID_GRANT", "description": again["description"]}
+
+
+async def test_strict_token_endpoint_refuses_post_without_using_the_code(
+    ctrader_simulator: Simulator, http: httpx.AsyncClient
+) -> None:
+    sim = ctrader_simulator
+    params = token_params(sim, await authorize_code(http, sim))
+    for refused in (
+        await http.post("/apps/token", data=params),
+        await http.post("/apps/token", json=params),
+        await http.post("/apps/token", params=params),  # query string, but still a POST
+        await http.put("/apps/token", params=params),
+    ):
+        assert refused.status_code == 405
+        assert refused.headers["allow"] == "GET"
+        assert refused.json() == {"errorCode": "METHOD_NOT_ALLOWED", "description": "use GET"}
+    # The refusals did not spend the code: the documented GET still exchanges it.
+    response = await http.get("/apps/token", params=params)
+    assert response.status_code == 200
+    assert response.json()["errorCode"] is None
+
+
+@pytest.mark.ctrader_simulator(oauth_lenient=True)
+@pytest.mark.parametrize("method", ["GET", "POST", "JSON"])
+async def test_lenient_token_endpoint_takes_post_and_adds_snake_case(
     ctrader_simulator: Simulator, http: httpx.AsyncClient, method: str
 ) -> None:
     sim = ctrader_simulator
+    assert sim.settings.oauth_lenient
     code = await authorize_code(http, sim)
     params = token_params(sim, code)
     if method == "GET":
         response = await http.get("/apps/token", params=params)
-    else:
+    elif method == "POST":
         response = await http.post("/apps/token", data=params)
+    else:
+        response = await http.post("/apps/token", json=params)
     assert response.status_code == 200
     body = response.json()
     assert body["tokenType"] == body["token_type"] == "bearer"
@@ -112,12 +173,11 @@ async def test_code_exchange_answers_camel_and_snake_case(
     assert body["accessToken"] == body["access_token"]
     assert body["refreshToken"] == body["refresh_token"]
     assert body["errorCode"] is None
-    assert body["accessToken"] != sim.access_token
     async with await RawClient.connect(sim.host, sim.port, sim.ssl_context) as raw:
         await raw.authorize(sim.client_id, sim.client_secret, body["accessToken"], sim.accounts)
-
-    again = (await http.get("/apps/token", params=params)).json()
-    assert again == {"errorCode": "INVALID_GRANT", "description": again["description"]}
+    refused = await http.put("/apps/token", params=params)
+    assert refused.status_code == 405
+    assert refused.headers["allow"] == "GET, POST"
 
 
 async def test_token_endpoint_errors_are_json_with_http_200(
@@ -163,11 +223,14 @@ async def test_refresh_rotates_and_ends_sessions_of_the_old_token(
         await raw.request(
             pb.ProtoOAAccountAuthReq(ctidTraderAccountId=sim.accounts[2], accessToken=other_access)
         )
-        response = await http.post(
+        response = await http.get(
             "/apps/token",
-            content=f'{{"grant_type": "refresh_token", "refresh_token": "{old_refresh}", '
-            f'"client_id": "{sim.client_id}", "client_secret": "{sim.client_secret}"}}',
-            headers={"Content-Type": "application/json"},
+            params={
+                "grant_type": "refresh_token",
+                "refresh_token": old_refresh,
+                "client_id": sim.client_id,
+                "client_secret": sim.client_secret,
+            },
         )
         body = response.json()
         assert body["errorCode"] is None
@@ -335,6 +398,7 @@ def chunked(data: bytes, size: int) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
 
 
+@pytest.mark.ctrader_simulator(oauth_lenient=True)  # a POST body needs the lenient mode
 async def test_a_chunked_form_post_split_across_many_writes_exchanges_the_code(
     ctrader_simulator: Simulator, http: httpx.AsyncClient
 ) -> None:
@@ -353,6 +417,7 @@ async def test_a_chunked_form_post_split_across_many_writes_exchanges_the_code(
     assert sim.authority.check_access_token(answer["accessToken"]).scope == "trading"
 
 
+@pytest.mark.ctrader_simulator(oauth_lenient=True)  # a POST body needs the lenient mode
 async def test_expect_100_continue_is_answered_before_the_body_is_sent(
     ctrader_simulator: Simulator, http: httpx.AsyncClient
 ) -> None:

@@ -95,9 +95,10 @@ Bounds
     ``inbound_buffer_limit``.
 
 OAuth
-    ``/apps/auth`` approves at once and redirects with ``code`` and ``state``;
-    ``/apps/token`` (GET or POST) serves the ``authorization_code`` and ``refresh_token``
-    grants: codes single-use for 60 s, refresh tokens single-use and rotating, errors as
+    ``/apps/auth`` and ``/my/settings/openapi/grantingaccess/`` approve at once and redirect
+    with ``code`` and ``state``; ``/apps/token`` (GET with query parameters, camelCase reply;
+    POST and snake_case copies only with ``oauth_lenient=True``) serves the
+    ``authorization_code`` and ``refresh_token`` grants: codes single-use for 60 s, refresh tokens single-use and rotating, errors as
     ``errorCode``/``description`` with HTTP 200. A refresh (HTTP or
     ``ProtoOARefreshTokenReq``) invalidates the old pair and sends
     ``ProtoOAAccountsTokenInvalidatedEvent`` to the sessions that used it.
@@ -121,12 +122,13 @@ Hostile servers
 
 from ctrader_typed.testing._broker import AccountFigures
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
-from ctrader_typed.testing._settings import SimulatorSettings
+from ctrader_typed.testing._settings import AccountSpec, SimulatorSettings
 from ctrader_typed.testing.raw import RawClient, RawPeer, RawServer, Received
 from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
 __all__ = [
     "AccountFigures",
+    "AccountSpec",
     "ConnectionInfo",
     "RawClient",
     "RawPeer",

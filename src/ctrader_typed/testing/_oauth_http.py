@@ -1,17 +1,25 @@
-"""The OAuth endpoints over plain HTTP on 127.0.0.1: ``/apps/auth`` and ``/apps/token``.
+"""The OAuth endpoints over plain HTTP on 127.0.0.1: the consent page and ``/apps/token``.
 
-``/apps/auth`` approves at once (no login page) and redirects to
-``redirect_uri?code=...&state=...``; the redirect URI must be registered for the client (any
-``http://127.0.0.1:*/...`` or ``http://localhost:*/...`` loopback URI is accepted too).
+The consent page is served at both of its addresses: ``/apps/auth`` (the official SDKs') and
+``/my/settings/openapi/grantingaccess/`` (Spotware's current docs, which add ``product=web``;
+``product`` is accepted and not checked, its meaning is undocumented). It approves at once (no
+login page) and redirects to ``redirect_uri?code=...&state=...``; the redirect URI must be
+registered for the client (any ``http://127.0.0.1:*/...`` or ``http://localhost:*/...`` loopback
+URI is accepted too).
 
-``/apps/token`` takes GET query parameters or a POST form (or JSON) body, for the
-``authorization_code`` and ``refresh_token`` grants. Answers are JSON with camelCase keys
-plus the snake_case duplicates of the old official sample, and no ``scope`` (the real
-reply does not state it; ``ProtoOAGetAccountListByAccessTokenRes.permissionScope`` does). Errors are
-``{"errorCode": ..., "description": ...}`` with HTTP 200, as the real service does. Error
-codes used: ``INVALID_REQUEST`` (missing parameter), ``UNSUPPORTED_GRANT_TYPE``,
+``/apps/token`` serves the ``authorization_code`` and ``refresh_token`` grants the way Spotware
+documents them: GET with query parameters, answered with camelCase keys only, and no ``scope``
+(the real reply does not state it; ``ProtoOAGetAccountListByAccessTokenRes.permissionScope``
+does). Any other method gets HTTP 405 with ``Allow: GET`` and an ``errorCode``/``description``
+JSON body (the documented service names GET only; what it does with a POST is not documented,
+and a refusal is what surfaces a client that depends on it). Lenient mode (``lenient=True``,
+``Simulator(oauth_lenient=True)``) also takes a POST form or JSON body and adds the snake_case
+duplicates of the old official sample to every success reply.
+
+Errors are ``{"errorCode": ..., "description": ...}`` with HTTP 200, as the real service does.
+Error codes used: ``INVALID_REQUEST`` (missing parameter), ``UNSUPPORTED_GRANT_TYPE``,
 ``ACCESS_DENIED`` (bad client credentials), ``INVALID_GRANT`` (unknown, used or expired
-code or refresh token, redirect URI mismatch).
+code or refresh token, redirect URI mismatch), ``METHOD_NOT_ALLOWED`` (the 405 above).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ log = logging.getLogger("ctrader_typed.testing.oauth")
 _MAX_HEAD: Final = 16 * 1024
 _MAX_BODY: Final = 64 * 1024
 _SCOPES: Final[dict[str, Scope]] = {"accounts": "accounts", "trading": "trading"}
+CONSENT_PATHS: Final = ("/apps/auth", "/my/settings/openapi/grantingaccess/")
+"""The consent page's paths: the official SDKs' and the one in Spotware's current docs."""
 
 
 class OAuthHttpServer:
@@ -39,13 +49,20 @@ class OAuthHttpServer:
 
     A request head over 16 KiB is answered 431, a body over 64 KiB 413, a malformed request
     400; a connection that has not sent its whole request within ``request_timeout`` seconds
-    is closed unanswered.
+    is closed unanswered. ``lenient`` lets ``/apps/token`` take POST and add snake_case keys.
     """
 
     def __init__(
-        self, authority: Authority, host: str, port: int = 0, *, request_timeout: float = 10.0
+        self,
+        authority: Authority,
+        host: str,
+        port: int = 0,
+        *,
+        request_timeout: float = 10.0,
+        lenient: bool = False,
     ) -> None:
         self._authority = authority
+        self._lenient = lenient
         self._request_timeout = request_timeout
         self._host = host
         self._port = port
@@ -98,15 +115,19 @@ class OAuthHttpServer:
         url = urllib.parse.urlsplit(request.target)
         self.requests.append((method, url.path))
         params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        if url.path == "/apps/auth":
+        if url.path in CONSENT_PATHS:
             if method != "GET":
                 return _text(405, "use GET")
             return self._authorize(params)
         if url.path == "/apps/token":
-            if method == "POST":
+            if method == "POST" and self._lenient:
                 params.update(_body_params(request.header("content-type") or "", request.body))
             elif method != "GET":
-                return _text(405, "use GET or POST")
+                allowed = "GET, POST" if self._lenient else "GET"
+                _, headers, body = _json(
+                    {"errorCode": "METHOD_NOT_ALLOWED", "description": f"use {allowed.replace(', ', ' or ')}"}
+                )
+                return 405, [*headers, ("Allow", allowed)], body
             return _json(self._token(params))
         return _text(404, "not found")
 
@@ -159,18 +180,22 @@ class OAuthHttpServer:
 
     def _token_body(self, grant: Grant) -> dict[str, object]:
         pair = self._authority.pair(grant)
-        return {
+        body: dict[str, object] = {
             "accessToken": pair.access_token,
             "tokenType": "bearer",
             "expiresIn": pair.expires_in,
             "refreshToken": pair.refresh_token,
             "errorCode": None,
             "description": None,
-            "access_token": pair.access_token,
-            "token_type": "bearer",
-            "expires_in": pair.expires_in,
-            "refresh_token": pair.refresh_token,
         }
+        if self._lenient:
+            body |= {
+                "access_token": pair.access_token,
+                "token_type": "bearer",
+                "expires_in": pair.expires_in,
+                "refresh_token": pair.refresh_token,
+            }
+        return body
 
 
 def _body_params(content_type: str, body: bytes) -> dict[str, str]:

@@ -72,6 +72,9 @@ class SimulatorSettings:
         extra_demo_accounts: More demo accounts granted to the default token, after the two
             standard ones (ids 44_000_003, 44_000_004, ...), for tests that need many accounts
             on one connection.
+        oauth_lenient: ``False`` (default): ``/apps/token`` serves only what Spotware documents
+            (GET with query parameters; camelCase keys). ``True``: it also takes a POST form or
+            JSON body and adds snake_case copies of the keys, as the simulator once did.
     """
 
     host: str = "127.0.0.1"
@@ -102,6 +105,7 @@ class SimulatorSettings:
     redirect_uri: str = DEFAULT_REDIRECT_URI
     version: str = "91"
     extra_demo_accounts: int = 0
+    oauth_lenient: bool = False
 
     def __post_init__(self) -> None:
         if self.extra_demo_accounts < 0:
@@ -146,6 +150,7 @@ class SimulatorOptions(TypedDict, total=False):
     redirect_uri: str
     version: str
     extra_demo_accounts: int
+    oauth_lenient: bool
 
 
 @dataclasses.dataclass(slots=True)

@@ -174,7 +174,9 @@ class Simulator:
 
     @property
     def oauth_url(self) -> str:
-        """Base URL of the OAuth endpoints: ``{oauth_url}/apps/auth`` and ``{oauth_url}/apps/token``."""
+        """Base URL of the OAuth endpoints: the consent page at ``{oauth_url}/apps/auth`` and
+        ``{oauth_url}/my/settings/openapi/grantingaccess/``, the token endpoint at
+        ``{oauth_url}/apps/token`` (GET only unless ``oauth_lenient``)."""
         return f"http://{self.host}:{self.http_port}"
 
     @property
@@ -224,7 +226,9 @@ class Simulator:
                 ssl_handshake_timeout=10.0,
             )
             self.port = self._server.sockets[0].getsockname()[1]
-            self._oauth = OAuthHttpServer(self.authority, self.host, self._settings.http_port)
+            self._oauth = OAuthHttpServer(
+                self.authority, self.host, self._settings.http_port, lenient=self._settings.oauth_lenient
+            )
             await self._oauth.start()
             self.http_port = self._oauth.port
         except BaseException:
