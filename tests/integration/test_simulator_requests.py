@@ -237,7 +237,7 @@ async def test_account_list_profile_trader_and_cash_flow_agree(
         trader = (await raw.request(pb.ProtoOATraderReq(ctidTraderAccountId=account_id))).message
         assert isinstance(trader, pb.ProtoOATraderRes)
         assert trader.trader.traderLogin == listed.traderLogin
-        assert trader.trader.moneyDigits == 2
+        assert trader.trader.moneyDigits == sim.account_figures(account_id).money_digits
         assert trader.trader.registrationTimestamp < now_ms()
         # The balance is the sum of the cash flow (nothing was traded yet), week by week.
         total = 0

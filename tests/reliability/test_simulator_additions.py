@@ -13,7 +13,7 @@ from ctrader_typed.testing import RawClient, Simulator
 @pytest.mark.ctrader_simulator(extra_demo_accounts=4)
 async def test_extra_demo_accounts_share_the_default_token(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
-    assert len(sim.demo_accounts) == 6
+    assert len(sim.demo_accounts) == sum(not a.is_live for a in sim.settings.accounts) + 4
     assert sim.accounts == [*sim.demo_accounts, *sim.live_accounts]
     assert len(set(sim.accounts)) == len(sim.accounts)
     async with await RawClient.connect(sim.host, sim.port, sim.ssl_context) as raw:

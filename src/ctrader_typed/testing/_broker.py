@@ -1,7 +1,7 @@
 """The simulated broker: accounts, orders, positions, deals and the trading engine.
 
 Hedged accounts only: every fill without ``positionId`` opens a new position. Money is in
-the account's deposit currency scaled by ``10 ** money_digits`` (2). Commission is
+the account's deposit currency scaled by ``10 ** money_digits`` (per account). Commission is
 charged per side (``COMMISSION_USD_PER_MILLION``) and booked, with the gross profit, when
 a position is closed.
 

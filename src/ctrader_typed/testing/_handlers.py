@@ -571,6 +571,7 @@ class RequestHandlers:
             period=req.period,
             symbolId=req.symbolId,
             hasMore=has_more,
+            timestamp=to_ms,  # deprecated, but required up to release 88: the server still sets it
         )
         for start, (open_, high, low, close, volume) in bars:
             res.trendbar.add(

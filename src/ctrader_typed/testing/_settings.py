@@ -1,5 +1,7 @@
 """The simulator's configuration: the options it starts with, and the switches tests flip.
 
+``AccountSpec`` describes one trading account the simulator starts with.
+
 ``SimulatorSettings`` holds every option of ``Simulator`` and is the one place their
 defaults are written; it is frozen, so what a simulator was started with can always be read
 back (``sim.settings``). ``SimulatorOptions`` spells the same options as keyword arguments
@@ -19,11 +21,79 @@ from collections.abc import Callable
 from typing import Literal, TypedDict
 
 from ctrader_typed.testing._auth import DEFAULT_REDIRECT_URI
+from ctrader_typed.testing._catalogue import ASSETS
 from ctrader_typed.testing._ratelimit import RateLimitMode
 
-__all__ = ["FaultSwitches", "SimulatorOptions", "SimulatorSettings", "SpotTimestamps"]
+__all__ = [
+    "DEFAULT_ACCOUNTS",
+    "AccountSpec",
+    "FaultSwitches",
+    "SimulatorOptions",
+    "SimulatorSettings",
+    "SpotTimestamps",
+]
 
 SpotTimestamps = Literal["sequence", "clock"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class AccountSpec:
+    """One trading account of the simulator, granted to its default token.
+
+    Attributes:
+        account_id: ``ctidTraderAccountId``.
+        trader_login: The login cTrader shows (``traderLogin``).
+        is_live: A live account (``False``: demo).
+        deposit_currency: Name of the deposit asset (``"USD"``, ``"EUR"``, ``"JPY"``, ...: an
+            asset of the simulator's catalogue).
+        money_digits: ``moneyDigits`` of the account: every money field of it is an integer in
+            units of ``10 ** -money_digits`` of the deposit currency.
+        initial_deposit: The first deposit, in whole units of the deposit currency (a top-up
+            of a quarter of it and a withdrawal of a twentieth follow before start-up).
+        registered_days_ago: Days between the registration and the simulator's start.
+    """
+
+    account_id: int
+    trader_login: int
+    is_live: bool = False
+    deposit_currency: str = "USD"
+    money_digits: int = 2
+    initial_deposit: int = 10_000
+    registered_days_ago: int = 30
+
+    def __post_init__(self) -> None:
+        if self.deposit_currency not in {asset.name for asset in ASSETS}:
+            raise ValueError(f"unknown deposit_currency {self.deposit_currency!r}")
+        if not 0 <= self.money_digits <= 8:
+            raise ValueError("money_digits must be between 0 and 8")
+        if self.initial_deposit % 20 or self.initial_deposit <= 0:
+            raise ValueError("initial_deposit must be a positive multiple of 20")
+
+
+DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (
+    AccountSpec(account_id=44_000_001, trader_login=5_100_001, registered_days_ago=90),
+    AccountSpec(
+        account_id=44_000_002, trader_login=5_100_002, deposit_currency="EUR", registered_days_ago=60
+    ),
+    AccountSpec(
+        account_id=44_000_201,
+        trader_login=5_100_201,
+        deposit_currency="JPY",
+        money_digits=0,
+        initial_deposit=1_500_000,
+        registered_days_ago=45,
+    ),
+    AccountSpec(
+        account_id=44_000_202,
+        trader_login=5_100_202,
+        deposit_currency="GBP",
+        money_digits=3,
+        registered_days_ago=40,
+    ),
+    AccountSpec(account_id=44_000_101, trader_login=1_200_001, is_live=True, registered_days_ago=120),
+)
+"""The accounts of a default simulator: demo in USD, EUR, JPY (``moneyDigits`` 0) and GBP
+(``moneyDigits`` 3), and one live account in USD."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,9 +139,12 @@ class SimulatorSettings:
         client_id, client_secret: The application's credentials (default: random).
         redirect_uri: The registered redirect URI (loopback URIs are accepted too).
         version: What ``ProtoOAVersionRes`` answers.
-        extra_demo_accounts: More demo accounts granted to the default token, after the two
-            standard ones (ids 44_000_003, 44_000_004, ...), for tests that need many accounts
-            on one connection.
+        accounts: The accounts, in the order of ``Simulator.accounts`` except that demo
+            accounts come before live ones (default ``DEFAULT_ACCOUNTS``); each sets its
+            deposit currency and ``moneyDigits``. At least one; ids must be unique.
+        extra_demo_accounts: More demo accounts (alternately EUR and USD) granted to the default token, after the
+            demo accounts of ``accounts`` (ids 44_000_003, 44_000_004, ...), for tests that need
+            many accounts on one connection.
         oauth_lenient: ``False`` (default): ``/apps/token`` serves only what Spotware documents
             (GET with query parameters; camelCase keys). ``True``: it also takes a POST form or
             JSON body and adds snake_case copies of the keys, as the simulator once did.
@@ -104,12 +177,20 @@ class SimulatorSettings:
     client_secret: str | None = dataclasses.field(default=None, repr=False)
     redirect_uri: str = DEFAULT_REDIRECT_URI
     version: str = "91"
+    accounts: tuple[AccountSpec, ...] = DEFAULT_ACCOUNTS
     extra_demo_accounts: int = 0
     oauth_lenient: bool = False
 
     def __post_init__(self) -> None:
         if self.extra_demo_accounts < 0:
             raise ValueError("extra_demo_accounts must not be negative")
+        ids = [a.account_id for a in self.accounts] + [
+            44_000_003 + n for n in range(self.extra_demo_accounts)
+        ]
+        if not self.accounts or len(set(ids)) != len(ids):
+            raise ValueError(
+                "accounts must not be empty and account ids (extra demo ones too) must be unique"
+            )
         if not 0 <= self.max_frame_size <= self.inbound_buffer_limit:
             raise ValueError("max_frame_size must be between 0 and inbound_buffer_limit")
         if self.request_queue_limit < 1 or self.write_buffer_high_water < 0 or self.received_log_limit < 0:
@@ -149,6 +230,7 @@ class SimulatorOptions(TypedDict, total=False):
     client_secret: str | None
     redirect_uri: str
     version: str
+    accounts: tuple[AccountSpec, ...]
     extra_demo_accounts: int
     oauth_lenient: bool
 

@@ -17,9 +17,10 @@ from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing._auth import Authority, Scope
 from ctrader_typed.testing._broker import Account, Broker, OrderRejected, RequestError
+from ctrader_typed.testing._catalogue import ASSETS
 from ctrader_typed.testing._connection import SimConnection
 from ctrader_typed.testing._market import Market, Quote, bar_start, now_ms
-from ctrader_typed.testing._settings import SimulatorSettings
+from ctrader_typed.testing._settings import AccountSpec, SimulatorSettings
 
 __all__ = ["World"]
 
@@ -40,18 +41,33 @@ class World:
     def __init__(self, settings: SimulatorSettings) -> None:
         self.market = Market(settings.seed)
         start = self.market.start_ms
+        asset_ids = {asset.name: asset.asset_id for asset in ASSETS}
+        extra = tuple(
+            AccountSpec(
+                account_id=44_000_003 + n,
+                trader_login=5_100_003 + n,
+                deposit_currency="USD" if n % 2 else "EUR",
+            )
+            for n in range(settings.extra_demo_accounts)
+        )
+        demo = [spec for spec in settings.accounts if not spec.is_live]
+        live = [spec for spec in settings.accounts if spec.is_live]
+        specs = [*demo, *extra, *live]
         self.accounts = [
-            Account(44_000_001, False, 5_100_001, 4, 0, start - 90 * _DAY_MS),
-            Account(44_000_002, False, 5_100_002, 1, 0, start - 60 * _DAY_MS),
-            *(
-                Account(44_000_003 + n, False, 5_100_003 + n, 4 if n % 2 else 1, 0, start - 30 * _DAY_MS)
-                for n in range(settings.extra_demo_accounts)
-            ),
-            Account(44_000_101, True, 1_200_001, 4, 0, start - 120 * _DAY_MS),
+            Account(
+                spec.account_id,
+                spec.is_live,
+                spec.trader_login,
+                asset_ids[spec.deposit_currency],
+                0,
+                start - spec.registered_days_ago * _DAY_MS,
+                money_digits=spec.money_digits,
+            )
+            for spec in specs
         ]
         self.broker = Broker(self.market, self.accounts)
-        for account in self.accounts:
-            self._open(account)
+        for account, spec in zip(self.accounts, specs, strict=True):
+            self._open(account, spec.initial_deposit)
         self.authority = Authority(
             account_ids=tuple(a.account_id for a in self.accounts),
             client_id=settings.client_id,
@@ -62,13 +78,13 @@ class World:
         self.authority.on_invalidated(self.tokens_invalidated)
         self.connections: list[SimConnection] = []
 
-    def _open(self, account: Account) -> None:
+    def _open(self, account: Account, initial: int) -> None:
         """An account's history before start-up: its cash flow and its margin-call thresholds."""
         start = self.market.start_ms
         scale = account.scale
-        self.broker.deposit(account, 10_000 * scale, account.registration_ms + 3_600_000, "Initial deposit")
-        self.broker.deposit(account, 2_500 * scale, start - 5 * _DAY_MS, "Top-up")
-        self.broker.deposit(account, -500 * scale, start - 2 * _DAY_MS, "Withdrawal")
+        self.broker.deposit(account, initial * scale, account.registration_ms + 3_600_000, "Initial deposit")
+        self.broker.deposit(account, initial // 4 * scale, start - 5 * _DAY_MS, "Top-up")
+        self.broker.deposit(account, -(initial // 20) * scale, start - 2 * _DAY_MS, "Withdrawal")
         for kind, level in ((model_pb.MARGIN_LEVEL_THRESHOLD_1, 200.0), (model_pb.MARGIN_LEVEL_THRESHOLD_2, 100.0),
                             (model_pb.MARGIN_LEVEL_THRESHOLD_3, 50.0)):  # fmt: skip
             account.margin_calls[kind] = model_pb.ProtoOAMarginCall(
