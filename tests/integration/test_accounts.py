@@ -1,7 +1,8 @@
 """Resolving an account from a login, "live"/"demo" or nothing, against the simulator's account list.
 
-The simulator's default token reaches two demo accounts (ids 44000001 and 44000002, logins
-5100001 and 5100002) and one live account (id 44000101, login 1200001).
+The simulator's default token reaches four demo accounts (ids 44000001 and 44000002, logins
+5100001 and 5100002, then 44000201 in JPY and 44000202 in GBP) and one live account (id 44000101,
+login 1200001).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ctrader_typed.testing import Simulator
 from .support import make_client
 
 DEMO_1, DEMO_2, LIVE = 44_000_001, 44_000_002, 44_000_101
+DEMO_JPY, DEMO_GBP = 44_000_201, 44_000_202
 
 
 async def test_a_login_as_shown_in_ctrader_finds_its_account(ctrader_simulator: Simulator) -> None:
@@ -50,13 +52,13 @@ async def test_the_only_live_account_and_an_ambiguous_demo(ctrader_simulator: Si
 
         with pytest.raises(AmbiguousAccountError) as demo:
             await resolve_account(client, sim.access_token, "demo")
-        assert {a.ctid_trader_account_id for a in demo.value.candidates} == {DEMO_1, DEMO_2}
+        assert {a.ctid_trader_account_id for a in demo.value.candidates} == {DEMO_1, DEMO_2, DEMO_JPY, DEMO_GBP}
         assert "44000001 (login 5100001, demo" in str(demo.value)
         assert "give the account's id or login" in str(demo.value)
 
         with pytest.raises(AmbiguousAccountError) as anything:
             await resolve_account(client, sim.access_token)
-        assert {a.ctid_trader_account_id for a in anything.value.candidates} == {DEMO_1, DEMO_2, LIVE}
+        assert {a.ctid_trader_account_id for a in anything.value.candidates} == {DEMO_1, DEMO_2, DEMO_JPY, DEMO_GBP, LIVE}
 
         # A login narrowed to the wrong kind is absent.
         with pytest.raises(
@@ -90,7 +92,7 @@ async def test_an_unknown_login_is_a_clear_error(ctrader_simulator: Simulator) -
         assert error.choice == 5_100_099
         assert "no account of the token has the id or login 5100099" in str(error)
         assert "44000101 (login 1200001, live, SimBroker)" in str(error)
-        assert len(error.candidates) == 3
+        assert len(error.candidates) == 5
         with pytest.raises(ValueError, match="'live' or 'demo', not 'mine'"):
             await resolve_account(client, sim.access_token, "mine")
 
@@ -109,7 +111,7 @@ async def test_list_accounts_gives_every_account(ctrader_simulator: Simulator) -
     sim = ctrader_simulator
     async with make_client(sim, client_id=sim.client_id, client_secret=sim.client_secret) as client:
         accounts = await list_accounts(client, sim.access_token)
-    assert {a.ctid_trader_account_id for a in accounts} == {DEMO_1, DEMO_2, LIVE}
+    assert {a.ctid_trader_account_id for a in accounts} == {DEMO_1, DEMO_2, DEMO_JPY, DEMO_GBP, LIVE}
 
 
 def test_a_number_that_is_an_id_of_one_account_and_a_login_of_another_is_ambiguous() -> None:
