@@ -129,3 +129,58 @@ async def test_trendbar_pages_hold_the_chunk_size_then_the_rest(
         end = page.trendbar[0].utcTimestampInMinutes * 60_000 - 1
     assert sizes == [50, 50, 45]
     assert minutes == list(range(from_ms // 60_000, TO_MS // 60_000 + 1, 5))
+
+
+def bars_by_minute(res: pb.ProtoOAGetTrendbarsRes) -> dict[int, tuple[int, int, int, int, int]]:
+    return {
+        b.utcTimestampInMinutes: (
+            b.low + b.deltaOpen,
+            b.low + b.deltaHigh,
+            b.low,
+            b.low + b.deltaClose,
+            b.volume,
+        )
+        for b in res.trendbar
+    }
+
+
+async def fetch(raw: RawClient, request: pb.ProtoOAGetTrendbarsReq) -> pb.ProtoOAGetTrendbarsRes:
+    answer = await raw.request(request)
+    assert isinstance(answer.message, pb.ProtoOAGetTrendbarsRes), answer
+    return answer.message
+
+
+async def test_same_and_overlapping_windows_give_identical_bars(
+    ctrader_simulator: Simulator, raw: RawClient
+) -> None:
+    sim = ctrader_simulator
+    wide = bars_by_minute(await fetch(raw, bars_request(sim, model_pb.M1, TO_MS - 3 * DAY_MS, TO_MS)))
+    again = bars_by_minute(await fetch(raw, bars_request(sim, model_pb.M1, TO_MS - 3 * DAY_MS, TO_MS)))
+    assert wide == again
+    assert len(wide) == 3 * 1440 + 1
+    # A window starting off the chunk grid, inside the first one, and one reaching further back.
+    for from_ms, to_ms in (
+        (TO_MS - DAY_MS - 7 * 60_000, TO_MS - 3_600_000 + 1),
+        (TO_MS - 5 * DAY_MS, TO_MS - DAY_MS),
+    ):
+        part = bars_by_minute(await fetch(raw, bars_request(sim, model_pb.M1, from_ms, to_ms)))
+        shared = part.keys() & wide.keys()
+        assert shared
+        assert {m: part[m] for m in shared} == {m: wide[m] for m in shared}
+    for o, h, lo, c, v in wide.values():
+        assert lo <= min(o, c) <= max(o, c) <= h
+        assert v >= 1
+
+
+async def test_bars_open_and_close_alike_in_every_period(
+    ctrader_simulator: Simulator, raw: RawClient
+) -> None:
+    sim = ctrader_simulator
+    m1 = bars_by_minute(await fetch(raw, bars_request(sim, model_pb.M1, TO_MS - 2 * DAY_MS, TO_MS)))
+    for period, minutes in ((model_pb.M5, 5), (model_pb.H1, 60), (model_pb.H4, 240), (model_pb.D1, 1440)):
+        longer = bars_by_minute(await fetch(raw, bars_request(sim, period, TO_MS - 2 * DAY_MS, TO_MS)))
+        assert longer
+        for start, (o, _h, _lo, c, _v) in longer.items():
+            if start + minutes - 1 in m1:
+                assert o == m1[start][0], (period, start)
+                assert c == m1[start + minutes - 1][3], (period, start)

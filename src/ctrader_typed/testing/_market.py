@@ -64,6 +64,14 @@ def bar_start(period: int, t_ms: int) -> int:
     return calendar.timegm((moment.year, moment.month, 1, 0, 0, 0)) * 1000
 
 
+def _fixed_length(period: int) -> int | None:
+    """Length in ms of every bar of ``period``; None for months."""
+    minutes = _PERIOD_MINUTES.get(period)
+    if minutes is not None:
+        return minutes * MINUTE_MS
+    return 7 * 86_400_000 if period == model_pb.W1 else None
+
+
 def next_bar_start(period: int, start_ms: int) -> int:
     """Open time of the bar after the one opening at ``start_ms``."""
     minutes = _PERIOD_MINUTES.get(period)
@@ -388,19 +396,36 @@ class Market:
         state = self.symbols[symbol_id]
         now = now_ms()
         to_ms = min(to_ms, now)
-        bars: list[tuple[int, list[int]]] = []
+        length = _fixed_length(period)
+        newest_first: list[tuple[int, list[int]]] = []
         start = bar_start(period, to_ms)
-        has_more = False
-        while start >= from_ms:
-            if len(bars) >= limit:
-                has_more = True
-                break
+        # Bars that reach past start-up hold recorded quotes: one at a time, newest first.
+        while start >= from_ms and (length is None or start + length > self.start_ms):
+            if len(newest_first) >= limit:
+                return newest_first[::-1], True
             bar = state.bar(period, start, now, self.start_ms)
             if bar is not None:
-                bars.append((start, bar))
+                newest_first.append((start, bar))
             start = bar_start(period, start - 1)
-        bars.reverse()
-        return bars, has_more
+        older: list[tuple[int, list[int]]] = []
+        has_more = False
+        if length is not None and start >= from_ms:
+            # The rest is synthetic history, made in bulk.
+            first = bar_start(period, from_ms)
+            if first < from_ms:
+                first += length
+            count = (start - first) // length + 1
+            room = limit - len(newest_first)
+            if count > room:
+                has_more = True
+                count = room
+                first = start - (room - 1) * length
+            if count > 0:
+                older = [
+                    (first + j * length, list(bar))
+                    for j, bar in enumerate(state.path.bars(first, length, count))
+                ]
+        return older + newest_first[::-1], has_more
 
     def ticks(
         self, symbol_id: int, bid_side: bool, from_ms: int, to_ms: int, limit: int

@@ -6,8 +6,12 @@ random walk's spread grows with time. Any instant can be evaluated on its own, s
 for an arbitrary window costs the same whenever it is asked for, and the same seed always
 gives the same bars and ticks.
 
-Synthetic ticks fall on a hash-chosen schedule (0 to 2 per second); synthetic bars sample
-the path inside the bar and add a hash-sized wick for the extremes between samples.
+Synthetic ticks fall on a hash-chosen schedule (0 to 2 per second). Synthetic bars open and
+close on the path's octaves of 64 seconds and longer (the shorter ones are tick-scale noise)
+and add hash-sized wicks for the extremes in between. They are made in aligned chunks of
+``BAR_CHUNK`` equal bars, evaluating each octave along the chunk in one pass, and every
+value is a pure function of (seed, symbol, bar times): any window is reproducible on its
+own, and a bar that closes at an instant closes at the same price in every period.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from typing import Final
 
 from ctrader_typed.testing._catalogue import SymbolSpec
 
-__all__ = ["PricePath", "mix64", "unit"]
+__all__ = ["BAR_CHUNK", "PricePath", "mix64", "unit"]
 
 _MASK: Final = (1 << 64) - 1
 _OCTAVES: Final = 21
 _BASE_SECONDS: Final = 8.0
 _DAY_SECONDS: Final = 86_400.0
+_BAR_FIRST_OCTAVE: Final = 3  # bars follow the octaves of 8 * 2**3 = 64 s and longer
+BAR_CHUNK: Final = 512
+"""Bars generated (and cached) together: chunk ``c`` of bars ``d`` ms long opens at ``c * BAR_CHUNK * d``."""
 
 
 def mix64(x: int) -> int:
@@ -45,9 +52,13 @@ def _lattice(key: int) -> float:
     return unit(key)
 
 
-@lru_cache(maxsize=1 << 15)
-def _bar(path: PricePath, start_ms: int, end_ms: int) -> tuple[int, int, int, int, int]:
-    return path._bar(start_ms, end_ms)
+Bar = tuple[int, int, int, int, int]
+
+
+@lru_cache(maxsize=256)
+def _chunk(path: PricePath, length_ms: int, index: int) -> tuple[Bar, ...]:
+    first = index * BAR_CHUNK * length_ms
+    return tuple(path._bars(first, length_ms, BAR_CHUNK))
 
 
 class PricePath:
@@ -84,24 +95,6 @@ class PricePath:
             total += amplitude * (a + (lattice(key ^ ((i + 1) & _MASK)) - a) * f * f * (3.0 - 2.0 * f))
         return total
 
-    def mids(self, start_ms: float, end_ms: float, count: int) -> list[float]:
-        """``mid`` at ``count`` evenly spaced instants from ``start_ms`` to ``end_ms`` (both included).
-
-        Octaves much longer than the span barely move across it: they are evaluated at the two
-        ends only and interpolated, which is exact at the ends and far cheaper for short bars.
-        """
-        span = max(1.0, end_ms - start_ms)
-        split = next((k for k, length in enumerate(self._lengths_ms) if length > 32 * span), _OCTAVES)
-        slow_start = self._octaves(start_ms, split, _OCTAVES)
-        slow_end = self._octaves(end_ms, split, _OCTAVES)
-        out = []
-        for j in range(count):
-            fraction = j / (count - 1) if count > 1 else 0.0
-            t = start_ms + (end_ms - start_ms) * fraction
-            slow = slow_start + (slow_end - slow_start) * fraction
-            out.append(math.exp(self._log_base + slow + self._octaves(t, 0, split)))
-        return out
-
     def quote(self, t_ms: float, jitter: float = 0.0) -> tuple[int, int]:
         """(bid, ask) in 1/100000 units at ``t_ms``, rounded to the symbol's points."""
         return self._quote_of(self.mid(t_ms), jitter)
@@ -113,25 +106,66 @@ class PricePath:
         bid = max(step, round((scaled - spec.spread_points * step / 2) / step) * step)
         return bid, bid + spec.spread_points * step
 
-    def bar(self, start_ms: int, end_ms: int) -> tuple[int, int, int, int, int]:
+    def bar(self, start_ms: int, end_ms: int) -> Bar:
         """Synthetic (open, high, low, close, tick volume) of bids over [start_ms, end_ms)."""
-        return _bar(self, start_ms, end_ms)
+        length = end_ms - start_ms
+        if length > 0 and start_ms % length == 0:
+            index, position = divmod(start_ms // length, BAR_CHUNK)
+            return _chunk(self, length, index)[position]
+        return self._bars(start_ms, length, 1)[0]
 
-    def _bar(self, start_ms: int, end_ms: int) -> tuple[int, int, int, int, int]:
-        span = end_ms - start_ms
-        bids = [self._quote_of(mid)[0] for mid in self.mids(start_ms, end_ms - 1, 7)]
-        close = bids[-1]
-        step = self.spec.step
-        h = mix64(self.key ^ (start_ms * 31 + span))
-        # Unobserved extremes between samples: a wick that grows with the bar's length.
-        scale = self.spec.daily_volatility * math.sqrt(span / 1000.0 / _DAY_SECONDS) * 0.15
-        reach = self.spec.base_price * 100_000.0 * scale
-        up = int(reach * ((h & 0xFFFF) / 0xFFFF) / step) * step
-        down = int(reach * (((h >> 16) & 0xFFFF) / 0xFFFF) / step) * step
-        high = max(bids) + up
-        low = max(step, min(bids) - down)
-        volume = max(1, round(span / 1000.0 * (0.6 + 0.8 * ((h >> 32) & 0xFFFF) / 0xFFFF)))
-        return bids[0], high, low, close, volume
+    def bars(self, first_ms: int, length_ms: int, count: int) -> list[Bar]:
+        """``count`` consecutive bars of ``length_ms`` from ``first_ms`` (the values of ``bar``)."""
+        if first_ms % length_ms:
+            return self._bars(first_ms, length_ms, count)
+        out: list[Bar] = []
+        n = first_ms // length_ms
+        stop = n + count
+        while n < stop:
+            index, position = divmod(n, BAR_CHUNK)
+            take = min(stop - n, BAR_CHUNK - position)
+            out += _chunk(self, length_ms, index)[position : position + take]
+            n += take
+        return out
+
+    def _bars(self, first_ms: int, length_ms: int, count: int) -> list[Bar]:
+        """Bars [first + j * length, first + (j + 1) * length) for j < count, from the bar path
+        at their count + 1 edges: each octave is walked along the edges once, hashing a lattice
+        point only when an edge enters a new cell."""
+        logs = [self._log_base] * (count + 1)
+        for length, amplitude, key in self._table[_BAR_FIRST_OCTAVE:]:
+            cell = -2  # edges are at t >= 0, so no cell is next to it
+            a = b = 0.0
+            for j in range(count + 1):
+                x = (first_ms + j * length_ms) / length
+                i = int(x)
+                if i != cell:
+                    a = b if i == cell + 1 else unit(key ^ i)
+                    b = unit(key ^ (i + 1))
+                    cell = i
+                f = x - i
+                logs[j] += amplitude * (a + (b - a) * f * f * (3.0 - 2.0 * f))
+        spec = self.spec
+        step = spec.step
+        half_spread = spec.spread_points * step / 2
+        bids = [max(step, round((math.exp(v) * 100_000.0 - half_spread) / step) * step) for v in logs]
+        # Unobserved extremes between the edges: wicks that grow with the bar's length.
+        reach = (
+            spec.base_price * 100_000.0 * spec.daily_volatility * math.sqrt(length_ms / 1000.0 / _DAY_SECONDS)
+        )
+        up_unit = reach * 0.4 / 0xFFFF / step
+        seconds = length_ms / 1000.0
+        out: list[Bar] = []
+        key = self.key
+        for j in range(count):
+            start = first_ms + j * length_ms
+            h = mix64(key ^ (start * 31 + length_ms))
+            open_, close = bids[j], bids[j + 1]
+            high = max(open_, close) + int(up_unit * (h & 0xFFFF)) * step
+            low = max(step, min(open_, close) - int(up_unit * ((h >> 16) & 0xFFFF)) * step)
+            volume = max(1, round(seconds * (0.6 + 0.8 * ((h >> 32) & 0xFFFF) / 0xFFFF)))
+            out.append((open_, high, low, close, volume))
+        return out
 
     def ticks_backwards(self, newest_ms: int, oldest_ms: int) -> Iterator[tuple[int, int, int]]:
         """Synthetic ticks (t_ms, bid, ask), newest first, with oldest_ms <= t_ms <= newest_ms."""
