@@ -12,11 +12,11 @@ import asyncio
 import sys
 import time
 
-from benchmarks import codegen_time, decode, imports, memory, roundtrip, stream
+from benchmarks import codegen_time, decode, history, imports, memory, roundtrip, stream
 from benchmarks._harness import Row, load_average, log, machine_info, write_results
 from benchmarks._report import write_readme_section
 
-NAMES = ("stream", "roundtrip", "decode", "imports", "codegen", "memory")
+NAMES = ("stream", "roundtrip", "decode", "imports", "codegen", "memory", "history")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += codegen_time.run(repeats=1 if quick else 3)
         elif name == "memory":
             rows += memory.run(events=20_000 if quick else 200_000)
+        elif name == "history":
+            rows += history.run(repeats=3 if quick else 9)
     elapsed = time.perf_counter() - started
     machine["load_average_after"] = load_average()
     path = write_results(rows, machine, elapsed, publish=args.publish)

@@ -132,19 +132,24 @@ class PricePath:
         """Bars [first + j * length, first + (j + 1) * length) for j < count, from the bar path
         at their count + 1 edges: each octave is walked along the edges once, hashing a lattice
         point only when an edge enters a new cell."""
+        edges = [first_ms + j * length_ms for j in range(count + 1)]
         logs = [self._log_base] * (count + 1)
         for length, amplitude, key in self._table[_BAR_FIRST_OCTAVE:]:
             cell = -2  # edges are at t >= 0, so no cell is next to it
-            a = b = 0.0
-            for j in range(count + 1):
-                x = (first_ms + j * length_ms) / length
+            a = b = slope = 0.0
+            walked: list[float] = []
+            append = walked.append
+            for total, t in zip(logs, edges, strict=True):
+                x = t / length
                 i = int(x)
                 if i != cell:
                     a = b if i == cell + 1 else unit(key ^ i)
                     b = unit(key ^ (i + 1))
+                    slope = b - a
                     cell = i
                 f = x - i
-                logs[j] += amplitude * (a + (b - a) * f * f * (3.0 - 2.0 * f))
+                append(total + amplitude * (a + slope * f * f * (3.0 - 2.0 * f)))
+            logs = walked
         spec = self.spec
         step = spec.step
         half_spread = spec.spread_points * step / 2
