@@ -12,9 +12,13 @@ or, with a one-shot loopback server that catches the redirect and exchanges the 
         tokens = await auth.authorize_in_browser(scope="trading")
 
 ``base_url`` is the OAuth host (``https://openapi.ctrader.com``; the simulator's
-``oauth_url`` works the same way): the consent page is ``{base_url}/apps/auth`` and the
-token endpoint ``{base_url}/apps/token``. Token calls are HTTP GETs with query parameters,
-as the official SDKs send them. Replies are parsed from camelCase (falling back to
+``oauth_url`` works the same way) and the token endpoint is ``{base_url}/apps/token``.
+The consent page is, by default, the one in Spotware's current docs:
+``https://id.ctrader.com/my/settings/openapi/grantingaccess/?client_id=...&product=web``
+(on ``base_url`` itself when it is not the default host, e.g. the simulator);
+``consent_page="classic"`` gives ``{base_url}/apps/auth``, the page the official SDKs open.
+Token calls are HTTP GETs with query parameters, as Spotware documents them and the
+official SDKs send them. Replies are parsed from camelCase (falling back to
 snake_case) into a ``TokenSet``; an ``errorCode`` in a 200 reply, a non-2xx status, a body
 that is not a JSON object (or too deeply nested to parse), a field of the wrong type, an
 ``expiresIn`` outside 0 .. ``MAX_LIFETIME_SECONDS`` or a reply without tokens all raise
@@ -54,8 +58,10 @@ from ctrader_typed.tokens import MAX_LIFETIME_SECONDS, TokenSet
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_CONSENT_BASE_URL",
     "DEFAULT_REDIRECT_URI",
     "AsyncAuth",
+    "ConsentPage",
     "Scope",
     "code_from_redirect",
     "parse_token_reply",
@@ -63,6 +69,18 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://openapi.ctrader.com"
 DEFAULT_REDIRECT_URI = "http://localhost:8080/auth/callback"
+DEFAULT_CONSENT_BASE_URL = "https://id.ctrader.com"
+"""Host of the current consent page when ``base_url`` is ``DEFAULT_BASE_URL``."""
+
+ConsentPage = Literal["current", "classic"]
+"""Which consent page ``AsyncAuth`` sends the user to: ``current``,
+``/my/settings/openapi/grantingaccess/`` with ``product=web`` (Spotware's current docs), or
+``classic``, ``/apps/auth`` (the official SDKs and the older docs)."""
+
+_CONSENT_PATHS: Final[dict[str, str]] = {
+    "current": "/my/settings/openapi/grantingaccess/",
+    "classic": "/apps/auth",
+}
 
 Scope = Literal["trading", "accounts"]
 """``accounts`` reads account data only; ``trading`` also places and manages orders."""
@@ -84,6 +102,12 @@ class AsyncAuth:
         client_secret: The application's client secret.
         redirect_uri: A redirect URI registered for the application, byte for byte.
         base_url: The OAuth host; the simulator's ``oauth_url`` for offline work.
+        consent_page: ``"current"`` (default; the page of Spotware's current docs,
+            ``/my/settings/openapi/grantingaccess/`` with ``product=web``) or ``"classic"``
+            (``/apps/auth``, as the official SDKs build it). The simulator serves both.
+        consent_base_url: Host of the consent page. Default: ``DEFAULT_CONSENT_BASE_URL``
+            (``https://id.ctrader.com``) for the current page on the default ``base_url``,
+            else ``base_url``.
         timeout: Seconds allowed for each HTTP request.
         verify: TLS verification for httpx: ``True`` (system store), a CA bundle path,
             or an ``ssl.SSLContext`` (the simulator's ``ssl_context``).
@@ -97,6 +121,8 @@ class AsyncAuth:
         redirect_uri: str = DEFAULT_REDIRECT_URI,
         *,
         base_url: str = DEFAULT_BASE_URL,
+        consent_page: ConsentPage = "current",
+        consent_base_url: str | None = None,
         timeout: float = 30.0,
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -112,6 +138,13 @@ class AsyncAuth:
         _secrets.register(client_secret)
         self.redirect_uri = redirect_uri
         self.base_url = base_url.rstrip("/")
+        if consent_page not in _CONSENT_PATHS:
+            raise ValueError(f"consent_page must be 'current' or 'classic', not {consent_page!r}")
+        self.consent_page: ConsentPage = consent_page
+        if consent_base_url is None:
+            on_spotware = consent_page == "current" and self.base_url == DEFAULT_BASE_URL
+            consent_base_url = DEFAULT_CONSENT_BASE_URL if on_spotware else self.base_url
+        self.consent_base_url = consent_base_url.rstrip("/")
         self.timeout = timeout
         self._verify = verify
         self._transport = transport
@@ -145,14 +178,16 @@ class AsyncAuth:
 
     @property
     def auth_endpoint(self) -> str:
-        return f"{self.base_url}/apps/auth"
+        """The consent page, without its query (see ``consent_page``)."""
+        return f"{self.consent_base_url}{_CONSENT_PATHS[self.consent_page]}"
 
     @property
     def token_endpoint(self) -> str:
         return f"{self.base_url}/apps/token"
 
     def get_auth_uri(self, scope: Scope = "trading", state: str | None = None) -> str:
-        """The consent page the user must open: ``{base_url}/apps/auth?client_id=...``.
+        """The consent page the user must open: ``auth_endpoint`` with ``client_id``,
+        ``redirect_uri``, ``scope`` (and ``product=web`` on the current page) and ``state``.
 
         Pass a random ``state`` and check it on the redirect (``code_from_redirect``
         does); ``authorize_in_browser`` does both for you.
@@ -164,6 +199,8 @@ class AsyncAuth:
             raise ValueError(f"scope must be 'trading' or 'accounts', not {scope!r}")
         self._consent_scopes.add(scope)
         params = {"client_id": self.client_id, "redirect_uri": redirect_uri, "scope": scope}
+        if self.consent_page == "current":
+            params["product"] = "web"
         if state is not None:
             params["state"] = state
         return f"{self.auth_endpoint}?{urllib.parse.urlencode(params)}"

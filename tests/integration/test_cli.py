@@ -328,7 +328,7 @@ def test_auth_manual_with_pasted_redirect_url(sim: SimInfo, tmp_path: Path) -> N
     try:
         lines = Lines(proc)
         url = lines.until("http")
-        assert url.startswith(sim["oauth_url"] + "/apps/auth?")
+        assert url.startswith(sim["oauth_url"] + "/my/settings/openapi/grantingaccess/?")
         location = httpx.get(url, follow_redirects=False, trust_env=False).headers["location"]
         assert proc.stdin is not None
         proc.stdin.write(location + "\n")

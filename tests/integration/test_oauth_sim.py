@@ -12,17 +12,24 @@ import pytest
 from ctrader_typed._generated.enums import ClientPermissionScope
 from ctrader_typed.client import AsyncClient
 from ctrader_typed.errors import AuthenticationError, OAuthError
-from ctrader_typed.oauth import AsyncAuth, Scope, code_from_redirect
+from ctrader_typed.oauth import AsyncAuth, ConsentPage, Scope, code_from_redirect
 from ctrader_typed.testing.simulator import Simulator
 from ctrader_typed.tokens import TokenSet
 
 
-def make_auth(sim: Simulator, *, secret: str | None = None, redirect_uri: str | None = None) -> AsyncAuth:
+def make_auth(
+    sim: Simulator,
+    *,
+    secret: str | None = None,
+    redirect_uri: str | None = None,
+    consent_page: ConsentPage = "current",
+) -> AsyncAuth:
     return AsyncAuth(
         sim.client_id,
         secret if secret is not None else sim.client_secret,
         redirect_uri or sim.redirect_uri,
         base_url=sim.oauth_url,
+        consent_page=consent_page,
     )
 
 
@@ -42,9 +49,22 @@ async def account_scope(sim: Simulator, tokens: TokenSet) -> ClientPermissionSco
         return listing.permission_scope
 
 
-async def test_code_exchange_gives_tokens_the_socket_accepts(ctrader_simulator: Simulator) -> None:
+CONSENT_PATHS: dict[ConsentPage, str] = {
+    "current": "/my/settings/openapi/grantingaccess/",
+    "classic": "/apps/auth",
+}
+
+
+@pytest.mark.parametrize("page", ["current", "classic"])
+async def test_code_exchange_gives_tokens_the_socket_accepts(
+    ctrader_simulator: Simulator, page: ConsentPage
+) -> None:
     sim = ctrader_simulator
-    async with make_auth(sim) as auth:
+    assert not sim.settings.oauth_lenient  # the documented server: GET only, camelCase only
+    async with make_auth(sim, consent_page=page) as auth:
+        url = urllib.parse.urlsplit(auth.get_auth_uri("accounts"))
+        assert f"{url.scheme}://{url.netloc}{url.path}" == sim.oauth_url + CONSENT_PATHS[page]
+        assert ("product=web" in url.query) == (page == "current")
         location = await consent(auth, "accounts")
         assert location.startswith(sim.redirect_uri + "?")
         tokens = await auth.get_token(code_from_redirect(location, state="st-1"), scope="accounts")
@@ -121,7 +141,10 @@ async def test_refresh_rotates_and_old_refresh_token_dies(ctrader_simulator: Sim
     assert refused.value.error_code == "CH_ACCESS_TOKEN_INVALID"
 
 
-async def test_browser_flow_against_the_simulator(ctrader_simulator: Simulator) -> None:
+@pytest.mark.parametrize("consent_page", ["current", "classic"])
+async def test_browser_flow_against_the_simulator(
+    ctrader_simulator: Simulator, consent_page: ConsentPage
+) -> None:
     sim = ctrader_simulator
     visits: list[httpx.Response] = []
 
@@ -130,7 +153,9 @@ async def test_browser_flow_against_the_simulator(ctrader_simulator: Simulator) 
             visits.append(await http.get(url, timeout=10))
 
     tasks: list[asyncio.Task[None]] = []
-    async with make_auth(sim, redirect_uri="http://localhost:0/auth/callback") as auth:
+    async with make_auth(
+        sim, redirect_uri="http://localhost:0/auth/callback", consent_page=consent_page
+    ) as auth:
         tokens = await auth.authorize_in_browser(
             "trading",
             open_browser=False,

@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from ctrader_typed.errors import OAuthError
-from ctrader_typed.oauth import DEFAULT_BASE_URL, AsyncAuth, code_from_redirect, parse_token_reply
+from ctrader_typed.oauth import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONSENT_BASE_URL,
+    AsyncAuth,
+    code_from_redirect,
+    parse_token_reply,
+)
 from ctrader_typed.tokens import TokenSet
 
 CLIENT_ID = "1234_clientid"
@@ -46,8 +52,28 @@ GOOD = {
 }
 
 
-def test_auth_uri_has_the_official_parameters() -> None:
+def test_auth_uri_is_the_current_consent_page_by_default() -> None:
     auth = AsyncAuth(CLIENT_ID, SECRET, REDIRECT)
+    assert auth.consent_page == "current"
+    url = urllib.parse.urlsplit(auth.get_auth_uri(scope="accounts", state="st8"))
+    assert (
+        f"{url.scheme}://{url.netloc}{url.path}"
+        == f"{DEFAULT_CONSENT_BASE_URL}/my/settings/openapi/grantingaccess/"
+        == "https://id.ctrader.com/my/settings/openapi/grantingaccess/"
+    )
+    assert urllib.parse.parse_qs(url.query) == {
+        "client_id": [CLIENT_ID],
+        "redirect_uri": [REDIRECT],
+        "scope": ["accounts"],
+        "product": ["web"],
+        "state": ["st8"],
+    }
+    assert SECRET not in auth.get_auth_uri()
+    assert auth.token_endpoint == f"{DEFAULT_BASE_URL}/apps/token"  # the token host does not move
+
+
+def test_classic_auth_uri_has_the_official_sdk_parameters() -> None:
+    auth = AsyncAuth(CLIENT_ID, SECRET, REDIRECT, consent_page="classic")
     url = urllib.parse.urlsplit(auth.get_auth_uri(scope="accounts", state="st8"))
     assert f"{url.scheme}://{url.netloc}{url.path}" == f"{DEFAULT_BASE_URL}/apps/auth"
     assert urllib.parse.parse_qs(url.query) == {
@@ -56,12 +82,26 @@ def test_auth_uri_has_the_official_parameters() -> None:
         "scope": ["accounts"],
         "state": ["st8"],
     }
-    assert SECRET not in auth.get_auth_uri()
+
+
+def test_consent_host_can_be_given_and_unknown_pages_are_refused() -> None:
+    auth = AsyncAuth(CLIENT_ID, SECRET, REDIRECT, consent_base_url="https://id.example/")
+    assert auth.auth_endpoint == "https://id.example/my/settings/openapi/grantingaccess/"
+    classic = AsyncAuth(
+        CLIENT_ID, SECRET, REDIRECT, consent_page="classic", consent_base_url="https://x.example"
+    )
+    assert classic.auth_endpoint == "https://x.example/apps/auth"
+    with pytest.raises(ValueError, match="consent_page"):
+        AsyncAuth(CLIENT_ID, SECRET, REDIRECT, consent_page="legacy")  # type: ignore[arg-type]  # the point
 
 
 def test_auth_uri_follows_base_url_and_rejects_unknown_scopes() -> None:
     auth = AsyncAuth(CLIENT_ID, SECRET, REDIRECT, base_url="https://127.0.0.1:9999/")
-    assert auth.get_auth_uri().startswith("https://127.0.0.1:9999/apps/auth?")
+    assert auth.get_auth_uri().startswith("https://127.0.0.1:9999/my/settings/openapi/grantingaccess/?")
+    classic = AsyncAuth(
+        CLIENT_ID, SECRET, REDIRECT, base_url="https://127.0.0.1:9999/", consent_page="classic"
+    )
+    assert classic.get_auth_uri().startswith("https://127.0.0.1:9999/apps/auth?")
     assert "state=" not in auth.get_auth_uri()
     with pytest.raises(ValueError, match="scope"):
         auth.get_auth_uri(scope="everything")  # type: ignore[arg-type]  # the point of the test

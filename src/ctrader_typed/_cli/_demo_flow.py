@@ -130,7 +130,7 @@ async def _oauth_without_browser(
     state = secrets.token_urlsafe(16)
     async with AsyncAuth(client_id, client_secret, redirect_uri, base_url=base_url) as auth:
         url = auth.get_auth_uri("trading", state=state)
-        with progress.step("asking the consent page for a code (OAuth /apps/auth, no browser)"):
+        with progress.step("asking the consent page for a code (OAuth, no browser)"):
             async with httpx.AsyncClient(trust_env=False) as http:
                 reply = await http.get(url)
             location = reply.headers.get("location")
