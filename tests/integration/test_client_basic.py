@@ -246,6 +246,7 @@ async def test_handlers_receive_events_until_unregistered(ctrader_simulator: Sim
         assert awaited == [EURUSD] * 21
 
 
+@pytest.mark.ctrader_simulator(spot_timestamps="sequence")
 async def test_full_queue_drops_the_oldest_and_counts(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
     sim.pause_market()

@@ -99,6 +99,7 @@ async def test_what_was_undone_is_not_restored(ctrader_simulator: Simulator) -> 
         assert client.authorized_accounts == {acc}
 
 
+@pytest.mark.ctrader_simulator(spot_timestamps="sequence")
 async def test_no_spot_is_lost_or_duplicated_across_a_reconnect(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
     sim.pause_market()

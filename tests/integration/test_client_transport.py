@@ -226,6 +226,7 @@ async def test_requests_made_while_reconnecting_wait_for_the_session(ctrader_sim
         assert client.is_ready
 
 
+@pytest.mark.ctrader_simulator(spot_timestamps="sequence")
 async def test_dispatch_under_load_keeps_order_per_connection(ctrader_simulator: Simulator) -> None:
     sim = ctrader_simulator
     sim.pause_market()

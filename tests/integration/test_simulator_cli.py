@@ -12,6 +12,7 @@ import ssl
 import sys
 
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed.testing.cli import _output, add_sim_arguments, env_lines
 from ctrader_typed.testing.raw import RawClient
 
@@ -34,6 +35,8 @@ def test_add_sim_arguments() -> None:
     args = parser.parse_args(["--host", "127.0.0.2", "--port", "5035", "--http-port", "8081", "--seed", "9"])
     assert (args.host, args.port, args.http_port, args.seed) == ("127.0.0.2", 5035, 8081, 9)
     assert parser.parse_args([]).port == 0
+    assert parser.parse_args([]).spot_timestamps == "clock"
+    assert parser.parse_args(["--spot-timestamps", "sequence"]).spot_timestamps == "sequence"
 
 
 INFO = {
@@ -95,7 +98,8 @@ def test_output_json_for_programs_export_lines_added_on_a_terminal() -> None:
 
 async def test_standalone_simulator_prints_json_then_serves_until_interrupted() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ctrader_typed.testing", "--seed", "3",
+        sys.executable, "-m", "ctrader_typed.testing", "--seed", "3", "--spot-timestamps", "sequence",
+        "--spot-interval", "0.01",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -116,6 +120,18 @@ async def test_standalone_simulator_prints_json_then_serves_until_interrupted() 
             )
             assert isinstance(listing.message, pb.ProtoOAGetAccountListByAccessTokenRes)
             assert [a.ctidTraderAccountId for a in listing.message.ctidTraderAccount] == info["accounts"]
+            subscribed = await raw.request(
+                pb.ProtoOASubscribeSpotsReq(
+                    ctidTraderAccountId=info["accounts"][0], symbolId=[1], subscribeToSpotTimestamp=True
+                )
+            )
+            assert isinstance(subscribed.message, pb.ProtoOASubscribeSpotsRes), subscribed
+            stamps = []
+            for _ in range(5):
+                event = (await raw.expect(model_pb.PROTO_OA_SPOT_EVENT, 10.0)).message
+                assert isinstance(event, pb.ProtoOASpotEvent)
+                stamps.append(event.timestamp)
+            assert stamps == list(range(stamps[0], stamps[0] + 5))  # --spot-timestamps sequence
         process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(process.wait(), timeout=180) == 0
         assert not os.path.exists(info["ca_file"])  # noqa: ASYNC240 - the throwaway CA is cleaned up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -83,7 +84,7 @@ async def test_subscription_starts_with_a_technical_spot_then_streams(
     assert getattr(again.message, "errorCode", None) == "NOT_SUBSCRIBED_TO_SPOTS"
 
 
-@pytest.mark.ctrader_simulator(spot_interval=0.01)
+@pytest.mark.ctrader_simulator(spot_interval=0.01, spot_timestamps="sequence")
 async def test_every_spot_is_traceable_nothing_lost_or_duplicated(
     ctrader_simulator: Simulator, raw: RawClient
 ) -> None:
@@ -99,14 +100,18 @@ async def test_every_spot_is_traceable_nothing_lost_or_duplicated(
     assert conn.spots_sent >= 60
 
 
-@pytest.mark.ctrader_simulator(spot_timestamps="clock", spot_interval=0.01)
+@pytest.mark.ctrader_simulator(spot_interval=0.01)  # the default spot_timestamps="clock"
 async def test_clock_timestamps_are_strictly_increasing_wall_time(
     ctrader_simulator: Simulator, raw: RawClient
 ) -> None:
+    (conn,) = ctrader_simulator.connections
+    await asyncio.sleep(1.1)  # no subscription yet: a counter from the open time would not move
+    before = time.time() * 1000
     await subscribe(raw, ctrader_simulator.accounts[0], [EURUSD, GBPUSD], timestamps=True)
     stamps = [s.timestamp for s in await spots(raw, 20)]
     assert stamps == sorted(set(stamps))
-    assert abs(stamps[-1] - time.time() * 1000) < 60_000
+    assert stamps[0] >= conn.spot_timestamp_base + 1_100  # Unix ms now, not the open time + 1
+    assert before - 1_000 <= stamps[0] <= time.time() * 1000 + 1_000
 
 
 @pytest.mark.ctrader_simulator(spot_interval=0.01)
@@ -346,6 +351,7 @@ async def test_depth_snapshot_then_consistent_updates(ctrader_simulator: Simulat
     assert answer.payload_type == model_pb.PROTO_OA_UNSUBSCRIBE_DEPTH_QUOTES_RES
 
 
+@pytest.mark.ctrader_simulator(spot_timestamps="sequence")
 async def test_burst_spots_arrive_complete_and_in_order(ctrader_simulator: Simulator, raw: RawClient) -> None:
     sim = ctrader_simulator
     sim.pause_market()
@@ -363,6 +369,7 @@ async def test_burst_spots_arrive_complete_and_in_order(ctrader_simulator: Simul
     assert [(s.bid, s.ask) for s in burst] == [(e[2], e[3]) for e in list(conn.spot_log)[2:]]
 
 
+@pytest.mark.ctrader_simulator(spot_timestamps="sequence")
 async def test_burst_to_an_unsubscribed_target_and_cut_short_by_a_drop(
     ctrader_simulator: Simulator, raw: RawClient
 ) -> None:

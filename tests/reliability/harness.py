@@ -82,7 +82,12 @@ LIFECYCLE: tuple[type[Event], ...] = (
 )
 """What ``Ctx.events`` receives: the client's lifecycle events and the server's session events."""
 
-SIM_OPTIONS: dict[str, Any] = {"spot_interval": 0.05, "heartbeat_interval": 0.5, "idle_timeout": 10.0}
+SIM_OPTIONS: dict[str, Any] = {
+    "spot_interval": 0.05,
+    "heartbeat_interval": 0.5,
+    "idle_timeout": 10.0,
+    "spot_timestamps": "sequence",  # consecutive timestamps tell a lost or repeated spot
+}
 """Fast simulator intervals for the matrix."""
 
 SETTLE_TIMEOUT = 5.0

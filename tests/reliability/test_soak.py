@@ -324,6 +324,7 @@ async def test_soak() -> None:
         "request_limit": 2_000,
         "spot_interval": 0.05,
         "spot_log_limit": 64,
+        "spot_timestamps": "sequence",  # consecutive timestamps are folded to find losses
         "heartbeat_interval": 1.0,
         "idle_timeout": 10.0,
     }

@@ -47,14 +47,14 @@ Market
 
 Spot traceability
     Every spot event pushed on a connection has a per-connection *sequence*: 1, 2, 3, ...
-    counting every spot event on that connection (first events and bursts included). With
-    the default ``spot_timestamps="sequence"``, when the subscription asked for timestamps
-    (``subscribeToSpotTimestamp``), ``timestamp = conn.spot_timestamp_base + sequence``, so
-    the timestamps a client receives are consecutive integers: a gap means a lost event, a
-    repeat a duplicate. ``conn.spots_sent`` counts the events and ``conn.spot_log`` holds
-    ``(sequence, symbol_id, bid, ask)`` as sent. (``spot_timestamps="clock"`` sends wall-clock
-    milliseconds instead, still strictly increasing.) Burst events to a target without a
-    subscription always carry the timestamp.
+    counting every spot event on that connection (first events and bursts included).
+    ``conn.spots_sent`` counts the events and ``conn.spot_log`` holds
+    ``(sequence, symbol_id, bid, ask)`` as sent. When the subscription asked for timestamps
+    (``subscribeToSpotTimestamp``), ``timestamp`` is wall-clock Unix milliseconds (strictly
+    increasing per connection) by default; with ``spot_timestamps="sequence"`` (an opt-in
+    for tests) it is ``conn.spot_timestamp_base + sequence``, so the timestamps a client
+    receives are consecutive integers: a gap means a lost event, a repeat a duplicate.
+    Burst events to a target without a subscription always carry the timestamp.
 
 Trading
     Hedged accounts. MARKET: ``ORDER_ACCEPTED`` (order, position in

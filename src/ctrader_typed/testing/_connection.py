@@ -184,8 +184,8 @@ class SimConnection:
         spots_sent: Spot events pushed so far (technical first events and bursts included).
         spot_log: ``(sequence, symbol_id, bid, ask)`` of every spot event pushed, as sent
             (a side that was not sent is ``None``).
-        spot_timestamp_base: With the default ``spot_timestamps="sequence"``, a spot event's
-            ``timestamp`` is ``spot_timestamp_base + sequence``.
+        spot_timestamp_base: With ``spot_timestamps="sequence"`` (an opt-in; the default is
+            wall-clock), a spot event's ``timestamp`` is ``spot_timestamp_base + sequence``.
         received: ``(monotonic time, payload type, clientMsgId)`` of the last
             ``received_log_limit`` frames received (a ``deque``; clientMsgIds cut to 128
             characters).

@@ -132,8 +132,10 @@ class SimulatorSettings:
         received_log_limit: How many frames ``SimConnection.received`` keeps (default 10,000).
         history_chunk_size: Most bars, deals or orders in one answer (``hasMore`` beyond).
         tick_chunk_size: Most ticks in one ``ProtoOAGetTickDataRes``.
-        spot_timestamps: ``"sequence"`` (timestamp = connection base + per-connection
-            sequence) or ``"clock"`` (wall-clock milliseconds, strictly increasing).
+        spot_timestamps: ``"clock"`` (the default: wall-clock Unix milliseconds, as the schema
+            says, strictly increasing per connection) or ``"sequence"`` (an opt-in for tests:
+            connection base + per-connection sequence, so a gap or repeat shows a lost or
+            duplicated spot).
         spot_log_limit: How many ``(sequence, symbol, bid, ask)`` entries each connection keeps.
         token_lifetime: Seconds an access token lives.
         client_id, client_secret: The application's credentials (default: random).
@@ -170,7 +172,7 @@ class SimulatorSettings:
     rate_limit_clock: Callable[[], float] = time.monotonic
     history_chunk_size: int = 5_000
     tick_chunk_size: int = 10_000
-    spot_timestamps: SpotTimestamps = "sequence"
+    spot_timestamps: SpotTimestamps = "clock"
     spot_log_limit: int = 1_000_000
     token_lifetime: int = 2_628_000
     client_id: str | None = None

@@ -43,6 +43,13 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-rate-limits", action="store_true", help="do not enforce the request rate limits"
     )
+    parser.add_argument(
+        "--spot-timestamps",
+        choices=("clock", "sequence"),
+        default="clock",
+        help="spot event timestamps: wall-clock Unix ms (clock, the default) or the connection's "
+        "open time plus a per-connection counter (sequence: consecutive, for deterministic tests)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections and errors to stderr")
     output = parser.add_mutually_exclusive_group()
     output.add_argument(
@@ -101,6 +108,7 @@ async def run_sim(args: argparse.Namespace) -> None:
         idle_timeout=args.idle_timeout,
         heartbeat_interval=args.heartbeat_interval,
         rate_limits=not args.no_rate_limits,
+        spot_timestamps=args.spot_timestamps,
     ) as sim:
         stopped_by: list[int] = []
         stop = asyncio.Event()
