@@ -8,7 +8,7 @@ from ctrader_typed.testing import Simulator
 
 async def main() -> None:
     async with (
-        Simulator() as sim,  # a local server: TLS endpoint, OAuth, ten symbols, three accounts
+        Simulator() as sim,  # a local server: TLS endpoint, OAuth, ten symbols, five accounts
         AsyncClient(
             sim.host,
             sim.port,
