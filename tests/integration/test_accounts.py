@@ -52,13 +52,24 @@ async def test_the_only_live_account_and_an_ambiguous_demo(ctrader_simulator: Si
 
         with pytest.raises(AmbiguousAccountError) as demo:
             await resolve_account(client, sim.access_token, "demo")
-        assert {a.ctid_trader_account_id for a in demo.value.candidates} == {DEMO_1, DEMO_2, DEMO_JPY, DEMO_GBP}
+        assert {a.ctid_trader_account_id for a in demo.value.candidates} == {
+            DEMO_1,
+            DEMO_2,
+            DEMO_JPY,
+            DEMO_GBP,
+        }
         assert "44000001 (login 5100001, demo" in str(demo.value)
         assert "give the account's id or login" in str(demo.value)
 
         with pytest.raises(AmbiguousAccountError) as anything:
             await resolve_account(client, sim.access_token)
-        assert {a.ctid_trader_account_id for a in anything.value.candidates} == {DEMO_1, DEMO_2, DEMO_JPY, DEMO_GBP, LIVE}
+        assert {a.ctid_trader_account_id for a in anything.value.candidates} == {
+            DEMO_1,
+            DEMO_2,
+            DEMO_JPY,
+            DEMO_GBP,
+            LIVE,
+        }
 
         # A login narrowed to the wrong kind is absent.
         with pytest.raises(
