@@ -124,7 +124,16 @@ def typing(session: nox.Session) -> None:
     """Downstream typing: mypy --strict and pyright --strict on tests/typing, golden misuse, no Any in the API."""
     session.install("-e", ".[dev]")
     session.run("mypy")
-    session.run("python", "-m", "pytest", "tests/typing", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/typing",
+        "tests/docs/test_docs.py",
+        "-m",
+        "typecheck or not typecheck",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

@@ -36,6 +36,7 @@ async def _run(name: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
     return capsys.readouterr().out.splitlines()
 
 
+@pytest.mark.typecheck
 def test_examples_pass_strict_mypy(tmp_path: Path) -> None:
     files = sorted(str(path) for path in EXAMPLES.glob("*.py"))
     assert len(files) >= 7
