@@ -73,7 +73,6 @@ _LAZY: dict[str, str] = {
             "TokenRefreshFailed",
             "TokensRefreshed",
             "UnknownMessage",
-            "UnknownSymbolError",
         ],
         "ctrader_typed.events",
     ),

@@ -14,9 +14,10 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
+    from rich.live import Live
 
-__all__ = ["end_interrupted_line", "fit", "rich_console", "terminal_size"]
+__all__ = ["end_interrupted_line", "fit", "live_board", "rich_console", "terminal_size"]
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -58,3 +59,22 @@ def end_interrupted_line() -> None:
             stream.write("\n")
             stream.flush()
             return
+
+
+def live_board(
+    renderable: RenderableType, console: Console, *, auto_refresh: bool, refresh_per_second: float
+) -> Live:
+    """A rich ``Live`` display for a board (``quotes``, ``account``): taller than the terminal it is
+    cut, never scrolled; log lines go above it when stderr shares its terminal, elsewhere they
+    stay put."""
+    from rich.live import Live
+
+    return Live(
+        renderable,
+        console=console,
+        auto_refresh=auto_refresh,
+        refresh_per_second=refresh_per_second,
+        vertical_overflow="ellipsis",
+        redirect_stdout=False,
+        redirect_stderr=sys.stderr.isatty(),
+    )

@@ -334,19 +334,9 @@ class RichAccountBoard(AccountView):
         *,
         auto_refresh: bool = True,
     ) -> None:
-        from rich.live import Live
-
         super().__init__(account, symbols)
         self.console = console
-        self.live = Live(
-            self,
-            console=console,
-            auto_refresh=auto_refresh,
-            refresh_per_second=4,
-            vertical_overflow="ellipsis",  # taller than the terminal: cut, never scrolled
-            redirect_stdout=False,
-            redirect_stderr=sys.stderr.isatty(),  # log lines above the board when they share its terminal
-        )
+        self.live = _ui.live_board(self, console, auto_refresh=auto_refresh, refresh_per_second=4)
 
     def __enter__(self) -> RichAccountBoard:
         self.live.start()

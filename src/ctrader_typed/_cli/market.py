@@ -279,20 +279,9 @@ class RichQuoteBoard(_Quotes):
     def __init__(
         self, names: dict[int, str], digits: dict[int, int], console: Console, *, auto_refresh: bool = True
     ) -> None:
-        from rich.live import Live
-
         super().__init__(names, digits)
         self.console = console
-        self.live = Live(
-            self,
-            console=console,
-            auto_refresh=auto_refresh,
-            refresh_per_second=8,
-            vertical_overflow="ellipsis",  # taller than the terminal: cut, never scrolled
-            redirect_stdout=False,
-            # Log lines go above the board when stderr shares its terminal; elsewhere they stay put.
-            redirect_stderr=sys.stderr.isatty(),
-        )
+        self.live = _ui.live_board(self, console, auto_refresh=auto_refresh, refresh_per_second=8)
 
     def __enter__(self) -> RichQuoteBoard:
         self.live.start()
