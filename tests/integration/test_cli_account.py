@@ -23,20 +23,21 @@ import pytest
 
 from ctrader_typed._generated.enums import ExecutionType, OrderType, TradeSide
 from ctrader_typed.client import AsyncClient
-from tests.integration.test_cli import (
+from tests.integration.cli_support import (
     ANSI,
     AT_A_TERMINAL,
     CLI,
     HANG_GUARD,
     Lines,
     SimInfo,
-    _stop,
     at_the_pty_size,
     in_process,
     one_error_line_of,
     read_terminal,
     run,
     running_sim,
+    sim_env,
+    stop_process,
 )
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="signals and pseudo-terminals")
@@ -65,8 +66,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimInfo]:
 @pytest.fixture
 def sim_access(sim: SimInfo, tmp_path: Path) -> dict[str, str]:
     """The environment the simulator's ``--print-env`` lines give: its access token, no ``auth``."""
-    from tests.integration.test_cli import sim_env
-
     return sim_env(sim, tmp_path, CTRADER_ACCESS_TOKEN=sim["access_token"])
 
 
@@ -195,7 +194,7 @@ def test_account_lines_follow_trades_until_ctrl_c(
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=HANG_GUARD)
     finally:
-        _stop(proc)
+        stop_process(proc)
     stderr = errors.read_text()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
@@ -263,7 +262,7 @@ def test_account_board_in_a_terminal(sim: SimInfo, sim_access: dict[str, str], t
         read_terminal(master, re.compile(rb"(?!)"), seen)  # everything, up to the end
         proc.wait(timeout=HANG_GUARD)
     finally:
-        _stop(proc)
+        stop_process(proc)
         os.close(master)
     text = ANSI.sub(b"", bytes(seen)).decode()
     assert proc.returncode == 0, text

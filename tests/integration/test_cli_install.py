@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import assert_demo_output, clean_env, offline_prefix
+from tests.integration.cli_support import assert_demo_output, clean_env, offline_prefix
 
 REPO = Path(__file__).resolve().parents[2]
 

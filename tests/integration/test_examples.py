@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from ctrader_typed.tokens import FileTokenStore
-from tests.integration.test_cli import BROWSER_SCRIPT, Lines, SimInfo, fresh_tokens, running_sim, sim_env
+from tests.integration.cli_support import BROWSER_SCRIPT, Lines, SimInfo, fresh_tokens, running_sim, sim_env
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_cli import HANG_GUARD, SimInfo, fresh_tokens, running_sim, sim_env
+from tests.integration.cli_support import HANG_GUARD, SimInfo, fresh_tokens, running_sim, sim_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "keeping_state.py"
 PRICE = r"\d+\.\d{5}"
