@@ -40,7 +40,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Final
 
 from google.protobuf.message import Message as ProtobufMessage
@@ -51,7 +51,7 @@ from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed._generated.registry import REQUEST_POLICIES
 from ctrader_typed.testing._market import Market
 from ctrader_typed.testing._ratelimit import ConnectionLimits, Verdict
-from ctrader_typed.testing._settings import FaultSwitches, SimulatorSettings
+from ctrader_typed.testing._settings import Environment, FaultSwitches, SimulatorSettings
 from ctrader_typed.testing._wire import HEADER, CorruptFrame, decode_envelope, encode_varint, envelope, frame
 
 __all__ = ["ConnectionContext", "InboundBudget", "Request", "SimConnection", "SpotSubscription", "Token"]
@@ -169,8 +169,10 @@ class ConnectionContext:
     inbound: InboundBudget
     market: Market
     """Where bursts start their walk from."""
-    answer: Callable[[SimConnection, Request], None]
-    """Answers one request (the dispatcher); called by the worker, in arrival order."""
+    answer: Callable[[SimConnection, Request], Awaitable[None]]
+    """Answers one request (the dispatcher); awaited by the worker, in arrival order."""
+    environment: Environment | None = None
+    """The accounts the endpoint serves: demo or live only, or ``None`` for both."""
 
 
 class SimConnection:
@@ -178,6 +180,8 @@ class SimConnection:
 
     Attributes:
         id: Unique, increasing per simulator process.
+        environment: What the endpoint the client connected to serves: ``"demo"`` or
+            ``"live"`` accounts only (with ``live_endpoint``), or ``None``: both.
         app_authenticated: ``ProtoOAApplicationAuthReq`` succeeded on this connection.
         accounts: Authorised accounts -> the access token that authorised them (a ``Token``,
             a ``str`` whose repr hides it).
@@ -206,6 +210,7 @@ class SimConnection:
         self._settings = settings
         self._reader = reader
         self._writer = writer
+        self.environment = context.environment
         self.peer = writer.get_extra_info("peername")
         self.opened_at = time.time()
         self.app_authenticated = False
@@ -395,7 +400,7 @@ class SimConnection:
             if self._drop_instead_of_answering:
                 self.closed = True  # mute: the request takes effect, its answers are never written
             try:
-                answer(self, request)
+                await answer(self, request)
             except Exception:  # a simulator bug must not look like a protocol answer
                 log.exception("simulator failed to handle payload type %s", request.payload_type)
                 self.send_common_error("UNKNOWN_ERROR", "Internal simulator error", request.client_msg_id)

@@ -5,13 +5,18 @@
 3. A server-wide block (``block_payload_type`` without a connection), then the connection's
    rate limits and blocks, decided when the frame was read: ``BLOCKED_PAYLOAD_TYPE`` or
    ``REQUEST_FREQUENCY_EXCEEDED``.
-4. What the request needs authorised first, from its policy in the generated registry
+4. On an endpoint of one environment (``live_endpoint``): a request that names an account of
+   the other environment in ``ctidTraderAccountId`` (account auth included) gets
+   ``CANT_ROUTE_REQUEST``, as Spotware's demo and live hosts answer it.
+5. What the request needs authorised first, from its policy in the generated registry
    (``RequestPolicy.scope``): anything but ``"none"`` needs the application
    (``CH_CLIENT_NOT_AUTHENTICATED``); ``"account"`` and ``"trading"`` need the account it names
    authorised on this connection, ``"trading"`` with a token of the trading scope
    (``ACCOUNT_NOT_AUTHORIZED``). The payload is decoded between the two (``INVALID_REQUEST``).
-5. The handler. A ``RequestError`` it raises is answered as ``ProtoOAErrorRes``; an
-   ``AlreadyDone`` with the code of the policy's ``already_done``.
+6. The handler. A ``RequestError`` it raises is answered as ``ProtoOAErrorRes``; an
+   ``AlreadyDone`` with the code of the policy's ``already_done``. A handler may return an
+   awaitable (long history answers do, to yield to the event loop between slices): it is
+   awaited before the next request of the connection is answered.
 
 The handler table is built from the registry too: each request's handler is the
 ``RequestHandlers`` method named after its ``send_*_req`` coroutine.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import inspect
 import math
 from typing import Final
 
@@ -70,8 +76,8 @@ class Dispatcher:
         """The requests this simulator answers."""
         return frozenset(self._routes)
 
-    def answer(self, conn: SimConnection, request: Request) -> None:
-        """Answer one request frame (called by the connection's worker, in arrival order)."""
+    async def answer(self, conn: SimConnection, request: Request) -> None:
+        """Answer one request frame (awaited by the connection's worker, in arrival order)."""
         cmid = request.client_msg_id
         route = self._routes.get(request.payload_type)
         if route is None:
@@ -98,10 +104,18 @@ class Dispatcher:
             conn.send_common_error("INVALID_REQUEST", f"Missing required fields: {missing}", cmid)
             return
         account_id = _account_of(message)
+        if (
+            account_id is not None
+            and conn.environment is not None
+            and self._misrouted(conn, account_id, cmid)
+        ):
+            return
         if policy.scope in _ACCOUNT_SCOPES and not self._authorised(conn, policy, account_id, cmid):
             return
         try:
-            route.handler(conn, message, cmid)
+            result = route.handler(conn, message, cmid)
+            if inspect.isawaitable(result):
+                await result
         except RequestError as exc:
             conn.send_error(exc.code, exc.description, cmid, account_id=account_id)
         except AlreadyDone as exc:
@@ -141,6 +155,20 @@ class Dispatcher:
             conn.send_error(verdict.code, verdict.description, cmid, retry_after=verdict.retry_after)
             return True
         return False
+
+    def _misrouted(self, conn: SimConnection, account_id: int, cmid: str | None) -> bool:
+        """The account belongs to the other environment than ``conn``'s endpoint (answered)."""
+        account = self._world.broker.account(account_id)
+        if account is None or account.is_live == (conn.environment == "live"):
+            return False
+        served_by = "live" if account.is_live else "demo"
+        conn.send_error(
+            "CANT_ROUTE_REQUEST",
+            f"Can't route request: trading account {account_id} is served by the {served_by} endpoint",
+            cmid,
+            account_id=account_id,
+        )
+        return True
 
     def _authorised(
         self, conn: SimConnection, policy: RequestPolicy, account_id: int | None, cmid: str | None

@@ -7,7 +7,7 @@ on the simulated world.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
@@ -31,7 +31,7 @@ from ctrader_typed.testing._world import World
 
 __all__ = ["AlreadyDone", "Handler", "RequestHandlers"]
 
-Handler = Callable[[SimConnection, Any, "str | None"], None]
+Handler = Callable[[SimConnection, Any, "str | None"], "Awaitable[None] | None"]
 _MAX_TIMESTAMP: Final = 2_147_483_646_000
 _WEEK_MS: Final = 604_800_000
 # Widest toTimestamp - fromTimestamp per trendbar period (the pre-release-89 proto's windows),

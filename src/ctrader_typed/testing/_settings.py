@@ -27,6 +27,7 @@ from ctrader_typed.testing._ratelimit import RateLimitMode
 __all__ = [
     "DEFAULT_ACCOUNTS",
     "AccountSpec",
+    "Environment",
     "FaultSwitches",
     "SimulatorOptions",
     "SimulatorSettings",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 SpotTimestamps = Literal["sequence", "clock"]
+Environment = Literal["demo", "live"]
+"""Which of Spotware's two environments an endpoint serves (``demo.ctraderapi.com`` or
+``live.ctraderapi.com``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +107,15 @@ class SimulatorSettings:
     Attributes:
         host, port, http_port: Where the TLS protobuf endpoint and the OAuth HTTP endpoints
             listen (0: any free port).
+        live_endpoint: ``False`` (default): the endpoint at ``port`` serves demo and live
+            accounts alike. ``True``: as Spotware's two hosts do, ``port`` serves demo
+            accounts only and a second TLS protobuf endpoint at ``live_port`` live accounts
+            only; a request naming an account of the other environment (account auth, and
+            every request that carries ``ctidTraderAccountId``) is answered with
+            ``ProtoOAErrorRes`` ``CANT_ROUTE_REQUEST``. Both endpoints share one world:
+            accounts, market, tokens and rate-limit settings.
+        live_port: Where the live endpoint listens (0: any free port); only with
+            ``live_endpoint``.
         seed: Seed of the price history, of the quote walk and of spot bursts.
         spot_interval: Seconds between quotes of each symbol (spot events are sent only when
             a side changed).
@@ -182,8 +195,14 @@ class SimulatorSettings:
     accounts: tuple[AccountSpec, ...] = DEFAULT_ACCOUNTS
     extra_demo_accounts: int = 0
     oauth_lenient: bool = False
+    live_endpoint: bool = False
+    live_port: int = 0
 
     def __post_init__(self) -> None:
+        if self.live_port and not self.live_endpoint:
+            raise ValueError("live_port is only used with live_endpoint=True")
+        if self.live_endpoint and self.live_port and self.live_port == self.port:
+            raise ValueError("port and live_port must differ")
         if self.extra_demo_accounts < 0:
             raise ValueError("extra_demo_accounts must not be negative")
         ids = [a.account_id for a in self.accounts] + [
@@ -235,6 +254,8 @@ class SimulatorOptions(TypedDict, total=False):
     accounts: tuple[AccountSpec, ...]
     extra_demo_accounts: int
     oauth_lenient: bool
+    live_endpoint: bool
+    live_port: int
 
 
 @dataclasses.dataclass(slots=True)

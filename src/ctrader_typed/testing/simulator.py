@@ -45,6 +45,8 @@ class ConnectionInfo(TypedDict):
 
     host: str
     port: int
+    demo_port: int
+    live_port: int
     http_port: int
     oauth_url: str
     ca_file: str
@@ -65,7 +67,9 @@ class Simulator:
     ``SimulatorSettings`` (``Simulator(settings)``, keywords then override its fields); every
     option has a default suited to tests, listed with what it means on ``SimulatorSettings``.
 
-    Attributes (after start): ``host``, ``port``, ``http_port``, ``oauth_url``,
+    Attributes (after start): ``host``, ``port`` (also ``demo_port``), ``live_port`` (the
+    same port unless ``live_endpoint``: then a second endpoint that serves the live
+    accounts, while ``port`` serves the demo ones), ``http_port``, ``oauth_url``,
     ``ssl_context`` (client side, trusts the throwaway CA, hostname checks on), ``ca_file``,
     ``client_id``, ``client_secret``, ``redirect_uri``, ``access_token``/``refresh_token``
     (the default grant's *current* pair: they change when it is refreshed), ``accounts``
@@ -91,7 +95,13 @@ class Simulator:
             inbound=self._inbound,
             market=self._world.market,
             answer=Dispatcher(settings, self._switches, self._world).answer,
+            environment="demo" if settings.live_endpoint else None,
         )
+        self._live_context = (
+            dataclasses.replace(self._context, environment="live") if settings.live_endpoint else None
+        )
+        self._live_server: asyncio.Server | None = None
+        self._live_port = 0
         self.host = settings.host
         self._server: asyncio.Server | None = None
         self._oauth: OAuthHttpServer | None = None
@@ -173,6 +183,28 @@ class Simulator:
         return [a.account_id for a in self._world.accounts if a.is_live]
 
     @property
+    def demo_port(self) -> int:
+        """The port of the endpoint that serves demo accounts: ``port``."""
+        return self.port
+
+    @property
+    def live_port(self) -> int:
+        """The port of the endpoint that serves live accounts: a port of its own with
+        ``live_endpoint``, else ``port`` (which then serves both environments)."""
+        return self._live_port if self._live_context is not None else self.port
+
+    def port_for(self, account_id: int) -> int:
+        """The port of the endpoint that serves ``account_id`` (``demo_port`` or ``live_port``).
+
+        Raises:
+            KeyError: The simulator has no such account.
+        """
+        account = self._world.broker.account(account_id)
+        if account is None:
+            raise KeyError(account_id)
+        return self.live_port if account.is_live else self.demo_port
+
+    @property
     def oauth_url(self) -> str:
         """Base URL of the OAuth endpoints: the consent page at ``{oauth_url}/apps/auth`` and
         ``{oauth_url}/my/settings/openapi/grantingaccess/``, the token endpoint at
@@ -191,6 +223,8 @@ class Simulator:
         return {
             "host": self.host,
             "port": self.port,
+            "demo_port": self.demo_port,
+            "live_port": self.live_port,
             "http_port": self.http_port,
             "oauth_url": self.oauth_url,
             "ca_file": str(self.ca_file),
@@ -205,6 +239,8 @@ class Simulator:
 
     def __repr__(self) -> str:
         state = f"{self.host}:{self.port}" if self._server is not None else "stopped"
+        if self._live_server is not None:
+            state += f" (live {self.host}:{self._live_port})"
         return f"<Simulator {state} seed={self._settings.seed} connections={len(self._world.connections)}>"
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -226,6 +262,16 @@ class Simulator:
                 ssl_handshake_timeout=10.0,
             )
             self.port = self._server.sockets[0].getsockname()[1]
+            live_context = self._live_context
+            if live_context is not None:
+                self._live_server = await asyncio.start_server(
+                    lambda reader, writer: self._accept(reader, writer, live_context),
+                    self.host,
+                    self._settings.live_port,
+                    ssl=certificates.server_context(),
+                    ssl_handshake_timeout=10.0,
+                )
+                self._live_port = self._live_server.sockets[0].getsockname()[1]
             self._oauth = OAuthHttpServer(
                 self.authority, self.host, self._settings.http_port, lenient=self._settings.oauth_lenient
             )
@@ -236,6 +282,14 @@ class Simulator:
             raise
         self._market_task = asyncio.get_running_loop().create_task(self._market_loop())
         log.info("simulator listening on %s:%s (OAuth on %s)", self.host, self.port, self.oauth_url)
+        if self._live_server is not None:
+            log.info(
+                "live accounts on %s:%s, demo accounts on %s:%s",
+                self.host,
+                self._live_port,
+                self.host,
+                self.port,
+            )
 
     async def stop(self) -> None:
         """Stop the quote stream, drop every connection, close both endpoints, delete the CA."""
@@ -246,6 +300,8 @@ class Simulator:
             self._market_task = None
         if self._server is not None:
             self._server.close()
+        if self._live_server is not None:
+            self._live_server.close()
         for conn in list(self._world.connections):
             conn.abort()
         if self._connection_tasks:
@@ -253,6 +309,9 @@ class Simulator:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        if self._live_server is not None:
+            await self._live_server.wait_closed()
+            self._live_server = None
         if self._oauth is not None:
             await self._oauth.stop()
             self._oauth = None
@@ -269,11 +328,16 @@ class Simulator:
     ) -> None:
         await self.stop()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        context: ConnectionContext | None = None,
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connection_tasks.add(task)
-        conn = SimConnection(reader, writer, self._context)
+        conn = SimConnection(reader, writer, self._context if context is None else context)
         connections = self._world.connections
         connections.append(conn)
         log.info("connection %s from %s", conn.id, conn.peer)
