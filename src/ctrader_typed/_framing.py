@@ -8,7 +8,8 @@ of the protocol testable without the network:
   many bytes of serialized ``ProtoMessage``) and parses each envelope. A length above
   ``max_frame_size``, an envelope protobuf cannot parse, or one without a payload type
   raises ``RemoteProtocolError``; after that the decoder refuses further input, since
-  the stream can no longer be trusted.
+  the stream can no longer be trusted. Given a ``BatchingSink``, it skips the envelope
+  parse for the commonest frames (see "The envelope-skipping path" below).
 * ``encode_frame`` / ``encode_envelope`` build outgoing frames.
 * ``KeepAlive`` decides when a heartbeat is due (nothing written for
   ``heartbeat_interval``) and when the link is dead (nothing read for
@@ -18,6 +19,25 @@ of the protocol testable without the network:
 
 What a session consists of (and what a reconnect re-makes) is the client's business:
 ``ctrader_typed._client.session``.
+
+The envelope-skipping path
+--------------------------
+An unsolicited event (a spot quote, a depth update ...) is an envelope holding only its
+payload type (field 1, a varint) and its payload (field 2, length-delimited); it has no
+``clientMsgId`` (field 3). For a payload type of 128..16383 (every ``ProtoOA*`` type) and a
+payload under 128 bytes, the first nine bytes of such a frame are always::
+
+    [4-byte frame length] 0x08 [2-byte varint payload type] 0x12 [1-byte payload length]
+
+so one ``struct`` read gives the frame length, the four header bytes as one integer (the
+*head*, ``envelope_head(payload_type)``) and the payload length. When the head is one the
+sink asked for (``BatchingSink.batch_routes``) and the frame ends exactly where the payload
+does, the envelope can hold nothing else, and the payload is parsed straight from the
+received buffer. Consecutive such frames of one type are parsed in a tight loop and handed
+over as one list (``BatchRoute``). Anything else - another head, a ``clientMsgId``, a longer
+payload, a non-canonical varint, a payload that does not parse or build - takes the full
+envelope parse and the per-envelope callback, in order, so the sink sees exactly what the
+full parse would have given it.
 """
 
 from __future__ import annotations
@@ -25,8 +45,8 @@ from __future__ import annotations
 import enum
 import itertools
 import struct
-from collections.abc import Callable
-from typing import Final, Generic, TypeVar, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from google.protobuf.message import DecodeError
 
@@ -41,12 +61,15 @@ __all__ = [
     "HEARTBEAT_PAYLOAD_TYPE",
     "ORDER_ERROR_PAYLOAD_TYPE",
     "Answer",
+    "BatchRoute",
+    "BatchingSink",
     "FrameDecoder",
     "KeepAlive",
     "KeepAliveAction",
     "PendingTable",
     "encode_envelope",
     "encode_frame",
+    "envelope_head",
 ]
 
 HEADER_SIZE: Final = 4
@@ -62,6 +85,15 @@ ERROR_PAYLOAD_TYPES: Final = frozenset({COMMON_ERROR_PAYLOAD_TYPE, OA_ERROR_PAYL
 
 _HEADER = struct.Struct(">I")
 _unpack_header = _HEADER.unpack_from
+_FAST_HEADER = struct.Struct(">IIB")
+"""Frame length, the envelope's first four bytes (the head), the payload's one-byte length."""
+_unpack_fast = _FAST_HEADER.unpack_from
+FAST_PREFIX: Final = _FAST_HEADER.size
+"""Bytes before the payload of a frame the envelope-skipping path takes (9)."""
+_FAST_ENVELOPE_OVERHEAD: Final = FAST_PREFIX - HEADER_SIZE
+"""Bytes of such an envelope that are not payload (5): tag, 2-byte varint, tag, length."""
+_FAST_MAX_PAYLOAD: Final = 0x7F
+_FAST_MAX_FRAME: Final = _FAST_ENVELOPE_OVERHEAD + _FAST_MAX_PAYLOAD
 _pack_header = _HEADER.pack
 # upb parses straight from any buffer; the stubs only admit bytes.
 _parse_envelope = cast("Callable[[memoryview], _PbEnvelope]", _PbEnvelope.FromString)
@@ -91,15 +123,50 @@ HEARTBEAT_FRAME: Final = encode_envelope(HEARTBEAT_PAYLOAD_TYPE, b"")
 """A ready-made heartbeat frame (``ProtoHeartbeatEvent`` has no fields)."""
 
 
+def envelope_head(payload_type: int) -> int | None:
+    """The first four bytes of an envelope carrying ``payload_type`` and a payload, as a big-endian
+    integer (``0x08``, the payload type as a two-byte varint, ``0x12``); ``None`` for a payload
+    type whose varint is not two bytes long (below 128 or above 16383), which the
+    envelope-skipping path does not take."""
+    if not 0x80 <= payload_type <= 0x3FFF:
+        return None
+    return 0x08 << 24 | (payload_type & 0x7F | 0x80) << 16 | (payload_type >> 7) << 8 | 0x12
+
+
+BatchRoute = tuple[Callable[[Any], Any], Callable[[Any, bool], Any], Callable[[list[Any]], object]]
+"""What a ``BatchingSink`` does with the frames of one head: ``parse`` (the payload's protobuf
+``FromString``, given a ``memoryview``), ``build`` (``build(parsed, True)`` makes the object to
+deliver) and ``deliver`` (takes a list of those, in order; a run of consecutive frames comes
+as one list)."""
+
+
+class BatchingSink(Protocol):
+    """An envelope callback that also takes runs of unsolicited events in batches.
+
+    ``FrameDecoder`` calls it with every envelope, as any ``on_message``; when it also has
+    ``batch_routes`` (head, see ``envelope_head``, -> ``BatchRoute``), the frames of those
+    heads that carry nothing but a payload type and a short payload skip the envelope parse
+    and reach the route's ``deliver`` in lists. The mapping is read at every frame: the sink
+    may change it at any time (as streams come and go).
+    """
+
+    @property
+    def batch_routes(self) -> Mapping[int, BatchRoute]: ...
+
+    def __call__(self, envelope: _PbEnvelope, /) -> object: ...
+
+
 class FrameDecoder:
     """Turns a byte stream into parsed envelopes, handed one by one to ``on_message``.
 
     Messages that precede a violation in the same chunk are delivered before the error
     is raised. Frames are parsed straight out of the received chunk when they are whole;
-    only a frame split across reads is buffered.
+    only a frame split across reads is buffered. When ``on_message`` is a ``BatchingSink``,
+    the frames its ``batch_routes`` name skip the envelope parse and reach their route in
+    lists (see the module docstring); everything reaches the sink in the order received.
     """
 
-    __slots__ = ("_buf", "_error", "_max", "_on_message", "_stopped")
+    __slots__ = ("_buf", "_error", "_max", "_on_message", "_routes", "_stopped")
 
     def __init__(
         self,
@@ -112,6 +179,10 @@ class FrameDecoder:
         self._buf = bytearray()
         self._max = max_frame_size
         self._on_message = on_message
+        routes: Mapping[int, BatchRoute] | None = getattr(on_message, "batch_routes", None)
+        # Frames the fast path takes are at most 132 bytes: under a smaller limit every frame
+        # takes the checked path (where a too-long one is refused).
+        self._routes = routes if max_frame_size >= _FAST_MAX_FRAME else None
         self._error: RemoteProtocolError | None = None
         self._stopped = False
 
@@ -125,7 +196,8 @@ class FrameDecoder:
         return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Consume ``data``; call ``on_message`` for every complete envelope in it.
+        """Consume ``data``; call ``on_message`` for every complete envelope in it (or hand the
+        runs of frames ``batch_routes`` names to their route, in order).
 
         Raises:
             RemoteProtocolError: A frame announced more than ``max_frame_size`` bytes, its
@@ -146,9 +218,41 @@ class FrameDecoder:
         pos = 0
         deliver = self._on_message
         limit = self._max
+        routes = self._routes
+        unpack_fast = _unpack_fast
         try:
             with memoryview(src) as view:
                 while end - pos >= HEADER_SIZE and not self._stopped:
+                    if routes and end - pos >= FAST_PREFIX:
+                        length, head, size = unpack_fast(view, pos)
+                        route = routes.get(head)
+                        if route is not None and length == size + 5 and size <= _FAST_MAX_PAYLOAD:
+                            stop = pos + HEADER_SIZE + length
+                            if stop > end:
+                                break  # the rest of this frame is still to come
+                            # A run of frames of this head: payloads parsed from the buffer, one list.
+                            parse, build, batch = route
+                            events: list[Any] = []
+                            append = events.append
+                            checked = False
+                            try:
+                                while True:
+                                    append(build(parse(view[pos + FAST_PREFIX : stop]), True))
+                                    pos = stop
+                                    if end - pos < FAST_PREFIX:
+                                        break
+                                    length, following, size = unpack_fast(view, pos)
+                                    if following != head or length != size + 5 or size > _FAST_MAX_PAYLOAD:
+                                        break
+                                    stop = pos + HEADER_SIZE + length
+                                    if stop > end:
+                                        break
+                            except Exception:  # the checked path below reports it as it should
+                                checked = True  # the frame at pos did not parse or build
+                            if events:
+                                batch(events)
+                            if not checked or self._stopped:
+                                continue
                     (length,) = _unpack_header(view, pos)
                     if length > limit:
                         raise self._fail(
@@ -174,6 +278,27 @@ class FrameDecoder:
                 del buf[:pos]
             elif pos < end:
                 buf += memoryview(src)[pos:]
+
+    def feed_envelope(self, body: bytes | bytearray | memoryview) -> None:
+        """Consume one whole serialized ``ProtoMessage`` with no length prefix (a link whose
+        transport frames messages itself, e.g. one per WebSocket message): the same checks and
+        the same envelope-skipping path as a frame ``feed`` would take. A decoder is fed either
+        this way or with ``feed``, not both.
+
+        Raises:
+            RemoteProtocolError: As ``feed`` (the decoder is unusable afterwards).
+        """
+        if self._error is not None:
+            raise self._error
+        if self._stopped:
+            return
+        length = len(body)
+        if length > self._max:
+            raise self._fail(
+                f"message of {length} bytes, more than max_frame_size={self._max}; "
+                "the stream is corrupt or not an Open API protobuf stream"
+            )
+        self.feed(_pack_header(length) + bytes(body))
 
     def _halted(self) -> bool:
         return self._error is not None or self._stopped

@@ -5,8 +5,9 @@ wait until closed; inbound envelopes and the end of the link reach it through th
 callbacks it was opened with (``LinkFactory``).
 
 ``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
-and returns a ``TLSLink``: an ``asyncio.Protocol`` that feeds received bytes to the sans-IO
-``FrameDecoder``, hands each envelope to a callback, writes whole frames, sends a
+and returns a ``TLSLink``: an ``asyncio.Protocol`` that feeds each read to the sans-IO
+``FrameDecoder``, which hands each envelope to a callback (and runs of unsolicited events
+to the callback's batch routes, one list per run: see ``OnEnvelope``), writes whole frames, sends a
 heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when no
 complete frame was read for ``dead_link_timeout`` (bytes that never finish a frame - a
 server trickling one byte at a time - do not keep the link alive). Writes are synchronous and frame-whole, so a
@@ -76,7 +77,13 @@ class Link(Protocol):
 
 
 OnEnvelope = Callable[[Envelope], object]
-"""Called with every envelope the link receives, in order."""
+"""Called with every envelope the link receives, in order.
+
+What the client passes is also a ``_framing.BatchingSink`` (it has ``batch_routes``). A link
+that feeds its bytes to a ``FrameDecoder(on_envelope)`` - ``feed`` for a length-prefixed byte
+stream (``TLSLink``), ``feed_envelope`` for one whole ``ProtoMessage`` at a time (a transport
+that frames messages itself) - gets the envelope-skipping batch path for free; a link that
+calls ``on_envelope(envelope)`` itself still works, one envelope at a time."""
 OnClosed = Callable[[Link, CTraderError | None], object]
 """Called once when the link ends, with the error that ended it (``None``: closed deliberately)."""
 LinkFactory = Callable[[OnEnvelope, OnClosed], Awaitable[Link]]

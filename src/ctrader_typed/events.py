@@ -30,6 +30,13 @@ consumer falls behind and the queue is full, the *oldest* queued events are drop
 make room, and the stream's ``dropped`` counter goes up: a slow consumer sees recent
 data and can tell that it missed some, while the network reader is never blocked by it.
 
+**Batches.** ``async for batch in stream.batches():`` yields lists of events instead: each
+list holds everything queued at that moment (at most ``max_items`` if given), in order, and
+a new one is awaited only when the queue is empty. The network reader queues a whole read's
+run of events at once, so a consumer that takes them in lists pays one wake-up per read
+rather than one step of ``async for`` per event. Overflow, filters and the end of the stream
+are the same either way.
+
 **Readers.** A stream has one reader at a time: a second task waiting on it while the
 first one waits raises ``RuntimeError`` at once (make one stream per consumer: every
 stream gets every matching event).
@@ -58,7 +65,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeAlias, TypeVar
@@ -230,7 +237,8 @@ class _Source(Protocol):
     """Where a stream's events come from (the client's event router).
 
     The stream hands its producer side over when it is made (``attach``: where to put
-    each event, how to end the stream) and takes it back when it is closed (``detach``).
+    each event, how to end the stream, where to put a list of events at once) and takes it
+    back when it is closed (``detach``).
     """
 
     def attach(
@@ -238,6 +246,7 @@ class _Source(Protocol):
         types: tuple[type[object], ...],
         push: Callable[[Any], None],
         finish: Callable[[BaseException | None], None],
+        push_many: Callable[[list[Any]], None],
     ) -> None: ...
 
     def detach(self, types: tuple[type[object], ...], push: Callable[[Any], None]) -> None: ...
@@ -297,7 +306,7 @@ class EventStream(Generic[E_co]):
         self._finished = False
         self._end: BaseException | None = None
         self._source: _Source | None = source
-        source.attach(self.types, self._push, self._finish)
+        source.attach(self.types, self._push, self._finish, self._push_many)
 
     def __repr__(self) -> str:
         names = ", ".join(t.__name__ for t in self.types)
@@ -342,6 +351,28 @@ class EventStream(Generic[E_co]):
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _push_many(self, events: list[Any]) -> None:
+        """Queue a run of small events at once (what ``_push`` does to each, in order; the
+        router hands over only frames below ``SIZED`` this way)."""
+        accepts = self._accepts
+        if accepts is not None:
+            events = [event for event in events if accepts(event)]
+            if not events:
+                return
+        buffer = self._buffer
+        over = len(buffer) + len(events) - self.maxsize
+        if over > 0:
+            self.dropped += over
+            if self._sizes:
+                for i in range(min(over, len(buffer))):
+                    self._forget(buffer[i])
+        buffer.extend(events)  # a bounded deque: the oldest go first
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     def _finish(self, error: BaseException | None = None) -> None:
         """No more events will come; after the queued ones, stop (or raise ``error``)."""
         if self._finished:
@@ -375,18 +406,54 @@ class EventStream(Generic[E_co]):
                 if self._end is not None:
                     raise self._end
                 raise StopAsyncIteration
-            if self._waiter is not None and not self._waiter.done():
-                raise RuntimeError(
-                    "another task is already waiting on this event stream; a stream has one reader "
-                    "at a time - make one stream per consumer (each gets every matching event)"
-                )
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
+            await self._wait()
+
+    async def _wait(self) -> None:
+        """Wait until something is pushed or the stream finishes (the buffer is empty)."""
+        if self._waiter is not None and not self._waiter.done():
+            raise RuntimeError(
+                "another task is already waiting on this event stream; a stream has one reader "
+                "at a time - make one stream per consumer (each gets every matching event)"
+            )
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
+
+    async def batches(self, max_items: int | None = None) -> AsyncIterator[list[E_co]]:
+        """Iterate over the events in lists: each holds every event queued at that moment (at most
+        ``max_items``), in order; see the module docstring.
+
+        Ends as ``async for`` over the stream does: after what is queued, it stops, or raises
+        the error that ended the client.
+
+        Raises:
+            ValueError: ``max_items`` is below 1.
+        """
+        if max_items is not None and max_items < 1:
+            raise ValueError(f"max_items must be at least 1, not {max_items}")
+        buffer = self._buffer
+        while True:
+            if buffer:
+                if max_items is None or len(buffer) <= max_items:
+                    batch = list(buffer)
+                    buffer.clear()
+                else:
+                    popleft = buffer.popleft
+                    batch = [popleft() for _ in range(max_items)]
+                if self._sizes:
+                    for event in batch:
+                        self._forget(event)
+                yield batch
+                continue
+            if self._finished:
+                if self._end is not None:
+                    raise self._end
+                return
+            await self._wait()
 
     async def get(self, timeout: float | None = None) -> E_co:
         """The next event; ``TimeoutError`` after ``timeout`` seconds, ``StopAsyncIteration`` at the end."""

@@ -6,6 +6,13 @@ one - and execution events and order errors even when they answered - is parsed 
 handed to the sinks of its payload type: your streams and handlers first, then the
 client's own reaction (``react``). ``emit`` delivers the client's own events
 (``ClientEvent``) to the streams and handlers that asked for their class.
+
+``on_envelope`` is also a ``_framing.BatchingSink``: its ``batch_routes`` let a link's
+``FrameDecoder`` skip the envelope parse of unsolicited events and hand a run of them over as
+one list, which a stream queues at once (``EventStream._push_many``). Only payload types the
+client itself does not react to are batched, so the order in which your sinks and the
+client's reactions see events does not change; within a run, each sink gets the whole run in
+order, one sink after the other.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from ctrader_typed._base import ProtoWrapper, Wrapper
 from ctrader_typed._client.scrubbing import TEXT_BEARING, Scrubber
 from ctrader_typed._client.tasks import TaskSet
 from ctrader_typed._filters import make_filter
-from ctrader_typed._framing import ORDER_ERROR_PAYLOAD_TYPE, Envelope
+from ctrader_typed._framing import ORDER_ERROR_PAYLOAD_TYPE, BatchRoute, Envelope, envelope_head
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
 from ctrader_typed._secrets import get_logger
 from ctrader_typed.errors import RemoteProtocolError
@@ -52,6 +59,7 @@ MAX_UNKNOWN_TYPES: Final = 256
 UNKNOWN_WARNINGS_PER_MINUTE: Final = 10
 
 Sink = Callable[[Any], None]
+BatchSink = Callable[[list[Any]], None]
 Ender = Callable[[BaseException | None], None]
 _Route = tuple[
     type[Wrapper], Callable[[bytes], ProtobufMessage], Callable[[Any, bool], Wrapper], tuple[Sink, ...]
@@ -73,6 +81,38 @@ could not be decoded), or ``UNANSWERED``."""
 
 def _no_request(payload_type: int, client_msg_id: str, payload: bytes) -> Literal[Unanswered.UNANSWERED]:
     return UNANSWERED
+
+
+class EnvelopeReceiver:
+    """The router's inbound side as links see it: called with each envelope, and a
+    ``_framing.BatchingSink`` (``batch_routes``) for the runs of unsolicited events."""
+
+    __slots__ = ("_deliver", "batch_routes")
+
+    def __init__(self, deliver: Callable[[Envelope], None], batch_routes: dict[int, BatchRoute]) -> None:
+        self._deliver = deliver
+        self.batch_routes = batch_routes
+
+    def __call__(self, envelope: Envelope, /) -> None:
+        self._deliver(envelope)
+
+
+def _each(sink: Sink) -> BatchSink:
+    """A per-event sink taking a list (a handler, the client's own reactions)."""
+
+    def each(events: list[Any]) -> None:
+        for event in events:
+            sink(event)
+
+    return each
+
+
+def _all(sinks: tuple[BatchSink, ...]) -> BatchSink:
+    def every(events: list[Any]) -> None:
+        for sink in sinks:
+            sink(events)
+
+    return every
 
 
 class HandlerRegistration:
@@ -152,6 +192,12 @@ class EventRouter:
         self._class_sinks: dict[type, tuple[Sink, ...]] = {}
         self._streams: dict[Sink, Ender] = {}
         """Open streams: their push -> how to end them."""
+        self._batch_sinks: dict[Sink, BatchSink] = {}
+        """Sinks that take a list at once (streams): their push -> that."""
+        self.batch_routes: dict[int, BatchRoute] = {}
+        """Envelope head (``_framing.envelope_head``) -> parse, build, deliver a run."""
+        self.on_envelope = EnvelopeReceiver(self._on_envelope, self.batch_routes)
+        """The callback every link feeds its envelopes to (a ``_framing.BatchingSink``)."""
         self._ended = False
         self._end_error: BaseException | None = None
         self.unknown_seen: set[int] = set()
@@ -199,11 +245,20 @@ class EventRouter:
             hint=self._size_hint,
         )
 
-    def attach(self, types: tuple[type[object], ...], push: Sink, finish: Ender) -> None:
-        """A stream hands over its producer side (``EventStream`` calls this)."""
+    def attach(
+        self,
+        types: tuple[type[object], ...],
+        push: Sink,
+        finish: Ender,
+        push_many: BatchSink | None = None,
+    ) -> None:
+        """A stream hands over its producer side (``EventStream`` calls this): ``push`` takes one
+        event, ``push_many`` (if given) a list of them in order."""
         if self._ended:
             finish(self._end_error)
             return
+        if push_many is not None:
+            self._batch_sinks[push] = push_many
         self._attach(types, push)
         self._streams[push] = finish
 
@@ -211,6 +266,7 @@ class EventRouter:
         """A stream was closed (``EventStream`` calls this)."""
         self._streams.pop(push, None)
         self._detach(types, push)
+        self._batch_sinks.pop(push, None)
 
     def finish_streams(self, error: BaseException | None) -> None:
         """The client stopped: every stream ends (raising ``error`` if any), and so do later ones."""
@@ -317,10 +373,22 @@ class EventRouter:
             build: Callable[[Any, bool], Wrapper] = wrapper._from_proto
             if payload_type in TEXT_BEARING:
                 build = self._scrubbing(build)
-            self._routes[payload_type] = (event_type, wrapper.PROTO.FromString, build, sinks)
+            parse = wrapper.PROTO.FromString
+            self._routes[payload_type] = (event_type, parse, build, sinks)
         else:
             self._routes.pop(payload_type, None)
             self._user_sinks.pop(payload_type, None)
+        head = envelope_head(payload_type)
+        if head is None:
+            return
+        if sinks and internal is None:
+            # Batched only when the client does not react itself: its reaction must keep following
+            # each event's delivery to your sinks.
+            batch_sinks = tuple(self._batch_sinks.get(sink) or _each(sink) for sink in sinks)
+            deliver = batch_sinks[0] if len(batch_sinks) == 1 else _all(batch_sinks)
+            self.batch_routes[head] = (parse, build, deliver)
+        else:
+            self.batch_routes.pop(head, None)
 
     def _scrubbing(self, build: Callable[[Any, bool], Wrapper]) -> Callable[[Any, bool], Wrapper]:
         scrub = self._scrubber.wrapper
@@ -332,7 +400,7 @@ class EventRouter:
 
     # -- inbound --------------------------------------------------------------------------------
 
-    def on_envelope(self, envelope: Envelope) -> None:
+    def _on_envelope(self, envelope: Envelope) -> None:
         """Deliver one envelope a link received."""
         payload_type = envelope.payloadType
         event: Wrapper | None = None
