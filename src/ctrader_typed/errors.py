@@ -41,6 +41,7 @@ __all__ = [
     "ErrorCodeValue",
     "LocalProtocolError",
     "MaintenanceError",
+    "MissingExtraError",
     "OAuthError",
     "OrderError",
     "ProtocolError",
@@ -190,6 +191,18 @@ class MaintenanceError(ConnectionClosedError):
     def __init__(self, message: str, *, maintenance_end: datetime | None = None) -> None:
         self.maintenance_end = maintenance_end
         super().__init__(message, may_have_been_sent=True)
+
+
+class MissingExtraError(CTraderError, ImportError):
+    """A feature needs an optional extra that is not installed (``pip install 'ctrader-typed[EXTRA]'``).
+
+    ``extra`` names the extra, ``package`` the distribution it brings in.
+    """
+
+    def __init__(self, feature: str, *, extra: str, package: str) -> None:
+        self.extra = extra
+        self.package = package
+        super().__init__(f"{feature} needs the '{package}' package: pip install 'ctrader-typed[{extra}]'")
 
 
 class RequestTimeoutError(CTraderError, TimeoutError):
