@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version
 from typing import Any, cast
 
-from ctrader_typed._cli import _common, _ui, account, auth, demo, market, sim
+from ctrader_typed._cli import _common, _ui, account, auth, demo, market, record, sim
 from ctrader_typed._cli._errors import describe
 
 __all__ = ["build_parser", "main"]
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     market.add_parsers(sub)
     account.add_parser(sub)
     demo.add_parser(sub)
+    record.add_parser(sub)
     sim.add_parser(sub)
     return parser
 

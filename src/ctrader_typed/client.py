@@ -92,6 +92,7 @@ from ctrader_typed.tokens import TokenSet, TokenStore
 
 if TYPE_CHECKING:
     from ctrader_typed.account import TrackedAccount
+    from ctrader_typed.recording import Recorder
 
 __all__ = [
     "DEMO_HOST",
@@ -179,6 +180,9 @@ class AsyncClient(GeneratedRequests):
             the options below say). A coroutine function taking the two callbacks a link
             reports to (each envelope received; its end) and returning an open link - for
             tests that run the client over something other than a socket.
+        recorder: Record every frame the client's links carry, with the connection and
+            reconnect boundaries, redacted, to a file (``ctrader_typed.recording.Recorder``);
+            the client closes the recorder when it closes.
         ssl_context: TLS settings; the default verifies the server against the system
             trust store. Host names are always checked and sent as SNI: a context that
             does not verify certificates or host names is refused (``ValueError``)
@@ -235,6 +239,7 @@ class AsyncClient(GeneratedRequests):
         port: int = PORT,
         *,
         link_factory: LinkFactory | None = None,
+        recorder: Recorder | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         settings = ClientSettings(**options)
@@ -287,7 +292,9 @@ class AsyncClient(GeneratedRequests):
         self._supervisor = Supervisor(
             name=f"{host}:{port}",
             settings=settings,
-            open_link=link_factory if link_factory is not None else tls_links(host, port, settings),
+            open_link=_recorded(
+                link_factory if link_factory is not None else tls_links(host, port, settings), recorder
+            ),
             lifecycle=self._state,
             pipeline=pipeline,
             router=router,
@@ -301,18 +308,19 @@ class AsyncClient(GeneratedRequests):
         )
         self._on_envelope = router.on_envelope
         """The callback every link feeds its envelopes to."""
+        self._recorder = recorder
         self._closed: asyncio.Future[None] | None = None
         """Resolved when ``close()`` has finished (a second ``close()`` waits for it)."""
 
     @classmethod
-    def demo(cls, **options: Unpack[ClientOptions]) -> Self:
+    def demo(cls, *, recorder: Recorder | None = None, **options: Unpack[ClientOptions]) -> Self:
         """A client for demo accounts (``demo.ctraderapi.com:5035``); ``options`` as for the constructor."""
-        return cls(DEMO_HOST, PORT, **options)
+        return cls(DEMO_HOST, PORT, recorder=recorder, **options)
 
     @classmethod
-    def live(cls, **options: Unpack[ClientOptions]) -> Self:
+    def live(cls, *, recorder: Recorder | None = None, **options: Unpack[ClientOptions]) -> Self:
         """A client for live accounts (``live.ctraderapi.com:5035``); ``options`` as for the constructor."""
-        return cls(LIVE_HOST, PORT, **options)
+        return cls(LIVE_HOST, PORT, recorder=recorder, **options)
 
     def __repr__(self) -> str:
         accounts = sorted(self._session.authorized_accounts())
@@ -389,6 +397,8 @@ class AsyncClient(GeneratedRequests):
                 await late.wait_closed()
         finally:
             self._stop(None)
+            if self._recorder is not None:
+                self._recorder.close()
             if not self._closed.done():
                 self._closed.set_result(None)
 
@@ -815,3 +825,8 @@ class AsyncClient(GeneratedRequests):
         return await self._tokens.refresh(
             stale=current.access_token if current is not None else None, internal=False
         )
+
+
+def _recorded(factory: LinkFactory, recorder: Recorder | None) -> LinkFactory:
+    """``factory``, its links recorded by ``recorder`` if there is one."""
+    return factory if recorder is None else recorder.wrap(factory)

@@ -356,7 +356,10 @@ def test_client_options_mirror_the_settings() -> None:
     assert [field.name for field in dataclasses.fields(ClientSettings)] == list(settings)
     assert typing.get_type_hints(ClientOptions) == settings
     parameters = inspect.signature(AsyncClient.__init__).parameters
-    assert [p for p in parameters if parameters[p].kind is inspect.Parameter.KEYWORD_ONLY] == ["link_factory"]
+    assert [p for p in parameters if parameters[p].kind is inspect.Parameter.KEYWORD_ONLY] == [
+        "link_factory",
+        "recorder",
+    ]
     assert parameters["options"].kind is inspect.Parameter.VAR_KEYWORD
 
 

@@ -19,6 +19,7 @@ from ctrader_typed.accounts import (
 from ctrader_typed.client import AsyncClient
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, OAuthError
 from ctrader_typed.oauth import AsyncAuth
+from ctrader_typed.recording import Recorder
 from ctrader_typed.tokens import FileTokenStore, TokenSet
 
 __all__ = ["Session", "choose_account", "find_symbols", "open_session"]
@@ -80,6 +81,7 @@ async def _connect(
     progress: Progress,
     *,
     reconnect: bool,
+    recorder: Recorder | None = None,
 ) -> AsyncClient:
     """A client connected to ``host`` with the application authenticated."""
     client_id, client_secret = settings.credentials()
@@ -91,6 +93,7 @@ async def _connect(
         token_store=store,
         refresh_margin=REFRESH_MARGIN,
         reconnect=reconnect,
+        recorder=recorder,
     )
     with progress.step(f"connecting to {host}:{settings.port}"):
         try:
@@ -114,16 +117,20 @@ async def open_session(
     authorize_account: bool = True,
     reconnect: bool = True,
     demo_only: bool = False,
+    recorder: Recorder | None = None,
 ) -> AsyncIterator[Session]:
     """A connected client with the application authenticated and (by default) one account authorised.
 
     The account is the one ``choose_account`` picks; unless a host was given, the connection
     is (re)made to its environment's host before it is authorised (the account list itself
-    can be read on either). ``demo_only`` refuses live accounts.
+    can be read on either). ``demo_only`` refuses live accounts. ``recorder`` records the
+    client's links (``ctrader-typed record``).
     """
     settings.credentials()  # missing credentials fail before anything else
     tokens, store = await _stored_tokens(settings, progress)
-    client = await _connect(settings, settings.host, tokens, store, progress, reconnect=reconnect)
+    client = await _connect(
+        settings, settings.host, tokens, store, progress, reconnect=reconnect, recorder=recorder
+    )
     try:
         access_token = tokens.access_token if tokens is not None else settings.access_token or ""
         with progress.step("listing the accounts of the access token"):
@@ -144,7 +151,9 @@ async def open_session(
                 kind = "live" if account.is_live else "demo"
                 progress.info(f"  {describe_account(account)} is a {kind} account: it is served by {host}")
                 await client.close()
-                client = await _connect(settings, host, tokens, store, progress, reconnect=reconnect)
+                client = await _connect(
+                    settings, host, tokens, store, progress, reconnect=reconnect, recorder=recorder
+                )
             account_id = account.ctid_trader_account_id
             with progress.step(f"authorizing account {account_id}"):
                 await client.send_account_auth_req(account_id, access_token)
