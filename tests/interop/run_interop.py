@@ -365,6 +365,14 @@ CLIENTS: list[Client] = [
         title="Spotware OpenApiPy (ctrader-open-api 0.9.2, Twisted, protobuf 3.20.1)",
         prepare=_prepare_openapipy,
     ),
+    python_client(
+        name="ctrader-api-client",
+        title="ctrader-api-client 0.12.0 (asyncio, betterproto; Python >= 3.12)",
+        flow=HERE / "ctrader_api_client_flow.py",
+        requirements=("ctrader-api-client==0.12.0",),
+        probe="ctrader_api_client",
+        min_python=(3, 12),
+    ),
 ]
 """The registered clients, run in this order. Add yours here (see the module docstring)."""
 
