@@ -93,6 +93,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["NaiveDatetimeError", "TradingHours", "TradingSession"], "ctrader_typed.hours"),
     **dict.fromkeys(["AsyncAuth", "code_from_redirect"], "ctrader_typed.oauth"),
     **dict.fromkeys(["Quote", "QuoteCache", "QuoteUpdates"], "ctrader_typed.quotes"),
+    **dict.fromkeys(["AccountRouter"], "ctrader_typed.routing"),
     **dict.fromkeys(["SymbolCatalogue", "SymbolInfo", "UnknownSymbolError"], "ctrader_typed.symbols"),
     **dict.fromkeys(["FileTokenStore", "MemoryTokenStore", "TokenSet", "TokenStore"], "ctrader_typed.tokens"),
     **dict.fromkeys(
@@ -163,6 +164,7 @@ if TYPE_CHECKING:
     from ctrader_typed.hours import NaiveDatetimeError, TradingHours, TradingSession
     from ctrader_typed.oauth import AsyncAuth, code_from_redirect
     from ctrader_typed.quotes import Quote, QuoteCache, QuoteUpdates
+    from ctrader_typed.routing import AccountRouter
     from ctrader_typed.symbols import SymbolCatalogue, SymbolInfo, UnknownSymbolError
     from ctrader_typed.tokens import FileTokenStore, MemoryTokenStore, TokenSet, TokenStore
     from ctrader_typed.trading import (
@@ -211,6 +213,7 @@ __all__ = [
     "AccountNotFoundError",
     "AccountReady",
     "AccountResolutionError",
+    "AccountRouter",
     "AccountSnapshot",
     "AmbiguousAccountError",
     "AsyncAuth",
