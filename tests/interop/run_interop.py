@@ -359,6 +359,22 @@ def _prepare_openapipy(_workdir: Path) -> list[str]:
     return [str(ensure_venv(DEFAULT_VENV)), str(HERE / "openapipy_flow.py")]
 
 
+def _prepare_node(workdir: Path) -> list[str]:
+    """The Node client (``node/client.js``, protobufjs); skipped with the reason where Node is missing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("interop_prepare_node", HERE / "node" / "prepare_node.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        command: list[str] = module.prepare(workdir)
+    except module.Unavailable as exc:
+        raise Skip(str(exc)) from exc
+    return command
+
+
 CLIENTS: list[Client] = [
     Client(
         name="openapipy",
@@ -372,6 +388,11 @@ CLIENTS: list[Client] = [
         requirements=("ctrader-api-client==0.12.0",),
         probe="ctrader_api_client",
         min_python=(3, 12),
+    ),
+    Client(
+        name="node",
+        title="Node client (node/client.js: protobufjs 8.8.1, strict decode, schema labels of release 88)",
+        prepare=_prepare_node,
     ),
 ]
 """The registered clients, run in this order. Add yours here (see the module docstring)."""
