@@ -72,7 +72,7 @@ from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._base import Wrapper
 from ctrader_typed._client.maintenance import Maintenance
-from ctrader_typed._client.options import ClientSettings
+from ctrader_typed._client.options import ClientSettings, Transport
 from ctrader_typed._client.orders import TERMINAL_EXECUTION_TYPES, OrderBook
 from ctrader_typed._client.pipeline import RequestPipeline
 from ctrader_typed._client.router import EventRouter, HandlerRegistration
@@ -141,6 +141,7 @@ class ClientOptions(TypedDict, total=False):
     holds the keys here to its fields.
     """
 
+    transport: Transport
     ssl_context: ssl.SSLContext | None
     server_hostname: str | None
     insecure_tls: bool
@@ -175,7 +176,7 @@ class AsyncClient(GeneratedRequests):
 
     Args:
         host: Server host (``AsyncClient.demo()`` / ``.live()`` fill in the official ones).
-        port: Server port (5035: protobuf over TLS).
+        port: Server port (5035: protobuf, over TLS or WebSocket).
         link_factory: How links are opened (``None``: TLS to ``host:port``, verified, as
             the options below say). A coroutine function taking the two callbacks a link
             reports to (each envelope received; its end) and returning an open link - for
@@ -183,6 +184,11 @@ class AsyncClient(GeneratedRequests):
         recorder: Record every frame the client's links carry, with the connection and
             reconnect boundaries, redacted, to a file (``ctrader_typed.recording.Recorder``);
             the client closes the recorder when it closes.
+        transport: ``"tls"`` (the default): length-prefixed protobuf frames over TLS;
+            ``"websocket"``: one protobuf message per binary WebSocket message at
+            ``wss://host:port`` (the same port; needs the ``websocket`` extra, else
+            ``MissingExtraError``). Same API, events, errors, heartbeats and reconnects;
+            the TLS options below apply to both.
         ssl_context: TLS settings; the default verifies the server against the system
             trust store. Host names are always checked and sent as SNI: a context that
             does not verify certificates or host names is refused (``ValueError``)
@@ -202,7 +208,8 @@ class AsyncClient(GeneratedRequests):
             expires (at most half of the token's lifetime; refreshes are at least 30 s
             apart, more while the server grants tokens shorter-lived than a minute).
         request_timeout: Default seconds a request may take (30; per call: ``timeout=``).
-        connect_timeout: Seconds for TCP connect plus TLS handshake (10).
+        connect_timeout: Seconds for TCP connect plus TLS handshake (10), plus the
+            WebSocket upgrade with ``transport="websocket"``.
         heartbeat_interval: Send a heartbeat when nothing was written for this long (10 s).
         dead_link_timeout: Declare the link dead after this long without receiving a
             complete frame (30 s; ``None``: never).
@@ -231,6 +238,7 @@ class AsyncClient(GeneratedRequests):
     Raises:
         ValueError: An option is out of range, or TLS settings switch verification off
             without ``insecure_tls``.
+        MissingExtraError: ``transport="websocket"`` without the ``websockets`` package.
     """
 
     def __init__(
@@ -293,7 +301,7 @@ class AsyncClient(GeneratedRequests):
             name=f"{host}:{port}",
             settings=settings,
             open_link=_recorded(
-                link_factory if link_factory is not None else tls_links(host, port, settings), recorder
+                link_factory if link_factory is not None else _links(host, port, settings), recorder
             ),
             lifecycle=self._state,
             pipeline=pipeline,
@@ -830,3 +838,21 @@ class AsyncClient(GeneratedRequests):
 def _recorded(factory: LinkFactory, recorder: Recorder | None) -> LinkFactory:
     """``factory``, its links recorded by ``recorder`` if there is one."""
     return factory if recorder is None else recorder.wrap(factory)
+
+
+def _links(host: str, port: int, settings: ClientSettings) -> LinkFactory:
+    """The link factory of ``settings.transport`` to ``host:port``."""
+    if settings.transport == "websocket":
+        from ctrader_typed._wslink import websocket_links  # websockets loads only when used
+
+        return websocket_links(
+            host,
+            port,
+            ssl_context=settings.ssl_context,
+            server_hostname=settings.server_hostname,
+            connect_timeout=settings.connect_timeout,
+            max_frame_size=settings.max_frame_size,
+            heartbeat_interval=settings.heartbeat_interval,
+            dead_link_timeout=settings.dead_link_timeout,
+        )
+    return tls_links(host, port, settings)

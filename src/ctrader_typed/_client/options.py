@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
-from typing import Final
+from typing import Final, Literal, get_args
 
 from ctrader_typed._framing import DEFAULT_MAX_FRAME_SIZE
 from ctrader_typed._ratelimit import DEFAULT_HISTORICAL_PER_SECOND, DEFAULT_REQUESTS_PER_SECOND
@@ -17,7 +17,10 @@ from ctrader_typed._transport import check_tls_settings
 from ctrader_typed.events import DEFAULT_MAX_BYTES
 from ctrader_typed.tokens import TokenSet, TokenStore
 
-__all__ = ["DEFAULT_MAX_MAINTENANCE_WAIT", "ClientSettings"]
+__all__ = ["DEFAULT_MAX_MAINTENANCE_WAIT", "ClientSettings", "Transport"]
+
+Transport = Literal["tls", "websocket"]
+"""How the client reaches the server: protobuf frames over TLS, or protobuf messages over WebSocket (WSS)."""
 
 DEFAULT_MAX_MAINTENANCE_WAIT: Final = 12 * 3600.0
 """Longest announced maintenance the client waits out by default (12 h); longer: it stops."""
@@ -32,6 +35,7 @@ class ClientSettings:
             off without ``insecure_tls``.
     """
 
+    transport: Transport = "tls"
     ssl_context: ssl.SSLContext | None = None
     server_hostname: str | None = None
     insecure_tls: bool = False
@@ -61,6 +65,8 @@ class ClientSettings:
     max_maintenance_wait: float | None = DEFAULT_MAX_MAINTENANCE_WAIT
 
     def __post_init__(self) -> None:
+        if self.transport not in get_args(Transport):
+            raise ValueError(f"transport must be one of {get_args(Transport)}, not {self.transport!r}")
         if (self.client_id is None) != (self.client_secret is None):
             raise ValueError("give both client_id and client_secret, or neither")
         if not 0 <= self.reconnect_jitter <= 1:

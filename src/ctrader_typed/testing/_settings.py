@@ -116,6 +116,9 @@ class SimulatorSettings:
             accounts, market, tokens and rate-limit settings.
         live_port: Where the live endpoint listens (0: any free port); only with
             ``live_endpoint``.
+        json_port: Where the JSON endpoint (Spotware's port 5036) listens (0: any free
+            port). Every endpoint takes raw TLS and a WebSocket upgrade on the same port; the
+            JSON one serves the accounts of ``port``.
         seed: Seed of the price history, of the quote walk and of spot bursts.
         spot_interval: Seconds between quotes of each symbol (spot events are sent only when
             a side changed).
@@ -197,6 +200,7 @@ class SimulatorSettings:
     oauth_lenient: bool = False
     live_endpoint: bool = False
     live_port: int = 0
+    json_port: int = 0
 
     def __post_init__(self) -> None:
         if self.live_port and not self.live_endpoint:
@@ -256,6 +260,7 @@ class SimulatorOptions(TypedDict, total=False):
     oauth_lenient: bool
     live_endpoint: bool
     live_port: int
+    json_port: int
 
 
 @dataclasses.dataclass(slots=True)

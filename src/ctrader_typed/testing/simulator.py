@@ -29,6 +29,7 @@ from ctrader_typed.testing._broker import AccountFigures, Broker
 from ctrader_typed.testing._certs import make_certificates
 from ctrader_typed.testing._connection import ConnectionContext, InboundBudget, SimConnection
 from ctrader_typed.testing._dispatch import Dispatcher
+from ctrader_typed.testing._endpoint import start_endpoint
 from ctrader_typed.testing._market import Market, now_ms
 from ctrader_typed.testing._oauth_http import OAuthHttpServer
 from ctrader_typed.testing._ratelimit import RateLimitMode
@@ -47,6 +48,9 @@ class ConnectionInfo(TypedDict):
     port: int
     demo_port: int
     live_port: int
+    json_port: int
+    websocket_url: str
+    json_websocket_url: str
     http_port: int
     oauth_url: str
     ca_file: str
@@ -66,6 +70,11 @@ class Simulator:
     Options are keywords (``Simulator(seed=7, rate_limits=False)``) or a whole
     ``SimulatorSettings`` (``Simulator(settings)``, keywords then override its fields); every
     option has a default suited to tests, listed with what it means on ``SimulatorSettings``.
+
+    Every endpoint takes length-prefixed frames over TLS and a WebSocket upgrade on the same
+    port (``websocket_url``), as Spotware's do; ``json_port`` is the JSON encoding's endpoint
+    (Spotware's port 5036: JSON over TLS, one object per line or length-prefixed, and JSON text
+    messages at ``json_websocket_url``). See ``ctrader_typed.testing._endpoint``.
 
     Attributes (after start): ``host``, ``port`` (also ``demo_port``), ``live_port`` (the
     same port unless ``live_endpoint``: then a second endpoint that serves the live
@@ -102,6 +111,8 @@ class Simulator:
         )
         self._live_server: asyncio.Server | None = None
         self._live_port = 0
+        self._json_server: asyncio.Server | None = None
+        self.json_port = 0
         self.host = settings.host
         self._server: asyncio.Server | None = None
         self._oauth: OAuthHttpServer | None = None
@@ -205,6 +216,16 @@ class Simulator:
         return self.live_port if account.is_live else self.demo_port
 
     @property
+    def websocket_url(self) -> str:
+        """``wss://host:port``: the protobuf endpoint over WebSocket (the same port as TLS)."""
+        return f"wss://{self.host}:{self.port}"
+
+    @property
+    def json_websocket_url(self) -> str:
+        """``wss://host:json_port``: the JSON endpoint over WebSocket (text messages)."""
+        return f"wss://{self.host}:{self.json_port}"
+
+    @property
     def oauth_url(self) -> str:
         """Base URL of the OAuth endpoints: the consent page at ``{oauth_url}/apps/auth`` and
         ``{oauth_url}/my/settings/openapi/grantingaccess/``, the token endpoint at
@@ -225,6 +246,9 @@ class Simulator:
             "port": self.port,
             "demo_port": self.demo_port,
             "live_port": self.live_port,
+            "json_port": self.json_port,
+            "websocket_url": self.websocket_url,
+            "json_websocket_url": self.json_websocket_url,
             "http_port": self.http_port,
             "oauth_url": self.oauth_url,
             "ca_file": str(self.ca_file),
@@ -254,24 +278,36 @@ class Simulator:
         self.ca_file = certificates.ca_file
         self._ssl_client = certificates.client_context()
         try:
-            self._server = await asyncio.start_server(
+            self._server = await start_endpoint(
                 self._accept,
                 self.host,
                 self._settings.port,
                 ssl=certificates.server_context(),
                 ssl_handshake_timeout=10.0,
+                max_frame_size=self._settings.max_frame_size,
             )
             self.port = self._server.sockets[0].getsockname()[1]
             live_context = self._live_context
             if live_context is not None:
-                self._live_server = await asyncio.start_server(
+                self._live_server = await start_endpoint(
                     lambda reader, writer: self._accept(reader, writer, live_context),
                     self.host,
                     self._settings.live_port,
                     ssl=certificates.server_context(),
                     ssl_handshake_timeout=10.0,
+                    max_frame_size=self._settings.max_frame_size,
                 )
                 self._live_port = self._live_server.sockets[0].getsockname()[1]
+            self._json_server = await start_endpoint(
+                self._accept,
+                self.host,
+                self._settings.json_port,
+                ssl=certificates.server_context(),
+                ssl_handshake_timeout=10.0,
+                max_frame_size=self._settings.max_frame_size,
+                encoding="json",
+            )
+            self.json_port = self._json_server.sockets[0].getsockname()[1]
             self._oauth = OAuthHttpServer(
                 self.authority, self.host, self._settings.http_port, lenient=self._settings.oauth_lenient
             )
@@ -281,7 +317,13 @@ class Simulator:
             await self.stop()
             raise
         self._market_task = asyncio.get_running_loop().create_task(self._market_loop())
-        log.info("simulator listening on %s:%s (OAuth on %s)", self.host, self.port, self.oauth_url)
+        log.info(
+            "simulator listening on %s:%s (JSON on %s, OAuth on %s)",
+            self.host,
+            self.port,
+            self.json_port,
+            self.oauth_url,
+        )
         if self._live_server is not None:
             log.info(
                 "live accounts on %s:%s, demo accounts on %s:%s",
@@ -302,6 +344,8 @@ class Simulator:
             self._server.close()
         if self._live_server is not None:
             self._live_server.close()
+        if self._json_server is not None:
+            self._json_server.close()
         for conn in list(self._world.connections):
             conn.abort()
         if self._connection_tasks:
@@ -312,6 +356,9 @@ class Simulator:
         if self._live_server is not None:
             await self._live_server.wait_closed()
             self._live_server = None
+        if self._json_server is not None:
+            await self._json_server.wait_closed()
+            self._json_server = None
         if self._oauth is not None:
             await self._oauth.stop()
             self._oauth = None
