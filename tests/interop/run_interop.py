@@ -26,8 +26,6 @@ access_token, accounts ...) from ``$CTRADER_SIM_INFO``, talks to the simulator w
 only, prints one line per step and exits 0 only when every step held.
 """
 
-from __future__ import annotations
-
 import argparse
 import hashlib
 import json
