@@ -6,7 +6,9 @@ random walk's spread grows with time. Any instant can be evaluated on its own, s
 for an arbitrary window costs the same whenever it is asked for, and the same seed always
 gives the same bars and ticks.
 
-Synthetic ticks fall on a hash-chosen schedule (0 to 2 per second). Synthetic bars open and
+Synthetic ticks fall on a hash-chosen schedule (0 to 2 per second) and are made in aligned
+blocks of ``TICK_BLOCK_SECONDS``, each octave walked along the block's tick times in one pass
+(the same values as ``quote`` at each time, jittered by a hash). Synthetic bars open and
 close on the path's octaves of 64 seconds and longer (the shorter ones are tick-scale noise)
 and add hash-sized wicks for the extremes in between. They are made in aligned chunks of
 ``BAR_CHUNK`` equal bars, evaluating each octave along the chunk in one pass, and every
@@ -16,6 +18,7 @@ own, and a bar that closes at an instant closes at the same price in every perio
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 from functools import lru_cache
@@ -23,7 +26,7 @@ from typing import Final
 
 from ctrader_typed.testing._catalogue import SymbolSpec
 
-__all__ = ["BAR_CHUNK", "PricePath", "mix64", "unit"]
+__all__ = ["BAR_CHUNK", "TICK_BLOCK_SECONDS", "PricePath", "mix64", "unit"]
 
 _MASK: Final = (1 << 64) - 1
 _OCTAVES: Final = 21
@@ -32,6 +35,12 @@ _DAY_SECONDS: Final = 86_400.0
 _BAR_FIRST_OCTAVE: Final = 3  # bars follow the octaves of 8 * 2**3 = 64 s and longer
 BAR_CHUNK: Final = 512
 """Bars generated (and cached) together: chunk ``c`` of bars ``d`` ms long opens at ``c * BAR_CHUNK * d``."""
+TICK_BLOCK_SECONDS: Final = 512
+"""Seconds of synthetic ticks generated (and cached) together: block ``b`` starts at second
+``b * TICK_BLOCK_SECONDS`` (Unix time)."""
+_TICK_TIME_MIX: Final = 0x2545F4914F6CDD1D
+_TICK_CELL_MS: Final = 64_000.0
+"""Octaves shorter than this are walked tick by tick, longer ones cell by cell."""
 
 
 def mix64(x: int) -> int:
@@ -59,6 +68,15 @@ Bar = tuple[int, int, int, int, int]
 def _chunk(path: PricePath, length_ms: int, index: int) -> tuple[Bar, ...]:
     first = index * BAR_CHUNK * length_ms
     return tuple(path._bars(first, length_ms, BAR_CHUNK))
+
+
+TickBlock = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+"""Times (Unix ms, oldest first), bids and asks of one block of synthetic ticks."""
+
+
+@lru_cache(maxsize=64)
+def _tick_block(path: PricePath, index: int) -> TickBlock:
+    return path._tick_block(index)
 
 
 class PricePath:
@@ -173,17 +191,81 @@ class PricePath:
         return out
 
     def ticks_backwards(self, newest_ms: int, oldest_ms: int) -> Iterator[tuple[int, int, int]]:
-        """Synthetic ticks (t_ms, bid, ask), newest first, with oldest_ms <= t_ms <= newest_ms."""
-        second = newest_ms // 1000
-        last_second = oldest_ms // 1000
-        while second >= last_second:
-            h = mix64(self.key ^ (second * 0x2545F4914F6CDD1D & _MASK))
+        """Synthetic ticks (t_ms, bid, ask), newest first, with oldest_ms <= t_ms <= newest_ms.
+
+        A second holds 0 to 2 ticks at hash-chosen milliseconds; a tick's quote is ``quote(t,
+        jitter)`` with a hashed jitter. Made a block of ``TICK_BLOCK_SECONDS`` at a time (cached).
+        """
+        if newest_ms < oldest_ms or newest_ms < 0:
+            return
+        block = newest_ms // 1000 // TICK_BLOCK_SECONDS
+        last_block = max(0, oldest_ms) // 1000 // TICK_BLOCK_SECONDS
+        while block >= last_block:
+            times, bids, asks = _tick_block(self, block)
+            high = bisect.bisect_right(times, newest_ms)
+            low = bisect.bisect_left(times, oldest_ms)
+            for index in range(high - 1, low - 1, -1):
+                yield times[index], bids[index], asks[index]
+            block -= 1
+
+    def _tick_block(self, index: int) -> TickBlock:
+        """The ticks of block ``index``, oldest first: their times on the hashed schedule, then
+        the path at every time with each octave walked along the times once (the values of
+        ``mid``), then the jittered quote of each."""
+        times: list[int] = []
+        jitters: list[float] = []
+        key = self.key
+        scale = self.spec.daily_volatility * 0.002
+        first = index * TICK_BLOCK_SECONDS
+        for second in range(first, first + TICK_BLOCK_SECONDS):
+            h = mix64(key ^ (second * _TICK_TIME_MIX & _MASK))
             count = h % 3
+            if not count:
+                continue
             offsets = sorted(((h >> (8 + 10 * n)) & 0x3FF) % 1000 for n in range(count))
-            for n, offset in enumerate(reversed(offsets)):
-                t = second * 1000 + offset
-                if oldest_ms <= t <= newest_ms:
-                    jitter = unit(h + n) * self.spec.daily_volatility * 0.002
-                    bid, ask = self.quote(t, jitter)
-                    yield t, bid, ask
-            second -= 1
+            for k, offset in enumerate(offsets):
+                times.append(second * 1000 + offset)
+                jitters.append(unit(h + count - 1 - k) * scale)  # the newest tick of a second is n = 0
+        count = len(times)
+        totals = [0.0] * count
+        for length, amplitude, octave_key in self._table:
+            walked: list[float] = []
+            if length < _TICK_CELL_MS:
+                # Short octaves: about one tick per lattice cell; walk the ticks, hashing a
+                # lattice point only when a tick enters a new cell.
+                cell = -2  # times are >= 0, so no cell is next to it
+                a = b = 0.0
+                append = walked.append
+                for total, t in zip(totals, times, strict=True):
+                    x = t / length
+                    i = int(x)
+                    if i != cell:
+                        a = b if i == cell + 1 else _lattice(octave_key ^ i)
+                        b = _lattice(octave_key ^ (i + 1))
+                        cell = i
+                    f = x - i
+                    append(total + amplitude * (a + (b - a) * f * f * (3.0 - 2.0 * f)))
+                totals = walked
+                continue
+            # Longer octaves: the ticks of one lattice cell at a time (the longest have one
+            # cell per block), the cell's two lattice values, then one pass over its ticks.
+            start = 0
+            while start < count:
+                i = int(times[start] / length)
+                end = max(start + 1, bisect.bisect_left(times, (i + 1) * length, start))
+                a = _lattice(octave_key ^ i)
+                slope = _lattice(octave_key ^ (i + 1)) - a
+                fractions = [t / length - i for t in times[start:end]]
+                walked += [
+                    total + amplitude * (a + slope * f * f * (3.0 - 2.0 * f))
+                    for total, f in zip(totals[start:end], fractions, strict=True)
+                ]
+                start = end
+            totals = walked
+        log_base = self._log_base
+        exp = math.exp
+        quote_of = self._quote_of
+        quotes = [
+            quote_of(exp(log_base + total), jitter) for total, jitter in zip(totals, jitters, strict=True)
+        ]
+        return tuple(times), tuple(q[0] for q in quotes), tuple(q[1] for q in quotes)
