@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="run the local simulator until Ctrl-C",
         description="Run the local cTrader Open API simulator (TLS protobuf endpoint and OAuth HTTP "
         "endpoints) until Ctrl-C. The first line on stdout is a JSON object with host, port, "
-        "oauth_url, ca_file, client_id, client_secret, access_token, refresh_token and accounts; "
+        "demo_port, live_port, oauth_url, ca_file, client_id, client_secret, access_token, "
+        "refresh_token, accounts and live_accounts; "
         "on a terminal, 'export CTRADER_...' lines for the other commands follow it "
         "(--print-env prints only those).",
         add_help=False,

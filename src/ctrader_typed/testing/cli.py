@@ -1,10 +1,16 @@
 """``ctrader-typed sim``: run the simulator standalone until interrupted.
 
 The first line on stdout is one JSON object with the connection details (host, port,
-oauth_url, ca_file, client_id, client_secret, access_token, refresh_token, accounts, ...).
+demo_port, live_port, oauth_url, ca_file, client_id, client_secret, access_token,
+refresh_token, accounts, live_accounts, ...).
 On a terminal, ready-to-paste ``export CTRADER_...=...`` lines for the other ``ctrader-typed``
 commands follow it; ``--print-env`` prints only those lines (valid POSIX shell), ``--json``
 only the JSON line. Everything printed is a secret of the throwaway simulator only.
+
+Accounts: ``--account id=44000301,currency=JPY,money-digits=0`` (repeatable) and
+``--accounts-file FILE`` (JSON or TOML, ``{"accounts": [{"id": 44000301, ...}]}`` or
+``[[accounts]]`` tables) replace the default accounts; the keys are ``ACCOUNT_KEYS``.
+``--live-endpoint`` serves live accounts on a port of their own, as Spotware's two hosts do.
 """
 
 from __future__ import annotations
@@ -17,9 +23,123 @@ import logging
 import shlex
 import signal
 import sys
+import tomllib
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["add_sim_arguments", "env_lines", "run_sim", "sim_main"]
+if TYPE_CHECKING:
+    from ctrader_typed.testing._settings import AccountSpec, SimulatorSettings
+
+__all__ = [
+    "ACCOUNT_KEYS",
+    "account_spec",
+    "accounts_from_file",
+    "add_sim_arguments",
+    "env_lines",
+    "run_sim",
+    "sim_main",
+]
+
+ACCOUNT_KEYS: Final = {
+    "id": "account_id",
+    "login": "trader_login",
+    "live": "is_live",
+    "currency": "deposit_currency",
+    "money-digits": "money_digits",
+    "deposit": "initial_deposit",
+    "registered-days-ago": "registered_days_ago",
+}
+"""The keys of an ``--account`` spec (and of an accounts file, where ``_`` may stand for ``-``)
+-> the ``AccountSpec`` field each sets. ``id`` is required; ``login`` defaults to the id."""
+_TRUE: Final = {"true", "yes", "1", "on"}
+_FALSE: Final = {"false", "no", "0", "off"}
+
+
+def _account_from(values: Mapping[str, object], where: str) -> AccountSpec:
+    """An ``AccountSpec`` from the keys of ``ACCOUNT_KEYS`` (values as text or as parsed by JSON/TOML).
+
+    Raises:
+        ValueError: An unknown key, a missing id, a value of the wrong kind, or one
+            ``AccountSpec`` refuses; the message starts with ``where``.
+    """
+    from ctrader_typed.testing._settings import AccountSpec  # the simulator's extra: only when asked for
+
+    fields: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = raw_key.replace("_", "-")
+        field = ACCOUNT_KEYS.get(key)
+        if field is None:
+            raise ValueError(f"{where}: unknown key {raw_key!r} (known: {', '.join(ACCOUNT_KEYS)})")
+        if field == "deposit_currency":
+            if not isinstance(value, str):
+                raise ValueError(f"{where}: currency must be a text such as USD")
+            fields[field] = value.upper()
+        elif field == "is_live":
+            if isinstance(value, bool):
+                fields[field] = value
+            elif isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+                fields[field] = value.lower() in _TRUE
+            else:
+                raise ValueError(f"{where}: live must be true or false, not {value!r}")
+        else:
+            try:
+                number = int(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+            except ValueError:
+                number = None
+            if number is None:
+                raise ValueError(f"{where}: {key} must be a whole number, not {value!r}")
+            fields[field] = number
+    if "account_id" not in fields:
+        raise ValueError(f"{where}: id is required (e.g. id=44000301)")
+    fields.setdefault("trader_login", fields["account_id"])
+    try:
+        return AccountSpec(**fields)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def account_spec(text: str) -> AccountSpec:
+    """One ``--account`` value: comma-separated ``key=value`` pairs (keys: ``ACCOUNT_KEYS``).
+
+    Raises:
+        argparse.ArgumentTypeError: The spec is malformed (argparse reports it).
+    """
+    values: dict[str, str] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected key=value pairs separated by commas, e.g. id=44000301,currency=JPY"
+            )
+        values[key.strip()] = value.strip()
+    try:
+        return _account_from(values, repr(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def accounts_from_file(path: Path) -> tuple[AccountSpec, ...]:
+    """The accounts of a JSON (``.json``) or TOML (any other name) file: a top-level
+    ``accounts`` list of tables with the keys of ``ACCOUNT_KEYS``.
+
+    Raises:
+        ValueError: The file cannot be read or parsed, or an account is invalid.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+        document: object = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    entries = document.get("accounts") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected a non-empty 'accounts' list of tables")
+    specs: list[AccountSpec] = []
+    for n, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{path}: account {n} is not a table")
+        specs.append(_account_from(entry, f"{path}: account {n}"))
+    return tuple(specs)
 
 
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +169,44 @@ def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
         default="clock",
         help="spot event timestamps: wall-clock Unix ms (clock, the default) or the connection's "
         "open time plus a per-connection counter (sequence: consecutive, for deterministic tests)",
+    )
+    parser.add_argument(
+        "--oauth-lenient",
+        action="store_true",
+        help="let /apps/token also take POST bodies and add snake_case copies of its keys (default: "
+        "only what Spotware documents, GET with query parameters and camelCase keys)",
+    )
+    parser.add_argument(
+        "--live-endpoint",
+        action="store_true",
+        help="serve live accounts on a TLS port of their own (live_port in the JSON line) and demo "
+        "accounts only on --port, as Spotware's live and demo hosts do: each refuses the other's "
+        "accounts with CANT_ROUTE_REQUEST (default: one port serves both). The export lines point "
+        "at the demo port",
+    )
+    parser.add_argument(
+        "--live-port",
+        type=int,
+        default=0,
+        help="port of the live endpoint (implies --live-endpoint; default: any free port)",
+    )
+    parser.add_argument(
+        "--account",
+        dest="accounts",
+        action="append",
+        type=account_spec,
+        metavar="KEY=VALUE,...",
+        help="an account to serve instead of the default ones (repeatable): id (required), login "
+        "(default: the id), live (true/false, default false), currency (deposit asset, default USD), "
+        "money-digits (default 2), deposit (whole units, a multiple of 20; default 10000), "
+        "registered-days-ago (default 30); e.g. id=44000301,currency=JPY,money-digits=0",
+    )
+    parser.add_argument(
+        "--accounts-file",
+        type=Path,
+        metavar="FILE",
+        help="accounts to serve instead of the default ones, from a JSON (.json) or TOML file with an "
+        "'accounts' list of tables with the keys of --account (before any --account ones)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections and errors to stderr")
     output = parser.add_mutually_exclusive_group()
@@ -95,11 +253,21 @@ def _output(args: argparse.Namespace, info: Mapping[str, object], *, tty: bool) 
     return "\n".join([json_line, "", *env_lines(info), ""])
 
 
-async def run_sim(args: argparse.Namespace) -> None:
-    """Start a simulator from parsed ``sim`` arguments, print its details, serve until interrupted."""
-    from ctrader_typed.testing import Simulator
+def settings_from(args: argparse.Namespace) -> SimulatorSettings:
+    """The simulator settings that parsed ``sim`` arguments ask for.
 
-    async with Simulator(
+    Raises:
+        ValueError: The accounts file is invalid, or the settings are inconsistent (e.g. two
+            accounts with one id, or --live-port equal to --port).
+    """
+    from ctrader_typed.testing._settings import SimulatorSettings
+
+    accounts = (
+        *(accounts_from_file(args.accounts_file) if args.accounts_file else ()),
+        *(args.accounts or ()),
+    )
+    options: dict[str, Any] = {"accounts": accounts} if accounts else {}
+    return SimulatorSettings(
         host=args.host,
         port=args.port,
         http_port=args.http_port,
@@ -109,7 +277,18 @@ async def run_sim(args: argparse.Namespace) -> None:
         heartbeat_interval=args.heartbeat_interval,
         rate_limits=not args.no_rate_limits,
         spot_timestamps=args.spot_timestamps,
-    ) as sim:
+        oauth_lenient=args.oauth_lenient,
+        live_endpoint=args.live_endpoint or bool(args.live_port),
+        live_port=args.live_port,
+        **options,
+    )
+
+
+async def run_sim(args: argparse.Namespace) -> None:
+    """Start a simulator from parsed ``sim`` arguments, print its details, serve until interrupted."""
+    from ctrader_typed.testing import Simulator
+
+    async with Simulator(settings_from(args)) as sim:
         stopped_by: list[int] = []
         stop = asyncio.Event()
 
@@ -124,7 +303,10 @@ async def run_sim(args: argparse.Namespace) -> None:
         sys.stdout.write(_output(args, sim.connection_info(), tty=sys.stdout.isatty()))
         sys.stdout.flush()
         if sys.stderr.isatty():
-            sys.stderr.write(f"simulator on {sim.host}:{sim.port}; press Ctrl-C to stop\n")
+            where = f"{sim.host}:{sim.port}"
+            if sim.live_port != sim.port:
+                where = f"{sim.host}:{sim.demo_port} (demo) and {sim.host}:{sim.live_port} (live)"
+            sys.stderr.write(f"simulator on {where}; press Ctrl-C to stop\n")
         await stop.wait()
         if stopped_by[:1] == [signal.SIGINT]:
             _end_interrupted_line()
@@ -135,12 +317,16 @@ def sim_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ctrader-typed sim",
         description="Run the local cTrader Open API simulator until Ctrl-C. The first line on stdout "
-        "is a JSON object with host, port, oauth_url, ca_file, client_id, client_secret, "
-        "access_token, refresh_token and accounts; on a terminal, 'export CTRADER_...' lines for "
+        "is a JSON object with host, port, demo_port, live_port, oauth_url, ca_file, client_id, "
+        "client_secret, access_token, refresh_token, accounts and live_accounts; on a terminal, 'export CTRADER_...' lines for "
         "the other ctrader-typed commands follow it (--print-env: only those, --json: only the JSON).",
     )
     add_sim_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        settings_from(args)  # refuse bad accounts or ports with a usage error, before starting
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
