@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 from ctrader_typed import AsyncClient, EventStream
+from ctrader_typed._client.options import Transport
 from ctrader_typed.testing import Simulator
 
 EURUSD = 1
@@ -25,9 +26,14 @@ FAST: dict[str, Any] = {
 T = TypeVar("T")
 
 
+TRANSPORT: Transport = "tls"
+"""The transport ``make_client`` uses unless told otherwise (``conftest.client_transport`` sets it)."""
+
+
 def make_client(sim: Simulator, **overrides: Any) -> AsyncClient:
-    """A client for the simulator (trusting its CA) with fast test intervals."""
-    return AsyncClient(sim.host, sim.port, ssl_context=sim.ssl_context, **{**FAST, **overrides})
+    """A client for the simulator (trusting its CA) with fast test intervals, over ``TRANSPORT``."""
+    options = {**FAST, "transport": TRANSPORT, **overrides}
+    return AsyncClient(sim.host, sim.port, ssl_context=sim.ssl_context, **options)
 
 
 @contextlib.asynccontextmanager

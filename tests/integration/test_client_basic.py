@@ -26,7 +26,7 @@ from ctrader_typed import (
     SymbolUnits,
     TradeSide,
 )
-from ctrader_typed._client.options import ClientSettings
+from ctrader_typed._client.options import ClientSettings, Transport
 from ctrader_typed._generated import OpenApiMessages_pb2
 from ctrader_typed.client import ClientOptions
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, LocalProtocolError, OrderError
@@ -35,9 +35,11 @@ from ctrader_typed.testing import Simulator
 from .support import EURUSD, GBPUSD, authorized, make_client, next_of
 
 
-async def test_the_documented_flow(ctrader_simulator: Simulator) -> None:
+async def test_the_documented_flow(ctrader_simulator: Simulator, client_transport: Transport) -> None:
     sim = ctrader_simulator
-    async with AsyncClient(sim.host, sim.port, ssl_context=sim.ssl_context) as client:
+    async with AsyncClient(
+        sim.host, sim.port, ssl_context=sim.ssl_context, transport=client_transport
+    ) as client:
         await client.send_application_auth_req(sim.client_id, sim.client_secret)
         accounts = await client.send_get_account_list_by_access_token_req(sim.access_token)
         acc = accounts.ctid_trader_account[0].ctid_trader_account_id

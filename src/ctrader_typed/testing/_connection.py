@@ -180,6 +180,8 @@ class SimConnection:
 
     Attributes:
         id: Unique, increasing per simulator process.
+        transport: How the client reached the endpoint: ``"tls"`` (length-prefixed protobuf),
+            ``"websocket"`` (protobuf over WSS), ``"json-websocket"`` or ``"json-tls"``.
         environment: What the endpoint the client connected to serves: ``"demo"`` or
             ``"live"`` accounts only (with ``live_endpoint``), or ``None``: both.
         app_authenticated: ``ProtoOAApplicationAuthReq`` succeeded on this connection.
@@ -212,6 +214,7 @@ class SimConnection:
         self._writer = writer
         self.environment = context.environment
         self.peer = writer.get_extra_info("peername")
+        self.transport: str = writer.get_extra_info("ctrader_transport", "tls")
         self.opened_at = time.time()
         self.app_authenticated = False
         self.accounts: dict[int, Token] = {}

@@ -291,7 +291,12 @@ class _Bridge(asyncio.Transport):
     def is_closing(self) -> bool:
         return self._closing or self._real.is_closing()
 
+    transport_name = "bridged"
+    """What ``get_extra_info("ctrader_transport")`` says (``SimConnection.transport``)."""
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "ctrader_transport":
+            return self.transport_name
         return self._real.get_extra_info(name, default)
 
     def get_write_buffer_size(self) -> int:
@@ -344,6 +349,7 @@ class _WebSocketBridge(_Bridge):
     ) -> None:
         super().__init__(sniffer, transport, max_frame_size)
         self._encoding = encoding
+        self.transport_name = "json-websocket" if encoding == "json" else "websocket"
         self._ws = ServerProtocol(
             max_size=max_frame_size, logger=_QuietLogger(logging.getLogger("websockets"))
         )
@@ -447,6 +453,7 @@ class _JsonStreamBridge(_Bridge):
     def __init__(self, sniffer: _Sniffer, transport: asyncio.Transport, max_frame_size: int) -> None:
         super().__init__(sniffer, transport, max_frame_size)
         self._framing: Literal["lines", "prefixed"] | None = None
+        self.transport_name = "json-tls"
         self._buffer = bytearray()
 
     def data_received(self, data: bytes) -> None:
