@@ -114,7 +114,11 @@ def matrix(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def interop(session: nox.Session) -> None:
-    """Spotware's official OpenApiPy, in its own virtualenv, runs the whole flow against `ctrader-typed sim`."""
+    """Independent clients (OpenApiPy, ctrader-api-client, Node ...) each run a bot's flow against `ctrader-typed sim`.
+
+    Each client runs in its own cached environment against its own simulator; one is picked with
+    `nox -s interop -- --client openapipy` (`-- --list` names them). See docs/interop.md.
+    """
     session.install("-e", ".[sim]")
     session.run("python", "tests/interop/run_interop.py", *session.posargs)
 
