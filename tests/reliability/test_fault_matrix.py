@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -975,6 +976,24 @@ PARAMS = [
 @pytest.mark.parametrize("case", PARAMS)
 async def test_fault(case: Case, caplog: pytest.LogCaptureFixture) -> None:
     await run_case(case, caplog)
+
+
+LINK_ROWS = (
+    "drop-during-request",
+    "half-frame",
+    "silent-server",
+    "oversized-length",
+    "framed-garbage",
+    "random-garbage",
+)
+"""The rows that are about the link itself: they run over WebSocket too (``transport="websocket"``),
+where the simulator's broken-frame hooks become their WebSocket counterparts (a frame header
+announcing more than is sent; a cut without a close frame)."""
+
+
+@pytest.mark.parametrize("case", [c for c in PARAMS if c.id in LINK_ROWS])
+async def test_fault_over_websocket(case: Case, caplog: pytest.LogCaptureFixture) -> None:
+    await run_case(dataclasses.replace(case, client={**case.client, "transport": "websocket"}), caplog)
 
 
 def test_rows_are_unique_and_described() -> None:
