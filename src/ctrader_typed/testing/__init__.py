@@ -120,22 +120,33 @@ Hostile servers
     against a server that sends whatever it likes: whole frames, raw bytes, a frame trickled
     byte by byte, a graceful close or a reset; ``RawPeer`` is one accepted connection. The
     ``raw_server`` pytest fixture starts one.
+
+Replay
+    ``ReplayServer`` serves a recording (``ctrader_typed.recording``) back to any client over
+    TLS: requests are matched to the recorded ones, answers and events played back as fast as
+    the client reads or at the recorded pace; a request the recording does not have is a
+    ``Divergence`` (the client gets ``ProtoOAErrorRes`` ``REPLAY_DIVERGENCE``; ``finished``
+    raises ``ReplayDivergence``). The ``ctrader_replay`` pytest fixture starts one.
 """
 
 from ctrader_typed.testing._broker import AccountFigures
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
 from ctrader_typed.testing._settings import AccountSpec, SimulatorSettings
 from ctrader_typed.testing.raw import RawClient, RawPeer, RawServer, Received
+from ctrader_typed.testing.replay import Divergence, ReplayDivergence, ReplayServer
 from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
 __all__ = [
     "AccountFigures",
     "AccountSpec",
     "ConnectionInfo",
+    "Divergence",
     "RawClient",
     "RawPeer",
     "RawServer",
     "Received",
+    "ReplayDivergence",
+    "ReplayServer",
     "SimConnection",
     "Simulator",
     "SimulatorSettings",
