@@ -6,6 +6,7 @@ computed here, so the templates only lay text out.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -366,7 +367,7 @@ def build(descriptors: descriptor_pb2.FileDescriptorSet, policies: Mapping[str, 
                         "(the schema carries error codes as names in string fields). Fix: declare the "
                         "field as string."
                     )
-                fields.append(_field(f, public, enum_refs, locations, (4, i, 2, j), names))
+                fields.append(_field(f, public, enum_refs, enum_numbers, locations, (4, i, 2, j), names))
             messages.append(
                 Message(
                     proto_name=msg.name,
@@ -433,10 +434,40 @@ def _label(f: descriptor_pb2.FieldDescriptorProto) -> Label:
     return "optional"
 
 
+def _absent_value(
+    f: descriptor_pb2.FieldDescriptorProto, enum_numbers: dict[str, dict[str, int]]
+) -> str | None:
+    """What protobuf returns for ``f`` (a singular scalar or enum) when it is absent, as Python text.
+
+    ``None`` when that value has no simple literal (a float default of ``inf`` or ``nan``, a
+    bytes default): the generated build then asks for presence every time.
+    """
+    explicit = f.HasField("default_value")
+    value = f.default_value
+    if f.type == FDP.TYPE_ENUM:
+        numbers = enum_numbers.get(f.type_name.lstrip("."), {})
+        if explicit:
+            return str(numbers[value]) if value in numbers else None
+        return str(next(iter(numbers.values()))) if numbers else None
+    if f.type == FDP.TYPE_BOOL:
+        return "True" if explicit and value == "true" else "False"
+    if f.type == FDP.TYPE_STRING:
+        return repr(value) if explicit else "''"
+    if f.type == FDP.TYPE_BYTES:
+        return None if explicit else "b''"
+    if not explicit:
+        return "0"
+    if f.type in (FDP.TYPE_DOUBLE, FDP.TYPE_FLOAT):
+        number = float(value)
+        return repr(number) if math.isfinite(number) else None
+    return str(int(value))
+
+
 def _field(
     f: descriptor_pb2.FieldDescriptorProto,
     public: dict[str, str],
     enum_refs: dict[str, str],
+    enum_numbers: dict[str, dict[str, int]],
     locations: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location],
     path: tuple[int, ...],
     names: PythonNames,
@@ -463,9 +494,14 @@ def _field(
         if kind == "enum":
             return f"_{element}_BY_VALUE[{expr}]"
         if element == "str":
-            # proto2 does not check UTF-8 on parse: invalid text arrives as bytes.
-            return f"_text({expr})"
+            # proto2 does not check UTF-8 on parse: invalid text arrives as bytes. ``expr`` is a
+            # plain name here; the class test costs less than calling _text for valid text.
+            return f"({expr} if {expr}.__class__ is str else _text({expr}))"
         return expr
+
+    # The value read once into a local named after the field (a walrus inside the expression),
+    # so each field keeps its own type for mypy.
+    var = f"v_{py}"
 
     def convert_out(expr: str) -> str:
         if kind == "message":
@@ -484,10 +520,10 @@ def _field(
             held = f"r_{py}"
             from_proto = (
                 f"((_Pending({held}, {element}._from_proto) if ({held} := {src}) else ()) if owned "
-                f"else tuple({convert_in('x', 'False')} for x in {src}))"
+                f"else tuple([{convert_in('x', 'False')} for x in {src}]))"
             )
         elif kind == "enum" or element == "str":
-            from_proto = f"tuple({convert_in('x')} for x in {src})"
+            from_proto = f"tuple([{convert_in('x')} for x in {src}])"
         else:
             from_proto = f"tuple({src})"
         to_proto = f"[{convert_out('x')} for x in self.{py}]" if kind != "scalar" else f"self.{py}"
@@ -496,15 +532,30 @@ def _field(
         annotation = element
         param_annotation = element
         default = None
-        from_proto = convert_in(src)
+        if element == "str":
+            from_proto = f"({var} if ({var} := {src}).__class__ is str else _text({var}))"
+        else:
+            from_proto = convert_in(src)
         to_proto = convert_out(f"self.{py}")
         param_to_proto = convert_out(py)
     else:
         annotation = f"{element} | None"
         param_annotation = annotation
         default = "None"
-        # ``name in m`` is HasField without building a bound method each time (4x cheaper).
-        from_proto = f"({convert_in(src)} if {f.name!r} in m else None)"
+        # ``name in m`` is HasField without building a bound method each time. A singular
+        # scalar or enum reads as its default when absent, so any other value is present and
+        # the presence test only runs for a value equal to the default.
+        absent = None if kind == "message" else _absent_value(f, enum_numbers)
+        if absent is None:
+            from_proto = f"({convert_in(src)} if {f.name!r} in m else None)"
+        else:
+            if absent in ("0", "False", "''", "b''"):
+                differs = f"({var} := {src})"
+            elif absent == "True":
+                differs = f"({var} := {src}) is not True"
+            else:
+                differs = f"({var} := {src}) != {absent}"
+            from_proto = f"({convert_in(var)} if {differs} or {f.name!r} in m else None)"
         if kind != "scalar":
             to_proto = f"({convert_out('self.' + py)} if self.{py} is not None else None)"
             param_to_proto = f"({convert_out(py)} if {py} is not None else None)"

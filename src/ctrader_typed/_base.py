@@ -9,7 +9,8 @@ generated ``send_*_req`` coroutine calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from google.protobuf.message import Message as ProtobufMessage
@@ -79,18 +80,32 @@ class ProtoWrapper(Wrapper, Generic[P]):
         return cls._from_proto(cast(P, cls.PROTO.FromString(data)), True)
 
 
+# From this many items on, wrapping a repeated field runs with the cyclic garbage collector
+# paused: every wrapper is a new container object, and the collections their allocation
+# triggers (full ones included, which walk every object of the process) only find them
+# alive. Measured on 100,000 bars: about a fifth of the wrapping time.
+_PAUSE_GC_FROM = 1_000
+
+
 class _Pending:
     """A repeated sub-message field of a parsed message, not wrapped yet."""
 
     __slots__ = ("convert", "items")
 
-    def __init__(self, items: Iterable[Any], convert: Callable[[Any, bool], Any]) -> None:
+    def __init__(self, items: Sequence[Any], convert: Callable[[Any, bool], Any]) -> None:
         self.items = items
         self.convert = convert
 
     def materialize(self) -> tuple[Any, ...]:
         convert = self.convert
-        return tuple([convert(item, True) for item in self.items])
+        items = self.items
+        if len(items) < _PAUSE_GC_FROM or not gc.isenabled():
+            return tuple([convert(item, True) for item in items])
+        gc.disable()
+        try:
+            return tuple([convert(item, True) for item in items])
+        finally:
+            gc.enable()
 
 
 class _LazyField:

@@ -10,9 +10,14 @@ the ``__dataclass_fields__``/``__dataclass_params__`` that ``dataclasses.fields`
 ``replace``, ``asdict`` and ``is_dataclass`` read - is shared code bound per class.
 
 Type checkers see it through ``dataclass_transform`` (frozen, keyword-only), so they
-treat the classes as the frozen dataclasses they are. ``slot_setters`` gives the
-generated ``_from_proto`` direct access to the slots. ``tests/unit/test_dataclass.py``
+treat the classes as the frozen dataclasses they are. ``tests/unit/test_dataclass.py``
 checks the result against ``dataclasses.dataclass`` itself, class by class.
+
+``build_class`` and ``adopt`` are how the generated ``_from_proto`` builds an instance
+cheaply: it fills the slots of a *build class* (same slots, no frozen ``__setattr__``,
+so each ``b.field = value`` is a plain slot store) and then gives the object the
+wrapper's class by ``__class__`` assignment, which CPython allows between classes whose
+layouts are the same.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import operator
 from collections.abc import Callable
 from typing import Any, TypeVar, cast, dataclass_transform
 
-__all__ = ["slot_setters", "wrapper_dataclass"]
+__all__ = ["adopt", "build_class", "wrapper_dataclass"]
 
 _T = TypeVar("_T")
 
@@ -121,11 +126,36 @@ def wrapper_dataclass(cls: type[_T]) -> type[_T]:
     return made
 
 
-def slot_setters(cls: type, *names: str) -> tuple[Callable[[object, object], None], ...]:
-    """The ``__set__`` of each named slot of ``cls``, in order.
+def build_class(cls: type) -> type[Any]:
+    """A class with exactly the slots of the wrapper ``cls`` and no frozen ``__setattr__``.
 
-    The generated ``_from_proto`` builds through these: a member descriptor's ``__set__``
-    skips the frozen ``__setattr__`` (and a lazy field's descriptor, when taken before
-    ``_install_lazy`` replaces it), and costs half of ``object.__setattr__``.
+    An instance of it can be filled with plain attribute stores (the interpreter's fastest
+    way into a slot), then turned into a ``cls`` by assigning ``__class__``. It derives from
+    the same base as ``cls``, which CPython requires of that assignment; the assignment is
+    tried once here, so a class it cannot serve fails at import, not on the first message.
     """
-    return tuple(cls.__dict__[name].__set__ for name in names)
+    slots = cls.__dict__.get("__slots__")
+    base = cls.__base__
+    if slots is None or base is None:
+        raise TypeError(f"{cls.__qualname__} declares no __slots__: it is not a wrapper class")
+    builder: type[Any] = type(
+        f"{cls.__name__}Build",
+        (base,),
+        {"__slots__": slots, "__module__": cls.__module__, "__qualname__": f"{cls.__qualname__}Build"},
+    )
+    probe = object.__new__(builder)
+    probe.__class__ = cls
+    return builder
+
+
+def adopt(cls: type[_T], built: object) -> _T:
+    """``built`` (a filled build-class instance) copied into a new ``cls``.
+
+    For a subclass of a generated wrapper whose layout differs (a subclass that has a
+    ``__dict__`` or slots of its own), where ``__class__`` assignment is refused.
+    """
+    made = object.__new__(cls)
+    names: tuple[str, ...] = type(built).__dict__["__slots__"]
+    for name in names:
+        object.__setattr__(made, name, getattr(built, name))
+    return made

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import builtins as _builtins
 import dataclasses
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
-from ctrader_typed._dataclass import slot_setters, wrapper_dataclass
+from ctrader_typed._dataclass import adopt, build_class, wrapper_dataclass
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as _OpenApiCommonMessages_pb2
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _OpenApiModelMessages_pb2
@@ -176,6 +176,11 @@ __all__ = [
 _new = object.__new__
 _set = object.__setattr__
 
+# ``_from_proto`` fills an instance of the wrapper's build class (``_X_BUILD``: the same slots,
+# no frozen __setattr__, so each field is one plain slot store), then assigns the wrapper's class
+# (``ctrader_typed._dataclass.build_class``). A singular scalar or enum reads as its default when
+# absent, so presence (``"name" in m``) is asked only of a value equal to that default.
+
 
 def _text(value: str | bytes) -> str:
     """A parsed string field as text: proto2 hands out invalid UTF-8 as bytes; decode it with U+FFFD."""
@@ -269,11 +274,19 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoMessage, owned: bool) -> Self:
-        o = _new(cls)
-        [set_payload_type, set_payload, set_client_msg_id] = _ProtoMessage_SLOTS
-        set_payload_type(o, m.payloadType)
-        set_payload(o, (m.payload if "payload" in m else None))
-        set_client_msg_id(o, (_text(m.clientMsgId) if "clientMsgId" in m else None))
+        b: Any = _new(_ProtoMessage_BUILD)
+        b.payload_type = m.payloadType
+        b.payload = v_payload if (v_payload := m.payload) or "payload" in m else None
+        b.client_msg_id = (
+            (v_client_msg_id if v_client_msg_id.__class__ is str else _text(v_client_msg_id))
+            if (v_client_msg_id := m.clientMsgId) or "clientMsgId" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoMessage:
@@ -284,9 +297,7 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ProtoMessage_SLOTS = slot_setters(ProtoMessage, "payload_type", "payload", "client_msg_id")
+_ProtoMessage_BUILD = build_class(ProtoMessage)
 
 
 @wrapper_dataclass
@@ -325,13 +336,23 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes], Uns
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_error_code, set_description, set_maintenance_end_timestamp] = _CommonErrorRes_SLOTS
-        set_error_code(o, _text(m.errorCode))
-        set_description(o, (_text(m.description) if "description" in m else None))
-        set_maintenance_end_timestamp(
-            o, (m.maintenanceEndTimestamp if "maintenanceEndTimestamp" in m else None)
+        b: Any = _new(_CommonErrorRes_BUILD)
+        b.error_code = v_error_code if (v_error_code := m.errorCode).__class__ is str else _text(v_error_code)
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
         )
+        b.maintenance_end_timestamp = (
+            v_maintenance_end_timestamp
+            if (v_maintenance_end_timestamp := m.maintenanceEndTimestamp) or "maintenanceEndTimestamp" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoErrorRes:
@@ -342,9 +363,7 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes], Uns
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_CommonErrorRes_SLOTS = slot_setters(CommonErrorRes, "error_code", "description", "maintenance_end_timestamp")
+_CommonErrorRes_BUILD = build_class(CommonErrorRes)
 
 
 @wrapper_dataclass
@@ -366,8 +385,7 @@ class HeartbeatEvent(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoHeartbeatEvent
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent, owned: bool) -> Self:
-        o = _new(cls)
-        return o
+        return _new(cls)
 
     def to_proto(self) -> _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent:
         return _OpenApiCommonMessages_pb2.ProtoHeartbeatEvent()
@@ -411,12 +429,20 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAsset, owned: bool) -> Self:
-        o = _new(cls)
-        [set_asset_id, set_name, set_display_name, set_digits] = _Asset_SLOTS
-        set_asset_id(o, m.assetId)
-        set_name(o, _text(m.name))
-        set_display_name(o, (_text(m.displayName) if "displayName" in m else None))
-        set_digits(o, (m.digits if "digits" in m else None))
+        b: Any = _new(_Asset_BUILD)
+        b.asset_id = m.assetId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.display_name = (
+            (v_display_name if v_display_name.__class__ is str else _text(v_display_name))
+            if (v_display_name := m.displayName) or "displayName" in m
+            else None
+        )
+        b.digits = v_digits if (v_digits := m.digits) or "digits" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAAsset:
@@ -428,9 +454,7 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Asset_SLOTS = slot_setters(Asset, "asset_id", "name", "display_name", "digits")
+_Asset_BUILD = build_class(Asset)
 
 
 @wrapper_dataclass
@@ -677,117 +701,144 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbol, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_symbol_id,
-            set_digits,
-            set_pip_position,
-            set_enable_short_selling,
-            set_guaranteed_stop_loss,
-            set_swap_rollover_3_days,
-            set_swap_long,
-            set_swap_short,
-            set_max_volume,
-            set_min_volume,
-            set_step_volume,
-            set_max_exposure,
-            set_schedule,
-            set_commission,
-            set_commission_type,
-            set_sl_distance,
-            set_tp_distance,
-            set_gsl_distance,
-            set_gsl_charge,
-            set_distance_set_in,
-            set_min_commission,
-            set_min_commission_type,
-            set_min_commission_asset,
-            set_rollover_commission,
-            set_skip_rollover_days,
-            set_schedule_time_zone,
-            set_trading_mode,
-            set_rollover_commission_3_days,
-            set_swap_calculation_type,
-            set_lot_size,
-            set_precise_trading_commission_rate,
-            set_precise_min_commission,
-            set_holiday,
-            set_pnl_conversion_fee_rate,
-            set_leverage_id,
-            set_swap_period,
-            set_swap_time,
-            set_skip_swap_periods,
-            set_charge_swap_at_weekends,
-            set_measurement_units,
-        ] = _Symbol_SLOTS
-        set_symbol_id(o, m.symbolId)
-        set_digits(o, m.digits)
-        set_pip_position(o, m.pipPosition)
-        set_enable_short_selling(o, (m.enableShortSelling if "enableShortSelling" in m else None))
-        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_swap_rollover_3_days(
-            o, (_DayOfWeek_BY_VALUE[m.swapRollover3Days] if "swapRollover3Days" in m else None)
+        b: Any = _new(_Symbol_BUILD)
+        b.symbol_id = m.symbolId
+        b.digits = m.digits
+        b.pip_position = m.pipPosition
+        b.enable_short_selling = (
+            v_enable_short_selling
+            if (v_enable_short_selling := m.enableShortSelling) or "enableShortSelling" in m
+            else None
         )
-        set_swap_long(o, (m.swapLong if "swapLong" in m else None))
-        set_swap_short(o, (m.swapShort if "swapShort" in m else None))
-        set_max_volume(o, (m.maxVolume if "maxVolume" in m else None))
-        set_min_volume(o, (m.minVolume if "minVolume" in m else None))
-        set_step_volume(o, (m.stepVolume if "stepVolume" in m else None))
-        set_max_exposure(o, (m.maxExposure if "maxExposure" in m else None))
-        set_schedule(
-            o,
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.swap_rollover_3_days = (
+            _DayOfWeek_BY_VALUE[v_swap_rollover_3_days]
+            if (v_swap_rollover_3_days := m.swapRollover3Days) != 1 or "swapRollover3Days" in m
+            else None
+        )
+        b.swap_long = v_swap_long if (v_swap_long := m.swapLong) or "swapLong" in m else None
+        b.swap_short = v_swap_short if (v_swap_short := m.swapShort) or "swapShort" in m else None
+        b.max_volume = v_max_volume if (v_max_volume := m.maxVolume) or "maxVolume" in m else None
+        b.min_volume = v_min_volume if (v_min_volume := m.minVolume) or "minVolume" in m else None
+        b.step_volume = v_step_volume if (v_step_volume := m.stepVolume) or "stepVolume" in m else None
+        b.max_exposure = v_max_exposure if (v_max_exposure := m.maxExposure) or "maxExposure" in m else None
+        b.schedule = (
+            (_Pending(r_schedule, Interval._from_proto) if (r_schedule := m.schedule) else ())
+            if owned
+            else tuple([Interval._from_proto(x, False) for x in m.schedule])
+        )
+        b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
+        b.commission_type = (
+            _CommissionType_BY_VALUE[v_commission_type]
+            if (v_commission_type := m.commissionType) != 1 or "commissionType" in m
+            else None
+        )
+        b.sl_distance = v_sl_distance if (v_sl_distance := m.slDistance) or "slDistance" in m else None
+        b.tp_distance = v_tp_distance if (v_tp_distance := m.tpDistance) or "tpDistance" in m else None
+        b.gsl_distance = v_gsl_distance if (v_gsl_distance := m.gslDistance) or "gslDistance" in m else None
+        b.gsl_charge = v_gsl_charge if (v_gsl_charge := m.gslCharge) or "gslCharge" in m else None
+        b.distance_set_in = (
+            _SymbolDistanceType_BY_VALUE[v_distance_set_in]
+            if (v_distance_set_in := m.distanceSetIn) != 1 or "distanceSetIn" in m
+            else None
+        )
+        b.min_commission = (
+            v_min_commission if (v_min_commission := m.minCommission) or "minCommission" in m else None
+        )
+        b.min_commission_type = (
+            _MinCommissionType_BY_VALUE[v_min_commission_type]
+            if (v_min_commission_type := m.minCommissionType) != 1 or "minCommissionType" in m
+            else None
+        )
+        b.min_commission_asset = (
             (
-                (_Pending(r_schedule, Interval._from_proto) if (r_schedule := m.schedule) else ())
-                if owned
-                else tuple(Interval._from_proto(x, False) for x in m.schedule)
-            ),
+                v_min_commission_asset
+                if v_min_commission_asset.__class__ is str
+                else _text(v_min_commission_asset)
+            )
+            if (v_min_commission_asset := m.minCommissionAsset) != "USD" or "minCommissionAsset" in m
+            else None
         )
-        set_commission(o, (m.commission if "commission" in m else None))
-        set_commission_type(
-            o, (_CommissionType_BY_VALUE[m.commissionType] if "commissionType" in m else None)
+        b.rollover_commission = (
+            v_rollover_commission
+            if (v_rollover_commission := m.rolloverCommission) or "rolloverCommission" in m
+            else None
         )
-        set_sl_distance(o, (m.slDistance if "slDistance" in m else None))
-        set_tp_distance(o, (m.tpDistance if "tpDistance" in m else None))
-        set_gsl_distance(o, (m.gslDistance if "gslDistance" in m else None))
-        set_gsl_charge(o, (m.gslCharge if "gslCharge" in m else None))
-        set_distance_set_in(
-            o, (_SymbolDistanceType_BY_VALUE[m.distanceSetIn] if "distanceSetIn" in m else None)
+        b.skip_rollover_days = (
+            v_skip_rollover_days
+            if (v_skip_rollover_days := m.skipRolloverDays) or "skipRolloverDays" in m
+            else None
         )
-        set_min_commission(o, (m.minCommission if "minCommission" in m else None))
-        set_min_commission_type(
-            o, (_MinCommissionType_BY_VALUE[m.minCommissionType] if "minCommissionType" in m else None)
+        b.schedule_time_zone = (
+            (v_schedule_time_zone if v_schedule_time_zone.__class__ is str else _text(v_schedule_time_zone))
+            if (v_schedule_time_zone := m.scheduleTimeZone) or "scheduleTimeZone" in m
+            else None
         )
-        set_min_commission_asset(o, (_text(m.minCommissionAsset) if "minCommissionAsset" in m else None))
-        set_rollover_commission(o, (m.rolloverCommission if "rolloverCommission" in m else None))
-        set_skip_rollover_days(o, (m.skipRolloverDays if "skipRolloverDays" in m else None))
-        set_schedule_time_zone(o, (_text(m.scheduleTimeZone) if "scheduleTimeZone" in m else None))
-        set_trading_mode(o, (_TradingMode_BY_VALUE[m.tradingMode] if "tradingMode" in m else None))
-        set_rollover_commission_3_days(
-            o, (_DayOfWeek_BY_VALUE[m.rolloverCommission3Days] if "rolloverCommission3Days" in m else None)
+        b.trading_mode = (
+            _TradingMode_BY_VALUE[v_trading_mode]
+            if (v_trading_mode := m.tradingMode) or "tradingMode" in m
+            else None
         )
-        set_swap_calculation_type(
-            o, (_SwapCalculationType_BY_VALUE[m.swapCalculationType] if "swapCalculationType" in m else None)
+        b.rollover_commission_3_days = (
+            _DayOfWeek_BY_VALUE[v_rollover_commission_3_days]
+            if (v_rollover_commission_3_days := m.rolloverCommission3Days) != 1
+            or "rolloverCommission3Days" in m
+            else None
         )
-        set_lot_size(o, (m.lotSize if "lotSize" in m else None))
-        set_precise_trading_commission_rate(
-            o, (m.preciseTradingCommissionRate if "preciseTradingCommissionRate" in m else None)
+        b.swap_calculation_type = (
+            _SwapCalculationType_BY_VALUE[v_swap_calculation_type]
+            if (v_swap_calculation_type := m.swapCalculationType) or "swapCalculationType" in m
+            else None
         )
-        set_precise_min_commission(o, (m.preciseMinCommission if "preciseMinCommission" in m else None))
-        set_holiday(
-            o,
-            (
-                (_Pending(r_holiday, Holiday._from_proto) if (r_holiday := m.holiday) else ())
-                if owned
-                else tuple(Holiday._from_proto(x, False) for x in m.holiday)
-            ),
+        b.lot_size = v_lot_size if (v_lot_size := m.lotSize) or "lotSize" in m else None
+        b.precise_trading_commission_rate = (
+            v_precise_trading_commission_rate
+            if (v_precise_trading_commission_rate := m.preciseTradingCommissionRate)
+            or "preciseTradingCommissionRate" in m
+            else None
         )
-        set_pnl_conversion_fee_rate(o, (m.pnlConversionFeeRate if "pnlConversionFeeRate" in m else None))
-        set_leverage_id(o, (m.leverageId if "leverageId" in m else None))
-        set_swap_period(o, (m.swapPeriod if "swapPeriod" in m else None))
-        set_swap_time(o, (m.swapTime if "swapTime" in m else None))
-        set_skip_swap_periods(o, (m.skipSWAPPeriods if "skipSWAPPeriods" in m else None))
-        set_charge_swap_at_weekends(o, (m.chargeSwapAtWeekends if "chargeSwapAtWeekends" in m else None))
-        set_measurement_units(o, (_text(m.measurementUnits) if "measurementUnits" in m else None))
+        b.precise_min_commission = (
+            v_precise_min_commission
+            if (v_precise_min_commission := m.preciseMinCommission) or "preciseMinCommission" in m
+            else None
+        )
+        b.holiday = (
+            (_Pending(r_holiday, Holiday._from_proto) if (r_holiday := m.holiday) else ())
+            if owned
+            else tuple([Holiday._from_proto(x, False) for x in m.holiday])
+        )
+        b.pnl_conversion_fee_rate = (
+            v_pnl_conversion_fee_rate
+            if (v_pnl_conversion_fee_rate := m.pnlConversionFeeRate) or "pnlConversionFeeRate" in m
+            else None
+        )
+        b.leverage_id = v_leverage_id if (v_leverage_id := m.leverageId) or "leverageId" in m else None
+        b.swap_period = v_swap_period if (v_swap_period := m.swapPeriod) or "swapPeriod" in m else None
+        b.swap_time = v_swap_time if (v_swap_time := m.swapTime) or "swapTime" in m else None
+        b.skip_swap_periods = (
+            v_skip_swap_periods
+            if (v_skip_swap_periods := m.skipSWAPPeriods) or "skipSWAPPeriods" in m
+            else None
+        )
+        b.charge_swap_at_weekends = (
+            v_charge_swap_at_weekends
+            if (v_charge_swap_at_weekends := m.chargeSwapAtWeekends) or "chargeSwapAtWeekends" in m
+            else None
+        )
+        b.measurement_units = (
+            (v_measurement_units if v_measurement_units.__class__ is str else _text(v_measurement_units))
+            if (v_measurement_units := m.measurementUnits) or "measurementUnits" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbol:
@@ -863,51 +914,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Symbol_SLOTS = slot_setters(
-    Symbol,
-    "symbol_id",
-    "digits",
-    "pip_position",
-    "enable_short_selling",
-    "guaranteed_stop_loss",
-    "swap_rollover_3_days",
-    "swap_long",
-    "swap_short",
-    "max_volume",
-    "min_volume",
-    "step_volume",
-    "max_exposure",
-    "schedule",
-    "commission",
-    "commission_type",
-    "sl_distance",
-    "tp_distance",
-    "gsl_distance",
-    "gsl_charge",
-    "distance_set_in",
-    "min_commission",
-    "min_commission_type",
-    "min_commission_asset",
-    "rollover_commission",
-    "skip_rollover_days",
-    "schedule_time_zone",
-    "trading_mode",
-    "rollover_commission_3_days",
-    "swap_calculation_type",
-    "lot_size",
-    "precise_trading_commission_rate",
-    "precise_min_commission",
-    "holiday",
-    "pnl_conversion_fee_rate",
-    "leverage_id",
-    "swap_period",
-    "swap_time",
-    "skip_swap_periods",
-    "charge_swap_at_weekends",
-    "measurement_units",
-)
+_Symbol_BUILD = build_class(Symbol)
 _install_lazy(Symbol, "schedule", "holiday")
 
 
@@ -970,25 +977,38 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOALightSymbol, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_symbol_id,
-            set_symbol_name,
-            set_enabled,
-            set_base_asset_id,
-            set_quote_asset_id,
-            set_symbol_category_id,
-            set_description,
-            set_sorting_number,
-        ] = _LightSymbol_SLOTS
-        set_symbol_id(o, m.symbolId)
-        set_symbol_name(o, (_text(m.symbolName) if "symbolName" in m else None))
-        set_enabled(o, (m.enabled if "enabled" in m else None))
-        set_base_asset_id(o, (m.baseAssetId if "baseAssetId" in m else None))
-        set_quote_asset_id(o, (m.quoteAssetId if "quoteAssetId" in m else None))
-        set_symbol_category_id(o, (m.symbolCategoryId if "symbolCategoryId" in m else None))
-        set_description(o, (_text(m.description) if "description" in m else None))
-        set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
+        b: Any = _new(_LightSymbol_BUILD)
+        b.symbol_id = m.symbolId
+        b.symbol_name = (
+            (v_symbol_name if v_symbol_name.__class__ is str else _text(v_symbol_name))
+            if (v_symbol_name := m.symbolName) or "symbolName" in m
+            else None
+        )
+        b.enabled = v_enabled if (v_enabled := m.enabled) or "enabled" in m else None
+        b.base_asset_id = (
+            v_base_asset_id if (v_base_asset_id := m.baseAssetId) or "baseAssetId" in m else None
+        )
+        b.quote_asset_id = (
+            v_quote_asset_id if (v_quote_asset_id := m.quoteAssetId) or "quoteAssetId" in m else None
+        )
+        b.symbol_category_id = (
+            v_symbol_category_id
+            if (v_symbol_category_id := m.symbolCategoryId) or "symbolCategoryId" in m
+            else None
+        )
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        b.sorting_number = (
+            v_sorting_number if (v_sorting_number := m.sortingNumber) or "sortingNumber" in m else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOALightSymbol:
@@ -1004,19 +1024,7 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_LightSymbol_SLOTS = slot_setters(
-    LightSymbol,
-    "symbol_id",
-    "symbol_name",
-    "enabled",
-    "base_asset_id",
-    "quote_asset_id",
-    "symbol_category_id",
-    "description",
-    "sorting_number",
-)
+_LightSymbol_BUILD = build_class(LightSymbol)
 
 
 @wrapper_dataclass
@@ -1057,12 +1065,20 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol, owned: bool) -> Self:
-        o = _new(cls)
-        [set_symbol_id, set_name, set_utc_last_update_timestamp, set_description] = _ArchivedSymbol_SLOTS
-        set_symbol_id(o, m.symbolId)
-        set_name(o, _text(m.name))
-        set_utc_last_update_timestamp(o, m.utcLastUpdateTimestamp)
-        set_description(o, (_text(m.description) if "description" in m else None))
+        b: Any = _new(_ArchivedSymbol_BUILD)
+        b.symbol_id = m.symbolId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.utc_last_update_timestamp = m.utcLastUpdateTimestamp
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol:
@@ -1074,11 +1090,7 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ArchivedSymbol_SLOTS = slot_setters(
-    ArchivedSymbol, "symbol_id", "name", "utc_last_update_timestamp", "description"
-)
+_ArchivedSymbol_BUILD = build_class(ArchivedSymbol)
 
 
 @wrapper_dataclass
@@ -1119,12 +1131,18 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbolCategory, owned: bool) -> Self:
-        o = _new(cls)
-        [set_id, set_asset_class_id, set_name, set_sorting_number] = _SymbolCategory_SLOTS
-        set_id(o, m.id)
-        set_asset_class_id(o, m.assetClassId)
-        set_name(o, _text(m.name))
-        set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
+        b: Any = _new(_SymbolCategory_BUILD)
+        b.id = m.id
+        b.asset_class_id = m.assetClassId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.sorting_number = (
+            v_sorting_number if (v_sorting_number := m.sortingNumber) or "sortingNumber" in m else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOASymbolCategory:
@@ -1136,9 +1154,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolCategory_SLOTS = slot_setters(SymbolCategory, "id", "asset_class_id", "name", "sorting_number")
+_SymbolCategory_BUILD = build_class(SymbolCategory)
 
 
 @wrapper_dataclass
@@ -1170,10 +1186,14 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAInterval, owned: bool) -> Self:
-        o = _new(cls)
-        [set_start_second, set_end_second] = _Interval_SLOTS
-        set_start_second(o, m.startSecond)
-        set_end_second(o, m.endSecond)
+        b: Any = _new(_Interval_BUILD)
+        b.start_second = m.startSecond
+        b.end_second = m.endSecond
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAInterval:
@@ -1183,9 +1203,7 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Interval_SLOTS = slot_setters(Interval, "start_second", "end_second")
+_Interval_BUILD = build_class(Interval)
 
 
 @wrapper_dataclass
@@ -1330,69 +1348,80 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrader, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_balance,
-            set_balance_version,
-            set_manager_bonus,
-            set_ib_bonus,
-            set_non_withdrawable_bonus,
-            set_access_rights,
-            set_deposit_asset_id,
-            set_swap_free,
-            set_leverage_in_cents,
-            set_total_margin_calculation_type,
-            set_max_leverage,
-            set_french_risk,
-            set_trader_login,
-            set_account_type,
-            set_broker_name,
-            set_registration_timestamp,
-            set_is_limited_risk,
-            set_limited_risk_margin_calculation_strategy,
-            set_money_digits,
-            set_fair_stop_out,
-            set_stop_out_strategy,
-        ] = _Trader_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_balance(o, m.balance)
-        set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
-        set_manager_bonus(o, (m.managerBonus if "managerBonus" in m else None))
-        set_ib_bonus(o, (m.ibBonus if "ibBonus" in m else None))
-        set_non_withdrawable_bonus(o, (m.nonWithdrawableBonus if "nonWithdrawableBonus" in m else None))
-        set_access_rights(o, (_AccessRights_BY_VALUE[m.accessRights] if "accessRights" in m else None))
-        set_deposit_asset_id(o, m.depositAssetId)
-        set_swap_free(o, (m.swapFree if "swapFree" in m else None))
-        set_leverage_in_cents(o, (m.leverageInCents if "leverageInCents" in m else None))
-        set_total_margin_calculation_type(
-            o,
-            (
-                _TotalMarginCalculationType_BY_VALUE[m.totalMarginCalculationType]
-                if "totalMarginCalculationType" in m
-                else None
-            ),
+        b: Any = _new(_Trader_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.balance = m.balance
+        b.balance_version = (
+            v_balance_version if (v_balance_version := m.balanceVersion) or "balanceVersion" in m else None
         )
-        set_max_leverage(o, (m.maxLeverage if "maxLeverage" in m else None))
-        set_french_risk(o, (m.frenchRisk if "frenchRisk" in m else None))
-        set_trader_login(o, (m.traderLogin if "traderLogin" in m else None))
-        set_account_type(o, (_AccountType_BY_VALUE[m.accountType] if "accountType" in m else None))
-        set_broker_name(o, (_text(m.brokerName) if "brokerName" in m else None))
-        set_registration_timestamp(o, (m.registrationTimestamp if "registrationTimestamp" in m else None))
-        set_is_limited_risk(o, (m.isLimitedRisk if "isLimitedRisk" in m else None))
-        set_limited_risk_margin_calculation_strategy(
-            o,
-            (
-                _LimitedRiskMarginCalculationStrategy_BY_VALUE[m.limitedRiskMarginCalculationStrategy]
-                if "limitedRiskMarginCalculationStrategy" in m
-                else None
-            ),
+        b.manager_bonus = (
+            v_manager_bonus if (v_manager_bonus := m.managerBonus) or "managerBonus" in m else None
         )
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
-        set_fair_stop_out(o, (m.fairStopOut if "fairStopOut" in m else None))
-        set_stop_out_strategy(
-            o, (_StopOutStrategy_BY_VALUE[m.stopOutStrategy] if "stopOutStrategy" in m else None)
+        b.ib_bonus = v_ib_bonus if (v_ib_bonus := m.ibBonus) or "ibBonus" in m else None
+        b.non_withdrawable_bonus = (
+            v_non_withdrawable_bonus
+            if (v_non_withdrawable_bonus := m.nonWithdrawableBonus) or "nonWithdrawableBonus" in m
+            else None
         )
+        b.access_rights = (
+            _AccessRights_BY_VALUE[v_access_rights]
+            if (v_access_rights := m.accessRights) or "accessRights" in m
+            else None
+        )
+        b.deposit_asset_id = m.depositAssetId
+        b.swap_free = v_swap_free if (v_swap_free := m.swapFree) or "swapFree" in m else None
+        b.leverage_in_cents = (
+            v_leverage_in_cents
+            if (v_leverage_in_cents := m.leverageInCents) or "leverageInCents" in m
+            else None
+        )
+        b.total_margin_calculation_type = (
+            _TotalMarginCalculationType_BY_VALUE[v_total_margin_calculation_type]
+            if (v_total_margin_calculation_type := m.totalMarginCalculationType)
+            or "totalMarginCalculationType" in m
+            else None
+        )
+        b.max_leverage = v_max_leverage if (v_max_leverage := m.maxLeverage) or "maxLeverage" in m else None
+        b.french_risk = v_french_risk if (v_french_risk := m.frenchRisk) or "frenchRisk" in m else None
+        b.trader_login = v_trader_login if (v_trader_login := m.traderLogin) or "traderLogin" in m else None
+        b.account_type = (
+            _AccountType_BY_VALUE[v_account_type]
+            if (v_account_type := m.accountType) or "accountType" in m
+            else None
+        )
+        b.broker_name = (
+            (v_broker_name if v_broker_name.__class__ is str else _text(v_broker_name))
+            if (v_broker_name := m.brokerName) or "brokerName" in m
+            else None
+        )
+        b.registration_timestamp = (
+            v_registration_timestamp
+            if (v_registration_timestamp := m.registrationTimestamp) or "registrationTimestamp" in m
+            else None
+        )
+        b.is_limited_risk = (
+            v_is_limited_risk if (v_is_limited_risk := m.isLimitedRisk) or "isLimitedRisk" in m else None
+        )
+        b.limited_risk_margin_calculation_strategy = (
+            _LimitedRiskMarginCalculationStrategy_BY_VALUE[v_limited_risk_margin_calculation_strategy]
+            if (v_limited_risk_margin_calculation_strategy := m.limitedRiskMarginCalculationStrategy)
+            or "limitedRiskMarginCalculationStrategy" in m
+            else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        b.fair_stop_out = (
+            v_fair_stop_out if (v_fair_stop_out := m.fairStopOut) or "fairStopOut" in m else None
+        )
+        b.stop_out_strategy = (
+            _StopOutStrategy_BY_VALUE[v_stop_out_strategy]
+            if (v_stop_out_strategy := m.stopOutStrategy) or "stopOutStrategy" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATrader:
@@ -1446,33 +1475,7 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Trader_SLOTS = slot_setters(
-    Trader,
-    "ctid_trader_account_id",
-    "balance",
-    "balance_version",
-    "manager_bonus",
-    "ib_bonus",
-    "non_withdrawable_bonus",
-    "access_rights",
-    "deposit_asset_id",
-    "swap_free",
-    "leverage_in_cents",
-    "total_margin_calculation_type",
-    "max_leverage",
-    "french_risk",
-    "trader_login",
-    "account_type",
-    "broker_name",
-    "registration_timestamp",
-    "is_limited_risk",
-    "limited_risk_margin_calculation_strategy",
-    "money_digits",
-    "fair_stop_out",
-    "stop_out_strategy",
-)
+_Trader_BUILD = build_class(Trader)
 
 
 @wrapper_dataclass
@@ -1576,46 +1579,48 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPosition, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_position_id,
-            set_trade_data,
-            set_position_status,
-            set_swap,
-            set_price,
-            set_stop_loss,
-            set_take_profit,
-            set_utc_last_update_timestamp,
-            set_commission,
-            set_margin_rate,
-            set_mirroring_commission,
-            set_guaranteed_stop_loss,
-            set_used_margin,
-            set_stop_loss_trigger_method,
-            set_money_digits,
-            set_trailing_stop_loss,
-        ] = _Position_SLOTS
-        set_position_id(o, m.positionId)
-        set_trade_data(o, TradeData._from_proto(m.tradeData, owned))
-        set_position_status(o, _PositionStatus_BY_VALUE[m.positionStatus])
-        set_swap(o, m.swap)
-        set_price(o, (m.price if "price" in m else None))
-        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
-        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_utc_last_update_timestamp(
-            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
+        b: Any = _new(_Position_BUILD)
+        b.position_id = m.positionId
+        b.trade_data = TradeData._from_proto(m.tradeData, owned)
+        b.position_status = _PositionStatus_BY_VALUE[m.positionStatus]
+        b.swap = m.swap
+        b.price = v_price if (v_price := m.price) or "price" in m else None
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
         )
-        set_commission(o, (m.commission if "commission" in m else None))
-        set_margin_rate(o, (m.marginRate if "marginRate" in m else None))
-        set_mirroring_commission(o, (m.mirroringCommission if "mirroringCommission" in m else None))
-        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_used_margin(o, (m.usedMargin if "usedMargin" in m else None))
-        set_stop_loss_trigger_method(
-            o,
-            (_OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod] if "stopLossTriggerMethod" in m else None),
+        b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
+        b.margin_rate = v_margin_rate if (v_margin_rate := m.marginRate) or "marginRate" in m else None
+        b.mirroring_commission = (
+            v_mirroring_commission
+            if (v_mirroring_commission := m.mirroringCommission) or "mirroringCommission" in m
+            else None
         )
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
-        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.used_margin = v_used_margin if (v_used_margin := m.usedMargin) or "usedMargin" in m else None
+        b.stop_loss_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_loss_trigger_method]
+            if (v_stop_loss_trigger_method := m.stopLossTriggerMethod) != 1 or "stopLossTriggerMethod" in m
+            else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAPosition:
@@ -1643,27 +1648,7 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Position_SLOTS = slot_setters(
-    Position,
-    "position_id",
-    "trade_data",
-    "position_status",
-    "swap",
-    "price",
-    "stop_loss",
-    "take_profit",
-    "utc_last_update_timestamp",
-    "commission",
-    "margin_rate",
-    "mirroring_commission",
-    "guaranteed_stop_loss",
-    "used_margin",
-    "stop_loss_trigger_method",
-    "money_digits",
-    "trailing_stop_loss",
-)
+_Position_BUILD = build_class(Position)
 
 
 @wrapper_dataclass
@@ -1729,27 +1714,41 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATradeData, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_symbol_id,
-            set_volume,
-            set_trade_side,
-            set_open_timestamp,
-            set_label,
-            set_guaranteed_stop_loss,
-            set_comment,
-            set_measurement_units,
-            set_close_timestamp,
-        ] = _TradeData_SLOTS
-        set_symbol_id(o, m.symbolId)
-        set_volume(o, m.volume)
-        set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
-        set_open_timestamp(o, (m.openTimestamp if "openTimestamp" in m else None))
-        set_label(o, (_text(m.label) if "label" in m else None))
-        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_comment(o, (_text(m.comment) if "comment" in m else None))
-        set_measurement_units(o, (_text(m.measurementUnits) if "measurementUnits" in m else None))
-        set_close_timestamp(o, (m.closeTimestamp if "closeTimestamp" in m else None))
+        b: Any = _new(_TradeData_BUILD)
+        b.symbol_id = m.symbolId
+        b.volume = m.volume
+        b.trade_side = _TradeSide_BY_VALUE[m.tradeSide]
+        b.open_timestamp = (
+            v_open_timestamp if (v_open_timestamp := m.openTimestamp) or "openTimestamp" in m else None
+        )
+        b.label = (
+            (v_label if v_label.__class__ is str else _text(v_label))
+            if (v_label := m.label) or "label" in m
+            else None
+        )
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.comment = (
+            (v_comment if v_comment.__class__ is str else _text(v_comment))
+            if (v_comment := m.comment) or "comment" in m
+            else None
+        )
+        b.measurement_units = (
+            (v_measurement_units if v_measurement_units.__class__ is str else _text(v_measurement_units))
+            if (v_measurement_units := m.measurementUnits) or "measurementUnits" in m
+            else None
+        )
+        b.close_timestamp = (
+            v_close_timestamp if (v_close_timestamp := m.closeTimestamp) or "closeTimestamp" in m else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATradeData:
@@ -1766,20 +1765,7 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_TradeData_SLOTS = slot_setters(
-    TradeData,
-    "symbol_id",
-    "volume",
-    "trade_side",
-    "open_timestamp",
-    "label",
-    "guaranteed_stop_loss",
-    "comment",
-    "measurement_units",
-    "close_timestamp",
-)
+_TradeData_BUILD = build_class(TradeData)
 
 
 @wrapper_dataclass
@@ -1922,59 +1908,81 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAOrder, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_order_id,
-            set_trade_data,
-            set_order_type,
-            set_order_status,
-            set_expiration_timestamp,
-            set_execution_price,
-            set_executed_volume,
-            set_utc_last_update_timestamp,
-            set_base_slippage_price,
-            set_slippage_in_points,
-            set_closing_order,
-            set_limit_price,
-            set_stop_price,
-            set_stop_loss,
-            set_take_profit,
-            set_client_order_id,
-            set_time_in_force,
-            set_position_id,
-            set_relative_stop_loss,
-            set_relative_take_profit,
-            set_is_stop_out,
-            set_trailing_stop_loss,
-            set_stop_trigger_method,
-        ] = _Order_SLOTS
-        set_order_id(o, m.orderId)
-        set_trade_data(o, TradeData._from_proto(m.tradeData, owned))
-        set_order_type(o, _OrderType_BY_VALUE[m.orderType])
-        set_order_status(o, _OrderStatus_BY_VALUE[m.orderStatus])
-        set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
-        set_execution_price(o, (m.executionPrice if "executionPrice" in m else None))
-        set_executed_volume(o, (m.executedVolume if "executedVolume" in m else None))
-        set_utc_last_update_timestamp(
-            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
+        b: Any = _new(_Order_BUILD)
+        b.order_id = m.orderId
+        b.trade_data = TradeData._from_proto(m.tradeData, owned)
+        b.order_type = _OrderType_BY_VALUE[m.orderType]
+        b.order_status = _OrderStatus_BY_VALUE[m.orderStatus]
+        b.expiration_timestamp = (
+            v_expiration_timestamp
+            if (v_expiration_timestamp := m.expirationTimestamp) or "expirationTimestamp" in m
+            else None
         )
-        set_base_slippage_price(o, (m.baseSlippagePrice if "baseSlippagePrice" in m else None))
-        set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
-        set_closing_order(o, (m.closingOrder if "closingOrder" in m else None))
-        set_limit_price(o, (m.limitPrice if "limitPrice" in m else None))
-        set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
-        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
-        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_client_order_id(o, (_text(m.clientOrderId) if "clientOrderId" in m else None))
-        set_time_in_force(o, (_TimeInForce_BY_VALUE[m.timeInForce] if "timeInForce" in m else None))
-        set_position_id(o, (m.positionId if "positionId" in m else None))
-        set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
-        set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
-        set_is_stop_out(o, (m.isStopOut if "isStopOut" in m else None))
-        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
-        set_stop_trigger_method(
-            o, (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if "stopTriggerMethod" in m else None)
+        b.execution_price = (
+            v_execution_price if (v_execution_price := m.executionPrice) or "executionPrice" in m else None
         )
+        b.executed_volume = (
+            v_executed_volume if (v_executed_volume := m.executedVolume) or "executedVolume" in m else None
+        )
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
+        )
+        b.base_slippage_price = (
+            v_base_slippage_price
+            if (v_base_slippage_price := m.baseSlippagePrice) or "baseSlippagePrice" in m
+            else None
+        )
+        b.slippage_in_points = (
+            v_slippage_in_points
+            if (v_slippage_in_points := m.slippageInPoints) or "slippageInPoints" in m
+            else None
+        )
+        b.closing_order = (
+            v_closing_order if (v_closing_order := m.closingOrder) or "closingOrder" in m else None
+        )
+        b.limit_price = v_limit_price if (v_limit_price := m.limitPrice) or "limitPrice" in m else None
+        b.stop_price = v_stop_price if (v_stop_price := m.stopPrice) or "stopPrice" in m else None
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.client_order_id = (
+            (v_client_order_id if v_client_order_id.__class__ is str else _text(v_client_order_id))
+            if (v_client_order_id := m.clientOrderId) or "clientOrderId" in m
+            else None
+        )
+        b.time_in_force = (
+            _TimeInForce_BY_VALUE[v_time_in_force]
+            if (v_time_in_force := m.timeInForce) != 3 or "timeInForce" in m
+            else None
+        )
+        b.position_id = v_position_id if (v_position_id := m.positionId) or "positionId" in m else None
+        b.relative_stop_loss = (
+            v_relative_stop_loss
+            if (v_relative_stop_loss := m.relativeStopLoss) or "relativeStopLoss" in m
+            else None
+        )
+        b.relative_take_profit = (
+            v_relative_take_profit
+            if (v_relative_take_profit := m.relativeTakeProfit) or "relativeTakeProfit" in m
+            else None
+        )
+        b.is_stop_out = v_is_stop_out if (v_is_stop_out := m.isStopOut) or "isStopOut" in m else None
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        b.stop_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_trigger_method]
+            if (v_stop_trigger_method := m.stopTriggerMethod) != 1 or "stopTriggerMethod" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAOrder:
@@ -2013,34 +2021,7 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Order_SLOTS = slot_setters(
-    Order,
-    "order_id",
-    "trade_data",
-    "order_type",
-    "order_status",
-    "expiration_timestamp",
-    "execution_price",
-    "executed_volume",
-    "utc_last_update_timestamp",
-    "base_slippage_price",
-    "slippage_in_points",
-    "closing_order",
-    "limit_price",
-    "stop_price",
-    "stop_loss",
-    "take_profit",
-    "client_order_id",
-    "time_in_force",
-    "position_id",
-    "relative_stop_loss",
-    "relative_take_profit",
-    "is_stop_out",
-    "trailing_stop_loss",
-    "stop_trigger_method",
-)
+_Order_BUILD = build_class(Order)
 
 
 @wrapper_dataclass
@@ -2112,29 +2093,30 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_operation_type,
-            set_bonus_history_id,
-            set_manager_bonus,
-            set_manager_delta,
-            set_ib_bonus,
-            set_ib_delta,
-            set_change_bonus_timestamp,
-            set_external_note,
-            set_introducing_broker_id,
-            set_money_digits,
-        ] = _BonusDepositWithdraw_SLOTS
-        set_operation_type(o, _ChangeBonusType_BY_VALUE[m.operationType])
-        set_bonus_history_id(o, m.bonusHistoryId)
-        set_manager_bonus(o, m.managerBonus)
-        set_manager_delta(o, m.managerDelta)
-        set_ib_bonus(o, m.ibBonus)
-        set_ib_delta(o, m.ibDelta)
-        set_change_bonus_timestamp(o, m.changeBonusTimestamp)
-        set_external_note(o, (_text(m.externalNote) if "externalNote" in m else None))
-        set_introducing_broker_id(o, (m.introducingBrokerId if "introducingBrokerId" in m else None))
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        b: Any = _new(_BonusDepositWithdraw_BUILD)
+        b.operation_type = _ChangeBonusType_BY_VALUE[m.operationType]
+        b.bonus_history_id = m.bonusHistoryId
+        b.manager_bonus = m.managerBonus
+        b.manager_delta = m.managerDelta
+        b.ib_bonus = m.ibBonus
+        b.ib_delta = m.ibDelta
+        b.change_bonus_timestamp = m.changeBonusTimestamp
+        b.external_note = (
+            (v_external_note if v_external_note.__class__ is str else _text(v_external_note))
+            if (v_external_note := m.externalNote) or "externalNote" in m
+            else None
+        )
+        b.introducing_broker_id = (
+            v_introducing_broker_id
+            if (v_introducing_broker_id := m.introducingBrokerId) or "introducingBrokerId" in m
+            else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw:
@@ -2152,21 +2134,7 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_BonusDepositWithdraw_SLOTS = slot_setters(
-    BonusDepositWithdraw,
-    "operation_type",
-    "bonus_history_id",
-    "manager_bonus",
-    "manager_delta",
-    "ib_bonus",
-    "ib_delta",
-    "change_bonus_timestamp",
-    "external_note",
-    "introducing_broker_id",
-    "money_digits",
-)
+_BonusDepositWithdraw_BUILD = build_class(BonusDepositWithdraw)
 
 
 @wrapper_dataclass
@@ -2233,27 +2201,27 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepositWithdraw, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_operation_type,
-            set_balance_history_id,
-            set_balance,
-            set_delta,
-            set_change_balance_timestamp,
-            set_external_note,
-            set_balance_version,
-            set_equity,
-            set_money_digits,
-        ] = _DepositWithdraw_SLOTS
-        set_operation_type(o, _ChangeBalanceType_BY_VALUE[m.operationType])
-        set_balance_history_id(o, m.balanceHistoryId)
-        set_balance(o, m.balance)
-        set_delta(o, m.delta)
-        set_change_balance_timestamp(o, m.changeBalanceTimestamp)
-        set_external_note(o, (_text(m.externalNote) if "externalNote" in m else None))
-        set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
-        set_equity(o, (m.equity if "equity" in m else None))
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        b: Any = _new(_DepositWithdraw_BUILD)
+        b.operation_type = _ChangeBalanceType_BY_VALUE[m.operationType]
+        b.balance_history_id = m.balanceHistoryId
+        b.balance = m.balance
+        b.delta = m.delta
+        b.change_balance_timestamp = m.changeBalanceTimestamp
+        b.external_note = (
+            (v_external_note if v_external_note.__class__ is str else _text(v_external_note))
+            if (v_external_note := m.externalNote) or "externalNote" in m
+            else None
+        )
+        b.balance_version = (
+            v_balance_version if (v_balance_version := m.balanceVersion) or "balanceVersion" in m else None
+        )
+        b.equity = v_equity if (v_equity := m.equity) or "equity" in m else None
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADepositWithdraw:
@@ -2270,20 +2238,7 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DepositWithdraw_SLOTS = slot_setters(
-    DepositWithdraw,
-    "operation_type",
-    "balance_history_id",
-    "balance",
-    "delta",
-    "change_balance_timestamp",
-    "external_note",
-    "balance_version",
-    "equity",
-    "money_digits",
-)
+_DepositWithdraw_BUILD = build_class(DepositWithdraw)
 
 
 @wrapper_dataclass
@@ -2390,54 +2345,43 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADeal, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_deal_id,
-            set_order_id,
-            set_position_id,
-            set_volume,
-            set_filled_volume,
-            set_symbol_id,
-            set_create_timestamp,
-            set_execution_timestamp,
-            set_utc_last_update_timestamp,
-            set_execution_price,
-            set_trade_side,
-            set_deal_status,
-            set_margin_rate,
-            set_commission,
-            set_base_to_usd_conversion_rate,
-            set_close_position_detail,
-            set_money_digits,
-        ] = _Deal_SLOTS
-        set_deal_id(o, m.dealId)
-        set_order_id(o, m.orderId)
-        set_position_id(o, m.positionId)
-        set_volume(o, m.volume)
-        set_filled_volume(o, m.filledVolume)
-        set_symbol_id(o, m.symbolId)
-        set_create_timestamp(o, m.createTimestamp)
-        set_execution_timestamp(o, m.executionTimestamp)
-        set_utc_last_update_timestamp(
-            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
+        b: Any = _new(_Deal_BUILD)
+        b.deal_id = m.dealId
+        b.order_id = m.orderId
+        b.position_id = m.positionId
+        b.volume = m.volume
+        b.filled_volume = m.filledVolume
+        b.symbol_id = m.symbolId
+        b.create_timestamp = m.createTimestamp
+        b.execution_timestamp = m.executionTimestamp
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
         )
-        set_execution_price(o, (m.executionPrice if "executionPrice" in m else None))
-        set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
-        set_deal_status(o, _DealStatus_BY_VALUE[m.dealStatus])
-        set_margin_rate(o, (m.marginRate if "marginRate" in m else None))
-        set_commission(o, (m.commission if "commission" in m else None))
-        set_base_to_usd_conversion_rate(
-            o, (m.baseToUsdConversionRate if "baseToUsdConversionRate" in m else None)
+        b.execution_price = (
+            v_execution_price if (v_execution_price := m.executionPrice) or "executionPrice" in m else None
         )
-        set_close_position_detail(
-            o,
-            (
-                ClosePositionDetail._from_proto(m.closePositionDetail, owned)
-                if "closePositionDetail" in m
-                else None
-            ),
+        b.trade_side = _TradeSide_BY_VALUE[m.tradeSide]
+        b.deal_status = _DealStatus_BY_VALUE[m.dealStatus]
+        b.margin_rate = v_margin_rate if (v_margin_rate := m.marginRate) or "marginRate" in m else None
+        b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
+        b.base_to_usd_conversion_rate = (
+            v_base_to_usd_conversion_rate
+            if (v_base_to_usd_conversion_rate := m.baseToUsdConversionRate) or "baseToUsdConversionRate" in m
+            else None
         )
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        b.close_position_detail = (
+            ClosePositionDetail._from_proto(m.closePositionDetail, owned)
+            if "closePositionDetail" in m
+            else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADeal:
@@ -2464,28 +2408,7 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Deal_SLOTS = slot_setters(
-    Deal,
-    "deal_id",
-    "order_id",
-    "position_id",
-    "volume",
-    "filled_volume",
-    "symbol_id",
-    "create_timestamp",
-    "execution_timestamp",
-    "utc_last_update_timestamp",
-    "execution_price",
-    "trade_side",
-    "deal_status",
-    "margin_rate",
-    "commission",
-    "base_to_usd_conversion_rate",
-    "close_position_detail",
-    "money_digits",
-)
+_Deal_BUILD = build_class(Deal)
 
 
 @wrapper_dataclass
@@ -2526,12 +2449,22 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADealOffset, owned: bool) -> Self:
-        o = _new(cls)
-        [set_deal_id, set_volume, set_execution_timestamp, set_execution_price] = _DealOffset_SLOTS
-        set_deal_id(o, m.dealId)
-        set_volume(o, m.volume)
-        set_execution_timestamp(o, (m.executionTimestamp if "executionTimestamp" in m else None))
-        set_execution_price(o, (m.executionPrice if "executionPrice" in m else None))
+        b: Any = _new(_DealOffset_BUILD)
+        b.deal_id = m.dealId
+        b.volume = m.volume
+        b.execution_timestamp = (
+            v_execution_timestamp
+            if (v_execution_timestamp := m.executionTimestamp) or "executionTimestamp" in m
+            else None
+        )
+        b.execution_price = (
+            v_execution_price if (v_execution_price := m.executionPrice) or "executionPrice" in m else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADealOffset:
@@ -2543,9 +2476,7 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealOffset_SLOTS = slot_setters(DealOffset, "deal_id", "volume", "execution_timestamp", "execution_price")
+_DealOffset_BUILD = build_class(DealOffset)
 
 
 @wrapper_dataclass
@@ -2618,31 +2549,35 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_entry_price,
-            set_gross_profit,
-            set_swap,
-            set_commission,
-            set_balance,
-            set_quote_to_deposit_conversion_rate,
-            set_closed_volume,
-            set_balance_version,
-            set_money_digits,
-            set_pnl_conversion_fee,
-        ] = _ClosePositionDetail_SLOTS
-        set_entry_price(o, m.entryPrice)
-        set_gross_profit(o, m.grossProfit)
-        set_swap(o, m.swap)
-        set_commission(o, m.commission)
-        set_balance(o, m.balance)
-        set_quote_to_deposit_conversion_rate(
-            o, (m.quoteToDepositConversionRate if "quoteToDepositConversionRate" in m else None)
+        b: Any = _new(_ClosePositionDetail_BUILD)
+        b.entry_price = m.entryPrice
+        b.gross_profit = m.grossProfit
+        b.swap = m.swap
+        b.commission = m.commission
+        b.balance = m.balance
+        b.quote_to_deposit_conversion_rate = (
+            v_quote_to_deposit_conversion_rate
+            if (v_quote_to_deposit_conversion_rate := m.quoteToDepositConversionRate)
+            or "quoteToDepositConversionRate" in m
+            else None
         )
-        set_closed_volume(o, (m.closedVolume if "closedVolume" in m else None))
-        set_balance_version(o, (m.balanceVersion if "balanceVersion" in m else None))
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
-        set_pnl_conversion_fee(o, (m.pnlConversionFee if "pnlConversionFee" in m else None))
+        b.closed_volume = (
+            v_closed_volume if (v_closed_volume := m.closedVolume) or "closedVolume" in m else None
+        )
+        b.balance_version = (
+            v_balance_version if (v_balance_version := m.balanceVersion) or "balanceVersion" in m else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        b.pnl_conversion_fee = (
+            v_pnl_conversion_fee
+            if (v_pnl_conversion_fee := m.pnlConversionFee) or "pnlConversionFee" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail:
@@ -2660,21 +2595,7 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ClosePositionDetail_SLOTS = slot_setters(
-    ClosePositionDetail,
-    "entry_price",
-    "gross_profit",
-    "swap",
-    "commission",
-    "balance",
-    "quote_to_deposit_conversion_rate",
-    "closed_volume",
-    "balance_version",
-    "money_digits",
-    "pnl_conversion_fee",
-)
+_ClosePositionDetail_BUILD = build_class(ClosePositionDetail)
 
 
 @wrapper_dataclass
@@ -2733,23 +2654,25 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrendbar, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_volume,
-            set_period,
-            set_low,
-            set_delta_open,
-            set_delta_close,
-            set_delta_high,
-            set_utc_timestamp_in_minutes,
-        ] = _Trendbar_SLOTS
-        set_volume(o, m.volume)
-        set_period(o, (_TrendbarPeriod_BY_VALUE[m.period] if "period" in m else None))
-        set_low(o, (m.low if "low" in m else None))
-        set_delta_open(o, (m.deltaOpen if "deltaOpen" in m else None))
-        set_delta_close(o, (m.deltaClose if "deltaClose" in m else None))
-        set_delta_high(o, (m.deltaHigh if "deltaHigh" in m else None))
-        set_utc_timestamp_in_minutes(o, (m.utcTimestampInMinutes if "utcTimestampInMinutes" in m else None))
+        b: Any = _new(_Trendbar_BUILD)
+        b.volume = m.volume
+        b.period = (
+            _TrendbarPeriod_BY_VALUE[v_period] if (v_period := m.period) != 1 or "period" in m else None
+        )
+        b.low = v_low if (v_low := m.low) or "low" in m else None
+        b.delta_open = v_delta_open if (v_delta_open := m.deltaOpen) or "deltaOpen" in m else None
+        b.delta_close = v_delta_close if (v_delta_close := m.deltaClose) or "deltaClose" in m else None
+        b.delta_high = v_delta_high if (v_delta_high := m.deltaHigh) or "deltaHigh" in m else None
+        b.utc_timestamp_in_minutes = (
+            v_utc_timestamp_in_minutes
+            if (v_utc_timestamp_in_minutes := m.utcTimestampInMinutes) or "utcTimestampInMinutes" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATrendbar:
@@ -2768,11 +2691,7 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Trendbar_SLOTS = slot_setters(
-    Trendbar, "volume", "period", "low", "delta_open", "delta_close", "delta_high", "utc_timestamp_in_minutes"
-)
+_Trendbar_BUILD = build_class(Trendbar)
 
 
 @wrapper_dataclass
@@ -2809,11 +2728,15 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAExpectedMargin, owned: bool) -> Self:
-        o = _new(cls)
-        [set_volume, set_buy_margin, set_sell_margin] = _ExpectedMargin_SLOTS
-        set_volume(o, m.volume)
-        set_buy_margin(o, m.buyMargin)
-        set_sell_margin(o, m.sellMargin)
+        b: Any = _new(_ExpectedMargin_BUILD)
+        b.volume = m.volume
+        b.buy_margin = m.buyMargin
+        b.sell_margin = m.sellMargin
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAExpectedMargin:
@@ -2824,9 +2747,7 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ExpectedMargin_SLOTS = slot_setters(ExpectedMargin, "volume", "buy_margin", "sell_margin")
+_ExpectedMargin_BUILD = build_class(ExpectedMargin)
 
 
 @wrapper_dataclass
@@ -2858,10 +2779,14 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATickData, owned: bool) -> Self:
-        o = _new(cls)
-        [set_timestamp, set_tick] = _TickData_SLOTS
-        set_timestamp(o, m.timestamp)
-        set_tick(o, m.tick)
+        b: Any = _new(_TickData_BUILD)
+        b.timestamp = m.timestamp
+        b.tick = m.tick
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOATickData:
@@ -2871,9 +2796,7 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_TickData_SLOTS = slot_setters(TickData, "timestamp", "tick")
+_TickData_BUILD = build_class(TickData)
 
 
 @wrapper_dataclass
@@ -2899,9 +2822,13 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidProfile, owned: bool) -> Self:
-        o = _new(cls)
-        [set_user_id] = _CtidProfile_SLOTS
-        set_user_id(o, m.userId)
+        b: Any = _new(_CtidProfile_BUILD)
+        b.user_id = m.userId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidProfile:
@@ -2910,9 +2837,7 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_CtidProfile_SLOTS = slot_setters(CtidProfile, "user_id")
+_CtidProfile_BUILD = build_class(CtidProfile)
 
 
 @wrapper_dataclass
@@ -2963,25 +2888,32 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_is_live,
-            set_trader_login,
-            set_last_closing_deal_timestamp,
-            set_last_balance_update_timestamp,
-            set_broker_title_short,
-        ] = _CtidTraderAccount_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_is_live(o, (m.isLive if "isLive" in m else None))
-        set_trader_login(o, (m.traderLogin if "traderLogin" in m else None))
-        set_last_closing_deal_timestamp(
-            o, (m.lastClosingDealTimestamp if "lastClosingDealTimestamp" in m else None)
+        b: Any = _new(_CtidTraderAccount_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.is_live = v_is_live if (v_is_live := m.isLive) or "isLive" in m else None
+        b.trader_login = v_trader_login if (v_trader_login := m.traderLogin) or "traderLogin" in m else None
+        b.last_closing_deal_timestamp = (
+            v_last_closing_deal_timestamp
+            if (v_last_closing_deal_timestamp := m.lastClosingDealTimestamp)
+            or "lastClosingDealTimestamp" in m
+            else None
         )
-        set_last_balance_update_timestamp(
-            o, (m.lastBalanceUpdateTimestamp if "lastBalanceUpdateTimestamp" in m else None)
+        b.last_balance_update_timestamp = (
+            v_last_balance_update_timestamp
+            if (v_last_balance_update_timestamp := m.lastBalanceUpdateTimestamp)
+            or "lastBalanceUpdateTimestamp" in m
+            else None
         )
-        set_broker_title_short(o, (_text(m.brokerTitleShort) if "brokerTitleShort" in m else None))
+        b.broker_title_short = (
+            (v_broker_title_short if v_broker_title_short.__class__ is str else _text(v_broker_title_short))
+            if (v_broker_title_short := m.brokerTitleShort) or "brokerTitleShort" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount:
@@ -2995,17 +2927,7 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_CtidTraderAccount_SLOTS = slot_setters(
-    CtidTraderAccount,
-    "ctid_trader_account_id",
-    "is_live",
-    "trader_login",
-    "last_closing_deal_timestamp",
-    "last_balance_update_timestamp",
-    "broker_title_short",
-)
+_CtidTraderAccount_BUILD = build_class(CtidTraderAccount)
 
 
 @wrapper_dataclass
@@ -3041,11 +2963,21 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAssetClass, owned: bool) -> Self:
-        o = _new(cls)
-        [set_id, set_name, set_sorting_number] = _AssetClass_SLOTS
-        set_id(o, (m.id if "id" in m else None))
-        set_name(o, (_text(m.name) if "name" in m else None))
-        set_sorting_number(o, (m.sortingNumber if "sortingNumber" in m else None))
+        b: Any = _new(_AssetClass_BUILD)
+        b.id = v_id if (v_id := m.id) or "id" in m else None
+        b.name = (
+            (v_name if v_name.__class__ is str else _text(v_name))
+            if (v_name := m.name) or "name" in m
+            else None
+        )
+        b.sorting_number = (
+            v_sorting_number if (v_sorting_number := m.sortingNumber) or "sortingNumber" in m else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAAssetClass:
@@ -3056,9 +2988,7 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AssetClass_SLOTS = slot_setters(AssetClass, "id", "name", "sorting_number")
+_AssetClass_BUILD = build_class(AssetClass)
 
 
 @wrapper_dataclass
@@ -3100,12 +3030,16 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepthQuote, owned: bool) -> Self:
-        o = _new(cls)
-        [set_id, set_size, set_bid, set_ask] = _DepthQuote_SLOTS
-        set_id(o, m.id)
-        set_size(o, m.size)
-        set_bid(o, (m.bid if "bid" in m else None))
-        set_ask(o, (m.ask if "ask" in m else None))
+        b: Any = _new(_DepthQuote_BUILD)
+        b.id = m.id
+        b.size = m.size
+        b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
+        b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADepthQuote:
@@ -3117,9 +3051,7 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DepthQuote_SLOTS = slot_setters(DepthQuote, "id", "size", "bid", "ask")
+_DepthQuote_BUILD = build_class(DepthQuote)
 
 
 @wrapper_dataclass
@@ -3156,13 +3088,19 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAMarginCall, owned: bool) -> Self:
-        o = _new(cls)
-        [set_margin_call_type, set_margin_level_threshold, set_utc_last_update_timestamp] = _MarginCall_SLOTS
-        set_margin_call_type(o, _NotificationType_BY_VALUE[m.marginCallType])
-        set_margin_level_threshold(o, m.marginLevelThreshold)
-        set_utc_last_update_timestamp(
-            o, (m.utcLastUpdateTimestamp if "utcLastUpdateTimestamp" in m else None)
+        b: Any = _new(_MarginCall_BUILD)
+        b.margin_call_type = _NotificationType_BY_VALUE[m.marginCallType]
+        b.margin_level_threshold = m.marginLevelThreshold
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAMarginCall:
@@ -3173,11 +3111,7 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginCall_SLOTS = slot_setters(
-    MarginCall, "margin_call_type", "margin_level_threshold", "utc_last_update_timestamp"
-)
+_MarginCall_BUILD = build_class(MarginCall)
 
 
 @wrapper_dataclass
@@ -3239,25 +3173,28 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAHoliday, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_holiday_id,
-            set_name,
-            set_description,
-            set_schedule_time_zone,
-            set_holiday_date,
-            set_is_recurring,
-            set_start_second,
-            set_end_second,
-        ] = _Holiday_SLOTS
-        set_holiday_id(o, m.holidayId)
-        set_name(o, _text(m.name))
-        set_description(o, (_text(m.description) if "description" in m else None))
-        set_schedule_time_zone(o, _text(m.scheduleTimeZone))
-        set_holiday_date(o, m.holidayDate)
-        set_is_recurring(o, m.isRecurring)
-        set_start_second(o, (m.startSecond if "startSecond" in m else None))
-        set_end_second(o, (m.endSecond if "endSecond" in m else None))
+        b: Any = _new(_Holiday_BUILD)
+        b.holiday_id = m.holidayId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        b.schedule_time_zone = (
+            v_schedule_time_zone
+            if (v_schedule_time_zone := m.scheduleTimeZone).__class__ is str
+            else _text(v_schedule_time_zone)
+        )
+        b.holiday_date = m.holidayDate
+        b.is_recurring = m.isRecurring
+        b.start_second = v_start_second if (v_start_second := m.startSecond) or "startSecond" in m else None
+        b.end_second = v_end_second if (v_end_second := m.endSecond) or "endSecond" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAHoliday:
@@ -3273,19 +3210,7 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_Holiday_SLOTS = slot_setters(
-    Holiday,
-    "holiday_id",
-    "name",
-    "description",
-    "schedule_time_zone",
-    "holiday_date",
-    "is_recurring",
-    "start_second",
-    "end_second",
-)
+_Holiday_BUILD = build_class(Holiday)
 
 
 @wrapper_dataclass
@@ -3316,17 +3241,18 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverage, owned: bool) -> Self:
-        o = _new(cls)
-        [set_leverage_id, set_tiers] = _DynamicLeverage_SLOTS
-        set_leverage_id(o, m.leverageId)
-        set_tiers(
-            o,
-            (
-                (_Pending(r_tiers, DynamicLeverageTier._from_proto) if (r_tiers := m.tiers) else ())
-                if owned
-                else tuple(DynamicLeverageTier._from_proto(x, False) for x in m.tiers)
-            ),
+        b: Any = _new(_DynamicLeverage_BUILD)
+        b.leverage_id = m.leverageId
+        b.tiers = (
+            (_Pending(r_tiers, DynamicLeverageTier._from_proto) if (r_tiers := m.tiers) else ())
+            if owned
+            else tuple([DynamicLeverageTier._from_proto(x, False) for x in m.tiers])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADynamicLeverage:
@@ -3336,9 +3262,7 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DynamicLeverage_SLOTS = slot_setters(DynamicLeverage, "leverage_id", "tiers")
+_DynamicLeverage_BUILD = build_class(DynamicLeverage)
 _install_lazy(DynamicLeverage, "tiers")
 
 
@@ -3371,10 +3295,14 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier, owned: bool) -> Self:
-        o = _new(cls)
-        [set_volume, set_leverage] = _DynamicLeverageTier_SLOTS
-        set_volume(o, m.volume)
-        set_leverage(o, m.leverage)
+        b: Any = _new(_DynamicLeverageTier_BUILD)
+        b.volume = m.volume
+        b.leverage = m.leverage
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier:
@@ -3384,9 +3312,7 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DynamicLeverageTier_SLOTS = slot_setters(DynamicLeverageTier, "volume", "leverage")
+_DynamicLeverageTier_BUILD = build_class(DynamicLeverageTier)
 
 
 @wrapper_dataclass
@@ -3423,11 +3349,15 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL, owned: bool) -> Self:
-        o = _new(cls)
-        [set_position_id, set_gross_unrealized_pnl, set_net_unrealized_pnl] = _PositionUnrealizedPnL_SLOTS
-        set_position_id(o, m.positionId)
-        set_gross_unrealized_pnl(o, m.grossUnrealizedPnL)
-        set_net_unrealized_pnl(o, m.netUnrealizedPnL)
+        b: Any = _new(_PositionUnrealizedPnL_BUILD)
+        b.position_id = m.positionId
+        b.gross_unrealized_pnl = m.grossUnrealizedPnL
+        b.net_unrealized_pnl = m.netUnrealizedPnL
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL:
@@ -3438,11 +3368,7 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_PositionUnrealizedPnL_SLOTS = slot_setters(
-    PositionUnrealizedPnL, "position_id", "gross_unrealized_pnl", "net_unrealized_pnl"
-)
+_PositionUnrealizedPnL_BUILD = build_class(PositionUnrealizedPnL)
 
 
 @wrapper_dataclass
@@ -3476,10 +3402,18 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_client_id, set_client_secret] = _ApplicationAuthReq_SLOTS
-        set_client_id(o, _text(m.clientId))
-        set_client_secret(o, _text(m.clientSecret))
+        b: Any = _new(_ApplicationAuthReq_BUILD)
+        b.client_id = v_client_id if (v_client_id := m.clientId).__class__ is str else _text(v_client_id)
+        b.client_secret = (
+            v_client_secret
+            if (v_client_secret := m.clientSecret).__class__ is str
+            else _text(v_client_secret)
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAApplicationAuthReq:
@@ -3489,9 +3423,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ApplicationAuthReq_SLOTS = slot_setters(ApplicationAuthReq, "client_id", "client_secret")
+_ApplicationAuthReq_BUILD = build_class(ApplicationAuthReq)
 
 
 @wrapper_dataclass
@@ -3512,8 +3444,7 @@ class ApplicationAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthRes, owned: bool) -> Self:
-        o = _new(cls)
-        return o
+        return _new(cls)
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAApplicationAuthRes:
         return _OpenApiMessages_pb2.ProtoOAApplicationAuthRes()
@@ -3549,10 +3480,16 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_access_token] = _AccountAuthReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_access_token(o, _text(m.accessToken))
+        b: Any = _new(_AccountAuthReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.access_token = (
+            v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthReq:
@@ -3562,9 +3499,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq], A
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AccountAuthReq_SLOTS = slot_setters(AccountAuthReq, "ctid_trader_account_id", "access_token")
+_AccountAuthReq_BUILD = build_class(AccountAuthReq)
 
 
 @wrapper_dataclass
@@ -3591,9 +3526,13 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _AccountAuthRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_AccountAuthRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountAuthRes:
@@ -3602,9 +3541,7 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes], A
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AccountAuthRes_SLOTS = slot_setters(AccountAuthRes, "ctid_trader_account_id")
+_AccountAuthRes_BUILD = build_class(AccountAuthRes)
 
 
 @wrapper_dataclass
@@ -3654,21 +3591,29 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes], AccountScoped
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAErrorRes, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_error_code,
-            set_description,
-            set_maintenance_end_timestamp,
-            set_retry_after,
-        ] = _ErrorRes_SLOTS
-        set_ctid_trader_account_id(o, (m.ctidTraderAccountId if "ctidTraderAccountId" in m else None))
-        set_error_code(o, _text(m.errorCode))
-        set_description(o, (_text(m.description) if "description" in m else None))
-        set_maintenance_end_timestamp(
-            o, (m.maintenanceEndTimestamp if "maintenanceEndTimestamp" in m else None)
+        b: Any = _new(_ErrorRes_BUILD)
+        b.ctid_trader_account_id = (
+            v_ctid_trader_account_id
+            if (v_ctid_trader_account_id := m.ctidTraderAccountId) or "ctidTraderAccountId" in m
+            else None
         )
-        set_retry_after(o, (m.retryAfter if "retryAfter" in m else None))
+        b.error_code = v_error_code if (v_error_code := m.errorCode).__class__ is str else _text(v_error_code)
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        b.maintenance_end_timestamp = (
+            v_maintenance_end_timestamp
+            if (v_maintenance_end_timestamp := m.maintenanceEndTimestamp) or "maintenanceEndTimestamp" in m
+            else None
+        )
+        b.retry_after = v_retry_after if (v_retry_after := m.retryAfter) or "retryAfter" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAErrorRes:
@@ -3681,16 +3626,7 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes], AccountScoped
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ErrorRes_SLOTS = slot_setters(
-    ErrorRes,
-    "ctid_trader_account_id",
-    "error_code",
-    "description",
-    "maintenance_end_timestamp",
-    "retry_after",
-)
+_ErrorRes_BUILD = build_class(ErrorRes)
 
 
 @wrapper_dataclass
@@ -3718,9 +3654,17 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_reason] = _ClientDisconnectEvent_SLOTS
-        set_reason(o, (_text(m.reason) if "reason" in m else None))
+        b: Any = _new(_ClientDisconnectEvent_BUILD)
+        b.reason = (
+            (v_reason if v_reason.__class__ is str else _text(v_reason))
+            if (v_reason := m.reason) or "reason" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent:
@@ -3729,9 +3673,7 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ClientDisconnectEvent_SLOTS = slot_setters(ClientDisconnectEvent, "reason")
+_ClientDisconnectEvent_BUILD = build_class(ClientDisconnectEvent)
 
 
 @wrapper_dataclass
@@ -3766,10 +3708,18 @@ class AccountsTokenInvalidatedEvent(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_ids, set_reason] = _AccountsTokenInvalidatedEvent_SLOTS
-        set_ctid_trader_account_ids(o, tuple(m.ctidTraderAccountIds))
-        set_reason(o, (_text(m.reason) if "reason" in m else None))
+        b: Any = _new(_AccountsTokenInvalidatedEvent_BUILD)
+        b.ctid_trader_account_ids = tuple(m.ctidTraderAccountIds)
+        b.reason = (
+            (v_reason if v_reason.__class__ is str else _text(v_reason))
+            if (v_reason := m.reason) or "reason" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent:
@@ -3779,11 +3729,7 @@ class AccountsTokenInvalidatedEvent(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AccountsTokenInvalidatedEvent_SLOTS = slot_setters(
-    AccountsTokenInvalidatedEvent, "ctid_trader_account_ids", "reason"
-)
+_AccountsTokenInvalidatedEvent_BUILD = build_class(AccountsTokenInvalidatedEvent)
 
 
 @wrapper_dataclass
@@ -3803,8 +3749,7 @@ class VersionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionReq], Unscoped)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionReq, owned: bool) -> Self:
-        o = _new(cls)
-        return o
+        return _new(cls)
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAVersionReq:
         return _OpenApiMessages_pb2.ProtoOAVersionReq()
@@ -3834,9 +3779,13 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes], Unscoped)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_version] = _VersionRes_SLOTS
-        set_version(o, _text(m.version))
+        b: Any = _new(_VersionRes_BUILD)
+        b.version = v_version if (v_version := m.version).__class__ is str else _text(v_version)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAVersionRes:
@@ -3845,9 +3794,7 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes], Unscoped)
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_VersionRes_SLOTS = slot_setters(VersionRes, "version")
+_VersionRes_BUILD = build_class(VersionRes)
 
 
 @wrapper_dataclass
@@ -3988,55 +3935,82 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq], SymbolS
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOANewOrderReq, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_symbol_id,
-            set_order_type,
-            set_trade_side,
-            set_volume,
-            set_limit_price,
-            set_stop_price,
-            set_time_in_force,
-            set_expiration_timestamp,
-            set_stop_loss,
-            set_take_profit,
-            set_comment,
-            set_base_slippage_price,
-            set_slippage_in_points,
-            set_label,
-            set_position_id,
-            set_client_order_id,
-            set_relative_stop_loss,
-            set_relative_take_profit,
-            set_guaranteed_stop_loss,
-            set_trailing_stop_loss,
-            set_stop_trigger_method,
-        ] = _NewOrderReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, m.symbolId)
-        set_order_type(o, _OrderType_BY_VALUE[m.orderType])
-        set_trade_side(o, _TradeSide_BY_VALUE[m.tradeSide])
-        set_volume(o, m.volume)
-        set_limit_price(o, (m.limitPrice if "limitPrice" in m else None))
-        set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
-        set_time_in_force(o, (_TimeInForce_BY_VALUE[m.timeInForce] if "timeInForce" in m else None))
-        set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
-        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
-        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_comment(o, (_text(m.comment) if "comment" in m else None))
-        set_base_slippage_price(o, (m.baseSlippagePrice if "baseSlippagePrice" in m else None))
-        set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
-        set_label(o, (_text(m.label) if "label" in m else None))
-        set_position_id(o, (m.positionId if "positionId" in m else None))
-        set_client_order_id(o, (_text(m.clientOrderId) if "clientOrderId" in m else None))
-        set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
-        set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
-        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
-        set_stop_trigger_method(
-            o, (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if "stopTriggerMethod" in m else None)
+        b: Any = _new(_NewOrderReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = m.symbolId
+        b.order_type = _OrderType_BY_VALUE[m.orderType]
+        b.trade_side = _TradeSide_BY_VALUE[m.tradeSide]
+        b.volume = m.volume
+        b.limit_price = v_limit_price if (v_limit_price := m.limitPrice) or "limitPrice" in m else None
+        b.stop_price = v_stop_price if (v_stop_price := m.stopPrice) or "stopPrice" in m else None
+        b.time_in_force = (
+            _TimeInForce_BY_VALUE[v_time_in_force]
+            if (v_time_in_force := m.timeInForce) != 2 or "timeInForce" in m
+            else None
         )
+        b.expiration_timestamp = (
+            v_expiration_timestamp
+            if (v_expiration_timestamp := m.expirationTimestamp) or "expirationTimestamp" in m
+            else None
+        )
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.comment = (
+            (v_comment if v_comment.__class__ is str else _text(v_comment))
+            if (v_comment := m.comment) or "comment" in m
+            else None
+        )
+        b.base_slippage_price = (
+            v_base_slippage_price
+            if (v_base_slippage_price := m.baseSlippagePrice) or "baseSlippagePrice" in m
+            else None
+        )
+        b.slippage_in_points = (
+            v_slippage_in_points
+            if (v_slippage_in_points := m.slippageInPoints) or "slippageInPoints" in m
+            else None
+        )
+        b.label = (
+            (v_label if v_label.__class__ is str else _text(v_label))
+            if (v_label := m.label) or "label" in m
+            else None
+        )
+        b.position_id = v_position_id if (v_position_id := m.positionId) or "positionId" in m else None
+        b.client_order_id = (
+            (v_client_order_id if v_client_order_id.__class__ is str else _text(v_client_order_id))
+            if (v_client_order_id := m.clientOrderId) or "clientOrderId" in m
+            else None
+        )
+        b.relative_stop_loss = (
+            v_relative_stop_loss
+            if (v_relative_stop_loss := m.relativeStopLoss) or "relativeStopLoss" in m
+            else None
+        )
+        b.relative_take_profit = (
+            v_relative_take_profit
+            if (v_relative_take_profit := m.relativeTakeProfit) or "relativeTakeProfit" in m
+            else None
+        )
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        b.stop_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_trigger_method]
+            if (v_stop_trigger_method := m.stopTriggerMethod) != 1 or "stopTriggerMethod" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOANewOrderReq:
@@ -4074,33 +4048,7 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq], SymbolS
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_NewOrderReq_SLOTS = slot_setters(
-    NewOrderReq,
-    "ctid_trader_account_id",
-    "symbol_id",
-    "order_type",
-    "trade_side",
-    "volume",
-    "limit_price",
-    "stop_price",
-    "time_in_force",
-    "expiration_timestamp",
-    "stop_loss",
-    "take_profit",
-    "comment",
-    "base_slippage_price",
-    "slippage_in_points",
-    "label",
-    "position_id",
-    "client_order_id",
-    "relative_stop_loss",
-    "relative_take_profit",
-    "guaranteed_stop_loss",
-    "trailing_stop_loss",
-    "stop_trigger_method",
-)
+_NewOrderReq_BUILD = build_class(NewOrderReq)
 
 
 @wrapper_dataclass
@@ -4169,36 +4117,33 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent], S
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExecutionEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_execution_type,
-            set_position,
-            set_order,
-            set_deal,
-            set_bonus_deposit_withdraw,
-            set_deposit_withdraw,
-            set_error_code,
-            set_is_server_event,
-        ] = _ExecutionEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_execution_type(o, _ExecutionType_BY_VALUE[m.executionType])
-        set_position(o, (Position._from_proto(m.position, owned) if "position" in m else None))
-        set_order(o, (Order._from_proto(m.order, owned) if "order" in m else None))
-        set_deal(o, (Deal._from_proto(m.deal, owned) if "deal" in m else None))
-        set_bonus_deposit_withdraw(
-            o,
-            (
-                BonusDepositWithdraw._from_proto(m.bonusDepositWithdraw, owned)
-                if "bonusDepositWithdraw" in m
-                else None
-            ),
+        b: Any = _new(_ExecutionEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.execution_type = _ExecutionType_BY_VALUE[m.executionType]
+        b.position = Position._from_proto(m.position, owned) if "position" in m else None
+        b.order = Order._from_proto(m.order, owned) if "order" in m else None
+        b.deal = Deal._from_proto(m.deal, owned) if "deal" in m else None
+        b.bonus_deposit_withdraw = (
+            BonusDepositWithdraw._from_proto(m.bonusDepositWithdraw, owned)
+            if "bonusDepositWithdraw" in m
+            else None
         )
-        set_deposit_withdraw(
-            o, (DepositWithdraw._from_proto(m.depositWithdraw, owned) if "depositWithdraw" in m else None)
+        b.deposit_withdraw = (
+            DepositWithdraw._from_proto(m.depositWithdraw, owned) if "depositWithdraw" in m else None
         )
-        set_error_code(o, (_text(m.errorCode) if "errorCode" in m else None))
-        set_is_server_event(o, (m.isServerEvent if "isServerEvent" in m else None))
+        b.error_code = (
+            (v_error_code if v_error_code.__class__ is str else _text(v_error_code))
+            if (v_error_code := m.errorCode) or "errorCode" in m
+            else None
+        )
+        b.is_server_event = (
+            v_is_server_event if (v_is_server_event := m.isServerEvent) or "isServerEvent" in m else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExecutionEvent:
@@ -4217,20 +4162,7 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent], S
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ExecutionEvent_SLOTS = slot_setters(
-    ExecutionEvent,
-    "ctid_trader_account_id",
-    "execution_type",
-    "position",
-    "order",
-    "deal",
-    "bonus_deposit_withdraw",
-    "deposit_withdraw",
-    "error_code",
-    "is_server_event",
-)
+_ExecutionEvent_BUILD = build_class(ExecutionEvent)
 
 
 @wrapper_dataclass
@@ -4263,10 +4195,14 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACancelOrderReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_order_id] = _CancelOrderReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_order_id(o, m.orderId)
+        b: Any = _new(_CancelOrderReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.order_id = m.orderId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACancelOrderReq:
@@ -4276,9 +4212,7 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq], A
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_CancelOrderReq_SLOTS = slot_setters(CancelOrderReq, "ctid_trader_account_id", "order_id")
+_CancelOrderReq_BUILD = build_class(CancelOrderReq)
 
 
 @wrapper_dataclass
@@ -4375,39 +4309,54 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq], Acc
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendOrderReq, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_order_id,
-            set_volume,
-            set_limit_price,
-            set_stop_price,
-            set_expiration_timestamp,
-            set_stop_loss,
-            set_take_profit,
-            set_slippage_in_points,
-            set_relative_stop_loss,
-            set_relative_take_profit,
-            set_guaranteed_stop_loss,
-            set_trailing_stop_loss,
-            set_stop_trigger_method,
-        ] = _AmendOrderReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_order_id(o, m.orderId)
-        set_volume(o, (m.volume if "volume" in m else None))
-        set_limit_price(o, (m.limitPrice if "limitPrice" in m else None))
-        set_stop_price(o, (m.stopPrice if "stopPrice" in m else None))
-        set_expiration_timestamp(o, (m.expirationTimestamp if "expirationTimestamp" in m else None))
-        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
-        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_slippage_in_points(o, (m.slippageInPoints if "slippageInPoints" in m else None))
-        set_relative_stop_loss(o, (m.relativeStopLoss if "relativeStopLoss" in m else None))
-        set_relative_take_profit(o, (m.relativeTakeProfit if "relativeTakeProfit" in m else None))
-        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
-        set_stop_trigger_method(
-            o, (_OrderTriggerMethod_BY_VALUE[m.stopTriggerMethod] if "stopTriggerMethod" in m else None)
+        b: Any = _new(_AmendOrderReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.order_id = m.orderId
+        b.volume = v_volume if (v_volume := m.volume) or "volume" in m else None
+        b.limit_price = v_limit_price if (v_limit_price := m.limitPrice) or "limitPrice" in m else None
+        b.stop_price = v_stop_price if (v_stop_price := m.stopPrice) or "stopPrice" in m else None
+        b.expiration_timestamp = (
+            v_expiration_timestamp
+            if (v_expiration_timestamp := m.expirationTimestamp) or "expirationTimestamp" in m
+            else None
         )
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.slippage_in_points = (
+            v_slippage_in_points
+            if (v_slippage_in_points := m.slippageInPoints) or "slippageInPoints" in m
+            else None
+        )
+        b.relative_stop_loss = (
+            v_relative_stop_loss
+            if (v_relative_stop_loss := m.relativeStopLoss) or "relativeStopLoss" in m
+            else None
+        )
+        b.relative_take_profit = (
+            v_relative_take_profit
+            if (v_relative_take_profit := m.relativeTakeProfit) or "relativeTakeProfit" in m
+            else None
+        )
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        b.stop_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_trigger_method]
+            if (v_stop_trigger_method := m.stopTriggerMethod) != 1 or "stopTriggerMethod" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAmendOrderReq:
@@ -4433,25 +4382,7 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq], Acc
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AmendOrderReq_SLOTS = slot_setters(
-    AmendOrderReq,
-    "ctid_trader_account_id",
-    "order_id",
-    "volume",
-    "limit_price",
-    "stop_price",
-    "expiration_timestamp",
-    "stop_loss",
-    "take_profit",
-    "slippage_in_points",
-    "relative_stop_loss",
-    "relative_take_profit",
-    "guaranteed_stop_loss",
-    "trailing_stop_loss",
-    "stop_trigger_method",
-)
+_AmendOrderReq_BUILD = build_class(AmendOrderReq)
 
 
 @wrapper_dataclass
@@ -4514,26 +4445,31 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_position_id,
-            set_stop_loss,
-            set_take_profit,
-            set_guaranteed_stop_loss,
-            set_trailing_stop_loss,
-            set_stop_loss_trigger_method,
-        ] = _AmendPositionSLTPReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_id(o, m.positionId)
-        set_stop_loss(o, (m.stopLoss if "stopLoss" in m else None))
-        set_take_profit(o, (m.takeProfit if "takeProfit" in m else None))
-        set_guaranteed_stop_loss(o, (m.guaranteedStopLoss if "guaranteedStopLoss" in m else None))
-        set_trailing_stop_loss(o, (m.trailingStopLoss if "trailingStopLoss" in m else None))
-        set_stop_loss_trigger_method(
-            o,
-            (_OrderTriggerMethod_BY_VALUE[m.stopLossTriggerMethod] if "stopLossTriggerMethod" in m else None),
+        b: Any = _new(_AmendPositionSLTPReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_id = m.positionId
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
         )
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        b.stop_loss_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_loss_trigger_method]
+            if (v_stop_loss_trigger_method := m.stopLossTriggerMethod) != 1 or "stopLossTriggerMethod" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq:
@@ -4552,18 +4488,7 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AmendPositionSLTPReq_SLOTS = slot_setters(
-    AmendPositionSLTPReq,
-    "ctid_trader_account_id",
-    "position_id",
-    "stop_loss",
-    "take_profit",
-    "guaranteed_stop_loss",
-    "trailing_stop_loss",
-    "stop_loss_trigger_method",
-)
+_AmendPositionSLTPReq_BUILD = build_class(AmendPositionSLTPReq)
 
 
 @wrapper_dataclass
@@ -4601,11 +4526,15 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClosePositionReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_position_id, set_volume] = _ClosePositionReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_id(o, m.positionId)
-        set_volume(o, m.volume)
+        b: Any = _new(_ClosePositionReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_id = m.positionId
+        b.volume = m.volume
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAClosePositionReq:
@@ -4616,9 +4545,7 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ClosePositionReq_SLOTS = slot_setters(ClosePositionReq, "ctid_trader_account_id", "position_id", "volume")
+_ClosePositionReq_BUILD = build_class(ClosePositionReq)
 
 
 @wrapper_dataclass
@@ -4665,19 +4592,17 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_position_id,
-            set_order_id,
-            set_stop_price,
-            set_utc_last_update_timestamp,
-        ] = _TrailingSLChangedEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_id(o, m.positionId)
-        set_order_id(o, m.orderId)
-        set_stop_price(o, m.stopPrice)
-        set_utc_last_update_timestamp(o, m.utcLastUpdateTimestamp)
+        b: Any = _new(_TrailingSLChangedEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_id = m.positionId
+        b.order_id = m.orderId
+        b.stop_price = m.stopPrice
+        b.utc_last_update_timestamp = m.utcLastUpdateTimestamp
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent:
@@ -4690,16 +4615,7 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_TrailingSLChangedEvent_SLOTS = slot_setters(
-    TrailingSLChangedEvent,
-    "ctid_trader_account_id",
-    "position_id",
-    "order_id",
-    "stop_price",
-    "utc_last_update_timestamp",
-)
+_TrailingSLChangedEvent_BUILD = build_class(TrailingSLChangedEvent)
 
 
 @wrapper_dataclass
@@ -4727,9 +4643,13 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _AssetListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_AssetListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetListReq:
@@ -4738,9 +4658,7 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq], Accou
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AssetListReq_SLOTS = slot_setters(AssetListReq, "ctid_trader_account_id")
+_AssetListReq_BUILD = build_class(AssetListReq)
 
 
 @wrapper_dataclass
@@ -4772,17 +4690,18 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_asset] = _AssetListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_asset(
-            o,
-            (
-                (_Pending(r_asset, Asset._from_proto) if (r_asset := m.asset) else ())
-                if owned
-                else tuple(Asset._from_proto(x, False) for x in m.asset)
-            ),
+        b: Any = _new(_AssetListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.asset = (
+            (_Pending(r_asset, Asset._from_proto) if (r_asset := m.asset) else ())
+            if owned
+            else tuple([Asset._from_proto(x, False) for x in m.asset])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetListRes:
@@ -4792,9 +4711,7 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes], Accou
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AssetListRes_SLOTS = slot_setters(AssetListRes, "ctid_trader_account_id", "asset")
+_AssetListRes_BUILD = build_class(AssetListRes)
 _install_lazy(AssetListRes, "asset")
 
 
@@ -4830,10 +4747,18 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_include_archived_symbols] = _SymbolsListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_include_archived_symbols(o, (m.includeArchivedSymbols if "includeArchivedSymbols" in m else None))
+        b: Any = _new(_SymbolsListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.include_archived_symbols = (
+            v_include_archived_symbols
+            if (v_include_archived_symbols := m.includeArchivedSymbols) or "includeArchivedSymbols" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsListReq:
@@ -4843,9 +4768,7 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq], A
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolsListReq_SLOTS = slot_setters(SymbolsListReq, "ctid_trader_account_id", "include_archived_symbols")
+_SymbolsListReq_BUILD = build_class(SymbolsListReq)
 
 
 @wrapper_dataclass
@@ -4882,29 +4805,27 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol, set_archived_symbol] = _SymbolsListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol(
-            o,
-            (
-                (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
-                if owned
-                else tuple(LightSymbol._from_proto(x, False) for x in m.symbol)
-            ),
+        b: Any = _new(_SymbolsListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol = (
+            (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
+            if owned
+            else tuple([LightSymbol._from_proto(x, False) for x in m.symbol])
         )
-        set_archived_symbol(
-            o,
+        b.archived_symbol = (
             (
-                (
-                    _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
-                    if (r_archived_symbol := m.archivedSymbol)
-                    else ()
-                )
-                if owned
-                else tuple(ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol)
-            ),
+                _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
+                if (r_archived_symbol := m.archivedSymbol)
+                else ()
+            )
+            if owned
+            else tuple([ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsListRes:
@@ -4915,9 +4836,7 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes], A
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolsListRes_SLOTS = slot_setters(SymbolsListRes, "ctid_trader_account_id", "symbol", "archived_symbol")
+_SymbolsListRes_BUILD = build_class(SymbolsListRes)
 _install_lazy(SymbolsListRes, "symbol", "archived_symbol")
 
 
@@ -4950,10 +4869,14 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq], Sym
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id] = _SymbolByIdReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, tuple(m.symbolId))
+        b: Any = _new(_SymbolByIdReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = tuple(m.symbolId)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolByIdReq:
@@ -4963,9 +4886,7 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq], Sym
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolByIdReq_SLOTS = slot_setters(SymbolByIdReq, "ctid_trader_account_id", "symbol_id")
+_SymbolByIdReq_BUILD = build_class(SymbolByIdReq)
 
 
 @wrapper_dataclass
@@ -5002,29 +4923,27 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes], Acc
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol, set_archived_symbol] = _SymbolByIdRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol(
-            o,
-            (
-                (_Pending(r_symbol, Symbol._from_proto) if (r_symbol := m.symbol) else ())
-                if owned
-                else tuple(Symbol._from_proto(x, False) for x in m.symbol)
-            ),
+        b: Any = _new(_SymbolByIdRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol = (
+            (_Pending(r_symbol, Symbol._from_proto) if (r_symbol := m.symbol) else ())
+            if owned
+            else tuple([Symbol._from_proto(x, False) for x in m.symbol])
         )
-        set_archived_symbol(
-            o,
+        b.archived_symbol = (
             (
-                (
-                    _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
-                    if (r_archived_symbol := m.archivedSymbol)
-                    else ()
-                )
-                if owned
-                else tuple(ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol)
-            ),
+                _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
+                if (r_archived_symbol := m.archivedSymbol)
+                else ()
+            )
+            if owned
+            else tuple([ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolByIdRes:
@@ -5035,9 +4954,7 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes], Acc
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolByIdRes_SLOTS = slot_setters(SymbolByIdRes, "ctid_trader_account_id", "symbol", "archived_symbol")
+_SymbolByIdRes_BUILD = build_class(SymbolByIdRes)
 _install_lazy(SymbolByIdRes, "symbol", "archived_symbol")
 
 
@@ -5078,11 +4995,15 @@ class SymbolsForConversionReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_first_asset_id, set_last_asset_id] = _SymbolsForConversionReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_first_asset_id(o, m.firstAssetId)
-        set_last_asset_id(o, m.lastAssetId)
+        b: Any = _new(_SymbolsForConversionReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.first_asset_id = m.firstAssetId
+        b.last_asset_id = m.lastAssetId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq:
@@ -5093,11 +5014,7 @@ class SymbolsForConversionReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolsForConversionReq_SLOTS = slot_setters(
-    SymbolsForConversionReq, "ctid_trader_account_id", "first_asset_id", "last_asset_id"
-)
+_SymbolsForConversionReq_BUILD = build_class(SymbolsForConversionReq)
 
 
 @wrapper_dataclass
@@ -5131,17 +5048,18 @@ class SymbolsForConversionRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol] = _SymbolsForConversionRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol(
-            o,
-            (
-                (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
-                if owned
-                else tuple(LightSymbol._from_proto(x, False) for x in m.symbol)
-            ),
+        b: Any = _new(_SymbolsForConversionRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol = (
+            (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
+            if owned
+            else tuple([LightSymbol._from_proto(x, False) for x in m.symbol])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes:
@@ -5151,9 +5069,7 @@ class SymbolsForConversionRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolsForConversionRes_SLOTS = slot_setters(SymbolsForConversionRes, "ctid_trader_account_id", "symbol")
+_SymbolsForConversionRes_BUILD = build_class(SymbolsForConversionRes)
 _install_lazy(SymbolsForConversionRes, "symbol")
 
 
@@ -5186,10 +5102,14 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolChangedEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id] = _SymbolChangedEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, tuple(m.symbolId))
+        b: Any = _new(_SymbolChangedEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = tuple(m.symbolId)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolChangedEvent:
@@ -5199,9 +5119,7 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolChangedEvent_SLOTS = slot_setters(SymbolChangedEvent, "ctid_trader_account_id", "symbol_id")
+_SymbolChangedEvent_BUILD = build_class(SymbolChangedEvent)
 
 
 @wrapper_dataclass
@@ -5229,9 +5147,13 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _AssetClassListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_AssetClassListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetClassListReq:
@@ -5240,9 +5162,7 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AssetClassListReq_SLOTS = slot_setters(AssetClassListReq, "ctid_trader_account_id")
+_AssetClassListReq_BUILD = build_class(AssetClassListReq)
 
 
 @wrapper_dataclass
@@ -5274,17 +5194,18 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_asset_class] = _AssetClassListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_asset_class(
-            o,
-            (
-                (_Pending(r_asset_class, AssetClass._from_proto) if (r_asset_class := m.assetClass) else ())
-                if owned
-                else tuple(AssetClass._from_proto(x, False) for x in m.assetClass)
-            ),
+        b: Any = _new(_AssetClassListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.asset_class = (
+            (_Pending(r_asset_class, AssetClass._from_proto) if (r_asset_class := m.assetClass) else ())
+            if owned
+            else tuple([AssetClass._from_proto(x, False) for x in m.assetClass])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAssetClassListRes:
@@ -5294,9 +5215,7 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AssetClassListRes_SLOTS = slot_setters(AssetClassListRes, "ctid_trader_account_id", "asset_class")
+_AssetClassListRes_BUILD = build_class(AssetClassListRes)
 _install_lazy(AssetClassListRes, "asset_class")
 
 
@@ -5325,9 +5244,13 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq], AccountScop
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _TraderReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_TraderReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderReq:
@@ -5336,9 +5259,7 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq], AccountScop
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_TraderReq_SLOTS = slot_setters(TraderReq, "ctid_trader_account_id")
+_TraderReq_BUILD = build_class(TraderReq)
 
 
 @wrapper_dataclass
@@ -5370,10 +5291,14 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes], AccountScop
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_trader] = _TraderRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_trader(o, Trader._from_proto(m.trader, owned))
+        b: Any = _new(_TraderRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.trader = Trader._from_proto(m.trader, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderRes:
@@ -5383,9 +5308,7 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes], AccountScop
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_TraderRes_SLOTS = slot_setters(TraderRes, "ctid_trader_account_id", "trader")
+_TraderRes_BUILD = build_class(TraderRes)
 
 
 @wrapper_dataclass
@@ -5417,10 +5340,14 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_trader] = _TraderUpdatedEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_trader(o, Trader._from_proto(m.trader, owned))
+        b: Any = _new(_TraderUpdatedEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.trader = Trader._from_proto(m.trader, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent:
@@ -5430,9 +5357,7 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_TraderUpdatedEvent_SLOTS = slot_setters(TraderUpdatedEvent, "ctid_trader_account_id", "trader")
+_TraderUpdatedEvent_BUILD = build_class(TraderUpdatedEvent)
 
 
 @wrapper_dataclass
@@ -5466,10 +5391,18 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_return_protection_orders] = _ReconcileReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_return_protection_orders(o, (m.returnProtectionOrders if "returnProtectionOrders" in m else None))
+        b: Any = _new(_ReconcileReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.return_protection_orders = (
+            v_return_protection_orders
+            if (v_return_protection_orders := m.returnProtectionOrders) or "returnProtectionOrders" in m
+            else None
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAReconcileReq:
@@ -5479,9 +5412,7 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq], Accou
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ReconcileReq_SLOTS = slot_setters(ReconcileReq, "ctid_trader_account_id", "return_protection_orders")
+_ReconcileReq_BUILD = build_class(ReconcileReq)
 
 
 @wrapper_dataclass
@@ -5518,25 +5449,23 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_position, set_order] = _ReconcileRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position(
-            o,
-            (
-                (_Pending(r_position, Position._from_proto) if (r_position := m.position) else ())
-                if owned
-                else tuple(Position._from_proto(x, False) for x in m.position)
-            ),
+        b: Any = _new(_ReconcileRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position = (
+            (_Pending(r_position, Position._from_proto) if (r_position := m.position) else ())
+            if owned
+            else tuple([Position._from_proto(x, False) for x in m.position])
         )
-        set_order(
-            o,
-            (
-                (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
-                if owned
-                else tuple(Order._from_proto(x, False) for x in m.order)
-            ),
+        b.order = (
+            (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
+            if owned
+            else tuple([Order._from_proto(x, False) for x in m.order])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAReconcileRes:
@@ -5547,9 +5476,7 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes], Accou
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ReconcileRes_SLOTS = slot_setters(ReconcileRes, "ctid_trader_account_id", "position", "order")
+_ReconcileRes_BUILD = build_class(ReconcileRes)
 _install_lazy(ReconcileRes, "position", "order")
 
 
@@ -5598,15 +5525,21 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderErrorEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_error_code, set_order_id, set_position_id, set_description] = (
-            _OrderErrorEvent_SLOTS
+        b: Any = _new(_OrderErrorEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.error_code = v_error_code if (v_error_code := m.errorCode).__class__ is str else _text(v_error_code)
+        b.order_id = v_order_id if (v_order_id := m.orderId) or "orderId" in m else None
+        b.position_id = v_position_id if (v_position_id := m.positionId) or "positionId" in m else None
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
         )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_error_code(o, _text(m.errorCode))
-        set_order_id(o, (m.orderId if "orderId" in m else None))
-        set_position_id(o, (m.positionId if "positionId" in m else None))
-        set_description(o, (_text(m.description) if "description" in m else None))
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderErrorEvent:
@@ -5619,11 +5552,7 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderErrorEvent_SLOTS = slot_setters(
-    OrderErrorEvent, "ctid_trader_account_id", "error_code", "order_id", "position_id", "description"
-)
+_OrderErrorEvent_BUILD = build_class(OrderErrorEvent)
 
 
 @wrapper_dataclass
@@ -5666,12 +5595,18 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq], Account
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_from_timestamp, set_to_timestamp, set_max_rows] = _DealListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
-        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
-        set_max_rows(o, (m.maxRows if "maxRows" in m else None))
+        b: Any = _new(_DealListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.from_timestamp = (
+            v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
+        )
+        b.to_timestamp = v_to_timestamp if (v_to_timestamp := m.toTimestamp) or "toTimestamp" in m else None
+        b.max_rows = v_max_rows if (v_max_rows := m.maxRows) or "maxRows" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListReq:
@@ -5683,11 +5618,7 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq], Account
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealListReq_SLOTS = slot_setters(
-    DealListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp", "max_rows"
-)
+_DealListReq_BUILD = build_class(DealListReq)
 
 
 @wrapper_dataclass
@@ -5724,18 +5655,19 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes], Account
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_deal, set_has_more] = _DealListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_deal(
-            o,
-            (
-                (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
-                if owned
-                else tuple(Deal._from_proto(x, False) for x in m.deal)
-            ),
+        b: Any = _new(_DealListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.deal = (
+            (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
+            if owned
+            else tuple([Deal._from_proto(x, False) for x in m.deal])
         )
-        set_has_more(o, m.hasMore)
+        b.has_more = m.hasMore
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListRes:
@@ -5746,9 +5678,7 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes], Account
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealListRes_SLOTS = slot_setters(DealListRes, "ctid_trader_account_id", "deal", "has_more")
+_DealListRes_BUILD = build_class(DealListRes)
 _install_lazy(DealListRes, "deal")
 
 
@@ -5786,11 +5716,17 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_from_timestamp, set_to_timestamp] = _OrderListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
-        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
+        b: Any = _new(_OrderListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.from_timestamp = (
+            v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
+        )
+        b.to_timestamp = v_to_timestamp if (v_to_timestamp := m.toTimestamp) or "toTimestamp" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListReq:
@@ -5801,9 +5737,7 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq], Accou
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderListReq_SLOTS = slot_setters(OrderListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp")
+_OrderListReq_BUILD = build_class(OrderListReq)
 
 
 @wrapper_dataclass
@@ -5840,18 +5774,19 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_order, set_has_more] = _OrderListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_order(
-            o,
-            (
-                (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
-                if owned
-                else tuple(Order._from_proto(x, False) for x in m.order)
-            ),
+        b: Any = _new(_OrderListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.order = (
+            (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
+            if owned
+            else tuple([Order._from_proto(x, False) for x in m.order])
         )
-        set_has_more(o, m.hasMore)
+        b.has_more = m.hasMore
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListRes:
@@ -5862,9 +5797,7 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes], Accou
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderListRes_SLOTS = slot_setters(OrderListRes, "ctid_trader_account_id", "order", "has_more")
+_OrderListRes_BUILD = build_class(OrderListRes)
 _install_lazy(OrderListRes, "order")
 
 
@@ -5903,11 +5836,15 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id, set_volume] = _ExpectedMarginReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, m.symbolId)
-        set_volume(o, tuple(m.volume))
+        b: Any = _new(_ExpectedMarginReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = m.symbolId
+        b.volume = tuple(m.volume)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExpectedMarginReq:
@@ -5918,9 +5855,7 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ExpectedMarginReq_SLOTS = slot_setters(ExpectedMarginReq, "ctid_trader_account_id", "symbol_id", "volume")
+_ExpectedMarginReq_BUILD = build_class(ExpectedMarginReq)
 
 
 @wrapper_dataclass
@@ -5957,18 +5892,19 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_margin, set_money_digits] = _ExpectedMarginRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_margin(
-            o,
-            (
-                (_Pending(r_margin, ExpectedMargin._from_proto) if (r_margin := m.margin) else ())
-                if owned
-                else tuple(ExpectedMargin._from_proto(x, False) for x in m.margin)
-            ),
+        b: Any = _new(_ExpectedMarginRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.margin = (
+            (_Pending(r_margin, ExpectedMargin._from_proto) if (r_margin := m.margin) else ())
+            if owned
+            else tuple([ExpectedMargin._from_proto(x, False) for x in m.margin])
         )
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAExpectedMarginRes:
@@ -5979,9 +5915,7 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_ExpectedMarginRes_SLOTS = slot_setters(ExpectedMarginRes, "ctid_trader_account_id", "margin", "money_digits")
+_ExpectedMarginRes_BUILD = build_class(ExpectedMarginRes)
 _install_lazy(ExpectedMarginRes, "margin")
 
 
@@ -6024,14 +5958,16 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginChangedEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_position_id, set_used_margin, set_money_digits] = (
-            _MarginChangedEvent_SLOTS
-        )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_id(o, m.positionId)
-        set_used_margin(o, m.usedMargin)
-        set_money_digits(o, (m.moneyDigits if "moneyDigits" in m else None))
+        b: Any = _new(_MarginChangedEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_id = m.positionId
+        b.used_margin = m.usedMargin
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginChangedEvent:
@@ -6043,11 +5979,7 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginChangedEvent_SLOTS = slot_setters(
-    MarginChangedEvent, "ctid_trader_account_id", "position_id", "used_margin", "money_digits"
-)
+_MarginChangedEvent_BUILD = build_class(MarginChangedEvent)
 
 
 @wrapper_dataclass
@@ -6086,11 +6018,15 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_from_timestamp, set_to_timestamp] = _CashFlowHistoryListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_from_timestamp(o, m.fromTimestamp)
-        set_to_timestamp(o, m.toTimestamp)
+        b: Any = _new(_CashFlowHistoryListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.from_timestamp = m.fromTimestamp
+        b.to_timestamp = m.toTimestamp
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq:
@@ -6101,11 +6037,7 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_CashFlowHistoryListReq_SLOTS = slot_setters(
-    CashFlowHistoryListReq, "ctid_trader_account_id", "from_timestamp", "to_timestamp"
-)
+_CashFlowHistoryListReq_BUILD = build_class(CashFlowHistoryListReq)
 
 
 @wrapper_dataclass
@@ -6137,21 +6069,22 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_deposit_withdraw] = _CashFlowHistoryListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_deposit_withdraw(
-            o,
+        b: Any = _new(_CashFlowHistoryListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.deposit_withdraw = (
             (
-                (
-                    _Pending(r_deposit_withdraw, DepositWithdraw._from_proto)
-                    if (r_deposit_withdraw := m.depositWithdraw)
-                    else ()
-                )
-                if owned
-                else tuple(DepositWithdraw._from_proto(x, False) for x in m.depositWithdraw)
-            ),
+                _Pending(r_deposit_withdraw, DepositWithdraw._from_proto)
+                if (r_deposit_withdraw := m.depositWithdraw)
+                else ()
+            )
+            if owned
+            else tuple([DepositWithdraw._from_proto(x, False) for x in m.depositWithdraw])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes:
@@ -6161,11 +6094,7 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_CashFlowHistoryListRes_SLOTS = slot_setters(
-    CashFlowHistoryListRes, "ctid_trader_account_id", "deposit_withdraw"
-)
+_CashFlowHistoryListRes_BUILD = build_class(CashFlowHistoryListRes)
 _install_lazy(CashFlowHistoryListRes, "deposit_withdraw")
 
 
@@ -6196,9 +6125,15 @@ class GetAccountListByAccessTokenReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_access_token] = _GetAccountListByAccessTokenReq_SLOTS
-        set_access_token(o, _text(m.accessToken))
+        b: Any = _new(_GetAccountListByAccessTokenReq_BUILD)
+        b.access_token = (
+            v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq:
@@ -6207,9 +6142,7 @@ class GetAccountListByAccessTokenReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetAccountListByAccessTokenReq_SLOTS = slot_setters(GetAccountListByAccessTokenReq, "access_token")
+_GetAccountListByAccessTokenReq_BUILD = build_class(GetAccountListByAccessTokenReq)
 
 
 @wrapper_dataclass
@@ -6248,26 +6181,29 @@ class GetAccountListByAccessTokenRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_access_token, set_permission_scope, set_ctid_trader_account] = (
-            _GetAccountListByAccessTokenRes_SLOTS
+        b: Any = _new(_GetAccountListByAccessTokenRes_BUILD)
+        b.access_token = (
+            v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
         )
-        set_access_token(o, _text(m.accessToken))
-        set_permission_scope(
-            o, (_ClientPermissionScope_BY_VALUE[m.permissionScope] if "permissionScope" in m else None)
+        b.permission_scope = (
+            _ClientPermissionScope_BY_VALUE[v_permission_scope]
+            if (v_permission_scope := m.permissionScope) or "permissionScope" in m
+            else None
         )
-        set_ctid_trader_account(
-            o,
+        b.ctid_trader_account = (
             (
-                (
-                    _Pending(r_ctid_trader_account, CtidTraderAccount._from_proto)
-                    if (r_ctid_trader_account := m.ctidTraderAccount)
-                    else ()
-                )
-                if owned
-                else tuple(CtidTraderAccount._from_proto(x, False) for x in m.ctidTraderAccount)
-            ),
+                _Pending(r_ctid_trader_account, CtidTraderAccount._from_proto)
+                if (r_ctid_trader_account := m.ctidTraderAccount)
+                else ()
+            )
+            if owned
+            else tuple([CtidTraderAccount._from_proto(x, False) for x in m.ctidTraderAccount])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes:
@@ -6282,11 +6218,7 @@ class GetAccountListByAccessTokenRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetAccountListByAccessTokenRes_SLOTS = slot_setters(
-    GetAccountListByAccessTokenRes, "access_token", "permission_scope", "ctid_trader_account"
-)
+_GetAccountListByAccessTokenRes_BUILD = build_class(GetAccountListByAccessTokenRes)
 _install_lazy(GetAccountListByAccessTokenRes, "ctid_trader_account")
 
 
@@ -6315,9 +6247,17 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_refresh_token] = _RefreshTokenReq_SLOTS
-        set_refresh_token(o, _text(m.refreshToken))
+        b: Any = _new(_RefreshTokenReq_BUILD)
+        b.refresh_token = (
+            v_refresh_token
+            if (v_refresh_token := m.refreshToken).__class__ is str
+            else _text(v_refresh_token)
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenReq:
@@ -6326,9 +6266,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_RefreshTokenReq_SLOTS = slot_setters(RefreshTokenReq, "refresh_token")
+_RefreshTokenReq_BUILD = build_class(RefreshTokenReq)
 
 
 @wrapper_dataclass
@@ -6370,12 +6308,22 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_access_token, set_token_type, set_expires_in, set_refresh_token] = _RefreshTokenRes_SLOTS
-        set_access_token(o, _text(m.accessToken))
-        set_token_type(o, _text(m.tokenType))
-        set_expires_in(o, m.expiresIn)
-        set_refresh_token(o, _text(m.refreshToken))
+        b: Any = _new(_RefreshTokenRes_BUILD)
+        b.access_token = (
+            v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
+        )
+        b.token_type = v_token_type if (v_token_type := m.tokenType).__class__ is str else _text(v_token_type)
+        b.expires_in = m.expiresIn
+        b.refresh_token = (
+            v_refresh_token
+            if (v_refresh_token := m.refreshToken).__class__ is str
+            else _text(v_refresh_token)
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOARefreshTokenRes:
@@ -6387,11 +6335,7 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_RefreshTokenRes_SLOTS = slot_setters(
-    RefreshTokenRes, "access_token", "token_type", "expires_in", "refresh_token"
-)
+_RefreshTokenRes_BUILD = build_class(RefreshTokenRes)
 
 
 @wrapper_dataclass
@@ -6429,15 +6373,20 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id, set_subscribe_to_spot_timestamp] = (
-            _SubscribeSpotsReq_SLOTS
+        b: Any = _new(_SubscribeSpotsReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = tuple(m.symbolId)
+        b.subscribe_to_spot_timestamp = (
+            v_subscribe_to_spot_timestamp
+            if (v_subscribe_to_spot_timestamp := m.subscribeToSpotTimestamp)
+            or "subscribeToSpotTimestamp" in m
+            else None
         )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, tuple(m.symbolId))
-        set_subscribe_to_spot_timestamp(
-            o, (m.subscribeToSpotTimestamp if "subscribeToSpotTimestamp" in m else None)
-        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq:
@@ -6448,11 +6397,7 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SubscribeSpotsReq_SLOTS = slot_setters(
-    SubscribeSpotsReq, "ctid_trader_account_id", "symbol_id", "subscribe_to_spot_timestamp"
-)
+_SubscribeSpotsReq_BUILD = build_class(SubscribeSpotsReq)
 
 
 @wrapper_dataclass
@@ -6480,9 +6425,13 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _SubscribeSpotsRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_SubscribeSpotsRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes:
@@ -6491,9 +6440,7 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SubscribeSpotsRes_SLOTS = slot_setters(SubscribeSpotsRes, "ctid_trader_account_id")
+_SubscribeSpotsRes_BUILD = build_class(SubscribeSpotsRes)
 
 
 @wrapper_dataclass
@@ -6526,10 +6473,14 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id] = _UnsubscribeSpotsReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, tuple(m.symbolId))
+        b: Any = _new(_UnsubscribeSpotsReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = tuple(m.symbolId)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq:
@@ -6539,9 +6490,7 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_UnsubscribeSpotsReq_SLOTS = slot_setters(UnsubscribeSpotsReq, "ctid_trader_account_id", "symbol_id")
+_UnsubscribeSpotsReq_BUILD = build_class(UnsubscribeSpotsReq)
 
 
 @wrapper_dataclass
@@ -6569,9 +6518,13 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _UnsubscribeSpotsRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_UnsubscribeSpotsRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes:
@@ -6580,9 +6533,7 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_UnsubscribeSpotsRes_SLOTS = slot_setters(UnsubscribeSpotsRes, "ctid_trader_account_id")
+_UnsubscribeSpotsRes_BUILD = build_class(UnsubscribeSpotsRes)
 
 
 @wrapper_dataclass
@@ -6640,30 +6591,25 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASpotEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_symbol_id,
-            set_bid,
-            set_ask,
-            set_trendbar,
-            set_session_close,
-            set_timestamp,
-        ] = _SpotEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, m.symbolId)
-        set_bid(o, (m.bid if "bid" in m else None))
-        set_ask(o, (m.ask if "ask" in m else None))
-        set_trendbar(
-            o,
-            (
-                (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
-                if owned
-                else tuple(Trendbar._from_proto(x, False) for x in m.trendbar)
-            ),
+        b: Any = _new(_SpotEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = m.symbolId
+        b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
+        b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
+        b.trendbar = (
+            (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
+            if owned
+            else tuple([Trendbar._from_proto(x, False) for x in m.trendbar])
         )
-        set_session_close(o, (m.sessionClose if "sessionClose" in m else None))
-        set_timestamp(o, (m.timestamp if "timestamp" in m else None))
+        b.session_close = (
+            v_session_close if (v_session_close := m.sessionClose) or "sessionClose" in m else None
+        )
+        b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASpotEvent:
@@ -6678,11 +6624,7 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SpotEvent_SLOTS = slot_setters(
-    SpotEvent, "ctid_trader_account_id", "symbol_id", "bid", "ask", "trendbar", "session_close", "timestamp"
-)
+_SpotEvent_BUILD = build_class(SpotEvent)
 _install_lazy(SpotEvent, "trendbar")
 
 
@@ -6723,11 +6665,15 @@ class SubscribeLiveTrendbarReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_period, set_symbol_id] = _SubscribeLiveTrendbarReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
-        set_symbol_id(o, m.symbolId)
+        b: Any = _new(_SubscribeLiveTrendbarReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.period = _TrendbarPeriod_BY_VALUE[m.period]
+        b.symbol_id = m.symbolId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq:
@@ -6738,11 +6684,7 @@ class SubscribeLiveTrendbarReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SubscribeLiveTrendbarReq_SLOTS = slot_setters(
-    SubscribeLiveTrendbarReq, "ctid_trader_account_id", "period", "symbol_id"
-)
+_SubscribeLiveTrendbarReq_BUILD = build_class(SubscribeLiveTrendbarReq)
 
 
 @wrapper_dataclass
@@ -6771,9 +6713,13 @@ class SubscribeLiveTrendbarRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _SubscribeLiveTrendbarRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_SubscribeLiveTrendbarRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes:
@@ -6782,9 +6728,7 @@ class SubscribeLiveTrendbarRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SubscribeLiveTrendbarRes_SLOTS = slot_setters(SubscribeLiveTrendbarRes, "ctid_trader_account_id")
+_SubscribeLiveTrendbarRes_BUILD = build_class(SubscribeLiveTrendbarRes)
 
 
 @wrapper_dataclass
@@ -6824,11 +6768,15 @@ class UnsubscribeLiveTrendbarReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_period, set_symbol_id] = _UnsubscribeLiveTrendbarReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
-        set_symbol_id(o, m.symbolId)
+        b: Any = _new(_UnsubscribeLiveTrendbarReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.period = _TrendbarPeriod_BY_VALUE[m.period]
+        b.symbol_id = m.symbolId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq:
@@ -6839,11 +6787,7 @@ class UnsubscribeLiveTrendbarReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_UnsubscribeLiveTrendbarReq_SLOTS = slot_setters(
-    UnsubscribeLiveTrendbarReq, "ctid_trader_account_id", "period", "symbol_id"
-)
+_UnsubscribeLiveTrendbarReq_BUILD = build_class(UnsubscribeLiveTrendbarReq)
 
 
 @wrapper_dataclass
@@ -6872,9 +6816,13 @@ class UnsubscribeLiveTrendbarRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _UnsubscribeLiveTrendbarRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_UnsubscribeLiveTrendbarRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes:
@@ -6883,9 +6831,7 @@ class UnsubscribeLiveTrendbarRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_UnsubscribeLiveTrendbarRes_SLOTS = slot_setters(UnsubscribeLiveTrendbarRes, "ctid_trader_account_id")
+_UnsubscribeLiveTrendbarRes_BUILD = build_class(UnsubscribeLiveTrendbarRes)
 
 
 @wrapper_dataclass
@@ -6938,21 +6884,20 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq, owned: bool) -> Self:
-        o = _new(cls)
-        [
-            set_ctid_trader_account_id,
-            set_from_timestamp,
-            set_to_timestamp,
-            set_period,
-            set_symbol_id,
-            set_count,
-        ] = _GetTrendbarsReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
-        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
-        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
-        set_symbol_id(o, m.symbolId)
-        set_count(o, (m.count if "count" in m else None))
+        b: Any = _new(_GetTrendbarsReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.from_timestamp = (
+            v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
+        )
+        b.to_timestamp = v_to_timestamp if (v_to_timestamp := m.toTimestamp) or "toTimestamp" in m else None
+        b.period = _TrendbarPeriod_BY_VALUE[m.period]
+        b.symbol_id = m.symbolId
+        b.count = v_count if (v_count := m.count) or "count" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq:
@@ -6966,17 +6911,7 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetTrendbarsReq_SLOTS = slot_setters(
-    GetTrendbarsReq,
-    "ctid_trader_account_id",
-    "from_timestamp",
-    "to_timestamp",
-    "period",
-    "symbol_id",
-    "count",
-)
+_GetTrendbarsReq_BUILD = build_class(GetTrendbarsReq)
 
 
 @wrapper_dataclass
@@ -7030,23 +6965,22 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_period, set_timestamp, set_trendbar, set_symbol_id, set_has_more] = (
-            _GetTrendbarsRes_SLOTS
+        b: Any = _new(_GetTrendbarsRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.period = _TrendbarPeriod_BY_VALUE[m.period]
+        b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
+        b.trendbar = (
+            (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
+            if owned
+            else tuple([Trendbar._from_proto(x, False) for x in m.trendbar])
         )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_period(o, _TrendbarPeriod_BY_VALUE[m.period])
-        set_timestamp(o, (m.timestamp if "timestamp" in m else None))
-        set_trendbar(
-            o,
-            (
-                (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
-                if owned
-                else tuple(Trendbar._from_proto(x, False) for x in m.trendbar)
-            ),
-        )
-        set_symbol_id(o, (m.symbolId if "symbolId" in m else None))
-        set_has_more(o, (m.hasMore if "hasMore" in m else None))
+        b.symbol_id = v_symbol_id if (v_symbol_id := m.symbolId) or "symbolId" in m else None
+        b.has_more = v_has_more if (v_has_more := m.hasMore) or "hasMore" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes:
@@ -7060,11 +6994,7 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetTrendbarsRes_SLOTS = slot_setters(
-    GetTrendbarsRes, "ctid_trader_account_id", "period", "timestamp", "trendbar", "symbol_id", "has_more"
-)
+_GetTrendbarsRes_BUILD = build_class(GetTrendbarsRes)
 _install_lazy(GetTrendbarsRes, "trendbar")
 
 
@@ -7113,15 +7043,19 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq], S
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id, set_type, set_from_timestamp, set_to_timestamp] = (
-            _GetTickDataReq_SLOTS
+        b: Any = _new(_GetTickDataReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = m.symbolId
+        b.type = _QuoteType_BY_VALUE[m.type]
+        b.from_timestamp = (
+            v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
         )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, m.symbolId)
-        set_type(o, _QuoteType_BY_VALUE[m.type])
-        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
-        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
+        b.to_timestamp = v_to_timestamp if (v_to_timestamp := m.toTimestamp) or "toTimestamp" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTickDataReq:
@@ -7134,11 +7068,7 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq], S
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetTickDataReq_SLOTS = slot_setters(
-    GetTickDataReq, "ctid_trader_account_id", "symbol_id", "type", "from_timestamp", "to_timestamp"
-)
+_GetTickDataReq_BUILD = build_class(GetTickDataReq)
 
 
 @wrapper_dataclass
@@ -7176,18 +7106,19 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_tick_data, set_has_more] = _GetTickDataRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_tick_data(
-            o,
-            (
-                (_Pending(r_tick_data, TickData._from_proto) if (r_tick_data := m.tickData) else ())
-                if owned
-                else tuple(TickData._from_proto(x, False) for x in m.tickData)
-            ),
+        b: Any = _new(_GetTickDataRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.tick_data = (
+            (_Pending(r_tick_data, TickData._from_proto) if (r_tick_data := m.tickData) else ())
+            if owned
+            else tuple([TickData._from_proto(x, False) for x in m.tickData])
         )
-        set_has_more(o, m.hasMore)
+        b.has_more = m.hasMore
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetTickDataRes:
@@ -7198,9 +7129,7 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes], A
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetTickDataRes_SLOTS = slot_setters(GetTickDataRes, "ctid_trader_account_id", "tick_data", "has_more")
+_GetTickDataRes_BUILD = build_class(GetTickDataRes)
 _install_lazy(GetTickDataRes, "tick_data")
 
 
@@ -7229,9 +7158,15 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_access_token] = _GetCtidProfileByTokenReq_SLOTS
-        set_access_token(o, _text(m.accessToken))
+        b: Any = _new(_GetCtidProfileByTokenReq_BUILD)
+        b.access_token = (
+            v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
+        )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq:
@@ -7240,9 +7175,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetCtidProfileByTokenReq_SLOTS = slot_setters(GetCtidProfileByTokenReq, "access_token")
+_GetCtidProfileByTokenReq_BUILD = build_class(GetCtidProfileByTokenReq)
 
 
 @wrapper_dataclass
@@ -7269,9 +7202,13 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_profile] = _GetCtidProfileByTokenRes_SLOTS
-        set_profile(o, CtidProfile._from_proto(m.profile, owned))
+        b: Any = _new(_GetCtidProfileByTokenRes_BUILD)
+        b.profile = CtidProfile._from_proto(m.profile, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes:
@@ -7280,9 +7217,7 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetCtidProfileByTokenRes_SLOTS = slot_setters(GetCtidProfileByTokenRes, "profile")
+_GetCtidProfileByTokenRes_BUILD = build_class(GetCtidProfileByTokenRes)
 
 
 @wrapper_dataclass
@@ -7325,19 +7260,20 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent], SymbolSco
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADepthEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id, set_new_quotes, set_deleted_quotes] = _DepthEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, m.symbolId)
-        set_new_quotes(
-            o,
-            (
-                (_Pending(r_new_quotes, DepthQuote._from_proto) if (r_new_quotes := m.newQuotes) else ())
-                if owned
-                else tuple(DepthQuote._from_proto(x, False) for x in m.newQuotes)
-            ),
+        b: Any = _new(_DepthEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = m.symbolId
+        b.new_quotes = (
+            (_Pending(r_new_quotes, DepthQuote._from_proto) if (r_new_quotes := m.newQuotes) else ())
+            if owned
+            else tuple([DepthQuote._from_proto(x, False) for x in m.newQuotes])
         )
-        set_deleted_quotes(o, tuple(m.deletedQuotes))
+        b.deleted_quotes = tuple(m.deletedQuotes)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADepthEvent:
@@ -7349,11 +7285,7 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent], SymbolSco
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DepthEvent_SLOTS = slot_setters(
-    DepthEvent, "ctid_trader_account_id", "symbol_id", "new_quotes", "deleted_quotes"
-)
+_DepthEvent_BUILD = build_class(DepthEvent)
 _install_lazy(DepthEvent, "new_quotes")
 
 
@@ -7389,10 +7321,14 @@ class SubscribeDepthQuotesReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id] = _SubscribeDepthQuotesReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, tuple(m.symbolId))
+        b: Any = _new(_SubscribeDepthQuotesReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = tuple(m.symbolId)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq:
@@ -7402,9 +7338,7 @@ class SubscribeDepthQuotesReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SubscribeDepthQuotesReq_SLOTS = slot_setters(SubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id")
+_SubscribeDepthQuotesReq_BUILD = build_class(SubscribeDepthQuotesReq)
 
 
 @wrapper_dataclass
@@ -7433,9 +7367,13 @@ class SubscribeDepthQuotesRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _SubscribeDepthQuotesRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_SubscribeDepthQuotesRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes:
@@ -7444,9 +7382,7 @@ class SubscribeDepthQuotesRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SubscribeDepthQuotesRes_SLOTS = slot_setters(SubscribeDepthQuotesRes, "ctid_trader_account_id")
+_SubscribeDepthQuotesRes_BUILD = build_class(SubscribeDepthQuotesRes)
 
 
 @wrapper_dataclass
@@ -7481,10 +7417,14 @@ class UnsubscribeDepthQuotesReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_id] = _UnsubscribeDepthQuotesReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_id(o, tuple(m.symbolId))
+        b: Any = _new(_UnsubscribeDepthQuotesReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = tuple(m.symbolId)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq:
@@ -7494,11 +7434,7 @@ class UnsubscribeDepthQuotesReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_UnsubscribeDepthQuotesReq_SLOTS = slot_setters(
-    UnsubscribeDepthQuotesReq, "ctid_trader_account_id", "symbol_id"
-)
+_UnsubscribeDepthQuotesReq_BUILD = build_class(UnsubscribeDepthQuotesReq)
 
 
 @wrapper_dataclass
@@ -7527,9 +7463,13 @@ class UnsubscribeDepthQuotesRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _UnsubscribeDepthQuotesRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_UnsubscribeDepthQuotesRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes:
@@ -7538,9 +7478,7 @@ class UnsubscribeDepthQuotesRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_UnsubscribeDepthQuotesRes_SLOTS = slot_setters(UnsubscribeDepthQuotesRes, "ctid_trader_account_id")
+_UnsubscribeDepthQuotesRes_BUILD = build_class(UnsubscribeDepthQuotesRes)
 
 
 @wrapper_dataclass
@@ -7568,9 +7506,13 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _SymbolCategoryListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_SymbolCategoryListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq:
@@ -7579,9 +7521,7 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolCategoryListReq_SLOTS = slot_setters(SymbolCategoryListReq, "ctid_trader_account_id")
+_SymbolCategoryListReq_BUILD = build_class(SymbolCategoryListReq)
 
 
 @wrapper_dataclass
@@ -7613,21 +7553,22 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_symbol_category] = _SymbolCategoryListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_symbol_category(
-            o,
+        b: Any = _new(_SymbolCategoryListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_category = (
             (
-                (
-                    _Pending(r_symbol_category, SymbolCategory._from_proto)
-                    if (r_symbol_category := m.symbolCategory)
-                    else ()
-                )
-                if owned
-                else tuple(SymbolCategory._from_proto(x, False) for x in m.symbolCategory)
-            ),
+                _Pending(r_symbol_category, SymbolCategory._from_proto)
+                if (r_symbol_category := m.symbolCategory)
+                else ()
+            )
+            if owned
+            else tuple([SymbolCategory._from_proto(x, False) for x in m.symbolCategory])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes:
@@ -7637,11 +7578,7 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_SymbolCategoryListRes_SLOTS = slot_setters(
-    SymbolCategoryListRes, "ctid_trader_account_id", "symbol_category"
-)
+_SymbolCategoryListRes_BUILD = build_class(SymbolCategoryListRes)
 _install_lazy(SymbolCategoryListRes, "symbol_category")
 
 
@@ -7670,9 +7607,13 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _AccountLogoutReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_AccountLogoutReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountLogoutReq:
@@ -7681,9 +7622,7 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AccountLogoutReq_SLOTS = slot_setters(AccountLogoutReq, "ctid_trader_account_id")
+_AccountLogoutReq_BUILD = build_class(AccountLogoutReq)
 
 
 @wrapper_dataclass
@@ -7711,9 +7650,13 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _AccountLogoutRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_AccountLogoutRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountLogoutRes:
@@ -7722,9 +7665,7 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AccountLogoutRes_SLOTS = slot_setters(AccountLogoutRes, "ctid_trader_account_id")
+_AccountLogoutRes_BUILD = build_class(AccountLogoutRes)
 
 
 @wrapper_dataclass
@@ -7752,9 +7693,13 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _AccountDisconnectEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_AccountDisconnectEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent:
@@ -7763,9 +7708,7 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_AccountDisconnectEvent_SLOTS = slot_setters(AccountDisconnectEvent, "ctid_trader_account_id")
+_AccountDisconnectEvent_BUILD = build_class(AccountDisconnectEvent)
 
 
 @wrapper_dataclass
@@ -7793,9 +7736,13 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _MarginCallListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_MarginCallListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallListReq:
@@ -7804,9 +7751,7 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginCallListReq_SLOTS = slot_setters(MarginCallListReq, "ctid_trader_account_id")
+_MarginCallListReq_BUILD = build_class(MarginCallListReq)
 
 
 @wrapper_dataclass
@@ -7834,16 +7779,17 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_margin_call] = _MarginCallListRes_SLOTS
-        set_margin_call(
-            o,
-            (
-                (_Pending(r_margin_call, MarginCall._from_proto) if (r_margin_call := m.marginCall) else ())
-                if owned
-                else tuple(MarginCall._from_proto(x, False) for x in m.marginCall)
-            ),
+        b: Any = _new(_MarginCallListRes_BUILD)
+        b.margin_call = (
+            (_Pending(r_margin_call, MarginCall._from_proto) if (r_margin_call := m.marginCall) else ())
+            if owned
+            else tuple([MarginCall._from_proto(x, False) for x in m.marginCall])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallListRes:
@@ -7852,9 +7798,7 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginCallListRes_SLOTS = slot_setters(MarginCallListRes, "margin_call")
+_MarginCallListRes_BUILD = build_class(MarginCallListRes)
 _install_lazy(MarginCallListRes, "margin_call")
 
 
@@ -7888,10 +7832,14 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_margin_call] = _MarginCallUpdateReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_margin_call(o, MarginCall._from_proto(m.marginCall, owned))
+        b: Any = _new(_MarginCallUpdateReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.margin_call = MarginCall._from_proto(m.marginCall, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq:
@@ -7901,9 +7849,7 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginCallUpdateReq_SLOTS = slot_setters(MarginCallUpdateReq, "ctid_trader_account_id", "margin_call")
+_MarginCallUpdateReq_BUILD = build_class(MarginCallUpdateReq)
 
 
 @wrapper_dataclass
@@ -7923,8 +7869,7 @@ class MarginCallUpdateRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes, owned: bool) -> Self:
-        o = _new(cls)
-        return o
+        return _new(cls)
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes:
         return _OpenApiMessages_pb2.ProtoOAMarginCallUpdateRes()
@@ -7959,10 +7904,14 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_margin_call] = _MarginCallUpdateEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_margin_call(o, MarginCall._from_proto(m.marginCall, owned))
+        b: Any = _new(_MarginCallUpdateEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.margin_call = MarginCall._from_proto(m.marginCall, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent:
@@ -7972,9 +7921,7 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginCallUpdateEvent_SLOTS = slot_setters(MarginCallUpdateEvent, "ctid_trader_account_id", "margin_call")
+_MarginCallUpdateEvent_BUILD = build_class(MarginCallUpdateEvent)
 
 
 @wrapper_dataclass
@@ -8007,10 +7954,14 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_margin_call] = _MarginCallTriggerEvent_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_margin_call(o, MarginCall._from_proto(m.marginCall, owned))
+        b: Any = _new(_MarginCallTriggerEvent_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.margin_call = MarginCall._from_proto(m.marginCall, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent:
@@ -8020,9 +7971,7 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_MarginCallTriggerEvent_SLOTS = slot_setters(MarginCallTriggerEvent, "ctid_trader_account_id", "margin_call")
+_MarginCallTriggerEvent_BUILD = build_class(MarginCallTriggerEvent)
 
 
 @wrapper_dataclass
@@ -8057,10 +8006,14 @@ class GetDynamicLeverageByIDReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_leverage_id] = _GetDynamicLeverageByIDReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_leverage_id(o, m.leverageId)
+        b: Any = _new(_GetDynamicLeverageByIDReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.leverage_id = m.leverageId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq:
@@ -8070,11 +8023,7 @@ class GetDynamicLeverageByIDReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetDynamicLeverageByIDReq_SLOTS = slot_setters(
-    GetDynamicLeverageByIDReq, "ctid_trader_account_id", "leverage_id"
-)
+_GetDynamicLeverageByIDReq_BUILD = build_class(GetDynamicLeverageByIDReq)
 
 
 @wrapper_dataclass
@@ -8108,10 +8057,14 @@ class GetDynamicLeverageByIDRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_leverage] = _GetDynamicLeverageByIDRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_leverage(o, DynamicLeverage._from_proto(m.leverage, owned))
+        b: Any = _new(_GetDynamicLeverageByIDRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.leverage = DynamicLeverage._from_proto(m.leverage, owned)
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes:
@@ -8121,11 +8074,7 @@ class GetDynamicLeverageByIDRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetDynamicLeverageByIDRes_SLOTS = slot_setters(
-    GetDynamicLeverageByIDRes, "ctid_trader_account_id", "leverage"
-)
+_GetDynamicLeverageByIDRes_BUILD = build_class(GetDynamicLeverageByIDRes)
 
 
 @wrapper_dataclass
@@ -8169,14 +8118,18 @@ class DealListByPositionIdReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_position_id, set_from_timestamp, set_to_timestamp] = (
-            _DealListByPositionIdReq_SLOTS
+        b: Any = _new(_DealListByPositionIdReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_id = m.positionId
+        b.from_timestamp = (
+            v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
         )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_id(o, m.positionId)
-        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
-        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
+        b.to_timestamp = v_to_timestamp if (v_to_timestamp := m.toTimestamp) or "toTimestamp" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq:
@@ -8188,11 +8141,7 @@ class DealListByPositionIdReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealListByPositionIdReq_SLOTS = slot_setters(
-    DealListByPositionIdReq, "ctid_trader_account_id", "position_id", "from_timestamp", "to_timestamp"
-)
+_DealListByPositionIdReq_BUILD = build_class(DealListByPositionIdReq)
 
 
 @wrapper_dataclass
@@ -8231,18 +8180,19 @@ class DealListByPositionIdRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_deal, set_has_more] = _DealListByPositionIdRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_deal(
-            o,
-            (
-                (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
-                if owned
-                else tuple(Deal._from_proto(x, False) for x in m.deal)
-            ),
+        b: Any = _new(_DealListByPositionIdRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.deal = (
+            (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
+            if owned
+            else tuple([Deal._from_proto(x, False) for x in m.deal])
         )
-        set_has_more(o, m.hasMore)
+        b.has_more = m.hasMore
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes:
@@ -8253,11 +8203,7 @@ class DealListByPositionIdRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealListByPositionIdRes_SLOTS = slot_setters(
-    DealListByPositionIdRes, "ctid_trader_account_id", "deal", "has_more"
-)
+_DealListByPositionIdRes_BUILD = build_class(DealListByPositionIdRes)
 _install_lazy(DealListByPositionIdRes, "deal")
 
 
@@ -8291,10 +8237,14 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_order_id] = _OrderDetailsReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_order_id(o, m.orderId)
+        b: Any = _new(_OrderDetailsReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.order_id = m.orderId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderDetailsReq:
@@ -8304,9 +8254,7 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderDetailsReq_SLOTS = slot_setters(OrderDetailsReq, "ctid_trader_account_id", "order_id")
+_OrderDetailsReq_BUILD = build_class(OrderDetailsReq)
 
 
 @wrapper_dataclass
@@ -8343,18 +8291,19 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_order, set_deal] = _OrderDetailsRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_order(o, Order._from_proto(m.order, owned))
-        set_deal(
-            o,
-            (
-                (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
-                if owned
-                else tuple(Deal._from_proto(x, False) for x in m.deal)
-            ),
+        b: Any = _new(_OrderDetailsRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.order = Order._from_proto(m.order, owned)
+        b.deal = (
+            (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
+            if owned
+            else tuple([Deal._from_proto(x, False) for x in m.deal])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderDetailsRes:
@@ -8365,9 +8314,7 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes],
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderDetailsRes_SLOTS = slot_setters(OrderDetailsRes, "ctid_trader_account_id", "order", "deal")
+_OrderDetailsRes_BUILD = build_class(OrderDetailsRes)
 _install_lazy(OrderDetailsRes, "deal")
 
 
@@ -8413,14 +8360,18 @@ class OrderListByPositionIdReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_position_id, set_from_timestamp, set_to_timestamp] = (
-            _OrderListByPositionIdReq_SLOTS
+        b: Any = _new(_OrderListByPositionIdReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_id = m.positionId
+        b.from_timestamp = (
+            v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
         )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_id(o, m.positionId)
-        set_from_timestamp(o, (m.fromTimestamp if "fromTimestamp" in m else None))
-        set_to_timestamp(o, (m.toTimestamp if "toTimestamp" in m else None))
+        b.to_timestamp = v_to_timestamp if (v_to_timestamp := m.toTimestamp) or "toTimestamp" in m else None
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq:
@@ -8432,11 +8383,7 @@ class OrderListByPositionIdReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderListByPositionIdReq_SLOTS = slot_setters(
-    OrderListByPositionIdReq, "ctid_trader_account_id", "position_id", "from_timestamp", "to_timestamp"
-)
+_OrderListByPositionIdReq_BUILD = build_class(OrderListByPositionIdReq)
 
 
 @wrapper_dataclass
@@ -8475,18 +8422,19 @@ class OrderListByPositionIdRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_order, set_has_more] = _OrderListByPositionIdRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_order(
-            o,
-            (
-                (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
-                if owned
-                else tuple(Order._from_proto(x, False) for x in m.order)
-            ),
+        b: Any = _new(_OrderListByPositionIdRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.order = (
+            (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
+            if owned
+            else tuple([Order._from_proto(x, False) for x in m.order])
         )
-        set_has_more(o, m.hasMore)
+        b.has_more = m.hasMore
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes:
@@ -8497,11 +8445,7 @@ class OrderListByPositionIdRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_OrderListByPositionIdRes_SLOTS = slot_setters(
-    OrderListByPositionIdRes, "ctid_trader_account_id", "order", "has_more"
-)
+_OrderListByPositionIdRes_BUILD = build_class(OrderListByPositionIdRes)
 _install_lazy(OrderListByPositionIdRes, "order")
 
 
@@ -8535,10 +8479,14 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_deal_id] = _DealOffsetListReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_deal_id(o, m.dealId)
+        b: Any = _new(_DealOffsetListReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.deal_id = m.dealId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealOffsetListReq:
@@ -8548,9 +8496,7 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealOffsetListReq_SLOTS = slot_setters(DealOffsetListReq, "ctid_trader_account_id", "deal_id")
+_DealOffsetListReq_BUILD = build_class(DealOffsetListReq)
 
 
 @wrapper_dataclass
@@ -8587,25 +8533,23 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_offset_by, set_offsetting] = _DealOffsetListRes_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_offset_by(
-            o,
-            (
-                (_Pending(r_offset_by, DealOffset._from_proto) if (r_offset_by := m.offsetBy) else ())
-                if owned
-                else tuple(DealOffset._from_proto(x, False) for x in m.offsetBy)
-            ),
+        b: Any = _new(_DealOffsetListRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.offset_by = (
+            (_Pending(r_offset_by, DealOffset._from_proto) if (r_offset_by := m.offsetBy) else ())
+            if owned
+            else tuple([DealOffset._from_proto(x, False) for x in m.offsetBy])
         )
-        set_offsetting(
-            o,
-            (
-                (_Pending(r_offsetting, DealOffset._from_proto) if (r_offsetting := m.offsetting) else ())
-                if owned
-                else tuple(DealOffset._from_proto(x, False) for x in m.offsetting)
-            ),
+        b.offsetting = (
+            (_Pending(r_offsetting, DealOffset._from_proto) if (r_offsetting := m.offsetting) else ())
+            if owned
+            else tuple([DealOffset._from_proto(x, False) for x in m.offsetting])
         )
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOADealOffsetListRes:
@@ -8616,11 +8560,7 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_DealOffsetListRes_SLOTS = slot_setters(
-    DealOffsetListRes, "ctid_trader_account_id", "offset_by", "offsetting"
-)
+_DealOffsetListRes_BUILD = build_class(DealOffsetListRes)
 _install_lazy(DealOffsetListRes, "offset_by", "offsetting")
 
 
@@ -8651,9 +8591,13 @@ class GetPositionUnrealizedPnLReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id] = _GetPositionUnrealizedPnLReq_SLOTS
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
+        b: Any = _new(_GetPositionUnrealizedPnLReq_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq:
@@ -8662,9 +8606,7 @@ class GetPositionUnrealizedPnLReq(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetPositionUnrealizedPnLReq_SLOTS = slot_setters(GetPositionUnrealizedPnLReq, "ctid_trader_account_id")
+_GetPositionUnrealizedPnLReq_BUILD = build_class(GetPositionUnrealizedPnLReq)
 
 
 @wrapper_dataclass
@@ -8703,24 +8645,23 @@ class GetPositionUnrealizedPnLRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes, owned: bool) -> Self:
-        o = _new(cls)
-        [set_ctid_trader_account_id, set_position_unrealized_pnl, set_money_digits] = (
-            _GetPositionUnrealizedPnLRes_SLOTS
-        )
-        set_ctid_trader_account_id(o, m.ctidTraderAccountId)
-        set_position_unrealized_pnl(
-            o,
+        b: Any = _new(_GetPositionUnrealizedPnLRes_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.position_unrealized_pnl = (
             (
-                (
-                    _Pending(r_position_unrealized_pnl, PositionUnrealizedPnL._from_proto)
-                    if (r_position_unrealized_pnl := m.positionUnrealizedPnL)
-                    else ()
-                )
-                if owned
-                else tuple(PositionUnrealizedPnL._from_proto(x, False) for x in m.positionUnrealizedPnL)
-            ),
+                _Pending(r_position_unrealized_pnl, PositionUnrealizedPnL._from_proto)
+                if (r_position_unrealized_pnl := m.positionUnrealizedPnL)
+                else ()
+            )
+            if owned
+            else tuple([PositionUnrealizedPnL._from_proto(x, False) for x in m.positionUnrealizedPnL])
         )
-        set_money_digits(o, m.moneyDigits)
+        b.money_digits = m.moneyDigits
+        o: Self = b
+        try:
+            b.__class__ = cls
+        except TypeError:  # a subclass with another layout
+            return adopt(cls, o)
         return o
 
     def to_proto(self) -> _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes:
@@ -8731,9 +8672,5 @@ class GetPositionUnrealizedPnLRes(
         )
 
 
-# The slots' own setters: building from protobuf skips the frozen __setattr__ (and, for lazy
-# fields, the lazy descriptor installed below).
-_GetPositionUnrealizedPnLRes_SLOTS = slot_setters(
-    GetPositionUnrealizedPnLRes, "ctid_trader_account_id", "position_unrealized_pnl", "money_digits"
-)
+_GetPositionUnrealizedPnLRes_BUILD = build_class(GetPositionUnrealizedPnLRes)
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
