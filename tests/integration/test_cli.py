@@ -154,6 +154,26 @@ def test_sim_prints_its_connection_details_first(sim: SimInfo) -> None:
     assert Path(sim["ca_file"]).is_file()
 
 
+def test_sim_prints_its_websocket_and_json_endpoints(sim: SimInfo) -> None:
+    assert sim["websocket_url"] == f"wss://{sim['host']}:{sim['port']}"  # the same port as TLS
+    assert isinstance(sim["json_port"], int)
+    assert sim["json_port"] != sim["port"]
+    assert sim["json_websocket_url"] == f"wss://{sim['host']}:{sim['json_port']}"
+
+
+def test_commands_over_websocket(signed_in: dict[str, str]) -> None:
+    over_tls = run(["symbols", "--search", "usd"], signed_in)
+    over_websocket = run(["symbols", "--search", "usd", "--transport", "websocket"], signed_in)
+    assert over_tls.returncode == over_websocket.returncode == 0, over_websocket.stderr
+    assert over_websocket.stdout == over_tls.stdout
+    assert "over WebSocket" in over_websocket.stderr
+    from_env = run(["accounts"], {**signed_in, "CTRADER_TRANSPORT": "websocket"})
+    assert from_env.returncode == 0, from_env.stderr
+    wrong = run(["accounts"], {**signed_in, "CTRADER_TRANSPORT": "carrier-pigeon"})
+    assert wrong.returncode == 2
+    assert "CTRADER_TRANSPORT must be 'tls' or 'websocket'" in wrong.stderr
+
+
 # -- auth -------------------------------------------------------------------------------------------
 
 

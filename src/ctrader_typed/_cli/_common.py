@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 from ctrader_typed._cli import _ui
 from ctrader_typed._generated.enums import TrendbarPeriod
@@ -21,6 +21,7 @@ from ctrader_typed.oauth import DEFAULT_BASE_URL, DEFAULT_REDIRECT_URI
 from ctrader_typed.tokens import FileTokenStore, default_token_dir
 
 if TYPE_CHECKING:
+    from ctrader_typed._client.options import Transport
     from ctrader_typed._generated.messages import CtidTraderAccount
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
 ENVIRONMENTS = ("demo", "live")
 HOSTS = {"demo": "demo.ctraderapi.com", "live": "live.ctraderapi.com"}
 DEFAULT_PORT = 5035
+TRANSPORTS = ("tls", "websocket")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -80,6 +82,8 @@ class Settings:
     hosts: Mapping[str, str] = dataclasses.field(default_factory=lambda: dict(HOSTS))
     """The host of each environment, used when ``host_given`` is false."""
     token_dir: Path | None = None
+    transport: Transport = "tls"
+    """``--transport``: protobuf over TLS or over WebSocket (the same host and port)."""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
@@ -95,6 +99,12 @@ class Settings:
         account = parse_account(args.account or _env("CTRADER_ACCOUNT_ID"))
         token_dir = getattr(args, "token_dir", None)
         host = args.host or _env("CTRADER_HOST")
+        transport = (getattr(args, "transport", None) or _env("CTRADER_TRANSPORT") or "tls").lower()
+        if transport not in TRANSPORTS:
+            raise CLIError(
+                f"CTRADER_TRANSPORT must be {' or '.join(map(repr, TRANSPORTS))}, not {transport!r}",
+                exit_code=EXIT_USAGE,
+            )
         return cls(
             environment=environment,
             environment_given=environment_text is not None,
@@ -109,6 +119,7 @@ class Settings:
             access_token=args.access_token or _env("CTRADER_ACCESS_TOKEN"),
             account=account,
             token_dir=Path(token_dir) if token_dir else None,
+            transport=cast("Transport", transport),
         )
 
     def host_for(self, account: CtidTraderAccount) -> str:
@@ -198,6 +209,12 @@ def add_connection_arguments(parser: argparse.ArgumentParser, *, account: bool =
         )
     group.add_argument("--host", help="Open API host (CTRADER_HOST; default {demo,live}.ctraderapi.com)")
     group.add_argument("--port", help=f"Open API port (CTRADER_PORT; default {DEFAULT_PORT})")
+    group.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        help="protobuf over raw TLS, or over WebSocket (wss://host:port; needs the 'websocket' extra) "
+        "(CTRADER_TRANSPORT; default tls)",
+    )
     group.add_argument(
         "--ca-file",
         metavar="PEM",

@@ -94,8 +94,10 @@ async def _connect(
         refresh_margin=REFRESH_MARGIN,
         reconnect=reconnect,
         recorder=recorder,
+        transport=settings.transport,
     )
-    with progress.step(f"connecting to {host}:{settings.port}"):
+    over = " over WebSocket" if settings.transport == "websocket" else ""
+    with progress.step(f"connecting to {host}:{settings.port}{over}"):
         try:
             await client.connect()
         except ConnectionClosedError as exc:
