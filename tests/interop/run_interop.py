@@ -392,6 +392,21 @@ CLIENTS: list[Client] = [
         title="Node client (node/client.js: protobufjs 8.8.1, strict decode, schema labels of release 88)",
         prepare=_prepare_node,
     ),
+    python_client(
+        name="pynecore",
+        title="PyneCore cTrader plugin (pynesys-pynecore-ctrader 0.9.4, pynesys-pynecore 6.11.0)",
+        flow=HERE / "pynecore_flow.py",
+        # typer 0.29 dropped typer._types, which pynesys-pynecore 6.11.0's CLI (the plugin's token
+        # cache lives under it) imports while declaring typer>=0.16: hold typer at 0.28.0.
+        requirements=(
+            "pynesys-pynecore-ctrader==0.9.4",
+            "pynesys-pynecore[cli]==6.11.0",
+            "typer==0.28.0",
+            "protobuf==7.36.2",
+        ),
+        probe="pynecore_ctrader, pynecore.cli.app",
+        min_python=(3, 11),
+    ),
 ]
 """The registered clients, run in this order. Add yours here (see the module docstring)."""
 
