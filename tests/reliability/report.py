@@ -305,8 +305,9 @@ def render(soak: dict[str, Any] | None, fuzz_examples: int, fuzz_note: str = "")
         SECURITY_INTRO,
         *(f"| {requirement} | {', '.join(f'`{t}`' for t in tests)} |" for requirement, tests in SECURITY),
         "",
-        "Interop: `nox -s interop` (in CI) has Spotware's official OpenApiPy complete the whole flow "
-        "against `ctrader-typed sim`.",
+        "Interop: `nox -s interop` (in CI) has independent clients, Spotware's official OpenApiPy among "
+        "them, complete a bot's whole flow against `ctrader-typed sim` (clients and versions: "
+        "`docs/interop.md`).",
         "",
         "### Reproduce",
         "",
