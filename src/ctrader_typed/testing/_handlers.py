@@ -3,10 +3,16 @@
 The checks that come first (maintenance, blocks and rate limits, decoding, what the request
 needs authorised) are the dispatcher's (``_dispatch``); a handler only does its request's work
 on the simulated world.
+
+History answers can be long (``history_chunk_size`` bars, ``tick_chunk_size`` ticks): their
+handlers are coroutines that build them in slices (``HISTORY_SLICE`` bars, an hour of ticks)
+and yield to the event loop between slices, so that other connections' requests, spots and
+heartbeats go on while one is produced. The answer is the same as in one piece.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -33,6 +39,10 @@ __all__ = ["AlreadyDone", "Handler", "RequestHandlers"]
 
 Handler = Callable[[SimConnection, Any, "str | None"], "Awaitable[None] | None"]
 _MAX_TIMESTAMP: Final = 2_147_483_646_000
+HISTORY_SLICE: Final = 2_048
+"""Bars made, or encoded, between two yields to the event loop while a trendbar answer is built."""
+TICK_SLICE_MS: Final = 3_600_000
+"""Ticks are gathered this much of the window at a time, newest first, yielding in between."""
 _WEEK_MS: Final = 604_800_000
 # Widest toTimestamp - fromTimestamp per trendbar period (the pre-release-89 proto's windows),
 # also the default look-back when GetTrendbarsReq has no fromTimestamp. Wider is refused with
@@ -552,7 +562,9 @@ class RequestHandlers:
             cmid,
         )
 
-    def get_trendbars(self, conn: SimConnection, req: pb.ProtoOAGetTrendbarsReq, cmid: str | None) -> None:
+    async def get_trendbars(
+        self, conn: SimConnection, req: pb.ProtoOAGetTrendbarsReq, cmid: str | None
+    ) -> None:
         if symbol_spec(req.symbolId) is None:
             raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
         to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
@@ -565,7 +577,24 @@ class RequestHandlers:
         limit = self.settings.history_chunk_size
         if req.HasField("count") and req.count > 0:
             limit = min(limit, req.count)
-        bars, has_more = self.world.market.trendbars(req.symbolId, req.period, from_ms, to_ms, limit)
+        # The newest ``limit`` bars of the window, a slice at a time (each oldest first), newest
+        # slice first: the next slice ends just before the oldest bar of the last.
+        market = self.world.market
+        slices: list[list[tuple[int, list[int]]]] = []
+        remaining, upper, has_more = limit, to_ms, False
+        while True:
+            bars, more = market.trendbars(
+                req.symbolId, req.period, from_ms, upper, min(remaining, HISTORY_SLICE)
+            )
+            slices.append(bars)
+            remaining -= len(bars)
+            if not more or not bars:
+                break
+            if remaining <= 0:
+                has_more = True
+                break
+            upper = bars[0][0] - 1
+            await asyncio.sleep(0)
         res = pb.ProtoOAGetTrendbarsRes(
             ctidTraderAccountId=req.ctidTraderAccountId,
             period=req.period,
@@ -573,27 +602,51 @@ class RequestHandlers:
             hasMore=has_more,
             timestamp=to_ms,  # deprecated, but required up to release 88: the server still sets it
         )
-        for start, (open_, high, low, close, volume) in bars:
-            res.trendbar.add(
-                volume=volume,
-                period=req.period,
-                low=low,
-                deltaOpen=open_ - low,
-                deltaClose=close - low,
-                deltaHigh=high - low,
-                utcTimestampInMinutes=start // MINUTE_MS,
-            )
+        for n, bars in enumerate(reversed(slices)):
+            if n:
+                await asyncio.sleep(0)
+            for start, (open_, high, low, close, volume) in bars:
+                res.trendbar.add(
+                    volume=volume,
+                    period=req.period,
+                    low=low,
+                    deltaOpen=open_ - low,
+                    deltaClose=close - low,
+                    deltaHigh=high - low,
+                    utcTimestampInMinutes=start // MINUTE_MS,
+                )
         conn.send(model_pb.PROTO_OA_GET_TRENDBARS_RES, res, cmid)
 
-    def get_tick_data(self, conn: SimConnection, req: pb.ProtoOAGetTickDataReq, cmid: str | None) -> None:
+    async def get_tick_data(
+        self, conn: SimConnection, req: pb.ProtoOAGetTickDataReq, cmid: str | None
+    ) -> None:
         if symbol_spec(req.symbolId) is None:
             raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
         to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
         from_ms = req.fromTimestamp if req.HasField("fromTimestamp") else max(0, to_ms - _WEEK_MS)
         _check_bounds(from_ms, to_ms, _WEEK_MS)
-        ticks, has_more = self.world.market.ticks(
-            req.symbolId, req.type == model_pb.BID, from_ms, to_ms, self.settings.tick_chunk_size
-        )
+        # The newest ``limit`` ticks of the window, newest first, gathered TICK_SLICE_MS of the
+        # window at a time (the slices do not overlap, so no tick is met twice).
+        market = self.world.market
+        bid_side = req.type == model_pb.BID
+        limit = self.settings.tick_chunk_size
+        ticks: list[tuple[int, int]] = []
+        has_more = False
+        upper = min(to_ms, now_ms())
+        while upper >= from_ms:
+            lower = max(from_ms, upper - TICK_SLICE_MS + 1)
+            part, more = market.ticks(req.symbolId, bid_side, lower, upper, limit - len(ticks))
+            ticks += part
+            if more:
+                has_more = True
+                break
+            if len(ticks) >= limit:
+                if lower > from_ms:  # full: is there an older tick in the window?
+                    older, _ = market.ticks(req.symbolId, bid_side, from_ms, lower - 1, 1)
+                    has_more = bool(older)
+                break
+            upper = lower - 1
+            await asyncio.sleep(0)
         res = pb.ProtoOAGetTickDataRes(ctidTraderAccountId=req.ctidTraderAccountId, hasMore=has_more)
         previous_t, previous_price = 0, 0
         for t, price in ticks:
