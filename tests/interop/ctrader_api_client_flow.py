@@ -125,6 +125,7 @@ class Flow:
             step("connected over TLS (simulator CA via SSL_CERT_FILE) and application authenticated")
             account_id = await self.accounts()
             symbol = await self.symbols(account_id)
+            await self.refusals(account_id, symbol)
             await self.market_data(account_id, symbol)
             await self.history(account_id, symbol)
             position_id = await self.market_order(account_id, symbol)
@@ -181,6 +182,39 @@ class Flow:
         check(VOLUME % symbol.step_volume == 0, "volume not a multiple of the step")
         step(f"symbols ({len(light)} listed; EURUSD id {symbol.symbol_id}, lot size {symbol.lot_size})")
         return symbol
+
+    async def refusals(self, account_id: int, symbol: Any) -> None:
+        """The server's refusals reach the client as the typed errors it documents for them."""
+        try:
+            await self.client.accounts.list_by_token("not-a-token")
+        except cac.TokenExpiredError:
+            pass
+        else:
+            raise FlowError("an unknown access token listed accounts")
+        credentials = self.client.auth.get_credentials(account_id)
+        try:
+            await self.client.auth.authenticate_trader(credentials)
+        except cac.AccountAuthError as exc:
+            check(exc.is_already_authorized(), f"second account auth refused with {exc.error_code}")
+        else:
+            raise FlowError("a second account auth on one connection was accepted")
+        check(symbol.step_volume > 1, "EURUSD volume step of 1 leaves no bad volume to try")
+        bad_volume = cac.NewOrderRequest(
+            symbol_id=symbol.symbol_id, side=cac.OrderSide.BUY, volume=VOLUME + 1
+        )
+        unknown_position = cac.ClosePositionRequest(position_id=999_999_999, volume=VOLUME)
+        for attempt, code in (
+            (self.client.trading.place_order(account_id, bad_volume), "TRADING_BAD_VOLUME"),
+            (self.client.trading.close_position(account_id, unknown_position), "POSITION_NOT_FOUND"),
+        ):
+            try:
+                await attempt
+            except cac.APIError as exc:
+                check(exc.error_code == code, f"expected {code}, got {exc.error_code}")
+            else:
+                raise FlowError(f"expected {code}, the request was executed")
+        check(self.client.is_account_authorized(account_id), "a refusal cost the session")
+        step("refusals: unknown token, second account auth, bad volume, unknown position")
 
     async def market_data(self, account_id: int, symbol: Any) -> None:
         sid = symbol.symbol_id
