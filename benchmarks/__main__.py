@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
                 stream.run(
                     n=50_000 if quick else 200_000,
                     repeats=2 if quick else 5,
-                    openapipy_n=5_000 if quick else 20_000,
+                    openapipy_n=10_000 if quick else 50_000,
                     openapipy=not args.no_openapipy,
                 )
             )

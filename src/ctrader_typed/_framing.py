@@ -55,6 +55,7 @@ from ctrader_typed.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
+    "DEFAULT_READ_SIZE",
     "ERROR_PAYLOAD_TYPES",
     "HEADER_SIZE",
     "HEARTBEAT_FRAME",
@@ -75,6 +76,10 @@ __all__ = [
 HEADER_SIZE: Final = 4
 DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
 """16 MiB: symbol lists and long histories can run to several MB; the official Python SDK allows 15 MB."""
+DEFAULT_READ_SIZE: Final = 32 * 1024
+"""Bytes per read into a decoder's own buffer (``get_buffer``): about 1,000 spot frames. A reader
+that is behind takes its backlog in slices this large, the consumers running in between, so
+fewer events are alive at once (and asyncio's TLS transport hands over the rest right after)."""
 MAX_WIRE_LENGTH: Final = 0xFFFFFFFF
 
 HEARTBEAT_PAYLOAD_TYPE: Final = 51
@@ -160,23 +165,46 @@ class FrameDecoder:
     """Turns a byte stream into parsed envelopes, handed one by one to ``on_message``.
 
     Messages that precede a violation in the same chunk are delivered before the error
-    is raised. Frames are parsed straight out of the received chunk when they are whole;
-    only a frame split across reads is buffered. When ``on_message`` is a ``BatchingSink``,
+    is raised. Frames are parsed straight out of the received bytes when they are whole;
+    only a frame split across reads is kept back. When ``on_message`` is a ``BatchingSink``,
     the frames its ``batch_routes`` name skip the envelope parse and reach their route in
     lists (see the module docstring); everything reaches the sink in the order received.
+
+    Bytes come in one of two ways, not both: ``feed(data)`` (a copy the caller made), or
+    ``get_buffer()`` then ``buffer_updated(n)`` (the caller writes into the decoder's own read
+    buffer, as an ``asyncio.BufferedProtocol`` does: no copy, and reads no larger than
+    ``read_size``, so a reader that is behind takes its backlog in slices).
     """
 
-    __slots__ = ("_buf", "_error", "_max", "_on_message", "_routes", "_stopped")
+    __slots__ = (
+        "_buf",
+        "_error",
+        "_filled",
+        "_max",
+        "_on_message",
+        "_progress",
+        "_rbuf",
+        "_read_size",
+        "_routes",
+        "_stopped",
+    )
 
     def __init__(
         self,
         on_message: Callable[[_PbEnvelope], object],
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        read_size: int = DEFAULT_READ_SIZE,
     ) -> None:
         if not 1 <= max_frame_size <= MAX_WIRE_LENGTH:
             raise ValueError(f"max_frame_size must be between 1 and {MAX_WIRE_LENGTH}, not {max_frame_size}")
+        if read_size < HEADER_SIZE:
+            raise ValueError(f"read_size must be at least {HEADER_SIZE}, not {read_size}")
         self._buf = bytearray()
+        self._rbuf: bytearray | None = None
+        self._filled = 0
+        self._read_size = read_size
+        self._progress = 0
         self._max = max_frame_size
         self._on_message = on_message
         routes: Mapping[int, BatchRoute] | None = getattr(on_message, "batch_routes", None)
@@ -193,7 +221,7 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes held back waiting for the rest of a frame."""
-        return len(self._buf)
+        return len(self._buf) + self._filled
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Consume ``data``; call ``on_message`` for every complete envelope in it (or hand the
@@ -216,68 +244,133 @@ class FrameDecoder:
             src = data
         end = len(src)
         pos = 0
-        deliver = self._on_message
-        limit = self._max
-        routes = self._routes
-        unpack_fast = _unpack_fast
         try:
             with memoryview(src) as view:
-                while end - pos >= HEADER_SIZE and not self._stopped:
-                    if routes and end - pos >= FAST_PREFIX:
-                        length, head, size = unpack_fast(view, pos)
-                        route = routes.get(head)
-                        if route is not None and length == size + 5 and size <= _FAST_MAX_PAYLOAD:
-                            stop = pos + HEADER_SIZE + length
-                            if stop > end:
-                                break  # the rest of this frame is still to come
-                            # A run of frames of this head: payloads parsed from the buffer, one list.
-                            parse, build, batch = route
-                            events: list[Any] = []
-                            append = events.append
-                            checked = False
-                            try:
-                                while True:
-                                    append(build(parse(view[pos + FAST_PREFIX : stop]), True))
-                                    pos = stop
-                                    if end - pos < FAST_PREFIX:
-                                        break
-                                    length, following, size = unpack_fast(view, pos)
-                                    if following != head or length != size + 5 or size > _FAST_MAX_PAYLOAD:
-                                        break
-                                    stop = pos + HEADER_SIZE + length
-                                    if stop > end:
-                                        break
-                            except Exception:  # the checked path below reports it as it should
-                                checked = True  # the frame at pos did not parse or build
-                            if events:
-                                batch(events)
-                            if not checked or self._stopped:
-                                continue
-                    (length,) = _unpack_header(view, pos)
-                    if length > limit:
-                        raise self._fail(
-                            f"frame announces {length} bytes, more than max_frame_size={limit}; "
-                            "the stream is corrupt or not an Open API protobuf stream"
-                        )
-                    stop = pos + HEADER_SIZE + length
-                    if stop > end:
-                        break
-                    try:
-                        envelope = _parse_envelope(view[pos + HEADER_SIZE : stop])
-                    except DecodeError as exc:
-                        raise self._fail(f"undecodable envelope in a frame of {length} bytes: {exc}") from exc
-                    if not envelope.payloadType:
-                        raise self._fail(f"envelope without a payload type in a frame of {length} bytes")
-                    pos = stop
-                    deliver(envelope)
+                pos = self._consume(view, end)
+        except BaseException:
+            pos = self._progress
+            raise
         finally:
             # Keep the unconsumed tail (if any) for the next call, even when raising.
-            if self._halted():  # deliver() may have stopped us, or a frame failed
+            if self._halted():  # a delivery may have stopped us, or a frame failed
                 buf.clear()
             elif src is buf:
                 del buf[:pos]
             elif pos < end:
                 buf += memoryview(src)[pos:]
+
+    def get_buffer(self, sizehint: int = -1) -> memoryview:
+        """Where the next read goes (``asyncio.BufferedProtocol.get_buffer``): the free part of
+        the decoder's read buffer, after the unfinished frame it holds (if any). ``read_size``
+        bytes long, or as long as that frame needs when it is larger (up to
+        ``max_frame_size``); ``sizehint`` is not needed."""
+        rbuf = self._rbuf
+        filled = self._filled
+        size = self._read_size
+        if filled >= HEADER_SIZE and rbuf is not None:
+            (length,) = _unpack_header(rbuf, 0)
+            if length <= self._max:
+                size = max(size, HEADER_SIZE + length + FAST_PREFIX)
+        if rbuf is None or len(rbuf) < size or (len(rbuf) > size and filled <= size // 2):
+            # A new buffer (never a resize: the last read's view of the old one may be alive).
+            grown = bytearray(max(size, filled))
+            if filled:
+                assert rbuf is not None
+                grown[:filled] = rbuf[:filled]
+            rbuf = self._rbuf = grown
+        return memoryview(rbuf)[filled:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` were written at the start of the last ``get_buffer``: consume them as ``feed``
+        would (``asyncio.BufferedProtocol.buffer_updated``).
+
+        Raises:
+            RemoteProtocolError: As ``feed``.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._stopped:
+            return
+        rbuf = self._rbuf
+        assert rbuf is not None, "buffer_updated() without get_buffer()"
+        end = self._filled + nbytes
+        pos = 0
+        try:
+            with memoryview(rbuf) as view:
+                pos = self._consume(view, end)
+        except BaseException:
+            pos = self._progress
+            raise
+        finally:
+            if self._halted():
+                self._filled = 0
+            else:
+                tail = end - pos
+                if tail and pos:
+                    rbuf[:tail] = rbuf[pos:end]  # same length: no resize
+                self._filled = tail
+
+    def _consume(self, view: memoryview, end: int) -> int:
+        """Deliver every complete frame in ``view[:end]``; return where the first incomplete one
+        starts (on an exception, that is in ``self._progress``)."""
+        pos = 0
+        deliver = self._on_message
+        limit = self._max
+        routes = self._routes
+        unpack_fast = _unpack_fast
+        try:
+            while end - pos >= HEADER_SIZE and not self._stopped:
+                if routes and end - pos >= FAST_PREFIX:
+                    length, head, size = unpack_fast(view, pos)
+                    route = routes.get(head)
+                    if route is not None and length == size + 5 and size <= _FAST_MAX_PAYLOAD:
+                        stop = pos + HEADER_SIZE + length
+                        if stop > end:
+                            break  # the rest of this frame is still to come
+                        # A run of frames of this head: payloads parsed from the buffer, one list.
+                        parse, build, batch = route
+                        events: list[Any] = []
+                        append = events.append
+                        checked = False
+                        try:
+                            while True:
+                                append(build(parse(view[pos + FAST_PREFIX : stop]), True))
+                                pos = stop
+                                if end - pos < FAST_PREFIX:
+                                    break
+                                length, following, size = unpack_fast(view, pos)
+                                if following != head or length != size + 5 or size > _FAST_MAX_PAYLOAD:
+                                    break
+                                stop = pos + HEADER_SIZE + length
+                                if stop > end:
+                                    break
+                        except Exception:  # the checked path below reports it as it should
+                            checked = True  # the frame at pos did not parse or build
+                        if events:
+                            batch(events)
+                        if not checked or self._stopped:
+                            continue
+                (length,) = _unpack_header(view, pos)
+                if length > limit:
+                    raise self._fail(
+                        f"frame announces {length} bytes, more than max_frame_size={limit}; "
+                        "the stream is corrupt or not an Open API protobuf stream"
+                    )
+                stop = pos + HEADER_SIZE + length
+                if stop > end:
+                    break
+                try:
+                    envelope = _parse_envelope(view[pos + HEADER_SIZE : stop])
+                except DecodeError as exc:
+                    raise self._fail(f"undecodable envelope in a frame of {length} bytes: {exc}") from exc
+                if not envelope.payloadType:
+                    raise self._fail(f"envelope without a payload type in a frame of {length} bytes")
+                pos = stop
+                deliver(envelope)
+        except BaseException:
+            self._progress = pos
+            raise
+        return pos
 
     def feed_envelope(self, body: bytes | bytearray | memoryview) -> None:
         """Consume one whole serialized ``ProtoMessage`` with no length prefix (a link whose
@@ -313,10 +406,12 @@ class FrameDecoder:
         Raises:
             RemoteProtocolError: The stream ended inside a frame.
         """
-        if self._error is None and not self._stopped and self._buf:
-            held = len(self._buf)
+        held_back = self._buf if self._buf else self._rbuf
+        held = self.buffered
+        if self._error is None and not self._stopped and held:
+            assert held_back is not None
             if held >= HEADER_SIZE:
-                (length,) = _unpack_header(self._buf, 0)
+                (length,) = _unpack_header(held_back, 0)
                 detail = f"{held - HEADER_SIZE} of {length} bytes of a frame"
             else:
                 detail = f"{held} of the {HEADER_SIZE} bytes of a frame header"

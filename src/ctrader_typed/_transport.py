@@ -5,13 +5,14 @@ wait until closed; inbound envelopes and the end of the link reach it through th
 callbacks it was opened with (``LinkFactory``).
 
 ``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
-and returns a ``TLSLink``: an ``asyncio.Protocol`` that feeds each read to the sans-IO
-``FrameDecoder``, which hands each envelope to a callback (and runs of unsolicited events
-to the callback's batch routes, one list per run: see ``OnEnvelope``), writes whole frames, sends a
-heartbeat when nothing was written for ``heartbeat_interval`` and closes itself when no
-complete frame was read for ``dead_link_timeout`` (bytes that never finish a frame - a
-server trickling one byte at a time - do not keep the link alive). Writes are synchronous and frame-whole, so a
-cancelled caller can never leave half a frame on the wire.
+and returns a ``TLSLink``, an ``asyncio.BufferedProtocol``. Its reads land in the sans-IO
+``FrameDecoder``'s buffer; the decoder hands each envelope to a callback (and runs of
+unsolicited events to the callback's batch routes, one list per run: see ``OnEnvelope``).
+The link writes whole frames, sends a heartbeat when nothing was written for
+``heartbeat_interval`` and closes itself when no complete frame was read for
+``dead_link_timeout`` (bytes that never finish a frame - a server trickling one byte at a
+time - do not keep the link alive). Writes are synchronous and frame-whole, so a cancelled
+caller can never leave half a frame on the wire.
 
 When the link ends, for whatever reason, ``on_closed(link, error)`` is called exactly
 once, from the event loop: ``error`` is ``None`` when we closed it deliberately, a
@@ -90,8 +91,13 @@ LinkFactory = Callable[[OnEnvelope, OnClosed], Awaitable[Link]]
 """Opens a link that reports to the two callbacks (``AsyncClient(link_factory=...)``)."""
 
 
-class TLSLink(asyncio.Protocol):
-    """One TLS connection. Create it with ``open_link``."""
+class TLSLink(asyncio.BufferedProtocol):
+    """One TLS connection. Create it with ``open_link``.
+
+    A buffered protocol: TLS decrypts straight into the frame decoder's read buffer
+    (``FrameDecoder.get_buffer``), ``DEFAULT_READ_SIZE`` bytes at most per read, so a backlog is
+    taken in slices with the event consumers running in between.
+    """
 
     def __init__(
         self,
@@ -202,14 +208,17 @@ class TLSLink(asyncio.Protocol):
             now + min(self._keepalive.heartbeat_interval, self._keepalive.dead_link_timeout or 1e9)
         )
 
-    def data_received(self, data: bytes) -> None:
-        self.bytes_received += len(data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._decoder.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.bytes_received += nbytes
         if self._closing:
             return
         decoder = self._decoder
-        held = decoder.buffered + len(data)
+        held = decoder.buffered + nbytes
         try:
-            decoder.feed(data)
+            decoder.buffer_updated(nbytes)
             # Liveness counts complete frames: the decoder consumed bytes only if one ended here.
             if decoder.buffered < held:
                 self._keepalive.last_read = self._time()

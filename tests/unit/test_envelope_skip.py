@@ -218,3 +218,66 @@ def test_envelope_head_is_the_wire_bytes() -> None:
     assert envelope_head(127) is None
     assert envelope_head(16384) is None
     assert envelope_head(128) == struct.unpack(">I", encode_envelope(128, b"")[4:8])[0]
+
+
+def feed_buffered(decoder: FrameDecoder, data: bytes, cuts: list[int]) -> None:
+    """Deliver ``data`` as an ``asyncio.BufferedProtocol`` transport would: into ``get_buffer``,
+    at most as much as it offers, cut at ``cuts`` too."""
+    bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    for start, stop in itertools.pairwise(bounds):
+        while start < stop:
+            target = decoder.get_buffer(-1)
+            assert len(target) > 0
+            n = min(len(target), stop - start)
+            target[:n] = data[start : start + n]
+            del target
+            decoder.buffer_updated(n)
+            start += n
+    decoder.eof()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.lists(st.one_of(envelopes, odd_frames), min_size=1, max_size=25),
+    routed=st.sets(st.sampled_from([2131, 2155, 127, 16383]), max_size=3),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=6),
+    read_size=st.sampled_from([4, 5, 9, 33, 200, 4096]),
+)
+def test_buffered_reads_agree_with_the_full_parse(
+    frames: list[bytes], routed: set[int], cuts: list[int], read_size: int
+) -> None:
+    """Reads into the decoder's own buffer (smaller than a frame, or many frames at once)."""
+    expected = reference(frames)
+    if any(payload_type == 0 for payload_type, _, _ in expected):
+        return
+    sink = RecordingSink(routed)
+    feed_buffered(FrameDecoder(sink, read_size=read_size), b"".join(frames), cuts)
+    assert sink.items == expected
+
+
+def test_buffered_reads_grow_for_a_large_frame_and_shrink_back() -> None:
+    sink = RecordingSink({2131})
+    decoder = FrameDecoder(sink, read_size=64)
+    big = encode_envelope(2142, b"x" * 5000)
+    small = [encode_envelope(2131, spot(n)) for n in range(20)]
+    feed_buffered(decoder, big + b"".join(small), [])
+    assert sink.items == reference([big, *small])
+    assert len(decoder.get_buffer(-1)) == 64
+
+
+def test_buffered_reads_report_a_truncated_stream_and_an_oversized_frame() -> None:
+    decoder = FrameDecoder(RecordingSink(set()), read_size=16)
+    frame = encode_envelope(2131, spot(1))
+    target = decoder.get_buffer(-1)
+    target[:6] = frame[:6]
+    del target
+    decoder.buffer_updated(6)
+    assert decoder.buffered == 6
+    with pytest.raises(RemoteProtocolError, match="connection closed after 2 of"):
+        decoder.eof()
+    decoder = FrameDecoder(RecordingSink(set()), max_frame_size=100, read_size=16)
+    target = decoder.get_buffer(-1)
+    target[:4] = struct.pack(">I", 101)
+    del target
+    with pytest.raises(RemoteProtocolError, match="max_frame_size"):
+        decoder.buffer_updated(4)
