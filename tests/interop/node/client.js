@@ -335,6 +335,20 @@ async function flow(conn, schema, info) {
   const pip = 10 ** -symbol.pipPosition;
   ok(`symbol by id (digits ${digits}, pipPosition ${symbol.pipPosition})`);
 
+  const version = await conn.request('ProtoOAVersionReq', {}, 'ProtoOAVersionRes');
+  check(version.message.version.length > 0, 'empty server version');
+  const traderRes = await conn.request('ProtoOATraderReq', { ctidTraderAccountId: account }, 'ProtoOATraderRes');
+  const trader = traderRes.message.trader;
+  check(num(trader.ctidTraderAccountId) === account, 'trader record of another account');
+  check(/^[a-z0-9_-]+$/.test(trader.brokerName), `brokerName ${JSON.stringify(trader.brokerName)} is not a whitelabel slug`);
+  const moneyDigits = has(trader, 'moneyDigits') ? trader.moneyDigits : 2;
+  const assets = await conn.request('ProtoOAAssetListReq', { ctidTraderAccountId: account }, 'ProtoOAAssetListRes');
+  const deposit = assets.message.asset.find((a) => num(a.assetId) === num(trader.depositAssetId));
+  check(deposit, `the deposit asset ${trader.depositAssetId} is not in the asset list`);
+  const categories = await conn.request('ProtoOASymbolCategoryListReq', { ctidTraderAccountId: account }, 'ProtoOASymbolCategoryListRes');
+  check(categories.message.symbolCategory.length > 0, 'no symbol categories');
+  ok(`version ${version.message.version}; trader (broker ${trader.brokerName}, ${deposit.name}, moneyDigits ${moneyDigits}); ${assets.message.asset.length} assets; ${categories.message.symbolCategory.length} categories`);
+
   // -- spots ------------------------------------------------------------------------------
   const subscribed = await conn.request(
     'ProtoOASubscribeSpotsReq',
@@ -362,6 +376,48 @@ async function flow(conn, schema, info) {
     check(Math.abs(t - Date.now()) < 120_000, `spot timestamp ${t} is not Unix ms near now`);
   }
   ok(`spot subscription (${spots.length} events, Unix ms timestamps)`);
+
+  const M1 = enumValue('ProtoOATrendbarPeriod', 'M1');
+  const live = await conn.request(
+    'ProtoOASubscribeLiveTrendbarReq',
+    { ctidTraderAccountId: account, symbolId, period: M1 },
+    'ProtoOASubscribeLiveTrendbarRes',
+  );
+  const withBar = await conn.waitFor(
+    (e) => e.type === 'ProtoOASpotEvent' && num(e.message.symbolId) === symbolId && e.message.trendbar.length > 0,
+    'a spot event carrying the live M1 trendbar',
+    live.since,
+  );
+  const liveBar = withBar.message.trendbar[0];
+  check(liveBar.period === M1, `live trendbar period ${liveBar.period}`);
+  check(Math.abs(liveBar.utcTimestampInMinutes - Math.floor(Date.now() / 60_000)) <= 1, `live bar minute ${liveBar.utcTimestampInMinutes}`);
+  await conn.request(
+    'ProtoOAUnsubscribeLiveTrendbarReq',
+    { ctidTraderAccountId: account, symbolId, period: M1 },
+    'ProtoOAUnsubscribeLiveTrendbarRes',
+  );
+  ok(`live trendbars (M1 bar of minute ${liveBar.utcTimestampInMinutes} on the spot stream), unsubscribed`);
+
+  const depthSub = await conn.request(
+    'ProtoOASubscribeDepthQuotesReq',
+    { ctidTraderAccountId: account, symbolId: [symbolId] },
+    'ProtoOASubscribeDepthQuotesRes',
+  );
+  const depth = await conn.waitFor(
+    (e) => e.type === 'ProtoOADepthEvent' && num(e.message.symbolId) === symbolId && e.message.newQuotes.length > 0,
+    'a depth event with quotes',
+    depthSub.since,
+  );
+  for (const quote of depth.message.newQuotes) {
+    check(has(quote, 'bid') !== has(quote, 'ask'), 'a depth quote must be a bid or an ask, not both or neither');
+    check(num(quote.size) > 0, 'a depth quote without size');
+  }
+  await conn.request(
+    'ProtoOAUnsubscribeDepthQuotesReq',
+    { ctidTraderAccountId: account, symbolId: [symbolId] },
+    'ProtoOAUnsubscribeDepthQuotesRes',
+  );
+  ok(`depth of market (${depth.message.newQuotes.length} quotes in the first event), unsubscribed`);
 
   // -- history ----------------------------------------------------------------------------
   const to = now - 60_000;
@@ -456,6 +512,55 @@ async function flow(conn, schema, info) {
   check(held.stopLoss === stopLoss && held.takeProfit === takeProfit, 'reconcile shows other SL/TP');
   ok(`reconcile (${open.message.position.length} positions, ${open.message.order.length} orders)`);
 
+  const pnl = await conn.request(
+    'ProtoOAGetPositionUnrealizedPnLReq',
+    { ctidTraderAccountId: account },
+    'ProtoOAGetPositionUnrealizedPnLRes',
+  );
+  check(pnl.message.positionUnrealizedPnL.some((p) => num(p.positionId) === positionId), 'no unrealized PnL for the position');
+  check(pnl.message.moneyDigits === moneyDigits, `PnL moneyDigits ${pnl.message.moneyDigits} != trader's ${moneyDigits}`);
+  const margin = await conn.request(
+    'ProtoOAExpectedMarginReq',
+    { ctidTraderAccountId: account, symbolId, volume: [volume] },
+    'ProtoOAExpectedMarginRes',
+  );
+  check(margin.message.margin.length === 1 && num(margin.message.margin[0].buyMargin) > 0, 'no expected margin');
+  ok(`unrealized PnL and expected margin (moneyDigits ${moneyDigits})`);
+
+  const limitPrice = round(entry - 200 * pip);
+  const limit = await conn.request(
+    'ProtoOANewOrderReq',
+    {
+      ctidTraderAccountId: account,
+      symbolId,
+      orderType: enumValue('ProtoOAOrderType', 'LIMIT'),
+      tradeSide: enumValue('ProtoOATradeSide', 'BUY'),
+      volume,
+      limitPrice,
+    },
+    'ProtoOAExecutionEvent',
+  );
+  check(limit.message.executionType === EXEC('ORDER_ACCEPTED'), `limit order answered execution type ${limit.message.executionType}`);
+  const orderId = num(limit.message.order.orderId);
+  check(limit.message.order.limitPrice === limitPrice, `limit price ${limit.message.order.limitPrice}`);
+  const movedPrice = round(limitPrice - 10 * pip);
+  const moved = await conn.request(
+    'ProtoOAAmendOrderReq',
+    { ctidTraderAccountId: account, orderId, volume, limitPrice: movedPrice },
+    'ProtoOAExecutionEvent',
+  );
+  check(moved.message.executionType === EXEC('ORDER_REPLACED'), `amend order answered execution type ${moved.message.executionType}`);
+  check(moved.message.order.limitPrice === movedPrice, `amended limit price ${moved.message.order.limitPrice}`);
+  const cancelled = await conn.request(
+    'ProtoOACancelOrderReq',
+    { ctidTraderAccountId: account, orderId },
+    'ProtoOAExecutionEvent',
+  );
+  check(cancelled.message.executionType === EXEC('ORDER_CANCELLED'), `cancel answered execution type ${cancelled.message.executionType}`);
+  const details = await conn.request('ProtoOAOrderDetailsReq', { ctidTraderAccountId: account, orderId }, 'ProtoOAOrderDetailsRes');
+  check(details.message.order.orderStatus === enumValue('ProtoOAOrderStatus', 'ORDER_STATUS_CANCELLED'), 'order details do not say cancelled');
+  ok(`limit order ${orderId} at ${limitPrice} -> amended to ${movedPrice} -> cancelled (order details agree)`);
+
   const closing = await conn.request(
     'ProtoOAClosePositionReq',
     { ctidTraderAccountId: account, positionId, volume },
@@ -480,6 +585,28 @@ async function flow(conn, schema, info) {
   check(mine.length >= 2, `deal list holds ${mine.length} deals of the position, expected open and close`);
   check(mine.some((d) => has(d, 'closePositionDetail')), 'the deal list lacks the closing deal');
   ok(`deal list (${deals.message.deal.length} deals, ${mine.length} of the position)`);
+
+  const byPosition = await conn.request(
+    'ProtoOADealListByPositionIdReq',
+    { ctidTraderAccountId: account, positionId, fromTimestamp: now - 3_600_000, toTimestamp: Date.now() + 60_000 },
+    'ProtoOADealListByPositionIdRes',
+  );
+  check(byPosition.message.deal.length === mine.length, `deals by position ${byPosition.message.deal.length} != ${mine.length}`);
+  const orders = await conn.request(
+    'ProtoOAOrderListReq',
+    { ctidTraderAccountId: account, fromTimestamp: now - 3_600_000, toTimestamp: Date.now() + 60_000 },
+    'ProtoOAOrderListRes',
+  );
+  check(orders.message.order.some((o) => num(o.orderId) === orderId), 'the order list lacks the cancelled limit order');
+  const cash = await conn.request(
+    'ProtoOACashFlowHistoryListReq',
+    { ctidTraderAccountId: account, fromTimestamp: Date.now() - 604_800_000 + 60_000, toTimestamp: Date.now() },
+    'ProtoOACashFlowHistoryListRes',
+  );
+  for (const op of cash.message.depositWithdraw) {
+    check(!has(op, 'moneyDigits') || op.moneyDigits === moneyDigits, `cash flow moneyDigits ${op.moneyDigits}`);
+  }
+  ok(`deals by position (${byPosition.message.deal.length}), order list (${orders.message.order.length}), cash flow (${cash.message.depositWithdraw.length} operations in the last week)`);
 
   const flat = await conn.request('ProtoOAReconcileReq', { ctidTraderAccountId: account }, 'ProtoOAReconcileRes');
   check(!flat.message.position.some((p) => num(p.positionId) === positionId), 'reconcile still lists the closed position');
