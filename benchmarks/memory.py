@@ -5,6 +5,11 @@ endpoint of ``_stubproc`` (the simulator has 3 accounts and 10 symbols): residen
 after ``import ctrader_typed``, after connecting, authorising and subscribing (and the
 Python heap that added, by ``tracemalloc``), the heap held by a full event queue, and the
 resident set and its peak after streaming spot events through ``async for``.
+
+Last, the Python heap held per retained ``SpotEvent`` (the wrapper
+and the int objects of its fields), built by ``from_bytes`` from 10,000 distinct spot
+events with bid, ask and timestamp set, against the 216 B per event that a full event
+queue held before the wrapper work of issue 15 (target: at most twice that).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from benchmarks._harness import Row, log
 
 ACCOUNTS = 5
 SYMBOLS_PER_ACCOUNT = 200
+RETAINED = 10_000
+# Bytes per spot event a full event queue held before issue 15 (README, 2026-12-05 run).
+SPOT_EVENT_BYTES_BEFORE = 216
 
 
 def _status_kib(field: str) -> int:
@@ -30,6 +38,34 @@ def _status_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def _retained_spot_event_bytes() -> float:
+    """Python heap per ``SpotEvent`` kept alive (wrapper and field values), by tracemalloc."""
+    from ctrader_typed import SpotEvent
+    from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+
+    payloads = [
+        pb.ProtoOASpotEvent(
+            ctidTraderAccountId=90_000_001,
+            symbolId=1 + i % 200,
+            bid=108_000 + i,
+            ask=108_020 + i,
+            timestamp=1_764_979_200_000 + i,
+        ).SerializeToString()
+        for i in range(RETAINED)
+    ]
+    SpotEvent.from_bytes(payloads[0])  # warm-up (first-use caches are not per event)
+    # The list is made before tracing starts: only what each event holds is counted.
+    kept = [SpotEvent(ctid_trader_account_id=0, symbol_id=0)] * RETAINED
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i, payload in enumerate(payloads):
+        kept[i] = SpotEvent.from_bytes(payload)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert all(event.bid is not None for event in kept)
+    return held / RETAINED
 
 
 async def _child(events: int) -> dict[str, Any]:
@@ -95,6 +131,8 @@ async def _child(events: int) -> dict[str, Any]:
         figures["rss_after_stream_mib"] = _status_kib("VmRSS") / 1024
         figures["rss_peak_mib"] = _status_kib("VmHWM") / 1024
         await client.close()
+        # Last, so that the resident-set figures above are not moved by it.
+        figures["retained_spot_event_bytes"] = _retained_spot_event_bytes()
     finally:
         stub.stdin.write(b"quit\n")
         await stub.stdin.drain()
@@ -114,7 +152,26 @@ def run(events: int = 200_000) -> list[Row]:
     log(f"  memory: {figures}")
     per_sub = figures["session_heap_kib"] * 1024 / max(1, figures["subscriptions"])
     per_event = figures["full_queue_heap_kib"] * 1024 / max(1, figures["full_queue_events"])
+    retained = figures["retained_spot_event_bytes"]
     return [
+        Row(
+            key="spot_event_memory",
+            what="memory: one retained SpotEvent (wrapper and field values, from_bytes)",
+            ours=retained,
+            unit="B",
+            baseline=SPOT_EVENT_BYTES_BEFORE,
+            baseline_label="bytes per event a full event queue held before issue 15",
+            ratio=retained / SPOT_EVENT_BYTES_BEFORE,
+            ratio_label="of the earlier figure",
+            target="<= 2x",
+            met=retained / SPOT_EVENT_BYTES_BEFORE <= 2,
+            extra={"events": RETAINED},
+            notes=[
+                f"{RETAINED:,} distinct spot events (bid, ask, timestamp set) kept in a list, Python heap "
+                f"by tracemalloc: {retained:.0f} B each; a full event queue adds its own slot per event "
+                f"({per_event:.0f} B per event there)."
+            ],
+        ),
         Row(
             key="memory",
             what=f"memory: 1 connection, {ACCOUNTS} accounts, {figures['subscriptions']:,} spot subscriptions",
@@ -133,7 +190,7 @@ def run(events: int = 200_000) -> list[Row]:
                 f"streaming {figures['streamed_events']:,} events RSS is {figures['rss_after_stream_mib']:.1f} MiB, "
                 f"peak {figures['rss_peak_mib']:.1f} MiB."
             ],
-        )
+        ),
     ]
 
 
