@@ -391,8 +391,25 @@ class EventStream(Generic[E_co]):
 
     # -- consumer side -----------------------------------------------------------------------
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[E_co]:
+        """``async for event in stream``: an async generator over the queue (each step resumes it
+        rather than starting a new ``__anext__`` coroutine); ends as ``__anext__`` does."""
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[E_co]:
+        buffer = self._buffer
+        popleft = buffer.popleft
+        while True:
+            while buffer:
+                event = popleft()
+                if self._sizes:
+                    self._forget(event)
+                yield event
+            if self._finished:
+                if self._end is not None:
+                    raise self._end
+                return
+            await self._wait()
 
     async def __anext__(self) -> E_co:
         buffer = self._buffer
