@@ -12,11 +12,11 @@ import asyncio
 import sys
 import time
 
-from benchmarks import codegen_time, decode, history, imports, memory, roundtrip, stream
+from benchmarks import codegen_time, decode, history, imports, memory, roundtrip, stream, websocket
 from benchmarks._harness import Row, load_average, log, machine_info, write_results
 from benchmarks._report import write_readme_section
 
-NAMES = ("stream", "roundtrip", "decode", "imports", "codegen", "memory", "history")
+NAMES = ("stream", "roundtrip", "websocket", "decode", "imports", "codegen", "memory", "history")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +55,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif name == "roundtrip":
             rows += asyncio.run(roundtrip.run(samples=500 if quick else 3_000, repeats=2 if quick else 5))
+        elif name == "websocket":
+            rows += asyncio.run(
+                websocket.run(
+                    n=20_000 if quick else 100_000,
+                    repeats=2 if quick else 5,
+                    samples=400 if quick else 2_000,
+                )
+            )
         elif name == "decode":
             rows += decode.run(repeats=3 if quick else 9)
         elif name == "imports":

@@ -228,6 +228,7 @@ class WebSocketLink(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.bytes_received += len(data)
         ws = self._ws
+        batch: list[Buffer] = []
         try:
             ws.receive_data(data)
             events = ws.events_received()
@@ -235,10 +236,12 @@ class WebSocketLink(asyncio.Protocol):
             if transport is not None:
                 self._flush(transport)  # pongs, the echo of a close frame, the end of the stream
             for event in events:
-                if isinstance(event, Response):
+                if isinstance(event, Frame):
+                    if not self._closing:
+                        self._on_frame(event, batch)
+                elif isinstance(event, Response):
                     self._handshake_done()
-                elif isinstance(event, Frame) and not self._closing:
-                    self._on_frame(event)
+            self._deliver(batch)
             if ws.parser_exc is not None and not self._closing:
                 self.close(self._broken(ws.parser_exc))
         except ProtocolError as exc:
@@ -305,11 +308,12 @@ class WebSocketLink(asyncio.Protocol):
         )
         self._opened.set_result(None)
 
-    def _on_frame(self, frame: Frame) -> None:
+    def _on_frame(self, frame: Frame, batch: list[Buffer]) -> None:
+        """Add the message ``frame`` completes (as a length-prefixed frame) to ``batch``."""
         opcode = frame.opcode
         if opcode is Opcode.BINARY:
             if frame.fin:
-                self._deliver(frame.data)
+                batch += (_pack_header(len(frame.data)), frame.data)
             else:
                 self._fragments = [frame.data]
         elif opcode is Opcode.CONT:
@@ -319,8 +323,9 @@ class WebSocketLink(asyncio.Protocol):
             fragments.append(frame.data)
             if frame.fin:
                 self._fragments = None
-                self._deliver(b"".join(fragments))
+                batch += (_pack_header(sum(map(len, fragments))), *fragments)
         elif opcode is Opcode.TEXT:
+            self._deliver(batch)  # what came before it, first
             raise RemoteProtocolError(
                 "the server sent a text (JSON) WebSocket message; this link speaks protobuf "
                 "(binary messages, port 5035), not the JSON encoding of port 5036"
@@ -328,9 +333,12 @@ class WebSocketLink(asyncio.Protocol):
         # PING is answered by the library (the pong was flushed); PONG needs nothing; CLOSE ends
         # the link in connection_lost, once the server has closed the socket.
 
-    def _deliver(self, message: Buffer) -> None:
-        self._decoder.feed(_pack_header(len(message)) + bytes(message))  # bytes(b) is b itself
-        self._keepalive.last_read = self._time()
+    def _deliver(self, batch: list[Buffer]) -> None:
+        """Feed the messages of one read to the decoder at once, as the TLS link feeds a chunk."""
+        if batch and not self._closing:
+            self._decoder.feed(b"".join(batch))
+            batch.clear()
+            self._keepalive.last_read = self._time()
 
     def _broken(self, failure: Exception) -> CTraderError:
         if isinstance(failure, PayloadTooBig):

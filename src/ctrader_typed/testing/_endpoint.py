@@ -253,20 +253,24 @@ class _Bridge(asyncio.Transport):
         buffer = self._pending + bytes(data) if self._pending else bytes(data)
         view = memoryview(buffer)
         pos, end = 0, len(buffer)
+        bodies: list[bytes] = []
         while end - pos >= HEADER.size:
             (length,) = HEADER.unpack_from(view, pos)
             stop = pos + HEADER.size + length
             if stop > end:
                 break
-            self._send_message(bytes(view[pos + HEADER.size : stop]))
+            bodies.append(bytes(view[pos + HEADER.size : stop]))
             pos = stop
+        if bodies:
+            self._send_messages(bodies)
         self._pending = b""
         if pos < end:
             # The connection writes whole frames; a rest is one of its broken-frame hooks.
             self._broken = True
             self._send_broken(bytes(view[pos:]))
 
-    def _send_message(self, body: bytes) -> None:
+    def _send_messages(self, bodies: list[bytes]) -> None:
+        """Send each frame body as one message, in one write to the socket."""
         raise NotImplementedError
 
     def _send_broken(self, rest: bytes) -> None:
@@ -416,20 +420,31 @@ class _WebSocketBridge(_Bridge):
         super().eof_received()
 
     def _flush(self) -> None:
+        """Write what the library has to send, in as few socket writes as its order allows."""
         real = self._real
+        pending: list[bytes] = []
         for data in self._ws.data_to_send():
             if data:
-                real.write(data)
-            elif not real.is_closing():
+                pending.append(data)
+                continue
+            if pending:
+                real.write(b"".join(pending))
+                pending = []
+            if not real.is_closing():
                 real.close()  # the library's end of stream: TLS cannot half-close
+        if pending:
+            real.write(b"".join(pending) if len(pending) > 1 else pending[0])
 
-    def _send_message(self, body: bytes) -> None:
-        if self._ws.state is not State.OPEN:
+    def _send_messages(self, bodies: list[bytes]) -> None:
+        ws = self._ws
+        if ws.state is not State.OPEN:
             return
         if self._encoding == "json":
-            self._ws.send_text(envelope_to_json(body).encode())
+            for body in bodies:
+                ws.send_text(envelope_to_json(body).encode())
         else:
-            self._ws.send_binary(body)
+            for body in bodies:
+                ws.send_binary(body)
         self._flush()
 
     def _send_broken(self, rest: bytes) -> None:
@@ -503,9 +518,9 @@ class _JsonStreamBridge(_Bridge):
         if self._inner is not None and not self._lost:
             self._inner.data_received(data)
 
-    def _send_message(self, body: bytes) -> None:
-        text = envelope_to_json(body).encode()
+    def _send_messages(self, bodies: list[bytes]) -> None:
+        texts = [envelope_to_json(body).encode() for body in bodies]
         if self._framing == "prefixed":
-            self._real.write(HEADER.pack(len(text)) + text)
+            self._real.write(b"".join(HEADER.pack(len(text)) + text for text in texts))
         else:
-            self._real.write(text + b"\n")
+            self._real.write(b"".join(text + b"\n" for text in texts))
