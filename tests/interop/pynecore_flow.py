@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -96,6 +97,7 @@ class Flow:
         app: Any = importlib.import_module("pynecore.cli.app")
         app.app_state.workdir = workdir  # what `pyne --workdir` does
         plugin: Any = importlib.import_module("pynecore_ctrader")
+        self.plugin: Any = plugin
         self.models: Any = importlib.import_module("pynecore.core.broker.models")
         self.ohlcv: Any = importlib.import_module("pynecore.core.ohlcv")
         self.CTrader: Any = plugin.CTrader
@@ -199,7 +201,31 @@ class Flow:
             if event.event_type == "filled":
                 return event
 
+    async def balances(self) -> None:
+        """Each other demo account's balance, in its own deposit currency and ``moneyDigits``."""
+        seen = []
+        for account in self.info["accounts"][1:]:
+            if account in self.info.get("live_accounts", []):
+                continue
+            config = self.plugin.CTraderConfig(**{**vars(self.config), "account_id": str(account)})
+            broker = self.CTrader(symbol=f"{BROKER}:{SYMBOL}", timeframe="1", config=config)
+            await self.within("connect", broker.connect())
+            try:
+                balance = await self.within("balance", broker.get_balance())
+            finally:
+                await broker.disconnect()
+            check(len(balance) == 1, f"account {account}: balance {balance}")
+            ((currency, amount),) = balance.items()
+            # The default accounts hold deposits of thousands (EUR, GBP) or millions (JPY): a
+            # balance scaled by the wrong moneyDigits is off by a factor of 10 or more.
+            low, high = (100_000, 100_000_000) if currency == "JPY" else (1_000, 1_000_000)
+            check(low <= amount < high, f"account {account}: {amount} {currency} is out of scale")
+            seen.append(f"{amount:g} {currency}")
+        check(len(seen) >= 3, f"expected three more demo accounts, got {seen}")
+        ok(f"balances of the other demo accounts ({', '.join(seen)})")
+
     async def live(self) -> None:
+        await self.balances()
         models = self.models
         live = self.provider(f"{BROKER}:{SYMBOL}", "1")
         await self.within("connect", live.connect())
@@ -312,6 +338,7 @@ def main() -> int:
         print("CTRADER_SIM_INFO is not set (run_interop.py sets it)", file=sys.stderr)
         return 2
     info: dict[str, Any] = json.loads(raw)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ["SSL_CERT_FILE"] = info["ca_file"]
     plugin_version = importlib.import_module("importlib.metadata").version("pynesys-pynecore-ctrader")
     core_version = importlib.import_module("importlib.metadata").version("pynesys-pynecore")
