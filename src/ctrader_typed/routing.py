@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, Literal, NamedTuple, Self, TypeVar, Unpack, overload
+from typing import Final, Literal, NamedTuple, Self, TypeVar, Unpack, cast, overload
 
 from ctrader_typed._client.options import ClientSettings
 from ctrader_typed._generated.messages import CtidTraderAccount
@@ -59,6 +59,7 @@ AccountScopedEvent = TypeVar("AccountScopedEvent", bound=AccountScoped)
 SymbolScopedEvent = TypeVar("SymbolScopedEvent", bound=SymbolScoped)
 AccountScopedOrUnscoped1 = TypeVar("AccountScopedOrUnscoped1", bound=AccountScoped | Unscoped)
 AccountScopedOrUnscoped2 = TypeVar("AccountScopedOrUnscoped2", bound=AccountScoped | Unscoped)
+T = TypeVar("T")
 
 
 class Endpoint(NamedTuple):
@@ -294,11 +295,11 @@ class AccountRouter:
     ) -> EventStream[Event]: ...
     def events(
         self,
-        *event_types: type[Any],
+        *event_types: type[object],
         account_id: int,
         symbol_id: int | None = None,
         maxsize: int | None = None,
-    ) -> EventStream[Any]:
+    ) -> EventStream[object]:
         """A stream of ``account_id``'s events of ``event_types``, from the connection that
         serves the account (see ``AsyncClient.events`` for the types, filters and queue).
 
@@ -311,8 +312,9 @@ class AccountRouter:
             ConnectionClosedError: The router is closed.
         """
         client = self._client(self.environment_of(account_id))
-        stream: EventStream[Any] = client.events(
-            *event_types, account_id=account_id, symbol_id=symbol_id, maxsize=maxsize
+        types = cast("tuple[type[Event], ...]", event_types)  # the overloads above bound them
+        stream: EventStream[object] = client.events(
+            *types, account_id=account_id, symbol_id=symbol_id, maxsize=maxsize
         )
         return stream
 
@@ -335,8 +337,8 @@ class AccountRouter:
     ) -> HandlerRegistration: ...
     def on(
         self,
-        event_type: type[Any],
-        handler: Callable[[Any], object],
+        event_type: type[T],
+        handler: Callable[[T], object],
         *,
         account_id: int,
         symbol_id: int | None = None,
@@ -350,9 +352,19 @@ class AccountRouter:
             ConnectionClosedError: The router is closed.
         """
         client = self._client(self.environment_of(account_id))
+        # The overloads above hold the types to what the filters take; the client checks again.
         if symbol_id is None:
-            return client.on(event_type, handler, account_id=account_id)
-        return client.on(event_type, handler, account_id=account_id, symbol_id=symbol_id)
+            return client.on(
+                cast("type[AccountScoped]", event_type),
+                cast("Callable[[AccountScoped], object]", handler),
+                account_id=account_id,
+            )
+        return client.on(
+            cast("type[SymbolScoped]", event_type),
+            cast("Callable[[SymbolScoped], object]", handler),
+            account_id=account_id,
+            symbol_id=symbol_id,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 
