@@ -518,7 +518,7 @@ class SimConnection:
             if self._settings.spot_timestamps == "sequence":
                 event.timestamp = self.spot_timestamp_base + sequence
             else:
-                stamp = max(time.time_ns() // 1_000_000, self._last_spot_timestamp + 1)
+                stamp = max(self._context.market.now(), self._last_spot_timestamp + 1)
                 self._last_spot_timestamp = stamp
                 event.timestamp = stamp
         payload = event.SerializeToString()
@@ -574,7 +574,7 @@ class SimConnection:
         while sent < count and not self.closed:
             batch: list[bytes] = []
             entries: list[tuple[int, int, int | None, int | None]] = []
-            now = time.time_ns() // 1_000_000
+            now = self._context.market.now()
             for n in range(sent, min(count, sent + _BURST_BATCH)):
                 prefix, symbol_id, timestamps, prices, bids, asks = plans[n % len(plans)]
                 step = (n // len(plans)) % (2 * len(prices))

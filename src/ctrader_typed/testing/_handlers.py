@@ -31,7 +31,7 @@ from ctrader_typed.testing._catalogue import (
     symbol_spec,
 )
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription, Token
-from ctrader_typed.testing._market import MINUTE_MS, now_ms
+from ctrader_typed.testing._market import MINUTE_MS
 from ctrader_typed.testing._settings import SimulatorSettings
 from ctrader_typed.testing._world import World
 
@@ -391,7 +391,7 @@ class RequestHandlers:
             raise RequestError("INVALID_REQUEST", "marginLevelThreshold must be positive")
         margin_call = model_pb.ProtoOAMarginCall()
         margin_call.CopyFrom(req.marginCall)
-        margin_call.utcLastUpdateTimestamp = now_ms()
+        margin_call.utcLastUpdateTimestamp = self.world.market.now()
         account.margin_calls[margin_call.marginCallType] = margin_call
         conn.send(model_pb.PROTO_OA_MARGIN_CALL_UPDATE_RES, pb.ProtoOAMarginCallUpdateRes(), cmid)
         event = pb.ProtoOAMarginCallUpdateEvent(ctidTraderAccountId=account.account_id)
@@ -567,7 +567,7 @@ class RequestHandlers:
     ) -> None:
         if symbol_spec(req.symbolId) is None:
             raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
-        to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
+        to_ms = req.toTimestamp if req.HasField("toTimestamp") else self.world.market.now()
         from_ms = (
             req.fromTimestamp
             if req.HasField("fromTimestamp")
@@ -622,7 +622,7 @@ class RequestHandlers:
     ) -> None:
         if symbol_spec(req.symbolId) is None:
             raise RequestError("SYMBOL_NOT_FOUND", f"Symbol {req.symbolId} is not found")
-        to_ms = req.toTimestamp if req.HasField("toTimestamp") else now_ms()
+        to_ms = req.toTimestamp if req.HasField("toTimestamp") else self.world.market.now()
         from_ms = req.fromTimestamp if req.HasField("fromTimestamp") else max(0, to_ms - _WEEK_MS)
         _check_bounds(from_ms, to_ms, _WEEK_MS)
         # The newest ``limit`` ticks of the window, newest first, gathered TICK_SLICE_MS of the
@@ -632,7 +632,7 @@ class RequestHandlers:
         limit = self.settings.tick_chunk_size
         ticks: list[tuple[int, int]] = []
         has_more = False
-        upper = min(to_ms, now_ms())
+        upper = min(to_ms, self.world.market.now())
         while upper >= from_ms:
             lower = max(from_ms, upper - TICK_SLICE_MS + 1)
             part, more = market.ticks(req.symbolId, bid_side, lower, upper, limit - len(ticks))

@@ -18,7 +18,7 @@ import decimal
 import random
 import time
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Final
 
@@ -328,15 +328,35 @@ class SymbolState:
 class Market:
     """Every symbol's live state, stepped by the simulator's market task."""
 
-    def __init__(self, seed: int, *, start_ms: int | None = None, tick_limit: int = 200_000) -> None:
+    def __init__(
+        self,
+        seed: int,
+        *,
+        start_ms: int | None = None,
+        tick_limit: int = 200_000,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
         self.seed = seed
-        self.start_ms = now_ms() if start_ms is None else start_ms
+        self.clock: Callable[[], int] = now_ms if clock is None else clock
+        """Unix ms "now" of the market (the wall clock unless a virtual one was given)."""
+        self.start_ms = self.clock() if start_ms is None else start_ms
         self.symbols: dict[int, SymbolState] = {
             spec.symbol_id: SymbolState(seed, spec, self.start_ms, tick_limit) for spec in SYMBOLS
         }
 
+    def now(self) -> int:
+        """The market's time, Unix ms."""
+        return self.clock()
+
     def state(self, symbol_id: int) -> SymbolState | None:
         return self.symbols.get(symbol_id)
+
+    def set_quote(self, symbol_id: int, bid: int, ask: int, t_ms: int | None = None) -> Quote:
+        """Quote ``symbol_id`` at ``bid``/``ask`` from an outside price source (a recording,
+        historical bars or ticks) at ``t_ms`` (default: now), recorded in the tick tapes and
+        bars like a streamed quote; the caller delivers the returned ``Quote``. The random walk,
+        if it runs again, continues from there."""
+        return self.symbols[symbol_id].force(bid, ask, self.clock() if t_ms is None else t_ms)
 
     def step(self, symbol_ids: Iterable[int], t_ms: int) -> list[Quote]:
         return [self.symbols[symbol_id].step(t_ms) for symbol_id in symbol_ids]
@@ -394,7 +414,7 @@ class Market:
         Returns (bars as (open time, [o, h, l, c, v])), has_more).
         """
         state = self.symbols[symbol_id]
-        now = now_ms()
+        now = self.clock()
         to_ms = min(to_ms, now)
         length = _fixed_length(period)
         newest_first: list[tuple[int, list[int]]] = []
@@ -432,7 +452,7 @@ class Market:
     ) -> tuple[list[tuple[int, int]], bool]:
         """Ticks (t_ms, price) in [from_ms, to_ms], newest first, at most ``limit``; and has_more."""
         state = self.symbols[symbol_id]
-        to_ms = min(to_ms, now_ms())
+        to_ms = min(to_ms, self.clock())
         out: list[tuple[int, int]] = []
         recorded = state.bid_ticks if bid_side else state.ask_ticks
         for t, price in recorded.newest_first(from_ms, to_ms):

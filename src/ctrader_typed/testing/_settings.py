@@ -132,6 +132,10 @@ class SimulatorSettings:
             ``Simulator.set_rate_limits`` changes them while it runs.
         rate_limit_clock: Monotonic seconds for the rate limits and payload-type blocks
             (default ``time.monotonic``); tests inject a fake one to step time exactly.
+        clock: "Now" of the simulated world in Unix milliseconds - quotes, fills, deals, the
+            edge between synthetic and recorded history, spot timestamps (default ``None``:
+            the wall clock). The world starts at its first reading; a backtest passes a
+            virtual clock (``ctrader_typed.testing.backtest``).
         max_frame_size: Largest client-to-server frame accepted (bytes, without the 4-byte
             prefix); default 1 MiB, far more than any request needs (a ``ProtoOASymbolByIdReq``
             for 10,000 symbols is about 30 KB). A longer one gets ``ProtoErrorRes``
@@ -186,6 +190,7 @@ class SimulatorSettings:
     historical_limit: int = 5
     rate_limit_block: float = 1.0
     rate_limit_clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], int] | None = None
     history_chunk_size: int = 5_000
     tick_chunk_size: int = 10_000
     spot_timestamps: SpotTimestamps = "clock"
@@ -246,6 +251,7 @@ class SimulatorOptions(TypedDict, total=False):
     historical_limit: int
     rate_limit_block: float
     rate_limit_clock: Callable[[], float]
+    clock: Callable[[], int] | None
     history_chunk_size: int
     tick_chunk_size: int
     spot_timestamps: SpotTimestamps

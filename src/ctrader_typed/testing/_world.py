@@ -19,7 +19,7 @@ from ctrader_typed.testing._auth import Authority, Scope
 from ctrader_typed.testing._broker import Account, Broker, OrderRejected, RequestError
 from ctrader_typed.testing._catalogue import ASSETS
 from ctrader_typed.testing._connection import SimConnection
-from ctrader_typed.testing._market import Market, Quote, bar_start, now_ms
+from ctrader_typed.testing._market import Market, Quote, bar_start
 from ctrader_typed.testing._settings import AccountSpec, SimulatorSettings
 
 __all__ = ["World"]
@@ -39,7 +39,7 @@ class World:
     """
 
     def __init__(self, settings: SimulatorSettings) -> None:
-        self.market = Market(settings.seed)
+        self.market = Market(settings.seed, clock=settings.clock)
         start = self.market.start_ms
         asset_ids = {asset.name: asset.asset_id for asset in ASSETS}
         extra = tuple(
@@ -65,7 +65,7 @@ class World:
             )
             for spec in specs
         ]
-        self.broker = Broker(self.market, self.accounts)
+        self.broker = Broker(self.market, self.accounts, clock=self.market.now)
         for account, spec in zip(self.accounts, specs, strict=True):
             self._open(account, spec.initial_deposit)
         self.authority = Authority(
@@ -160,7 +160,7 @@ class World:
         ``ProtoOADepositWithdraw``, then ``ProtoOATraderUpdatedEvent`` with the new trader record.
         """
         account = self.account(account_id)
-        entry = self.broker.deposit(account, amount, now_ms(), note)
+        entry = self.broker.deposit(account, amount, self.market.now(), note)
         event = pb.ProtoOAExecutionEvent(
             ctidTraderAccountId=account_id, executionType=model_pb.DEPOSIT_WITHDRAW, isServerEvent=True
         )
@@ -195,7 +195,7 @@ class World:
 
     def step_market(self) -> None:
         """Move every symbol by one quote now and deliver the consequences."""
-        for quote in self.market.step(list(self.market.symbols), now_ms()):
+        for quote in self.market.step(list(self.market.symbols), self.market.now()):
             self.deliver(quote)
         for account_id, event in self.broker.expire_orders():
             self.publish(account_id, model_pb.PROTO_OA_EXECUTION_EVENT, event)

@@ -30,7 +30,7 @@ from ctrader_typed.testing._certs import make_certificates
 from ctrader_typed.testing._connection import ConnectionContext, InboundBudget, SimConnection
 from ctrader_typed.testing._dispatch import Dispatcher
 from ctrader_typed.testing._endpoint import start_endpoint
-from ctrader_typed.testing._market import Market, now_ms
+from ctrader_typed.testing._market import Market
 from ctrader_typed.testing._oauth_http import OAuthHttpServer
 from ctrader_typed.testing._ratelimit import RateLimitMode
 from ctrader_typed.testing._settings import FaultSwitches, SimulatorOptions, SimulatorSettings
@@ -566,7 +566,7 @@ class Simulator:
         step = state.spec.step
         if bid % step or (ask is not None and ask % step) or (ask is not None and ask <= bid):
             raise ValueError(f"prices must be multiples of {step} with ask > bid")
-        self._world.deliver(state.force(bid, ask, now_ms()))
+        self._world.deliver(state.force(bid, ask, self.market.now()))
 
     def deposit(self, account_id: int, amount: Decimal | int | str, note: str = "Test deposit") -> None:
         """Deposit ``amount`` (negative: withdraw) in the account's currency now, as the broker's
