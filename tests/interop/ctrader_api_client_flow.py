@@ -219,6 +219,12 @@ class Flow:
     async def market_data(self, account_id: int, symbol: Any) -> None:
         sid = symbol.symbol_id
         await self.client.market_data.subscribe_spots(account_id, [sid])
+        try:
+            await self.client.market_data.subscribe_spots(account_id, [sid])
+        except cac.APIError as exc:
+            check(exc.error_code == "ALREADY_SUBSCRIBED", f"duplicate subscription: {exc.error_code}")
+        else:
+            raise FlowError("a duplicate spot subscription was accepted")
         quotes: list[Any] = []
         while len(quotes) < 5:
             spot = await next_matching(self.spots, lambda e: e.symbol_id == sid, "spot event")
@@ -229,7 +235,7 @@ class Flow:
         check(age < 60, f"spot timestamp {quotes[-1].timestamp} is {age:.0f} s from the wall clock")
         self.last_quote = quotes[-1]
         step(
-            f"spots ({len(quotes)} quotes, last {quotes[-1].bid}/{quotes[-1].ask} at {quotes[-1].timestamp})"
+            f"spots ({len(quotes)} quotes, a duplicate subscription refused, last {quotes[-1].bid}/{quotes[-1].ask} at {quotes[-1].timestamp})"
         )
 
         await self.client.market_data.subscribe_trendbars(account_id, sid, cac.TrendbarPeriod.M1)
