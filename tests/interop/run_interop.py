@@ -373,6 +373,24 @@ def _prepare_node(workdir: Path) -> list[str]:
     return command
 
 
+def _prepare_node_json(workdir: Path) -> list[str]:
+    """The Node JSON-over-WebSocket client (``node_json/client.js``, ws); skipped where Node is missing."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "interop_prepare_node_json", HERE / "node_json" / "prepare.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        command: list[str] = module.prepare(workdir)
+    except module.Unavailable as exc:
+        raise Skip(str(exc)) from exc
+    return command
+
+
 CLIENTS: list[Client] = [
     Client(
         name="openapipy",
@@ -409,6 +427,13 @@ CLIENTS: list[Client] = [
     ),
 ]
 """The registered clients, run in this order. Add yours here (see the module docstring)."""
+CLIENTS.append(
+    Client(
+        name="node-json",
+        title="Node client speaking JSON over WebSocket (node_json/client.js: ws 8.23.1, the port 5036 encoding)",
+        prepare=_prepare_node_json,
+    )
+)
 
 
 if __name__ == "__main__":
