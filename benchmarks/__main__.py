@@ -12,11 +12,11 @@ import asyncio
 import sys
 import time
 
-from benchmarks import codegen_time, decode, history, imports, memory, roundtrip, stream, websocket
+from benchmarks import codegen_time, decode, history, imports, memory, replay, roundtrip, stream, websocket
 from benchmarks._harness import Row, load_average, log, machine_info, write_results
 from benchmarks._report import write_readme_section
 
-NAMES = ("stream", "roundtrip", "websocket", "decode", "imports", "codegen", "memory", "history")
+NAMES = ("stream", "roundtrip", "websocket", "decode", "imports", "codegen", "memory", "history", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += memory.run(events=20_000 if quick else 200_000)
         elif name == "history":
             rows += history.run(repeats=3 if quick else 9)
+        elif name == "replay":
+            rows += replay.run(n=10_000 if quick else 50_000, repeats=2 if quick else 5)
     elapsed = time.perf_counter() - started
     machine["load_average_after"] = load_average()
     path = write_results(rows, machine, elapsed, publish=args.publish)

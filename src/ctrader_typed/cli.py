@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import version
 from typing import Any, cast
 
-from ctrader_typed._cli import _common, _ui, account, auth, demo, market, record, sim
+from ctrader_typed._cli import _common, _ui, account, auth, backtest, demo, market, record, sim
 from ctrader_typed._cli._errors import describe
 
 __all__ = ["build_parser", "main"]
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     account.add_parser(sub)
     demo.add_parser(sub)
     record.add_parser(sub)
+    backtest.add_parser(sub)
     sim.add_parser(sub)
     return parser
 
