@@ -48,7 +48,7 @@ from ctrader_typed._generated.messages import CtidTraderAccount
 from ctrader_typed.accounts import AccountNotFoundError, describe_account, list_accounts
 from ctrader_typed.client import DEMO_HOST, LIVE_HOST, PORT, AsyncClient, ClientOptions, HandlerRegistration
 from ctrader_typed.errors import ConnectionClosedError
-from ctrader_typed.events import AccountScoped, Event, EventStream, SymbolScoped, Unscoped
+from ctrader_typed.events import AccountLost, AccountScoped, Event, EventStream, SymbolScoped, Unscoped
 
 __all__ = ["DEMO_ENDPOINT", "LIVE_ENDPOINT", "AccountRouter", "Endpoint", "Environment"]
 
@@ -182,9 +182,12 @@ class AccountRouter:
         return listed
 
     def set_access_token(self, access_token: str) -> None:
-        """Use ``access_token`` for the accounts authorised from now on (after a refresh made
-        elsewhere; the accounts authorised so far are re-authorised by their clients only with
-        the token they were authorised with)."""
+        """Authorise accounts with ``access_token`` from now on (after a refresh made elsewhere).
+
+        When the server ends the sessions of the old token, each client reports ``AccountLost``
+        for its accounts; the next ``client_for`` of such an account authorises it again with
+        this token.
+        """
         if not access_token:
             raise ValueError("access_token is empty")
         self._access_token = access_token
@@ -214,7 +217,11 @@ class AccountRouter:
             host, port = self._endpoints[environment]
             client = self._clients[environment] = AsyncClient(host, port, **self._options)
             self._connected.discard(environment)
-            self._authorised[environment].clear()
+            authorised = self._authorised[environment]
+            authorised.clear()
+            # A session the client could not restore (e.g. its token was refreshed elsewhere)
+            # is authorised again, with the router's current token, by the next client_for.
+            client.on(AccountLost, lambda event: authorised.discard(event.account_id))
         return client
 
     async def connection(self, environment: Environment) -> AsyncClient:
@@ -237,7 +244,8 @@ class AccountRouter:
 
         The first call for an account opens its environment's connection if need be and
         sends ``AccountAuthReq``; later calls return the same client at once (it restores
-        the account after a reconnect).
+        the account after a reconnect). After ``AccountLost`` (a session the client could not
+        restore) the next call authorises the account again.
 
         Raises:
             AccountNotFoundError: The router does not know the account (when no account list

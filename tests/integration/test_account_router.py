@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ctrader_typed import (
+    AccountLost,
     AccountNotFoundError,
     AccountRouter,
     APIError,
@@ -201,3 +202,26 @@ async def test_streams_of_a_connection_never_opened_end_on_close(ctrader_simulat
     with pytest.raises(StopAsyncIteration):
         await stream.get(5)
     assert not sim.connections
+
+
+async def test_a_lost_session_is_authorised_again_with_the_current_token(
+    ctrader_simulator: Simulator,
+) -> None:
+    sim = ctrader_simulator
+    live = sim.live_accounts[0]
+    async with router_for(sim) as router:
+        client = await router.client_for(live)
+        fresh_token, _ = sim.issue_tokens()
+        router.set_access_token(fresh_token)
+        async with router.events(AccountLost, account_id=live) as lost:
+            sim.emit_token_invalidated([live])  # the old token's sessions end
+            assert (await lost.get(5)).account_id == live
+        assert live not in client.authorized_accounts
+        assert await router.client_for(live) is client  # authorised again, with the fresh token
+        assert live in client.authorized_accounts
+        (conn,) = [c for c in sim.connections if c.environment == "live"]
+        assert conn.accounts[live] == fresh_token
+        trader = await client.send_trader_req(live)
+        assert trader.trader.ctid_trader_account_id == live
+    with pytest.raises(ValueError, match="access_token is empty"):
+        router.set_access_token("")
