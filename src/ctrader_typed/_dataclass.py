@@ -8,6 +8,9 @@ bytecode, with its exact signature), and the rest - ``__repr__``, ``__eq__``, ``
 the frozen ``__setattr__``/``__delattr__``, pickling, ``__match_args__``, the slots and
 the ``__dataclass_fields__``/``__dataclass_params__`` that ``dataclasses.fields``,
 ``replace``, ``asdict`` and ``is_dataclass`` read - is shared code bound per class.
+Those two attributes are made on first read, so importing the wrappers imports neither
+``dataclasses`` (nor the ``inspect`` it pulls in) nor makes some 800 ``Field`` objects;
+``field(repr=False)`` is the field specifier the generator writes for secrets.
 
 Type checkers see it through ``dataclass_transform`` (frozen, keyword-only), so they
 treat the classes as the frozen dataclasses they are. ``tests/unit/test_dataclass.py``
@@ -22,39 +25,125 @@ layouts are the same.
 
 from __future__ import annotations
 
-import dataclasses
 import operator
+import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, cast, dataclass_transform
+from typing import TYPE_CHECKING, Any, TypeVar, cast, dataclass_transform
 
-__all__ = ["adopt", "build_class", "wrapper_dataclass"]
+if TYPE_CHECKING:
+    import dataclasses
+
+__all__ = ["adopt", "build_class", "field", "wrapper_dataclass"]
 
 _T = TypeVar("_T")
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class _Reference:
-    """A real dataclass with the same parameters: its params and field marker are reused."""
+class _Missing:
+    """No default (``dataclasses.MISSING`` without importing ``dataclasses``)."""
 
-    field: int = 0
+    __slots__ = ()
 
-
-_PARAMS = getattr(_Reference, "__dataclass_params__")  # noqa: B009 - not in the stubs
-_FIELD_TYPE = getattr(dataclasses.fields(_Reference)[0], "_field_type")  # noqa: B009 - private marker
+    def __repr__(self) -> str:
+        return "MISSING"
 
 
-def _make_field(name: str, annotation: str, value: Any) -> dataclasses.Field[Any]:
-    if isinstance(value, dataclasses.Field):
-        field: dataclasses.Field[Any] = value
-    elif value is dataclasses.MISSING:
-        field = dataclasses.field()
-    else:
-        field = dataclasses.field(default=value)
-    field.name = name
-    field.type = annotation
-    field.kw_only = True
-    setattr(field, "_field_type", _FIELD_TYPE)  # noqa: B010 - what dataclasses.fields() filters on
-    return field
+_MISSING: Any = _Missing()
+
+
+class _Spec:
+    """What ``field(...)`` wrote in a class body: a default and whether ``repr`` shows it."""
+
+    __slots__ = ("default", "repr")
+
+    def __init__(self, default: Any, repr: bool) -> None:
+        self.default = default
+        self.repr = repr
+
+
+def field(*, default: Any = _MISSING, repr: bool = True) -> Any:
+    """A field with options, as ``dataclasses.field`` (the two options the generator uses)."""
+    return _Spec(default, repr)
+
+
+def _dataclasses() -> Any:
+    """The ``dataclasses`` module, imported on first need (it imports ``inspect``: ~5 ms)."""
+    module = sys.modules.get("dataclasses")
+    if module is None:
+        import dataclasses as module
+    return module
+
+
+def _frozen(message: str) -> Exception:
+    error: Exception = _dataclasses().FrozenInstanceError(message)
+    return error
+
+
+_reference_parts: tuple[Any, Any] | None = None
+
+
+def _reference() -> tuple[Any, Any]:
+    """The parameters object and the field marker of a real dataclass with our parameters."""
+    global _reference_parts
+    if _reference_parts is None:
+        dc = _dataclasses()
+
+        @dc.dataclass(frozen=True, slots=True, kw_only=True)
+        class _Reference:
+            field: int = 0
+
+        marker = dc.fields(_Reference)[0]._field_type
+        _reference_parts = (getattr(_Reference, "__dataclass_params__"), marker)  # noqa: B009 - not in the stubs
+    return _reference_parts
+
+
+def _make_field(name: str, annotation: str, spec: _Spec) -> dataclasses.Field[Any]:
+    dc = _dataclasses()
+    made: dataclasses.Field[Any] = (
+        dc.field(repr=spec.repr)
+        if spec.default is _MISSING
+        else dc.field(default=spec.default, repr=spec.repr)
+    )
+    made.name = name
+    made.type = annotation
+    made.kw_only = True
+    setattr(made, "_field_type", _reference()[1])  # noqa: B010 - what dataclasses.fields() filters on
+    return made
+
+
+class _LazyFields:
+    """``__dataclass_fields__`` of a wrapper: the ``dataclasses.Field`` objects, made on first read.
+
+    ``dataclasses.fields``, ``replace``, ``asdict`` and ``is_dataclass`` read it through the
+    class or an instance; until one of them does, neither the ``Field`` objects nor the
+    ``dataclasses`` module are needed (importing the package stays cheaper).
+    """
+
+    __slots__ = ("_made", "_specs")
+
+    def __init__(self, specs: dict[str, tuple[str, _Spec]]) -> None:
+        self._specs = specs
+        self._made: dict[str, dataclasses.Field[Any]] | None = None
+
+    def __get__(self, obj: object, owner: type | None = None) -> dict[str, dataclasses.Field[Any]]:
+        made = self._made
+        if made is None:
+            made = {
+                name: _make_field(name, annotation, spec) for name, (annotation, spec) in self._specs.items()
+            }
+            self._made = made
+        return made
+
+
+class _LazyParams:
+    """``__dataclass_params__``: the parameters of ``@dataclass(frozen=True, slots=True, kw_only=True)``."""
+
+    __slots__ = ()
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        return _reference()[0]
+
+
+_PARAMS = _LazyParams()
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -67,20 +156,22 @@ def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return operator.attrgetter(*names)
 
 
-@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(dataclasses.field,))
+@dataclass_transform(frozen_default=True, kw_only_default=True, field_specifiers=(field,))
 def wrapper_dataclass(cls: type[_T]) -> type[_T]:
     """Turn ``cls`` (fields annotated, ``__init__`` defined) into a frozen, slotted dataclass."""
     namespace = dict(cls.__dict__)
     if "__init__" not in namespace:
         raise TypeError(f"{cls.__name__} must define __init__ (the generator writes it)")
-    fields: dict[str, dataclasses.Field[Any]] = {}
+    specs: dict[str, tuple[str, _Spec]] = {}
     for name, annotation in namespace.get("__annotations__", {}).items():
         if isinstance(annotation, str) and annotation.startswith(("ClassVar[", "typing.ClassVar[")):
             continue
-        fields[name] = _make_field(name, annotation, namespace.pop(name, dataclasses.MISSING))
-    names = tuple(fields)
+        value = namespace.pop(name, _MISSING)
+        specs[name] = (annotation, value if isinstance(value, _Spec) else _Spec(value, True))
+    names = tuple(specs)
+    fields = frozenset(names)
     values = _getter(names)
-    shown = tuple((name, operator.attrgetter(name)) for name, f in fields.items() if f.repr)
+    shown = tuple((name, operator.attrgetter(name)) for name, (_, spec) in specs.items() if spec.repr)
 
     def __repr__(self: Any) -> str:
         parts = ", ".join(f"{name}={get(self)!r}" for name, get in shown)
@@ -96,12 +187,12 @@ def wrapper_dataclass(cls: type[_T]) -> type[_T]:
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is made or name in fields:
-            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+            raise _frozen(f"cannot assign to field {name!r}")
         object.__setattr__(self, name, value)
 
     def __delattr__(self: Any, name: str) -> None:
         if type(self) is made or name in fields:
-            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+            raise _frozen(f"cannot delete field {name!r}")
         object.__delattr__(self, name)
 
     def __getstate__(self: Any) -> list[Any]:
@@ -116,7 +207,7 @@ def wrapper_dataclass(cls: type[_T]) -> type[_T]:
         namespace.setdefault(method.__name__, method)
     namespace["__slots__"] = names
     namespace["__match_args__"] = ()
-    namespace["__dataclass_fields__"] = fields
+    namespace["__dataclass_fields__"] = _LazyFields(specs)
     namespace["__dataclass_params__"] = _PARAMS
     namespace.pop("__dict__", None)
     namespace.pop("__weakref__", None)

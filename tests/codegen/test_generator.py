@@ -47,7 +47,7 @@ def test_fixture_output_compiles_and_carries_the_rules(basic: dict[str, str]) ->
     # proto2 presence, repeated -> tuple, secrets out of repr, defaults and deprecation in the docs.
     assert "volume_level: int | None = None" in messages
     assert "ids: tuple[int, ...] = ()" in messages
-    assert "access_token: str | None = dataclasses.field(default=None, repr=False)" in messages
+    assert "access_token: str | None = _field(default=None, repr=False)" in messages
     assert "When absent the server's default applies: ``TradeSide.SELL``." in messages
     assert "skip_swap_periods: bool | None = None" in messages
     assert "Deprecated in the schema." in messages

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import gc
 import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -173,3 +175,30 @@ def test_the_collector_is_back_on_when_wrapping_fails() -> None:
     with pytest.raises(KeyError):
         pending.materialize()
     assert gc.isenabled()
+
+
+def test_the_dataclass_metadata_is_made_on_first_use_in_a_fresh_interpreter() -> None:
+    # Importing the package needs neither ``dataclasses`` nor the Field objects; the first
+    # call that reads them makes them, and the frozen error is the dataclasses one.
+    code = """
+import sys
+import ctrader_typed
+from ctrader_typed import ApplicationAuthReq, SpotEvent
+assert "dataclasses" not in sys.modules, "imported eagerly"
+spot = SpotEvent(ctid_trader_account_id=1, symbol_id=2, bid=3)
+assert "bid=3" in repr(spot) and "client_secret" not in repr(ApplicationAuthReq(client_id="a", client_secret="s"))
+try:
+    spot.bid = 4
+except AttributeError as exc:
+    import dataclasses
+    assert isinstance(exc, dataclasses.FrozenInstanceError)
+else:
+    raise AssertionError("not frozen")
+assert [f.name for f in dataclasses.fields(SpotEvent)][:3] == ["ctid_trader_account_id", "symbol_id", "bid"]
+assert dataclasses.replace(spot, ask=5).ask == 5
+assert not [f for f in dataclasses.fields(ApplicationAuthReq) if f.name == "client_secret"][0].repr
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

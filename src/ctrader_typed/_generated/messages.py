@@ -9,11 +9,11 @@ to and from the protobuf classes in the ``*_pb2`` modules.
 from __future__ import annotations
 
 import builtins as _builtins
-import dataclasses
 from typing import Any, ClassVar, Self
 
 from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
 from ctrader_typed._dataclass import adopt, build_class, wrapper_dataclass
+from ctrader_typed._dataclass import field as _field
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as _OpenApiCommonMessages_pb2
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as _OpenApiModelMessages_pb2
@@ -3388,7 +3388,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
     client_id: str
     """Client ID that was issued to the application when it was registered with Spotware."""
 
-    client_secret: str = dataclasses.field(repr=False)
+    client_secret: str = _field(repr=False)
     """Client secret paired with ``client_id`` at registration; keep it out of logs and source control."""
 
     def __init__(
@@ -3466,7 +3466,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq], A
     ctid_trader_account_id: int
     """cTrader account id (``ctid_trader_account_id``, not the display login) whose session should be opened."""
 
-    access_token: str = dataclasses.field(repr=False)
+    access_token: str = _field(repr=False)
     """OAuth access token that the account owner granted to this application."""
 
     def __init__(
@@ -6113,7 +6113,7 @@ class GetAccountListByAccessTokenReq(
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2149
 
-    access_token: str = dataclasses.field(repr=False)
+    access_token: str = _field(repr=False)
     """OAuth access token to inspect."""
 
     def __init__(
@@ -6159,7 +6159,7 @@ class GetAccountListByAccessTokenRes(
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2150
 
-    access_token: str = dataclasses.field(repr=False)
+    access_token: str = _field(repr=False)
     """The token that was inspected, echoed back."""
 
     permission_scope: ClientPermissionScope | None = None
@@ -6235,7 +6235,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq],
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2173
 
-    refresh_token: str = dataclasses.field(repr=False)
+    refresh_token: str = _field(repr=False)
     """Refresh token from the previous grant; it can be used only once."""
 
     def __init__(
@@ -6281,7 +6281,7 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes],
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2174
 
-    access_token: str = dataclasses.field(repr=False)
+    access_token: str = _field(repr=False)
     """Newly issued access token."""
 
     token_type: str
@@ -6290,7 +6290,7 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes],
     expires_in: int
     """Lifetime of the new access token in seconds."""
 
-    refresh_token: str = dataclasses.field(repr=False)
+    refresh_token: str = _field(repr=False)
     """Replacement refresh token for the next renewal."""
 
     def __init__(
@@ -7146,7 +7146,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
     )
     PAYLOAD_TYPE: ClassVar[int | None] = 2151
 
-    access_token: str = dataclasses.field(repr=False)
+    access_token: str = _field(repr=False)
     """OAuth access token whose owner should be described."""
 
     def __init__(
