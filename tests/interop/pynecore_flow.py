@@ -19,7 +19,12 @@ fill on ``watch_orders``, a native SL/TP bracket, a LIMIT order listed and then 
 and its fill, and the disconnect. Exits 0 only if every step held.
 
 Not exercised, because the plugin cannot be pointed elsewhere: the OAuth code exchange
-(``pyne ctrader auth``) posts to the module constant ``TOKEN_URI`` on openapi.ctrader.com.
+(``pyne ctrader auth``) sends the code to the module constant ``TOKEN_URI`` on openapi.ctrader.com.
+
+Versions exercised (pinned in ``run_interop.py``): ``pynesys-pynecore-ctrader`` 0.9.4 (the newest on
+PyPI when written; Python >= 3.11), ``pynesys-pynecore[cli]`` 6.11.0 (its token cache lives under
+PyneCore's CLI state), ``typer`` 0.28.0 (6.11.0's CLI imports ``typer._types``, gone in typer 0.29,
+although it declares ``typer>=0.16``) and ``protobuf`` 7.36.2.
 """
 
 from __future__ import annotations
