@@ -6,10 +6,12 @@ its schema marks ``required``); see ``run_interop.py``. Takes the JSON line prin
 uses, each answer checked against what Spotware's server sends:
 
 application auth -> version -> accounts by token -> account auth -> trader -> assets and symbols
+-> categories, asset classes, conversion chain, expected margin, margin calls, cTID profile
 -> spots (timestamps in Unix ms) -> live M1 trendbars, unsubscribed -> depth quotes, unsubscribed
--> trendbar and tick history -> market order (ACCEPTED, then FILLED) -> amend SL/TP -> reconcile
--> limit order -> amend -> cancel -> close (closing deal with ``closePositionDetail``) -> deal
-list, deals by position, order list -> cash flow history -> account logout (``LogoutRes``, then
+-> trendbar and tick history -> market order (ACCEPTED, then FILLED) -> unrealized P&L, order
+details, deal offsets, orders by position -> amend SL/TP -> reconcile -> limit order -> amend ->
+cancel -> close (closing deal with ``closePositionDetail``) -> deal list, deals by position, order
+list, deal offsets of both deals -> cash flow history -> account logout (``LogoutRes``, then
 ``AccountDisconnectEvent``). Exits 0 only if every step held.
 
 OpenApiPy is used as a user would: ``Client.send`` Deferreds (awaited in coroutines) for answers,
@@ -193,9 +195,11 @@ class Flow:
         start = self.mark()
         account_id = await self.sessions()
         symbol = await self.symbols(account_id)
+        await self.reference_data(account_id, symbol)
         await self.streams(account_id, symbol)
         await self.history(account_id, symbol)
         position = await self.market_order(account_id, symbol)
+        await self.position_details(account_id, position)
         await self.amend_position(account_id, symbol, position)
         await self.pending_order(account_id, symbol)
         await self.close(account_id, position)
@@ -256,6 +260,7 @@ class Flow:
         check(any(a.assetId == self.trader.depositAssetId for a in assets.asset), "deposit asset not listed")
         by_name = {s.symbolName: s.symbolId for s in listed.symbol}
         check("EURUSD" in by_name, "EURUSD is not listed")
+        self.eurusd_light = next(s for s in listed.symbol if s.symbolName == "EURUSD")
         full = await self.request(
             messages.ProtoOASymbolByIdReq(ctidTraderAccountId=account_id, symbolId=[by_name["EURUSD"]]),
             "ProtoOASymbolByIdRes",
@@ -267,6 +272,44 @@ class Flow:
         check(symbol.minVolume <= VOLUME <= symbol.maxVolume and VOLUME % symbol.stepVolume == 0, "volume")
         self.step(f"assets ({len(assets.asset)}), symbols ({len(by_name)}), EURUSD by id")
         return symbol
+
+    async def reference_data(self, account_id: int, symbol: Any) -> None:
+        """What a bot reads once: categories, asset classes, conversion chain, margin, profile."""
+        categories, classes, conversion, margin, calls = await self.together(
+            (
+                messages.ProtoOASymbolCategoryListReq(ctidTraderAccountId=account_id),
+                "ProtoOASymbolCategoryListRes",
+            ),
+            (messages.ProtoOAAssetClassListReq(ctidTraderAccountId=account_id), "ProtoOAAssetClassListRes"),
+            (
+                messages.ProtoOASymbolsForConversionReq(
+                    ctidTraderAccountId=account_id,
+                    firstAssetId=self.eurusd_light.baseAssetId,
+                    lastAssetId=self.trader.depositAssetId,
+                ),
+                "ProtoOASymbolsForConversionRes",
+            ),
+            (
+                messages.ProtoOAExpectedMarginReq(
+                    ctidTraderAccountId=account_id, symbolId=symbol.symbolId, volume=[VOLUME]
+                ),
+                "ProtoOAExpectedMarginRes",
+            ),
+            (messages.ProtoOAMarginCallListReq(ctidTraderAccountId=account_id), "ProtoOAMarginCallListRes"),
+        )
+        check(categories.symbolCategory and classes.assetClass, "no symbol categories or asset classes")
+        check(margin.margin and margin.margin[0].volume == VOLUME, f"expected margin {margin}")
+        check(margin.margin[0].buyMargin > 0 and margin.margin[0].sellMargin > 0, f"expected margin {margin}")
+        profile = await self.request(
+            messages.ProtoOAGetCtidProfileByTokenReq(accessToken=self.info["access_token"]),
+            "ProtoOAGetCtidProfileByTokenRes",
+        )
+        check(profile.profile.userId > 0, f"ctid profile {profile}")
+        self.step(
+            f"categories ({len(categories.symbolCategory)}), asset classes ({len(classes.assetClass)}), "
+            f"conversion chain ({len(conversion.symbol)}), expected margin, margin calls "
+            f"({len(calls.marginCall)}), cTID profile"
+        )
 
     async def streams(self, account_id: int, symbol: Any) -> None:
         sid = symbol.symbolId
@@ -460,10 +503,48 @@ class Flow:
         check(position.tradeData.label == "interop", "label not kept on the position")
         check(position.price == filled.deal.executionPrice, "position price is not the fill price")
         check(position.HasField("moneyDigits"), "position without moneyDigits")
+        self.opening = filled
         self.step(
             f"market order {order_id}: ACCEPTED, FILLED at {filled.deal.executionPrice} -> {position.positionId}"
         )
         return position
+
+    async def position_details(self, account_id: int, position: Any) -> None:
+        """What a bot asks about an open position: P&L, its order with deals, offsets, its orders."""
+        filled = self.opening
+        pnl, details, offsets, orders = await self.together(
+            (
+                messages.ProtoOAGetPositionUnrealizedPnLReq(ctidTraderAccountId=account_id),
+                "ProtoOAGetPositionUnrealizedPnLRes",
+            ),
+            (
+                messages.ProtoOAOrderDetailsReq(ctidTraderAccountId=account_id, orderId=filled.order.orderId),
+                "ProtoOAOrderDetailsRes",
+            ),
+            (
+                messages.ProtoOADealOffsetListReq(ctidTraderAccountId=account_id, dealId=filled.deal.dealId),
+                "ProtoOADealOffsetListRes",
+            ),
+            (
+                messages.ProtoOAOrderListByPositionIdReq(
+                    ctidTraderAccountId=account_id,
+                    positionId=position.positionId,
+                    fromTimestamp=now_ms() - 3_600_000,
+                    toTimestamp=now_ms(),
+                ),
+                "ProtoOAOrderListByPositionIdRes",
+            ),
+        )
+        check(
+            any(p.positionId == position.positionId for p in pnl.positionUnrealizedPnL),
+            "no P&L for the position",
+        )
+        check(pnl.moneyDigits == self.trader.moneyDigits, f"P&L moneyDigits {pnl.moneyDigits}")
+        check(details.order.orderId == filled.order.orderId, "order details of another order")
+        check([d.dealId for d in details.deal] == [filled.deal.dealId], f"order details deals {details.deal}")
+        check(not offsets.offsetBy and not offsets.offsetting, "an opening deal offset before any close")
+        check([o.orderId for o in orders.order] == [filled.order.orderId], f"orders of the position {orders}")
+        self.step("unrealized P&L, order details with its deal, deal offsets, orders by position")
 
     async def amend_position(self, account_id: int, symbol: Any, position: Any) -> None:
         stop_loss = round(position.price * 0.99, symbol.digits)
@@ -595,8 +676,27 @@ class Flow:
             statuses.get(self.cancelled_order) == model.ORDER_STATUS_CANCELLED, "cancelled order not listed"
         )
         check(statuses.get(self.closing_order) == model.ORDER_STATUS_FILLED, "closing order not listed")
+        opening = self.opening.deal.dealId
+        closing = next(d for d in mine if d.HasField("closePositionDetail"))
+        by_opening, by_closing = await self.together(
+            (
+                messages.ProtoOADealOffsetListReq(ctidTraderAccountId=account_id, dealId=opening),
+                "ProtoOADealOffsetListRes",
+            ),
+            (
+                messages.ProtoOADealOffsetListReq(ctidTraderAccountId=account_id, dealId=closing.dealId),
+                "ProtoOADealOffsetListRes",
+            ),
+        )
+        # offsetBy: the deals that closed this one; offsetting: the deals this one closed.
+        check(
+            [(o.dealId, o.volume) for o in by_opening.offsetBy] == [(closing.dealId, VOLUME)], f"{by_opening}"
+        )
+        check([(o.dealId, o.volume) for o in by_closing.offsetting] == [(opening, VOLUME)], f"{by_closing}")
+        check(not by_opening.offsetting and not by_closing.offsetBy, "offsets on the wrong side")
         self.step(
-            f"deal list ({len(deals.deal)}), deals by position ({len(by_position.deal)}), order list ({len(orders.order)})"
+            f"deal list ({len(deals.deal)}), deals by position ({len(by_position.deal)}), order list "
+            f"({len(orders.order)}), deal offsets both ways"
         )
 
     async def cash_flow(self, account_id: int) -> None:
