@@ -643,6 +643,7 @@ async function main() {
   let conn = null;
   const timer = setTimeout(() => {
     console.log(`FAILED: the flow took longer than ${FLOW_TIMEOUT_MS / 1000} s`);
+    if (protoDir) fs.rmSync(protoDir, { recursive: true, force: true });
     process.exit(1);
   }, FLOW_TIMEOUT_MS);
   try {
