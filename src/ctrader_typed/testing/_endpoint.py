@@ -399,7 +399,7 @@ class _WebSocketBridge(_Bridge):
             try:
                 body = json_to_envelope(data)
             except JsonMessageError as exc:
-                log.info("unreadable JSON message: %s", exc)
+                log.debug("unreadable JSON message: %s", exc)  # its text may quote a field value
                 self._to_connection_raw(_CORRUPT_FRAME)
                 return
             self._to_connection(body)
@@ -509,7 +509,7 @@ class _JsonStreamBridge(_Bridge):
         try:
             body = json_to_envelope(text)
         except JsonMessageError as exc:
-            log.info("unreadable JSON message: %s", exc)
+            log.debug("unreadable JSON message: %s", exc)  # its text may quote a field value
             self._to_connection_raw(_CORRUPT_FRAME)
             return
         self._to_connection(body)
