@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from ctrader_typed import AsyncClient, SpotEvent
+from ctrader_typed import AsyncClient, QuoteType, SpotEvent, TrendbarPeriod
 from ctrader_typed.account import TrackedAccount
 from ctrader_typed.errors import MissingExtraError
+from ctrader_typed.history import iter_ticks, iter_trendbars
 from ctrader_typed.recording import Recorder
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing.backtest import (
@@ -24,7 +25,9 @@ from ctrader_typed.testing.backtest import (
     load_bot,
     load_prices,
     prices_from_bars,
+    prices_from_ohlc,
     prices_from_recording,
+    prices_from_ticks,
     run_backtest,
     save_prices,
     synthetic_prices,
@@ -143,6 +146,35 @@ async def test_prices_from_a_recording_drive_the_same_quotes(
     ]
     with pytest.raises(BacktestError, match="no symbol 99"):
         prices_from_recording(path, symbols={EURUSD: 99})
+
+
+async def test_prices_fetched_with_the_history_helpers(ctrader_simulator: Simulator, tmp_path: Path) -> None:
+    sim = ctrader_simulator
+    end = START + 3_600_000
+    async with make_client(sim) as client:
+        await client.send_application_auth_req(sim.client_id, sim.client_secret)
+        account = sim.demo_accounts[0]
+        await client.send_account_auth_req(account, sim.access_token)
+        bars = [bar async for bar in iter_trendbars(client, account, EURUSD, TrendbarPeriod.M5, START, end)]
+        bids = [t async for t in iter_ticks(client, account, EURUSD, QuoteType.BID, START, START + 600_000)]
+        asks = [t async for t in iter_ticks(client, account, EURUSD, QuoteType.ASK, START, START + 600_000)]
+    from_bars = prices_from_ohlc(bars, EURUSD)
+    assert len(from_bars) == 4 * len(bars) == 4 * 12  # bars opening from 22:15 to 23:10
+    assert from_bars[4].t_ms - from_bars[0].t_ms == 300_000
+    assert from_bars[0].bid == round(bars[0].open * 100_000)
+    from_ticks = prices_from_ticks(bids, asks, EURUSD)
+    assert from_ticks
+    assert all(p.bid <= p.ask for p in from_ticks)
+    assert len({p.t_ms for p in from_ticks}) == len(from_ticks)
+    saved = tmp_path / "history.csv"
+    save_prices(saved, from_bars)
+    report = await run_backtest(_idle_bot, load_prices(saved))
+    assert report.ticks == len(from_bars)
+    assert report.end_ms == from_bars[-1].t_ms
+
+
+async def _idle_bot(client: AsyncClient, account_id: int) -> None:
+    await client.send_subscribe_spots_req(account_id, [EURUSD])
 
 
 def test_price_files_and_bars(tmp_path: Path) -> None:

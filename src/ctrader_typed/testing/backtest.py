@@ -16,13 +16,15 @@ The bot
     ``main(client, account_id)``: a coroutine function given a connected ``AsyncClient`` whose
     application and account (``account_id``) are authorised - what a production runner hands
     its strategy after signing in. It trades as it would live (subscribe to spots, send orders,
-    track the account); it may return at any time, and is cancelled when the prices run out.
+    track the account); it may return at any time (the prices still play out: pending orders,
+    stop-losses and take-profits keep working), and is cancelled when the prices run out.
 
 Prices
     A sequence of ``PriceTick`` (Unix ms, simulator symbol id, bid, ask in 1/100000 of a price
     unit, as the Open API quotes them), oldest first: from a recording's spot events
     (``prices_from_recording``), from bars (``prices_from_bars``: open, the nearer extreme, the
-    other, close), from a CSV file (``load_prices``/``save_prices``; the ``ctrader-typed bars
+    other, close; ``prices_from_ohlc`` for the bars of ``history.iter_trendbars``), from the bid
+    and ask ticks of ``history.iter_ticks`` (``prices_from_ticks``), from a CSV file (``load_prices``/``save_prices``; the ``ctrader-typed bars
     --format csv`` output is read too), or from the simulator's own synthetic history
     (``synthetic_prices``, a pure function of the seed). Each tick goes through the simulator's
     market (``Market.set_quote``, the price-source seam) and broker: pending orders fill,
@@ -71,6 +73,7 @@ from ctrader_typed.recording import RecordedFrame, read_header, read_recording
 from ctrader_typed.testing._catalogue import SYMBOLS, SymbolSpec
 from ctrader_typed.testing._prices import PricePath
 from ctrader_typed.testing._settings import AccountSpec
+from ctrader_typed.units import Ohlc, Tick
 
 if TYPE_CHECKING:
     from ctrader_typed.client import AsyncClient
@@ -86,7 +89,9 @@ __all__ = [
     "load_bot",
     "load_prices",
     "prices_from_bars",
+    "prices_from_ohlc",
     "prices_from_recording",
+    "prices_from_ticks",
     "run_backtest",
     "save_prices",
     "synthetic_prices",
@@ -209,6 +214,48 @@ def prices_from_bars(
     return out
 
 
+def prices_from_ohlc(
+    bars: Iterable[Ohlc], symbol_id: int, *, bar_ms: int | None = None, spread: int | None = None
+) -> list[PriceTick]:
+    """``prices_from_bars`` of ``Ohlc`` bars, as ``ctrader_typed.history.iter_trendbars`` yields
+    them (the bar length is the bars' period unless ``bar_ms`` is given; M1 when neither says)."""
+    listed = list(bars)
+    if bar_ms is None:
+        period = listed[0].period if listed else None
+        bar_ms = _PERIOD_MINUTES.get(period.name if period is not None else "M1", 1) * 60_000
+    rows = [
+        (
+            int(bar.time.timestamp() * 1000),
+            *(round(price * _PRICE_SCALE) for price in (bar.open, bar.high, bar.low, bar.close)),
+        )
+        for bar in listed
+    ]
+    return prices_from_bars(rows, symbol_id, bar_ms, spread=spread)  # type: ignore[arg-type]
+
+
+def prices_from_ticks(bids: Iterable[Tick], asks: Iterable[Tick], symbol_id: int) -> list[PriceTick]:
+    """Quotes from the bid and ask ticks of one symbol (as ``ctrader_typed.history.iter_ticks``
+    yields them, oldest first): one quote per instant either side moved, the other side carried
+    over; nothing before both sides have a price."""
+    merged = sorted(
+        [(tick.timestamp_ms, 0, tick.price) for tick in bids]
+        + [(tick.timestamp_ms, 1, tick.price) for tick in asks],
+        key=lambda item: (item[0], item[1]),
+    )
+    bid = ask = 0
+    out: list[PriceTick] = []
+    for index, (t, side, price) in enumerate(merged):
+        value = round(price * _PRICE_SCALE)
+        if side == 0:
+            bid = value
+        else:
+            ask = value
+        last_of_instant = index + 1 == len(merged) or merged[index + 1][0] != t
+        if bid and ask and last_of_instant:
+            out.append(PriceTick(t, symbol_id, bid, max(ask, bid)))
+    return _checked(out)
+
+
 def prices_from_recording(
     path: str | os.PathLike[str], *, symbols: Mapping[int, int] | None = None
 ) -> list[PriceTick]:
@@ -257,7 +304,8 @@ def save_prices(path: str | os.PathLike[str], ticks: Iterable[PriceTick]) -> Non
             writer.writerow([tick.t_ms, tick.symbol_id, tick.bid, tick.ask])
 
 
-_PERIOD_MS: Final = {"M1": 60_000, "M5": 300_000, "M15": 900_000, "M30": 1_800_000, "H1": 3_600_000}
+_PERIOD_MINUTES: Final = {"M1": 1, "M2": 2, "M3": 3, "M4": 4, "M5": 5, "M10": 10, "M15": 15, "M30": 30,
+                           "H1": 60, "H4": 240, "H12": 720, "D1": 1440, "W1": 10080}  # fmt: skip
 
 
 def load_prices(
@@ -537,7 +585,7 @@ class _Lockstep:
         quiet = 0
         while quiet < _QUIET_TURNS:
             await asyncio.sleep(0)
-            if self.bot.done():
+            if self.bot.done() and (self.bot.cancelled() or self.bot.exception() is not None):
                 return
             quiet = 0 if self.busy() else quiet + 1
 
@@ -630,8 +678,8 @@ async def run_backtest(
             total = len(ticks)
             real_start = time.monotonic()
             for index, tick in enumerate(ticks):
-                if task.done():
-                    break
+                if task.done() and (task.cancelled() or task.exception() is not None):
+                    break  # the bot failed: stop here
                 clock.set(tick.t_ms)
                 world.deliver(market.set_quote(tick.symbol_id, tick.bid, tick.ask, clock()))
                 for expired_account, event in world.broker.expire_orders():
