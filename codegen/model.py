@@ -182,6 +182,7 @@ class Field:
     secret: bool
     deprecated: bool
     param_kind: ParamKind | None = None  # a send_* parameter that takes more than the wire type
+    element: str = ""  # the Python type of the value (of each item, for a repeated field)
 
     @property
     def lazy(self) -> bool:
@@ -255,6 +256,11 @@ class Model:
     enums: tuple[Enum, ...]
     messages: tuple[Message, ...]
     requests: tuple[Request, ...]
+
+    @property
+    def listed(self) -> frozenset[str]:
+        """Wrappers that are the items of a repeated field: each gets a ``_X_many`` list builder."""
+        return frozenset(f.element for m in self.messages for f in m.fields if f.lazy)
 
     @property
     def uses_prices(self) -> bool:
@@ -519,8 +525,8 @@ def _field(
             # empty one is () at once (nothing to defer, and the message is not kept alive).
             held = f"r_{py}"
             from_proto = (
-                f"((_Pending({held}, {element}._from_proto) if ({held} := {src}) else ()) if owned "
-                f"else tuple([{convert_in('x', 'False')} for x in {src}]))"
+                f"((_Pending({held}, _{element}_many) if ({held} := {src}) else ()) if owned "
+                f"else _{element}_many({src}, False))"
             )
         elif kind == "enum" or element == "str":
             from_proto = f"tuple([{convert_in('x')} for x in {src}])"
@@ -578,6 +584,7 @@ def _field(
         doc=_comment(locations, path, names),
         secret=f.name in SECRET_FIELDS,
         deprecated=f.options.deprecated,
+        element=element,
     )
 
 

@@ -88,22 +88,24 @@ _PAUSE_GC_FROM = 1_000
 
 
 class _Pending:
-    """A repeated sub-message field of a parsed message, not wrapped yet."""
+    """A repeated sub-message field of a parsed message, not wrapped yet.
 
-    __slots__ = ("convert", "items")
+    ``many`` is the generated list builder of the item wrapper (``_X_many(items, owned)``).
+    """
 
-    def __init__(self, items: Sequence[Any], convert: Callable[[Any, bool], Any]) -> None:
+    __slots__ = ("items", "many")
+
+    def __init__(self, items: Sequence[Any], many: Callable[[Sequence[Any], bool], tuple[Any, ...]]) -> None:
         self.items = items
-        self.convert = convert
+        self.many = many
 
     def materialize(self) -> tuple[Any, ...]:
-        convert = self.convert
         items = self.items
         if len(items) < _PAUSE_GC_FROM or not gc.isenabled():
-            return tuple([convert(item, True) for item in items])
+            return self.many(items, True)
         gc.disable()
         try:
-            return tuple([convert(item, True) for item in items])
+            return self.many(items, True)
         finally:
             gc.enable()
 

@@ -14,7 +14,7 @@ import gc
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -168,7 +168,7 @@ def test_wrapping_a_repeated_field_leaves_the_collector_as_it_was(n: int) -> Non
 
 
 def test_the_collector_is_back_on_when_wrapping_fails() -> None:
-    def failing(item: Message, owned: bool) -> object:
+    def failing(items: Sequence[Message], owned: bool) -> tuple[object, ...]:
         raise KeyError("unknown value")
 
     pending = _Pending(list(_bars(2_000).trendbar), failing)

@@ -9,6 +9,7 @@ to and from the protobuf classes in the ``*_pb2`` modules.
 from __future__ import annotations
 
 import builtins as _builtins
+from collections.abc import Iterable
 from typing import Any, ClassVar, Self
 
 from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
@@ -457,6 +458,25 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
 _Asset_BUILD = build_class(Asset)
 
 
+def _Asset_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOAAsset], owned: bool) -> tuple[Asset, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Asset._from_proto`` would, in one loop."""
+    out: list[Asset] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Asset_BUILD)
+        b.asset_id = m.assetId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.display_name = (
+            (v_display_name if v_display_name.__class__ is str else _text(v_display_name))
+            if (v_display_name := m.displayName) or "displayName" in m
+            else None
+        )
+        b.digits = v_digits if (v_digits := m.digits) or "digits" in m else None
+        b.__class__ = Asset
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
     """Complete trading specification of one symbol: precision, volume limits, swap and commission
@@ -727,9 +747,9 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
         b.step_volume = v_step_volume if (v_step_volume := m.stepVolume) or "stepVolume" in m else None
         b.max_exposure = v_max_exposure if (v_max_exposure := m.maxExposure) or "maxExposure" in m else None
         b.schedule = (
-            (_Pending(r_schedule, Interval._from_proto) if (r_schedule := m.schedule) else ())
+            (_Pending(r_schedule, _Interval_many) if (r_schedule := m.schedule) else ())
             if owned
-            else tuple([Interval._from_proto(x, False) for x in m.schedule])
+            else _Interval_many(m.schedule, False)
         )
         b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
         b.commission_type = (
@@ -807,9 +827,9 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
             else None
         )
         b.holiday = (
-            (_Pending(r_holiday, Holiday._from_proto) if (r_holiday := m.holiday) else ())
+            (_Pending(r_holiday, _Holiday_many) if (r_holiday := m.holiday) else ())
             if owned
-            else tuple([Holiday._from_proto(x, False) for x in m.holiday])
+            else _Holiday_many(m.holiday, False)
         )
         b.pnl_conversion_fee_rate = (
             v_pnl_conversion_fee_rate
@@ -915,6 +935,151 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
 
 
 _Symbol_BUILD = build_class(Symbol)
+
+
+def _Symbol_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOASymbol], owned: bool) -> tuple[Symbol, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Symbol._from_proto`` would, in one loop."""
+    out: list[Symbol] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Symbol_BUILD)
+        b.symbol_id = m.symbolId
+        b.digits = m.digits
+        b.pip_position = m.pipPosition
+        b.enable_short_selling = (
+            v_enable_short_selling
+            if (v_enable_short_selling := m.enableShortSelling) or "enableShortSelling" in m
+            else None
+        )
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.swap_rollover_3_days = (
+            _DayOfWeek_BY_VALUE[v_swap_rollover_3_days]
+            if (v_swap_rollover_3_days := m.swapRollover3Days) != 1 or "swapRollover3Days" in m
+            else None
+        )
+        b.swap_long = v_swap_long if (v_swap_long := m.swapLong) or "swapLong" in m else None
+        b.swap_short = v_swap_short if (v_swap_short := m.swapShort) or "swapShort" in m else None
+        b.max_volume = v_max_volume if (v_max_volume := m.maxVolume) or "maxVolume" in m else None
+        b.min_volume = v_min_volume if (v_min_volume := m.minVolume) or "minVolume" in m else None
+        b.step_volume = v_step_volume if (v_step_volume := m.stepVolume) or "stepVolume" in m else None
+        b.max_exposure = v_max_exposure if (v_max_exposure := m.maxExposure) or "maxExposure" in m else None
+        b.schedule = (
+            (_Pending(r_schedule, _Interval_many) if (r_schedule := m.schedule) else ())
+            if owned
+            else _Interval_many(m.schedule, False)
+        )
+        b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
+        b.commission_type = (
+            _CommissionType_BY_VALUE[v_commission_type]
+            if (v_commission_type := m.commissionType) != 1 or "commissionType" in m
+            else None
+        )
+        b.sl_distance = v_sl_distance if (v_sl_distance := m.slDistance) or "slDistance" in m else None
+        b.tp_distance = v_tp_distance if (v_tp_distance := m.tpDistance) or "tpDistance" in m else None
+        b.gsl_distance = v_gsl_distance if (v_gsl_distance := m.gslDistance) or "gslDistance" in m else None
+        b.gsl_charge = v_gsl_charge if (v_gsl_charge := m.gslCharge) or "gslCharge" in m else None
+        b.distance_set_in = (
+            _SymbolDistanceType_BY_VALUE[v_distance_set_in]
+            if (v_distance_set_in := m.distanceSetIn) != 1 or "distanceSetIn" in m
+            else None
+        )
+        b.min_commission = (
+            v_min_commission if (v_min_commission := m.minCommission) or "minCommission" in m else None
+        )
+        b.min_commission_type = (
+            _MinCommissionType_BY_VALUE[v_min_commission_type]
+            if (v_min_commission_type := m.minCommissionType) != 1 or "minCommissionType" in m
+            else None
+        )
+        b.min_commission_asset = (
+            (
+                v_min_commission_asset
+                if v_min_commission_asset.__class__ is str
+                else _text(v_min_commission_asset)
+            )
+            if (v_min_commission_asset := m.minCommissionAsset) != "USD" or "minCommissionAsset" in m
+            else None
+        )
+        b.rollover_commission = (
+            v_rollover_commission
+            if (v_rollover_commission := m.rolloverCommission) or "rolloverCommission" in m
+            else None
+        )
+        b.skip_rollover_days = (
+            v_skip_rollover_days
+            if (v_skip_rollover_days := m.skipRolloverDays) or "skipRolloverDays" in m
+            else None
+        )
+        b.schedule_time_zone = (
+            (v_schedule_time_zone if v_schedule_time_zone.__class__ is str else _text(v_schedule_time_zone))
+            if (v_schedule_time_zone := m.scheduleTimeZone) or "scheduleTimeZone" in m
+            else None
+        )
+        b.trading_mode = (
+            _TradingMode_BY_VALUE[v_trading_mode]
+            if (v_trading_mode := m.tradingMode) or "tradingMode" in m
+            else None
+        )
+        b.rollover_commission_3_days = (
+            _DayOfWeek_BY_VALUE[v_rollover_commission_3_days]
+            if (v_rollover_commission_3_days := m.rolloverCommission3Days) != 1
+            or "rolloverCommission3Days" in m
+            else None
+        )
+        b.swap_calculation_type = (
+            _SwapCalculationType_BY_VALUE[v_swap_calculation_type]
+            if (v_swap_calculation_type := m.swapCalculationType) or "swapCalculationType" in m
+            else None
+        )
+        b.lot_size = v_lot_size if (v_lot_size := m.lotSize) or "lotSize" in m else None
+        b.precise_trading_commission_rate = (
+            v_precise_trading_commission_rate
+            if (v_precise_trading_commission_rate := m.preciseTradingCommissionRate)
+            or "preciseTradingCommissionRate" in m
+            else None
+        )
+        b.precise_min_commission = (
+            v_precise_min_commission
+            if (v_precise_min_commission := m.preciseMinCommission) or "preciseMinCommission" in m
+            else None
+        )
+        b.holiday = (
+            (_Pending(r_holiday, _Holiday_many) if (r_holiday := m.holiday) else ())
+            if owned
+            else _Holiday_many(m.holiday, False)
+        )
+        b.pnl_conversion_fee_rate = (
+            v_pnl_conversion_fee_rate
+            if (v_pnl_conversion_fee_rate := m.pnlConversionFeeRate) or "pnlConversionFeeRate" in m
+            else None
+        )
+        b.leverage_id = v_leverage_id if (v_leverage_id := m.leverageId) or "leverageId" in m else None
+        b.swap_period = v_swap_period if (v_swap_period := m.swapPeriod) or "swapPeriod" in m else None
+        b.swap_time = v_swap_time if (v_swap_time := m.swapTime) or "swapTime" in m else None
+        b.skip_swap_periods = (
+            v_skip_swap_periods
+            if (v_skip_swap_periods := m.skipSWAPPeriods) or "skipSWAPPeriods" in m
+            else None
+        )
+        b.charge_swap_at_weekends = (
+            v_charge_swap_at_weekends
+            if (v_charge_swap_at_weekends := m.chargeSwapAtWeekends) or "chargeSwapAtWeekends" in m
+            else None
+        )
+        b.measurement_units = (
+            (v_measurement_units if v_measurement_units.__class__ is str else _text(v_measurement_units))
+            if (v_measurement_units := m.measurementUnits) or "measurementUnits" in m
+            else None
+        )
+        b.__class__ = Symbol
+        append(b)
+    return tuple(out)
+
+
 _install_lazy(Symbol, "schedule", "holiday")
 
 
@@ -1027,6 +1192,45 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
 _LightSymbol_BUILD = build_class(LightSymbol)
 
 
+def _LightSymbol_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOALightSymbol], owned: bool
+) -> tuple[LightSymbol, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``LightSymbol._from_proto`` would, in one loop."""
+    out: list[LightSymbol] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_LightSymbol_BUILD)
+        b.symbol_id = m.symbolId
+        b.symbol_name = (
+            (v_symbol_name if v_symbol_name.__class__ is str else _text(v_symbol_name))
+            if (v_symbol_name := m.symbolName) or "symbolName" in m
+            else None
+        )
+        b.enabled = v_enabled if (v_enabled := m.enabled) or "enabled" in m else None
+        b.base_asset_id = (
+            v_base_asset_id if (v_base_asset_id := m.baseAssetId) or "baseAssetId" in m else None
+        )
+        b.quote_asset_id = (
+            v_quote_asset_id if (v_quote_asset_id := m.quoteAssetId) or "quoteAssetId" in m else None
+        )
+        b.symbol_category_id = (
+            v_symbol_category_id
+            if (v_symbol_category_id := m.symbolCategoryId) or "symbolCategoryId" in m
+            else None
+        )
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        b.sorting_number = (
+            v_sorting_number if (v_sorting_number := m.sortingNumber) or "sortingNumber" in m else None
+        )
+        b.__class__ = LightSymbol
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbol]):
     """A symbol that is no longer offered for trading but may still be referenced by history.
@@ -1093,6 +1297,27 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
 _ArchivedSymbol_BUILD = build_class(ArchivedSymbol)
 
 
+def _ArchivedSymbol_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbol], owned: bool
+) -> tuple[ArchivedSymbol, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``ArchivedSymbol._from_proto`` would, in one loop."""
+    out: list[ArchivedSymbol] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_ArchivedSymbol_BUILD)
+        b.symbol_id = m.symbolId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.utc_last_update_timestamp = m.utcLastUpdateTimestamp
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        b.__class__ = ArchivedSymbol
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategory]):
     """A group of symbols inside an asset class (for example "Major pairs"), used to organise symbol lists.
@@ -1157,6 +1382,25 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
 _SymbolCategory_BUILD = build_class(SymbolCategory)
 
 
+def _SymbolCategory_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOASymbolCategory], owned: bool
+) -> tuple[SymbolCategory, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``SymbolCategory._from_proto`` would, in one loop."""
+    out: list[SymbolCategory] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_SymbolCategory_BUILD)
+        b.id = m.id
+        b.asset_class_id = m.assetClassId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.sorting_number = (
+            v_sorting_number if (v_sorting_number := m.sortingNumber) or "sortingNumber" in m else None
+        )
+        b.__class__ = SymbolCategory
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
     """One weekly trading session of a symbol. Both bounds count seconds from Sunday 00:00 in the
@@ -1204,6 +1448,21 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
 
 
 _Interval_BUILD = build_class(Interval)
+
+
+def _Interval_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAInterval], owned: bool
+) -> tuple[Interval, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Interval._from_proto`` would, in one loop."""
+    out: list[Interval] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Interval_BUILD)
+        b.start_second = m.startSecond
+        b.end_second = m.endSecond
+        b.__class__ = Interval
+        append(b)
+    return tuple(out)
 
 
 @wrapper_dataclass
@@ -1651,6 +1910,55 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
 _Position_BUILD = build_class(Position)
 
 
+def _Position_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAPosition], owned: bool
+) -> tuple[Position, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Position._from_proto`` would, in one loop."""
+    out: list[Position] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Position_BUILD)
+        b.position_id = m.positionId
+        b.trade_data = TradeData._from_proto(m.tradeData, owned)
+        b.position_status = _PositionStatus_BY_VALUE[m.positionStatus]
+        b.swap = m.swap
+        b.price = v_price if (v_price := m.price) or "price" in m else None
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
+        )
+        b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
+        b.margin_rate = v_margin_rate if (v_margin_rate := m.marginRate) or "marginRate" in m else None
+        b.mirroring_commission = (
+            v_mirroring_commission
+            if (v_mirroring_commission := m.mirroringCommission) or "mirroringCommission" in m
+            else None
+        )
+        b.guaranteed_stop_loss = (
+            v_guaranteed_stop_loss
+            if (v_guaranteed_stop_loss := m.guaranteedStopLoss) or "guaranteedStopLoss" in m
+            else None
+        )
+        b.used_margin = v_used_margin if (v_used_margin := m.usedMargin) or "usedMargin" in m else None
+        b.stop_loss_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_loss_trigger_method]
+            if (v_stop_loss_trigger_method := m.stopLossTriggerMethod) != 1 or "stopLossTriggerMethod" in m
+            else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        b.__class__ = Position
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
     """Trade details shared by positions and orders: symbol, volume, side and annotations.
@@ -2024,6 +2332,86 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
 _Order_BUILD = build_class(Order)
 
 
+def _Order_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOAOrder], owned: bool) -> tuple[Order, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Order._from_proto`` would, in one loop."""
+    out: list[Order] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Order_BUILD)
+        b.order_id = m.orderId
+        b.trade_data = TradeData._from_proto(m.tradeData, owned)
+        b.order_type = _OrderType_BY_VALUE[m.orderType]
+        b.order_status = _OrderStatus_BY_VALUE[m.orderStatus]
+        b.expiration_timestamp = (
+            v_expiration_timestamp
+            if (v_expiration_timestamp := m.expirationTimestamp) or "expirationTimestamp" in m
+            else None
+        )
+        b.execution_price = (
+            v_execution_price if (v_execution_price := m.executionPrice) or "executionPrice" in m else None
+        )
+        b.executed_volume = (
+            v_executed_volume if (v_executed_volume := m.executedVolume) or "executedVolume" in m else None
+        )
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
+        )
+        b.base_slippage_price = (
+            v_base_slippage_price
+            if (v_base_slippage_price := m.baseSlippagePrice) or "baseSlippagePrice" in m
+            else None
+        )
+        b.slippage_in_points = (
+            v_slippage_in_points
+            if (v_slippage_in_points := m.slippageInPoints) or "slippageInPoints" in m
+            else None
+        )
+        b.closing_order = (
+            v_closing_order if (v_closing_order := m.closingOrder) or "closingOrder" in m else None
+        )
+        b.limit_price = v_limit_price if (v_limit_price := m.limitPrice) or "limitPrice" in m else None
+        b.stop_price = v_stop_price if (v_stop_price := m.stopPrice) or "stopPrice" in m else None
+        b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
+        b.take_profit = v_take_profit if (v_take_profit := m.takeProfit) or "takeProfit" in m else None
+        b.client_order_id = (
+            (v_client_order_id if v_client_order_id.__class__ is str else _text(v_client_order_id))
+            if (v_client_order_id := m.clientOrderId) or "clientOrderId" in m
+            else None
+        )
+        b.time_in_force = (
+            _TimeInForce_BY_VALUE[v_time_in_force]
+            if (v_time_in_force := m.timeInForce) != 3 or "timeInForce" in m
+            else None
+        )
+        b.position_id = v_position_id if (v_position_id := m.positionId) or "positionId" in m else None
+        b.relative_stop_loss = (
+            v_relative_stop_loss
+            if (v_relative_stop_loss := m.relativeStopLoss) or "relativeStopLoss" in m
+            else None
+        )
+        b.relative_take_profit = (
+            v_relative_take_profit
+            if (v_relative_take_profit := m.relativeTakeProfit) or "relativeTakeProfit" in m
+            else None
+        )
+        b.is_stop_out = v_is_stop_out if (v_is_stop_out := m.isStopOut) or "isStopOut" in m else None
+        b.trailing_stop_loss = (
+            v_trailing_stop_loss
+            if (v_trailing_stop_loss := m.trailingStopLoss) or "trailingStopLoss" in m
+            else None
+        )
+        b.stop_trigger_method = (
+            _OrderTriggerMethod_BY_VALUE[v_stop_trigger_method]
+            if (v_stop_trigger_method := m.stopTriggerMethod) != 1 or "stopTriggerMethod" in m
+            else None
+        )
+        b.__class__ = Order
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw]):
     """Record of a bonus being credited to or removed from an account. Monetary integers are scaled
@@ -2241,6 +2629,34 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
 _DepositWithdraw_BUILD = build_class(DepositWithdraw)
 
 
+def _DepositWithdraw_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOADepositWithdraw], owned: bool
+) -> tuple[DepositWithdraw, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``DepositWithdraw._from_proto`` would, in one loop."""
+    out: list[DepositWithdraw] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_DepositWithdraw_BUILD)
+        b.operation_type = _ChangeBalanceType_BY_VALUE[m.operationType]
+        b.balance_history_id = m.balanceHistoryId
+        b.balance = m.balance
+        b.delta = m.delta
+        b.change_balance_timestamp = m.changeBalanceTimestamp
+        b.external_note = (
+            (v_external_note if v_external_note.__class__ is str else _text(v_external_note))
+            if (v_external_note := m.externalNote) or "externalNote" in m
+            else None
+        )
+        b.balance_version = (
+            v_balance_version if (v_balance_version := m.balanceVersion) or "balanceVersion" in m else None
+        )
+        b.equity = v_equity if (v_equity := m.equity) or "equity" in m else None
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        b.__class__ = DepositWithdraw
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
     """One execution (deal) produced by an order; closing deals also carry the realised result.
@@ -2411,6 +2827,48 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
 _Deal_BUILD = build_class(Deal)
 
 
+def _Deal_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOADeal], owned: bool) -> tuple[Deal, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Deal._from_proto`` would, in one loop."""
+    out: list[Deal] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Deal_BUILD)
+        b.deal_id = m.dealId
+        b.order_id = m.orderId
+        b.position_id = m.positionId
+        b.volume = m.volume
+        b.filled_volume = m.filledVolume
+        b.symbol_id = m.symbolId
+        b.create_timestamp = m.createTimestamp
+        b.execution_timestamp = m.executionTimestamp
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
+        )
+        b.execution_price = (
+            v_execution_price if (v_execution_price := m.executionPrice) or "executionPrice" in m else None
+        )
+        b.trade_side = _TradeSide_BY_VALUE[m.tradeSide]
+        b.deal_status = _DealStatus_BY_VALUE[m.dealStatus]
+        b.margin_rate = v_margin_rate if (v_margin_rate := m.marginRate) or "marginRate" in m else None
+        b.commission = v_commission if (v_commission := m.commission) or "commission" in m else None
+        b.base_to_usd_conversion_rate = (
+            v_base_to_usd_conversion_rate
+            if (v_base_to_usd_conversion_rate := m.baseToUsdConversionRate) or "baseToUsdConversionRate" in m
+            else None
+        )
+        b.close_position_detail = (
+            ClosePositionDetail._from_proto(m.closePositionDetail, owned)
+            if "closePositionDetail" in m
+            else None
+        )
+        b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
+        b.__class__ = Deal
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
     """A deal matched against another deal (offsetting volume), as listed by the deal offset request.
@@ -2477,6 +2935,29 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
 
 
 _DealOffset_BUILD = build_class(DealOffset)
+
+
+def _DealOffset_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOADealOffset], owned: bool
+) -> tuple[DealOffset, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``DealOffset._from_proto`` would, in one loop."""
+    out: list[DealOffset] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_DealOffset_BUILD)
+        b.deal_id = m.dealId
+        b.volume = m.volume
+        b.execution_timestamp = (
+            v_execution_timestamp
+            if (v_execution_timestamp := m.executionTimestamp) or "executionTimestamp" in m
+            else None
+        )
+        b.execution_price = (
+            v_execution_price if (v_execution_price := m.executionPrice) or "executionPrice" in m else None
+        )
+        b.__class__ = DealOffset
+        append(b)
+    return tuple(out)
 
 
 @wrapper_dataclass
@@ -2694,6 +3175,32 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
 _Trendbar_BUILD = build_class(Trendbar)
 
 
+def _Trendbar_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOATrendbar], owned: bool
+) -> tuple[Trendbar, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Trendbar._from_proto`` would, in one loop."""
+    out: list[Trendbar] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Trendbar_BUILD)
+        b.volume = m.volume
+        b.period = (
+            _TrendbarPeriod_BY_VALUE[v_period] if (v_period := m.period) != 1 or "period" in m else None
+        )
+        b.low = v_low if (v_low := m.low) or "low" in m else None
+        b.delta_open = v_delta_open if (v_delta_open := m.deltaOpen) or "deltaOpen" in m else None
+        b.delta_close = v_delta_close if (v_delta_close := m.deltaClose) or "deltaClose" in m else None
+        b.delta_high = v_delta_high if (v_delta_high := m.deltaHigh) or "deltaHigh" in m else None
+        b.utc_timestamp_in_minutes = (
+            v_utc_timestamp_in_minutes
+            if (v_utc_timestamp_in_minutes := m.utcTimestampInMinutes) or "utcTimestampInMinutes" in m
+            else None
+        )
+        b.__class__ = Trendbar
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargin]):
     """Margin that a hypothetical position of a given volume would require, for each side.
@@ -2750,6 +3257,22 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
 _ExpectedMargin_BUILD = build_class(ExpectedMargin)
 
 
+def _ExpectedMargin_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAExpectedMargin], owned: bool
+) -> tuple[ExpectedMargin, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``ExpectedMargin._from_proto`` would, in one loop."""
+    out: list[ExpectedMargin] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_ExpectedMargin_BUILD)
+        b.volume = m.volume
+        b.buy_margin = m.buyMargin
+        b.sell_margin = m.sellMargin
+        b.__class__ = ExpectedMargin
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
     """One historical tick. In tick data lists only the first entry is absolute; see
@@ -2797,6 +3320,21 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
 
 
 _TickData_BUILD = build_class(TickData)
+
+
+def _TickData_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOATickData], owned: bool
+) -> tuple[TickData, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``TickData._from_proto`` would, in one loop."""
+    out: list[TickData] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_TickData_BUILD)
+        b.timestamp = m.timestamp
+        b.tick = m.tick
+        b.__class__ = TickData
+        append(b)
+    return tuple(out)
 
 
 @wrapper_dataclass
@@ -2930,6 +3468,39 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
 _CtidTraderAccount_BUILD = build_class(CtidTraderAccount)
 
 
+def _CtidTraderAccount_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOACtidTraderAccount], owned: bool
+) -> tuple[CtidTraderAccount, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``CtidTraderAccount._from_proto`` would, in one loop."""
+    out: list[CtidTraderAccount] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_CtidTraderAccount_BUILD)
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.is_live = v_is_live if (v_is_live := m.isLive) or "isLive" in m else None
+        b.trader_login = v_trader_login if (v_trader_login := m.traderLogin) or "traderLogin" in m else None
+        b.last_closing_deal_timestamp = (
+            v_last_closing_deal_timestamp
+            if (v_last_closing_deal_timestamp := m.lastClosingDealTimestamp)
+            or "lastClosingDealTimestamp" in m
+            else None
+        )
+        b.last_balance_update_timestamp = (
+            v_last_balance_update_timestamp
+            if (v_last_balance_update_timestamp := m.lastBalanceUpdateTimestamp)
+            or "lastBalanceUpdateTimestamp" in m
+            else None
+        )
+        b.broker_title_short = (
+            (v_broker_title_short if v_broker_title_short.__class__ is str else _text(v_broker_title_short))
+            if (v_broker_title_short := m.brokerTitleShort) or "brokerTitleShort" in m
+            else None
+        )
+        b.__class__ = CtidTraderAccount
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
     """Top-level grouping of symbols, such as Forex or Indices.
@@ -2989,6 +3560,28 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
 
 
 _AssetClass_BUILD = build_class(AssetClass)
+
+
+def _AssetClass_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAAssetClass], owned: bool
+) -> tuple[AssetClass, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``AssetClass._from_proto`` would, in one loop."""
+    out: list[AssetClass] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_AssetClass_BUILD)
+        b.id = v_id if (v_id := m.id) or "id" in m else None
+        b.name = (
+            (v_name if v_name.__class__ is str else _text(v_name))
+            if (v_name := m.name) or "name" in m
+            else None
+        )
+        b.sorting_number = (
+            v_sorting_number if (v_sorting_number := m.sortingNumber) or "sortingNumber" in m else None
+        )
+        b.__class__ = AssetClass
+        append(b)
+    return tuple(out)
 
 
 @wrapper_dataclass
@@ -3054,6 +3647,23 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
 _DepthQuote_BUILD = build_class(DepthQuote)
 
 
+def _DepthQuote_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOADepthQuote], owned: bool
+) -> tuple[DepthQuote, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``DepthQuote._from_proto`` would, in one loop."""
+    out: list[DepthQuote] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_DepthQuote_BUILD)
+        b.id = m.id
+        b.size = m.size
+        b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
+        b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
+        b.__class__ = DepthQuote
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
     """Margin call setting: the margin level at which a notification of the given type fires.
@@ -3112,6 +3722,26 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
 
 
 _MarginCall_BUILD = build_class(MarginCall)
+
+
+def _MarginCall_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAMarginCall], owned: bool
+) -> tuple[MarginCall, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``MarginCall._from_proto`` would, in one loop."""
+    out: list[MarginCall] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_MarginCall_BUILD)
+        b.margin_call_type = _NotificationType_BY_VALUE[m.marginCallType]
+        b.margin_level_threshold = m.marginLevelThreshold
+        b.utc_last_update_timestamp = (
+            v_utc_last_update_timestamp
+            if (v_utc_last_update_timestamp := m.utcLastUpdateTimestamp) or "utcLastUpdateTimestamp" in m
+            else None
+        )
+        b.__class__ = MarginCall
+        append(b)
+    return tuple(out)
 
 
 @wrapper_dataclass
@@ -3213,6 +3843,35 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
 _Holiday_BUILD = build_class(Holiday)
 
 
+def _Holiday_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAHoliday], owned: bool
+) -> tuple[Holiday, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``Holiday._from_proto`` would, in one loop."""
+    out: list[Holiday] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_Holiday_BUILD)
+        b.holiday_id = m.holidayId
+        b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
+        b.description = (
+            (v_description if v_description.__class__ is str else _text(v_description))
+            if (v_description := m.description) or "description" in m
+            else None
+        )
+        b.schedule_time_zone = (
+            v_schedule_time_zone
+            if (v_schedule_time_zone := m.scheduleTimeZone).__class__ is str
+            else _text(v_schedule_time_zone)
+        )
+        b.holiday_date = m.holidayDate
+        b.is_recurring = m.isRecurring
+        b.start_second = v_start_second if (v_start_second := m.startSecond) or "startSecond" in m else None
+        b.end_second = v_end_second if (v_end_second := m.endSecond) or "endSecond" in m else None
+        b.__class__ = Holiday
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLeverage]):
     """A dynamic leverage profile: leverage decreases as position volume grows, tier by tier.
@@ -3244,9 +3903,9 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
         b: Any = _new(_DynamicLeverage_BUILD)
         b.leverage_id = m.leverageId
         b.tiers = (
-            (_Pending(r_tiers, DynamicLeverageTier._from_proto) if (r_tiers := m.tiers) else ())
+            (_Pending(r_tiers, _DynamicLeverageTier_many) if (r_tiers := m.tiers) else ())
             if owned
-            else tuple([DynamicLeverageTier._from_proto(x, False) for x in m.tiers])
+            else _DynamicLeverageTier_many(m.tiers, False)
         )
         o: Self = b
         try:
@@ -3315,6 +3974,21 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
 _DynamicLeverageTier_BUILD = build_class(DynamicLeverageTier)
 
 
+def _DynamicLeverageTier_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier], owned: bool
+) -> tuple[DynamicLeverageTier, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``DynamicLeverageTier._from_proto`` would, in one loop."""
+    out: list[DynamicLeverageTier] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_DynamicLeverageTier_BUILD)
+        b.volume = m.volume
+        b.leverage = m.leverage
+        b.__class__ = DynamicLeverageTier
+        append(b)
+    return tuple(out)
+
+
 @wrapper_dataclass
 class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL]):
     """Unrealised profit or loss of one open position, in deposit currency; amounts are scaled by the
@@ -3369,6 +4043,22 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
 
 
 _PositionUnrealizedPnL_BUILD = build_class(PositionUnrealizedPnL)
+
+
+def _PositionUnrealizedPnL_many(
+    items: Iterable[_OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL], owned: bool
+) -> tuple[PositionUnrealizedPnL, ...]:
+    """Each of ``items`` (a repeated field's messages) wrapped as ``PositionUnrealizedPnL._from_proto`` would, in one loop."""
+    out: list[PositionUnrealizedPnL] = []
+    append = out.append
+    for m in items:
+        b: Any = _new(_PositionUnrealizedPnL_BUILD)
+        b.position_id = m.positionId
+        b.gross_unrealized_pnl = m.grossUnrealizedPnL
+        b.net_unrealized_pnl = m.netUnrealizedPnL
+        b.__class__ = PositionUnrealizedPnL
+        append(b)
+    return tuple(out)
 
 
 @wrapper_dataclass
@@ -4693,9 +5383,9 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes], Accou
         b: Any = _new(_AssetListRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.asset = (
-            (_Pending(r_asset, Asset._from_proto) if (r_asset := m.asset) else ())
+            (_Pending(r_asset, _Asset_many) if (r_asset := m.asset) else ())
             if owned
-            else tuple([Asset._from_proto(x, False) for x in m.asset])
+            else _Asset_many(m.asset, False)
         )
         o: Self = b
         try:
@@ -4808,18 +5498,18 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes], A
         b: Any = _new(_SymbolsListRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol = (
-            (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
+            (_Pending(r_symbol, _LightSymbol_many) if (r_symbol := m.symbol) else ())
             if owned
-            else tuple([LightSymbol._from_proto(x, False) for x in m.symbol])
+            else _LightSymbol_many(m.symbol, False)
         )
         b.archived_symbol = (
             (
-                _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
+                _Pending(r_archived_symbol, _ArchivedSymbol_many)
                 if (r_archived_symbol := m.archivedSymbol)
                 else ()
             )
             if owned
-            else tuple([ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol])
+            else _ArchivedSymbol_many(m.archivedSymbol, False)
         )
         o: Self = b
         try:
@@ -4926,18 +5616,18 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes], Acc
         b: Any = _new(_SymbolByIdRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol = (
-            (_Pending(r_symbol, Symbol._from_proto) if (r_symbol := m.symbol) else ())
+            (_Pending(r_symbol, _Symbol_many) if (r_symbol := m.symbol) else ())
             if owned
-            else tuple([Symbol._from_proto(x, False) for x in m.symbol])
+            else _Symbol_many(m.symbol, False)
         )
         b.archived_symbol = (
             (
-                _Pending(r_archived_symbol, ArchivedSymbol._from_proto)
+                _Pending(r_archived_symbol, _ArchivedSymbol_many)
                 if (r_archived_symbol := m.archivedSymbol)
                 else ()
             )
             if owned
-            else tuple([ArchivedSymbol._from_proto(x, False) for x in m.archivedSymbol])
+            else _ArchivedSymbol_many(m.archivedSymbol, False)
         )
         o: Self = b
         try:
@@ -5051,9 +5741,9 @@ class SymbolsForConversionRes(
         b: Any = _new(_SymbolsForConversionRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol = (
-            (_Pending(r_symbol, LightSymbol._from_proto) if (r_symbol := m.symbol) else ())
+            (_Pending(r_symbol, _LightSymbol_many) if (r_symbol := m.symbol) else ())
             if owned
-            else tuple([LightSymbol._from_proto(x, False) for x in m.symbol])
+            else _LightSymbol_many(m.symbol, False)
         )
         o: Self = b
         try:
@@ -5197,9 +5887,9 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
         b: Any = _new(_AssetClassListRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.asset_class = (
-            (_Pending(r_asset_class, AssetClass._from_proto) if (r_asset_class := m.assetClass) else ())
+            (_Pending(r_asset_class, _AssetClass_many) if (r_asset_class := m.assetClass) else ())
             if owned
-            else tuple([AssetClass._from_proto(x, False) for x in m.assetClass])
+            else _AssetClass_many(m.assetClass, False)
         )
         o: Self = b
         try:
@@ -5452,14 +6142,14 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes], Accou
         b: Any = _new(_ReconcileRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position = (
-            (_Pending(r_position, Position._from_proto) if (r_position := m.position) else ())
+            (_Pending(r_position, _Position_many) if (r_position := m.position) else ())
             if owned
-            else tuple([Position._from_proto(x, False) for x in m.position])
+            else _Position_many(m.position, False)
         )
         b.order = (
-            (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
+            (_Pending(r_order, _Order_many) if (r_order := m.order) else ())
             if owned
-            else tuple([Order._from_proto(x, False) for x in m.order])
+            else _Order_many(m.order, False)
         )
         o: Self = b
         try:
@@ -5658,9 +6348,9 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes], Account
         b: Any = _new(_DealListRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deal = (
-            (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
+            (_Pending(r_deal, _Deal_many) if (r_deal := m.deal) else ())
             if owned
-            else tuple([Deal._from_proto(x, False) for x in m.deal])
+            else _Deal_many(m.deal, False)
         )
         b.has_more = m.hasMore
         o: Self = b
@@ -5777,9 +6467,9 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes], Accou
         b: Any = _new(_OrderListRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order = (
-            (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
+            (_Pending(r_order, _Order_many) if (r_order := m.order) else ())
             if owned
-            else tuple([Order._from_proto(x, False) for x in m.order])
+            else _Order_many(m.order, False)
         )
         b.has_more = m.hasMore
         o: Self = b
@@ -5895,9 +6585,9 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
         b: Any = _new(_ExpectedMarginRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.margin = (
-            (_Pending(r_margin, ExpectedMargin._from_proto) if (r_margin := m.margin) else ())
+            (_Pending(r_margin, _ExpectedMargin_many) if (r_margin := m.margin) else ())
             if owned
-            else tuple([ExpectedMargin._from_proto(x, False) for x in m.margin])
+            else _ExpectedMargin_many(m.margin, False)
         )
         b.money_digits = v_money_digits if (v_money_digits := m.moneyDigits) or "moneyDigits" in m else None
         o: Self = b
@@ -6073,12 +6763,12 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deposit_withdraw = (
             (
-                _Pending(r_deposit_withdraw, DepositWithdraw._from_proto)
+                _Pending(r_deposit_withdraw, _DepositWithdraw_many)
                 if (r_deposit_withdraw := m.depositWithdraw)
                 else ()
             )
             if owned
-            else tuple([DepositWithdraw._from_proto(x, False) for x in m.depositWithdraw])
+            else _DepositWithdraw_many(m.depositWithdraw, False)
         )
         o: Self = b
         try:
@@ -6192,12 +6882,12 @@ class GetAccountListByAccessTokenRes(
         )
         b.ctid_trader_account = (
             (
-                _Pending(r_ctid_trader_account, CtidTraderAccount._from_proto)
+                _Pending(r_ctid_trader_account, _CtidTraderAccount_many)
                 if (r_ctid_trader_account := m.ctidTraderAccount)
                 else ()
             )
             if owned
-            else tuple([CtidTraderAccount._from_proto(x, False) for x in m.ctidTraderAccount])
+            else _CtidTraderAccount_many(m.ctidTraderAccount, False)
         )
         o: Self = b
         try:
@@ -6597,9 +7287,9 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
         b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
         b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
         b.trendbar = (
-            (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
+            (_Pending(r_trendbar, _Trendbar_many) if (r_trendbar := m.trendbar) else ())
             if owned
-            else tuple([Trendbar._from_proto(x, False) for x in m.trendbar])
+            else _Trendbar_many(m.trendbar, False)
         )
         b.session_close = (
             v_session_close if (v_session_close := m.sessionClose) or "sessionClose" in m else None
@@ -6970,9 +7660,9 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes],
         b.period = _TrendbarPeriod_BY_VALUE[m.period]
         b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
         b.trendbar = (
-            (_Pending(r_trendbar, Trendbar._from_proto) if (r_trendbar := m.trendbar) else ())
+            (_Pending(r_trendbar, _Trendbar_many) if (r_trendbar := m.trendbar) else ())
             if owned
-            else tuple([Trendbar._from_proto(x, False) for x in m.trendbar])
+            else _Trendbar_many(m.trendbar, False)
         )
         b.symbol_id = v_symbol_id if (v_symbol_id := m.symbolId) or "symbolId" in m else None
         b.has_more = v_has_more if (v_has_more := m.hasMore) or "hasMore" in m else None
@@ -7109,9 +7799,9 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes], A
         b: Any = _new(_GetTickDataRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.tick_data = (
-            (_Pending(r_tick_data, TickData._from_proto) if (r_tick_data := m.tickData) else ())
+            (_Pending(r_tick_data, _TickData_many) if (r_tick_data := m.tickData) else ())
             if owned
-            else tuple([TickData._from_proto(x, False) for x in m.tickData])
+            else _TickData_many(m.tickData, False)
         )
         b.has_more = m.hasMore
         o: Self = b
@@ -7264,9 +7954,9 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent], SymbolSco
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.new_quotes = (
-            (_Pending(r_new_quotes, DepthQuote._from_proto) if (r_new_quotes := m.newQuotes) else ())
+            (_Pending(r_new_quotes, _DepthQuote_many) if (r_new_quotes := m.newQuotes) else ())
             if owned
-            else tuple([DepthQuote._from_proto(x, False) for x in m.newQuotes])
+            else _DepthQuote_many(m.newQuotes, False)
         )
         b.deleted_quotes = tuple(m.deletedQuotes)
         o: Self = b
@@ -7557,12 +8247,12 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_category = (
             (
-                _Pending(r_symbol_category, SymbolCategory._from_proto)
+                _Pending(r_symbol_category, _SymbolCategory_many)
                 if (r_symbol_category := m.symbolCategory)
                 else ()
             )
             if owned
-            else tuple([SymbolCategory._from_proto(x, False) for x in m.symbolCategory])
+            else _SymbolCategory_many(m.symbolCategory, False)
         )
         o: Self = b
         try:
@@ -7781,9 +8471,9 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes, owned: bool) -> Self:
         b: Any = _new(_MarginCallListRes_BUILD)
         b.margin_call = (
-            (_Pending(r_margin_call, MarginCall._from_proto) if (r_margin_call := m.marginCall) else ())
+            (_Pending(r_margin_call, _MarginCall_many) if (r_margin_call := m.marginCall) else ())
             if owned
-            else tuple([MarginCall._from_proto(x, False) for x in m.marginCall])
+            else _MarginCall_many(m.marginCall, False)
         )
         o: Self = b
         try:
@@ -8183,9 +8873,9 @@ class DealListByPositionIdRes(
         b: Any = _new(_DealListByPositionIdRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deal = (
-            (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
+            (_Pending(r_deal, _Deal_many) if (r_deal := m.deal) else ())
             if owned
-            else tuple([Deal._from_proto(x, False) for x in m.deal])
+            else _Deal_many(m.deal, False)
         )
         b.has_more = m.hasMore
         o: Self = b
@@ -8295,9 +8985,9 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes],
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order = Order._from_proto(m.order, owned)
         b.deal = (
-            (_Pending(r_deal, Deal._from_proto) if (r_deal := m.deal) else ())
+            (_Pending(r_deal, _Deal_many) if (r_deal := m.deal) else ())
             if owned
-            else tuple([Deal._from_proto(x, False) for x in m.deal])
+            else _Deal_many(m.deal, False)
         )
         o: Self = b
         try:
@@ -8425,9 +9115,9 @@ class OrderListByPositionIdRes(
         b: Any = _new(_OrderListByPositionIdRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order = (
-            (_Pending(r_order, Order._from_proto) if (r_order := m.order) else ())
+            (_Pending(r_order, _Order_many) if (r_order := m.order) else ())
             if owned
-            else tuple([Order._from_proto(x, False) for x in m.order])
+            else _Order_many(m.order, False)
         )
         b.has_more = m.hasMore
         o: Self = b
@@ -8536,14 +9226,14 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
         b: Any = _new(_DealOffsetListRes_BUILD)
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.offset_by = (
-            (_Pending(r_offset_by, DealOffset._from_proto) if (r_offset_by := m.offsetBy) else ())
+            (_Pending(r_offset_by, _DealOffset_many) if (r_offset_by := m.offsetBy) else ())
             if owned
-            else tuple([DealOffset._from_proto(x, False) for x in m.offsetBy])
+            else _DealOffset_many(m.offsetBy, False)
         )
         b.offsetting = (
-            (_Pending(r_offsetting, DealOffset._from_proto) if (r_offsetting := m.offsetting) else ())
+            (_Pending(r_offsetting, _DealOffset_many) if (r_offsetting := m.offsetting) else ())
             if owned
-            else tuple([DealOffset._from_proto(x, False) for x in m.offsetting])
+            else _DealOffset_many(m.offsetting, False)
         )
         o: Self = b
         try:
@@ -8649,12 +9339,12 @@ class GetPositionUnrealizedPnLRes(
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_unrealized_pnl = (
             (
-                _Pending(r_position_unrealized_pnl, PositionUnrealizedPnL._from_proto)
+                _Pending(r_position_unrealized_pnl, _PositionUnrealizedPnL_many)
                 if (r_position_unrealized_pnl := m.positionUnrealizedPnL)
                 else ()
             )
             if owned
-            else tuple([PositionUnrealizedPnL._from_proto(x, False) for x in m.positionUnrealizedPnL])
+            else _PositionUnrealizedPnL_many(m.positionUnrealizedPnL, False)
         )
         b.money_digits = m.moneyDigits
         o: Self = b
