@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--publish",
         action="store_true",
-        help="also write benchmarks/results/latest.* and (for a full run) benchmarks/README-section.md",
+        help=(
+            "also write benchmarks/results/latest.* and (for a full run) benchmarks/README-section.md, "
+            "copied into the Performance section of README.md"
+        ),
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)

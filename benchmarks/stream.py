@@ -452,6 +452,9 @@ async def run(
         "load_average_after": load_average(),
         "events_per_burst": n,
         "openapipy_events_per_burst": openapipy_n,
+        # Wall-clock rates in memory, under the names results/before.json uses.
+        "sdk_in_memory": wall["sdk_in_memory"],
+        "bare": wall["bare"],
     }
 
     def row(
