@@ -240,7 +240,8 @@ def _pump(name: str, stream: object) -> None:
         log(name, line.rstrip("\n"))
 
 
-def stop(process: subprocess.Popen[str]) -> None:
+def stop(process: subprocess.Popen[str], *readers: threading.Thread) -> None:
+    """Stop ``process`` (SIGINT, then kill), let ``readers`` drain its pipes, then close them."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -248,6 +249,11 @@ def stop(process: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    for reader in readers:
+        reader.join(timeout=5)
+    for stream in (process.stdin, process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def run_client(client: Client, cache: Path) -> Result:
@@ -265,7 +271,8 @@ def run_client(client: Client, cache: Path) -> Result:
     sim = [*simulator_command(), "--json", *SIM_ARGS, *client.sim_args]
     log(client.name, f"starting {' '.join(sim)}")
     simulator = subprocess.Popen(sim, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    threading.Thread(target=_pump, args=(f"{client.name} sim", simulator.stderr), daemon=True).start()
+    sim_log = threading.Thread(target=_pump, args=(f"{client.name} sim", simulator.stderr), daemon=True)
+    sim_log.start()
     try:
         info_line = read_first_line(simulator, timeout=60).strip()
         info = json.loads(info_line)
@@ -285,14 +292,14 @@ def run_client(client: Client, cache: Path) -> Result:
                 client, "failed", f"timed out after {client.timeout:.0f} s", time.monotonic() - started
             )
         finally:
-            pump.join(timeout=5)
+            stop(flow, pump)
         if code != 0:
             return Result(client, "failed", f"flow exited with {code}", time.monotonic() - started)
         return Result(client, "passed", "", time.monotonic() - started)
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         return Result(client, "failed", f"simulator: {exc}", time.monotonic() - started)
     finally:
-        stop(simulator)
+        stop(simulator, sim_log)
 
 
 def report(results: Sequence[Result]) -> str:
