@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks._harness import Row, interleave, log, median
-from ctrader_typed import SpotEvent
+from ctrader_typed import AsyncClient, SpotEvent
 from ctrader_typed._framing import Envelope, FrameDecoder, encode_envelope
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
@@ -61,7 +61,7 @@ def _record(path: Path, n: int) -> list[bytes]:
 
 async def _replay_rate(path: Path, n: int) -> float:
     async with ReplayServer(path) as replay:
-        client = replay.client(reconnect=False, request_timeout=60.0)
+        client = AsyncClient(**replay.client_options(), reconnect=False, request_timeout=60.0)
         async with client, client.events(SpotEvent) as spots:
             await client.send_subscribe_spots_req(_ACCOUNT, [1])
             started = time.perf_counter()

@@ -837,7 +837,11 @@ class AsyncClient(GeneratedRequests):
 
 def _recorded(factory: LinkFactory, recorder: Recorder | None) -> LinkFactory:
     """``factory``, its links recorded by ``recorder`` if there is one."""
-    return factory if recorder is None else recorder.wrap(factory)
+    if recorder is None:
+        return factory
+    from ctrader_typed._recordlink import recorded_links  # loaded only by a recording client
+
+    return recorded_links(recorder, factory)
 
 
 def _links(host: str, port: int, settings: ClientSettings) -> LinkFactory:

@@ -72,10 +72,9 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._base import ProtoWrapper
-from ctrader_typed._framing import Envelope, encode_frame
+from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage as Envelope
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
 from ctrader_typed._secrets import _forms, scrub
-from ctrader_typed._transport import Link, LinkFactory, OnClosed, OnEnvelope
 from ctrader_typed.errors import CTraderError
 
 __all__ = [
@@ -285,7 +284,7 @@ class RecordedFrame:
     @property
     def frame(self) -> bytes:
         """The frame as it travels (length prefix included)."""
-        return encode_frame(self.envelope)
+        return len(self.envelope).to_bytes(4, "big") + self.envelope
 
 
 BoundaryKind = Literal["open", "close", "connect_failed", "end"]
@@ -470,71 +469,10 @@ class Recorder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- links ----------------------------------------------------------------------------------
-
-    def wrap(self, factory: LinkFactory) -> LinkFactory:
-        """A link factory that opens links with ``factory`` and records what they carry."""
-
-        async def open_recorded(on_envelope: OnEnvelope, on_closed: OnClosed) -> Link:
-            self._connections += 1
-            number = self._connections
-            holder: list[_RecordingLink] = []
-
-            def received(envelope: Envelope) -> object:
-                self.record_frame(number, "in", envelope.SerializeToString())
-                return on_envelope(envelope)
-
-            def ended(link: Link, error: CTraderError | None) -> object:
-                self.record_boundary(number, "close", error)
-                return on_closed(holder[0] if holder else link, error)
-
-            try:
-                inner = await factory(received, ended)
-            except BaseException as exc:
-                if isinstance(exc, Exception):
-                    self.record_boundary(number, "connect_failed", exc)
-                raise
-            self.record_boundary(number, "open")
-            link = _RecordingLink(inner, self, number)
-            holder.append(link)
-            return link
-
-        return open_recorded
-
-
-class _RecordingLink:
-    """A ``Link`` that records every frame sent through it, then hands it to the real link."""
-
-    __slots__ = ("_connection", "_inner", "_recorder")
-
-    def __init__(self, inner: Link, recorder: Recorder, connection: int) -> None:
-        self._inner = inner
-        self._recorder = recorder
-        self._connection = connection
-
-    def __repr__(self) -> str:
-        return f"<recorded {self._inner!r}>"
-
-    @property
-    def is_open(self) -> bool:
-        return self._inner.is_open
-
-    @property
-    def error(self) -> CTraderError | None:
-        return self._inner.error
-
-    def send(self, frame: bytes) -> None:
-        self._inner.send(frame)  # raises (and records nothing) when the link is closed
-        self._recorder.record_frame(self._connection, "out", frame[4:])
-
-    def close(self, error: CTraderError | None = None) -> None:
-        self._inner.close(error)
-
-    async def wait_closed(self) -> CTraderError | None:
-        return await self._inner.wait_closed()
-
-    def __getattr__(self, name: str) -> Any:  # frames_sent, bytes_received ... of the real link
-        return getattr(self._inner, name)
+    def next_connection(self) -> int:
+        """The number of the next link (1, 2, ...): what its entries carry as ``c``."""
+        self._connections += 1
+        return self._connections
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -15,11 +15,7 @@ import pytest
 
 from ctrader_typed import AsyncClient, QuoteType, SpotEvent, TrendbarPeriod
 from ctrader_typed.account import TrackedAccount
-from ctrader_typed.errors import MissingExtraError
-from ctrader_typed.history import iter_ticks, iter_trendbars
-from ctrader_typed.recording import Recorder
-from ctrader_typed.testing import Simulator
-from ctrader_typed.testing.backtest import (
+from ctrader_typed.backtest import (
     BacktestError,
     PriceTick,
     load_bot,
@@ -32,6 +28,10 @@ from ctrader_typed.testing.backtest import (
     save_prices,
     synthetic_prices,
 )
+from ctrader_typed.errors import MissingExtraError
+from ctrader_typed.history import iter_ticks, iter_trendbars
+from ctrader_typed.recording import Recorder
+from ctrader_typed.testing import Simulator
 
 from .support import EURUSD, make_client, next_of
 
@@ -239,7 +239,7 @@ async def test_errors_are_typed(tmp_path: Path) -> None:
 
 
 def test_plot_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from ctrader_typed.testing.backtest import BacktestReport
+    from ctrader_typed.backtest import BacktestReport
 
     report = BacktestReport(1, "USD", 0, 0, 0, (), Decimal(1), Decimal(1), Decimal(1), 0, (), 0.0)
     monkeypatch.setitem(sys.modules, "matplotlib", None)

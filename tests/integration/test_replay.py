@@ -72,7 +72,7 @@ async def test_a_simulator_session_replays_identically(ctrader_simulator: Simula
     async with ReplayServer(path) as replay:
         assert replay.client_id == ctrader_simulator.client_id
         assert replay.accounts == [ctrader_simulator.demo_accounts[0]]
-        async with replay.client(**FAST) as client:
+        async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             replayed = await bot(client, replay.accounts[0], "any token: tokens are not compared")
         await replay.finished(timeout=10)
     assert replayed == live
@@ -86,7 +86,7 @@ async def test_an_unexpected_request_is_a_typed_divergence(
     path = tmp_path / "bot.ctrec"
     await _record(ctrader_simulator, path)
     async with ReplayServer(path, stall_timeout=2.0) as replay:
-        async with replay.client(**FAST) as client:
+        async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             account = replay.accounts[0]
             await client.send_account_auth_req(account, "token")
             # the recording subscribed to EURUSD here; a bot that asks for another symbol diverges
@@ -113,7 +113,7 @@ async def test_a_request_that_never_comes_stalls_without_hanging(
     path = tmp_path / "bot.ctrec"
     await _record(ctrader_simulator, path)
     async with ReplayServer(path, stall_timeout=0.5) as replay:
-        async with replay.client(**{**FAST, "reconnect": False}) as client:
+        async with AsyncClient(**{**replay.client_options(), **FAST, "reconnect": False}) as client:
             await client.send_account_auth_req(replay.accounts[0], "token")
             async with client.events(SpotEvent) as spots:
                 # the recording goes on with a subscription; this client waits for quotes instead
@@ -146,7 +146,7 @@ async def test_a_recorded_reconnect_is_replayed(ctrader_simulator: Simulator, tm
         live = await session(client, sim.demo_accounts[0], sim.access_token)
     async with ReplayServer(path) as replay:
         assert replay.connections == 2
-        async with replay.client(**FAST) as client:
+        async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             replayed = await session(client, replay.accounts[0], "token")
         await replay.finished(timeout=10)
     assert replay.connections_accepted == 2
@@ -172,7 +172,7 @@ async def test_pace_keeps_the_recorded_delays(tmp_path: Path) -> None:
     recorder.close()
     for pace, at_least in ((1.0, 0.4), (None, 0.0)):
         async with ReplayServer(path, pace=pace) as replay:
-            async with replay.client(**FAST) as client:
+            async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
                 started = time.monotonic()
                 version = await client.send_version_req()
                 waited = time.monotonic() - started
@@ -217,12 +217,12 @@ def test_the_pytest_fixture(recorded_session: Path, tmp_path: Path) -> None:
         textwrap.dedent(
             f"""
             import pytest
-            from ctrader_typed import SpotEvent
+            from ctrader_typed import AsyncClient, SpotEvent
             from ctrader_typed.errors import APIError
 
             @pytest.mark.ctrader_replay({str(recorded_session)!r}, partial=True)
             async def test_bot_subscribes(ctrader_replay):
-                async with ctrader_replay.client(reconnect=False) as client:
+                async with AsyncClient(**ctrader_replay.client_options(), reconnect=False) as client:
                     account = ctrader_replay.accounts[0]
                     await client.send_account_auth_req(account, "token")
                     async with client.events(SpotEvent) as spots:
@@ -231,7 +231,7 @@ def test_the_pytest_fixture(recorded_session: Path, tmp_path: Path) -> None:
 
             @pytest.mark.ctrader_replay({str(recorded_session)!r})
             async def test_bot_diverges(ctrader_replay):
-                async with ctrader_replay.client(reconnect=False) as client:
+                async with AsyncClient(**ctrader_replay.client_options(), reconnect=False) as client:
                     with pytest.raises(APIError, match="REPLAY_DIVERGENCE"):
                         await client.send_version_req()
             """

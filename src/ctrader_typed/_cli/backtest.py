@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ctrader_typed._cli._common import EXIT_FAILURE, EXIT_USAGE, CLIError, Progress
 
 if TYPE_CHECKING:
-    from ctrader_typed.testing.backtest import PriceTick
+    from ctrader_typed.backtest import PriceTick
 
 __all__ = ["add_parser", "run_backtest_command"]
 
@@ -89,7 +90,7 @@ end: a summary, and with --out the trades and the equity curve as CSV.""",
 
 
 def _prices(args: argparse.Namespace) -> list[PriceTick]:
-    from ctrader_typed.testing import backtest
+    from ctrader_typed import backtest
 
     if args.prices:
         return backtest.load_prices(args.prices, symbol=args.symbol)
@@ -158,12 +159,11 @@ class _Bar:
 
 
 async def run_backtest_command(args: argparse.Namespace, progress: Progress) -> int:
-    try:
-        from ctrader_typed.testing import backtest
-    except ModuleNotFoundError as exc:
-        if exc.name != "cryptography":
-            raise
-        raise CLIError("backtests need the 'sim' extra: pip install 'ctrader-typed[sim]'") from None
+    if importlib.util.find_spec("cryptography") is None:
+        raise CLIError(
+            "backtests run in the simulator, which needs the 'sim' extra: pip install 'ctrader-typed[sim]'"
+        )
+    from ctrader_typed import backtest
     from ctrader_typed.testing._settings import AccountSpec
 
     plot: tuple[Path, tuple[int, int]] | None = None

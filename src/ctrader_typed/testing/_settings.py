@@ -135,7 +135,7 @@ class SimulatorSettings:
         clock: "Now" of the simulated world in Unix milliseconds - quotes, fills, deals, the
             edge between synthetic and recorded history, spot timestamps (default ``None``:
             the wall clock). The world starts at its first reading; a backtest passes a
-            virtual clock (``ctrader_typed.testing.backtest``).
+            virtual clock (``ctrader_typed.backtest``).
         max_frame_size: Largest client-to-server frame accepted (bytes, without the 4-byte
             prefix); default 1 MiB, far more than any request needs (a ``ProtoOASymbolByIdReq``
             for 10,000 symbols is about 30 KB). A longer one gets ``ProtoErrorRes``

@@ -20,7 +20,7 @@ already raise (``await ctrader_replay.finished()`` or ``.check()``) fail it at t
 
     @pytest.mark.ctrader_replay("tests/data/session.ctrec")
     async def test_bot(ctrader_replay):
-        async with ctrader_replay.client() as client:
+        async with AsyncClient(**ctrader_replay.client_options()) as client:
             await my_bot(client, ctrader_replay.accounts[0])
         await ctrader_replay.finished()
 """

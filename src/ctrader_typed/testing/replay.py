@@ -3,7 +3,7 @@
 ::
 
     async with ReplayServer("session.ctrec") as replay:
-        async with AsyncClient(replay.host, replay.port, ssl_context=replay.ssl_context) as client:
+        async with AsyncClient(**replay.client_options()) as client:
             await my_bot(client, replay.accounts[0])        # the same code that made the recording
         await replay.finished()                              # ReplayDivergence if the bot did otherwise
 
@@ -52,28 +52,27 @@ import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Self, Unpack
+from typing import Any, Final, Literal, Self
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 
 from ctrader_typed._base import ProtoWrapper
-from ctrader_typed._framing import HEARTBEAT_PAYLOAD_TYPE, Envelope, encode_frame
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
+from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage as Envelope
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
 from ctrader_typed.errors import CTraderError
 from ctrader_typed.recording import SECRET_FIELDS, Boundary, Entry, RecordedFrame, read_recording
 from ctrader_typed.testing._certs import make_certificates
-
-if TYPE_CHECKING:
-    from ctrader_typed.client import AsyncClient, ClientOptions
+from ctrader_typed.testing._wire import frame as encode_frame
 
 __all__ = ["DIVERGENCE_ERROR_CODE", "Divergence", "DivergenceKind", "ReplayDivergence", "ReplayServer"]
 
 DIVERGENCE_ERROR_CODE: Final = "REPLAY_DIVERGENCE"
 """The ``errorCode`` of the ``ProtoOAErrorRes`` a client gets for a request the recording does not have."""
 _MAX_FRAME: Final = 16 * 1024 * 1024
+HEARTBEAT_PAYLOAD_TYPE: Final = 51
 
 DivergenceKind = Literal["unexpected_request", "stalled", "missing_requests", "unexpected_connection"]
 
@@ -298,18 +297,21 @@ class ReplayServer:
         """How many connections the recording holds."""
         return len(self._scripts)
 
-    def client(self, **options: Unpack[ClientOptions]) -> AsyncClient:
-        """An ``AsyncClient`` for this server (trusting its CA); ``options`` as for ``AsyncClient``,
-        the defaults suited to a replay (quick reconnects, the recording's application credentials
-        when ``client_id`` is not given - the secret is a placeholder the replay does not check)."""
-        from ctrader_typed.client import AsyncClient
-
-        settings: dict[str, Any] = {"reconnect_initial_delay": 0.01, "reconnect_max_delay": 0.1}
+    def client_options(self) -> dict[str, Any]:
+        """Keywords for an ``AsyncClient`` of this server: ``AsyncClient(**replay.client_options())``
+        connects to it trusting its CA, with quick reconnects and - if the recording authenticated
+        an application - its client id (the secret is a placeholder: the replay never checks it)."""
+        options: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "ssl_context": self.ssl_context,
+            "reconnect_initial_delay": 0.01,
+            "reconnect_max_delay": 0.1,
+        }
         client_id = self.client_id
-        if client_id is not None and "client_id" not in options:
-            settings.update(client_id=client_id, client_secret="replayed-client-secret")
-        settings.update(options)
-        return AsyncClient(self.host, self.port, ssl_context=self.ssl_context, **settings)
+        if client_id is not None:
+            options.update(client_id=client_id, client_secret="replayed-client-secret")
+        return options
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

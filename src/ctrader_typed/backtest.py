@@ -2,7 +2,7 @@
 
 ::
 
-    from ctrader_typed.testing.backtest import load_prices, run_backtest
+    from ctrader_typed.backtest import load_prices, run_backtest
 
     async def main(client: AsyncClient, account_id: int) -> None:   # the bot, unchanged
         ...
