@@ -10,8 +10,10 @@ framings - with ``websockets``' own asyncio client and plain TLS streams.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import socket
 import ssl
 import struct
 import tempfile
@@ -35,6 +37,7 @@ from ctrader_typed.errors import (
 )
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing._certs import make_certificates
+from ctrader_typed.testing.cli import add_sim_arguments, settings_from
 
 from .support import FAST, make_client, next_of
 
@@ -320,3 +323,26 @@ async def test_the_websocket_endpoints_verify_like_the_tls_ones(ctrader_simulato
     with pytest.raises(ssl.SSLCertVerificationError):
         async with ws_connect(sim.websocket_url, ssl=ssl.create_default_context()):
             pass
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_the_json_port_can_be_fixed() -> None:
+    port = _free_port()
+    async with Simulator(json_port=port) as sim:
+        assert sim.json_port == port
+        assert sim.connection_info()["json_websocket_url"] == f"wss://127.0.0.1:{port}"
+    with pytest.raises(ValueError, match="json_port must differ"):
+        Simulator(port=port, json_port=port)
+
+
+def test_the_sim_command_takes_a_json_port() -> None:
+    parser = argparse.ArgumentParser()
+    add_sim_arguments(parser)
+    assert settings_from(parser.parse_args(["--json-port", "5036"])).json_port == 5036
+    assert settings_from(parser.parse_args([])).json_port == 0

@@ -212,6 +212,8 @@ class SimulatorSettings:
             raise ValueError("live_port is only used with live_endpoint=True")
         if self.live_endpoint and self.live_port and self.live_port == self.port:
             raise ValueError("port and live_port must differ")
+        if self.json_port and self.json_port in (self.port, self.live_port, self.http_port):
+            raise ValueError("json_port must differ from port, live_port and http_port")
         if self.extra_demo_accounts < 0:
             raise ValueError("extra_demo_accounts must not be negative")
         ids = [a.account_id for a in self.accounts] + [

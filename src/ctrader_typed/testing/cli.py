@@ -11,6 +11,8 @@ Accounts: ``--account id=44000301,currency=JPY,money-digits=0`` (repeatable) and
 ``--accounts-file FILE`` (JSON or TOML, ``{"accounts": [{"id": 44000301, ...}]}`` or
 ``[[accounts]]`` tables) replace the default accounts; the keys are ``ACCOUNT_KEYS``.
 ``--live-endpoint`` serves live accounts on a port of their own, as Spotware's two hosts do.
+Every port also takes a WebSocket upgrade (``websocket_url``); ``--json-port`` fixes the port of
+the JSON encoding (``json_port``, ``json_websocket_url``).
 """
 
 from __future__ import annotations
@@ -145,7 +147,19 @@ def accounts_from_file(path: Path) -> tuple[AccountSpec, ...]:
 def add_sim_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``sim`` options to ``parser`` (for the main CLI's subcommand)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="TLS protobuf port (default: any free port)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="protobuf port, raw TLS and WebSocket (websocket_url in the JSON line; default: any free port)",
+    )
+    parser.add_argument(
+        "--json-port",
+        type=int,
+        default=0,
+        help="JSON port (Spotware's 5036 encoding), raw TLS and WebSocket (json_port and json_websocket_url "
+        "in the JSON line; default: any free port)",
+    )
     parser.add_argument("--http-port", type=int, default=0, help="OAuth HTTP port (default: any free port)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated market (default 0)")
     parser.add_argument(
@@ -280,6 +294,7 @@ def settings_from(args: argparse.Namespace) -> SimulatorSettings:
         oauth_lenient=args.oauth_lenient,
         live_endpoint=args.live_endpoint or bool(args.live_port),
         live_port=args.live_port,
+        json_port=args.json_port,
         **options,
     )
 
