@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
 import struct
 import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 
 import ctrader_typed._wslink
@@ -346,3 +350,94 @@ def test_the_sim_command_takes_a_json_port() -> None:
     add_sim_arguments(parser)
     assert settings_from(parser.parse_args(["--json-port", "5036"])).json_port == 5036
     assert settings_from(parser.parse_args([])).json_port == 0
+
+
+# -- the client against an independent WebSocket server (websockets' own asyncio server) ----------
+
+
+@contextlib.asynccontextmanager
+async def scripted_server(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+) -> AsyncIterator[tuple[int, ssl.SSLContext]]:
+    """A ``websockets`` server over TLS on 127.0.0.1 running ``handler`` per connection."""
+    with tempfile.TemporaryDirectory() as tmp:
+        certificates = make_certificates(Path(tmp))
+        async with ws_serve(handler, "127.0.0.1", 0, ssl=certificates.server_context()) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            yield port, certificates.client_context()
+
+
+async def answer_versions(ws: ServerConnection, *, fragmented: bool = False) -> None:
+    """Answer every ``VersionReq`` with ``VersionRes`` (in three fragments if asked)."""
+    async for message in ws:
+        assert isinstance(message, bytes)
+        request = common_pb.ProtoMessage.FromString(message)
+        if request.payloadType != VERSION_REQ:
+            continue
+        answer = envelope(pb.ProtoOAVersionRes(version="scripted"), VERSION_RES, request.clientMsgId)
+        if fragmented:
+            await ws.send([answer[:2], answer[2:5], answer[5:]])
+        else:
+            await ws.send(answer)
+
+
+async def test_fragmented_messages_and_pings_from_another_server() -> None:
+    pongs: list[float] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        async def ping() -> None:
+            pongs.append(await (await ws.ping(b"are you there")))
+
+        asyncio.get_running_loop().create_task(ping())
+        await answer_versions(ws, fragmented=True)
+
+    async with scripted_server(handler) as (port, context):
+        client = AsyncClient("127.0.0.1", port, ssl_context=context, transport="websocket", **FAST)
+        async with client:
+            assert (await client.send_version_req()).version == "scripted"
+            for _ in range(100):
+                if pongs:
+                    break
+                await asyncio.sleep(0.01)
+            assert pongs, "the client never answered the server's ping"
+            assert (await client.send_version_req()).version == "scripted"
+
+
+async def test_a_close_frame_is_reported_with_its_code_and_reason() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.close(1001, "going away")
+
+    async with scripted_server(handler) as (port, context):
+        client = AsyncClient(
+            "127.0.0.1", port, ssl_context=context, transport="websocket", reconnect=False, **FAST
+        )
+        async with client, client.events(Disconnected) as events:
+            with pytest.raises(ConnectionClosedError):
+                await client.send_version_req()
+            down = await next_of(events, Disconnected)
+    assert type(down.error) is ConnectionClosedError
+    assert "the server closed the connection (1001: going away)" in str(down.error)
+
+
+async def test_a_message_over_max_frame_size_is_refused_before_it_is_buffered() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(bytes(64 * 1024))
+
+    async with scripted_server(handler) as (port, context):
+        client = AsyncClient(
+            "127.0.0.1",
+            port,
+            ssl_context=context,
+            transport="websocket",
+            reconnect=False,
+            max_frame_size=4096,
+            **FAST,
+        )
+        async with client, client.events(Disconnected) as events:
+            with pytest.raises(ConnectionClosedError):
+                await client.send_version_req()
+            down = await next_of(events, Disconnected)
+    assert isinstance(down.error, RemoteProtocolError)
+    assert "larger than max_frame_size=4096" in str(down.error)
