@@ -63,10 +63,10 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Self, TypedDict, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Final, Self, TypedDict, TypeVar, Unpack, overload
 
 from google.protobuf.message import Message as ProtobufMessage
 
@@ -815,10 +815,11 @@ class AsyncClient(GeneratedRequests):
 
     # -- requests and tokens -----------------------------------------------------------------------
 
-    async def _request(
+    def _request(
         self, message: ProtobufMessage, response_type: type[W], *, timeout: float | None = None
-    ) -> W:
-        return await self._pipeline.call(message, response_type, timeout)
+    ) -> Coroutine[Any, Any, W]:
+        # The pipeline's coroutine itself (not one more layer awaiting it).
+        return self._pipeline.call(message, response_type, timeout)
 
     async def refresh_tokens(self) -> TokenSet:
         """Refresh the held token set now (over the socket); return the new set.

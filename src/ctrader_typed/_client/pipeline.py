@@ -24,8 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
+import itertools
 import logging
+import math
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, Literal, TypeVar, cast
 
 from google.protobuf.message import DecodeError, EncodeError
@@ -71,7 +75,7 @@ from ctrader_typed.errors import (
 )
 from ctrader_typed.events import AccountReady, ClientEvent
 
-__all__ = ["PendingRequest", "RequestPipeline", "name_of"]
+__all__ = ["Deadlines", "PendingRequest", "RequestPipeline", "name_of"]
 
 logger = get_logger("ctrader_typed.client")
 
@@ -91,6 +95,103 @@ class PendingRequest:
     response_type: type[Wrapper]
     payload_type: int
     sent: bool = False
+
+
+_ENTERED, _EXPIRING, _EXITED = 1, 2, 3
+
+
+class Deadline:
+    """The time limit of one request (``with deadlines.scope(when):``): what ``asyncio.timeout_at``
+    does - at ``when`` the task is cancelled and the block raises ``TimeoutError`` - on the one
+    timer the client's ``Deadlines`` share, instead of a timer of its own per request."""
+
+    __slots__ = ("_cancelling", "_owner", "_task", "state", "when")
+
+    def __init__(self, owner: Deadlines, when: float) -> None:
+        self._owner = owner
+        self.when = when
+        self.state = 0
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelling = 0
+
+    def __enter__(self) -> Deadline:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a request deadline needs a task")
+        self._task = task
+        self._cancelling = task.cancelling()
+        self.state = _ENTERED
+        self._owner._add(self)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        state, self.state = self.state, _EXITED
+        self._owner._live -= 1
+        if state == _EXPIRING:
+            assert self._task is not None
+            if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
+                raise TimeoutError from exc  # our cancellation, and nobody else's since
+
+    def _expire(self) -> None:
+        assert self._task is not None
+        self.state = _EXPIRING
+        self._task.cancel()
+
+
+class Deadlines:
+    """The deadlines of the requests in flight, on one event-loop timer armed at the earliest.
+
+    A heap of ``(when, n, Deadline)``; finished ones are dropped when they reach its top, or all
+    at once when they outnumber the live ones. Per request that is a heap push, where
+    ``asyncio.timeout_at`` schedules and cancels a timer handle of its own.
+    """
+
+    __slots__ = ("_count", "_heap", "_live", "_loop", "_timer", "_timer_at")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Deadline]] = []
+        self._count = itertools.count()
+        self._live = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def scope(self, when: float) -> Deadline:
+        return Deadline(self, when)
+
+    def _add(self, deadline: Deadline) -> None:
+        heap = self._heap
+        if len(heap) > 64 and len(heap) > 4 * self._live:
+            heap[:] = [entry for entry in heap if entry[2].state == _ENTERED]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (deadline.when, next(self._count), deadline))
+        self._live += 1
+        loop = asyncio.get_running_loop()
+        if deadline.when < self._timer_at or loop is not self._loop:
+            self._arm(loop, deadline.when)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._loop = loop
+        self._timer = loop.call_at(when, self._fire)
+        self._timer_at = when
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        heap = self._heap
+        while heap and (heap[0][2].state != _ENTERED or heap[0][0] <= now):
+            _, _, deadline = heapq.heappop(heap)
+            if deadline.state == _ENTERED:
+                deadline._expire()
+        if heap:
+            self._arm(loop, heap[0][0])
 
 
 class RequestPipeline:
@@ -124,6 +225,7 @@ class RequestPipeline:
         self._emit = emit
         self.gate: SendGate | None = None
         self.pending: PendingTable[PendingRequest] = PendingTable()
+        self._deadlines = Deadlines()
 
     def start(self) -> None:
         """The client connects (the gate needs the running loop)."""
@@ -159,11 +261,10 @@ class RequestPipeline:
     ) -> W:
         """Send ``message`` and return its answer as ``response_type`` (see the module docstring)."""
         payload_type = payload_type_of(message.DESCRIPTOR.full_name)
-        name = name_of(payload_type)
         try:
             payload = message.SerializeToString()
         except EncodeError as exc:
-            raise LocalProtocolError(f"cannot encode {name}: {exc}") from exc
+            raise LocalProtocolError(f"cannot encode {name_of(payload_type)}: {exc}") from exc
         self._scrubber.hold_sent(payload_type, message)
         response_payload_type = response_type.PAYLOAD_TYPE
         if response_payload_type is None:
@@ -176,7 +277,7 @@ class RequestPipeline:
         renewed = False
         result: Wrapper
         try:
-            async with asyncio.timeout_at(deadline):
+            with self._deadlines.scope(deadline):
                 while True:
                     try:
                         result = await self._attempt(
@@ -186,7 +287,12 @@ class RequestPipeline:
                         if not self._retry_after_rate_limit(payload_type, exc, attempts, deadline):
                             raise
                         attempts += 1
-                        logger.info("%s was rate-limited (%s); retry %d", name, exc.error_code, attempts)
+                        logger.info(
+                            "%s was rate-limited (%s); retry %d",
+                            name_of(payload_type),
+                            exc.error_code,
+                            attempts,
+                        )
                         continue
                     except APIError as exc:
                         if exc.maintenance_end is not None:
@@ -201,7 +307,7 @@ class RequestPipeline:
                             payload = message.SerializeToString()
                             logger.info(
                                 "%s was refused with the held token (%s); retrying with the refreshed one",
-                                name,
+                                name_of(payload_type),
                                 exc.error_code,
                             )
                             continue
@@ -214,8 +320,10 @@ class RequestPipeline:
         except TimeoutError as exc:
             if isinstance(exc, RequestTimeoutError):
                 raise
-            raise RequestTimeoutError(f"no answer to {name} within {timeout:g} s") from exc
-        await self._after_success(policy, message, result, internal)
+            raise RequestTimeoutError(f"no answer to {name_of(payload_type)} within {timeout:g} s") from exc
+        if policy.restore is not None or isinstance(result, RefreshTokenRes):
+            # Only these change the session (see _after_success): the rest costs nothing more here.
+            await self._after_success(policy, message, result, internal)
         return cast(W, result)
 
     async def _attempt(
@@ -233,7 +341,9 @@ class RequestPipeline:
         bound: Link | None = None
         # An internal request (restoring the session) belongs to the link it started on.
         while True:
-            link = await self._usable_link(internal)
+            # Usable right now (the common case) needs no await; otherwise wait until it is.
+            now_usable = self._link_now(internal)
+            link = now_usable if now_usable is not None else await self._usable_link(internal)
             if internal:
                 if bound is None:
                     bound = link
@@ -252,12 +362,14 @@ class RequestPipeline:
                     )
                 await self._state.sleep(remaining)
                 continue
-            turn = await gate.turn(payload_type) if gate is not None and limiter.enabled else None
+            if gate is None or not limiter.enabled:
+                turn = None
+                break  # nothing awaited since the link was found usable
+            turn = await gate.turn(payload_type)
             # The turn is ours now: send at once, on the link as it is now.
             current = self._link_now(internal)
             if current is None or (bound is not None and current is not bound):
-                if turn is not None:
-                    turn.done(sent=False)
+                turn.done(sent=False)
                 continue
             link = current
             break
