@@ -196,8 +196,7 @@ def _case(
         ),
         Row(
             key=f"{key}_read_all",
-            what=f"decode + wrap of {label}, then read every field of every element, against the same reads "
-            "on the bare protobuf objects",
+            what=f"{label}: from_bytes, then every field of every element read (vs the same reads on bare protobuf)",
             ours=oa,
             unit="ms",
             baseline=ba,
