@@ -422,8 +422,11 @@ class _WebSocketBridge(_Bridge):
     def _flush(self) -> None:
         """Write what the library has to send, in as few socket writes as its order allows."""
         real = self._real
+        writes = self._ws.data_to_send()
+        if real.is_closing():
+            return  # a pong or a close echo after we closed: the socket takes nothing more
         pending: list[bytes] = []
-        for data in self._ws.data_to_send():
+        for data in writes:
             if data:
                 pending.append(data)
                 continue
