@@ -24,9 +24,9 @@ from ctrader_typed import (
     TrendbarPeriod,
 )
 from ctrader_typed.errors import APIError, ConnectionClosedError
-from ctrader_typed.recording import Recorder
+from ctrader_typed.recording import Boundary, Recorder, read_recording
 from ctrader_typed.testing import Simulator
-from ctrader_typed.testing.replay import DIVERGENCE_ERROR_CODE, ReplayDivergence, ReplayServer
+from ctrader_typed.testing.replay import DIVERGENCE_ERROR_CODE, RecordingProxy, ReplayDivergence, ReplayServer
 
 from .support import EURUSD, FAST, make_client, next_of
 
@@ -263,3 +263,67 @@ def test_the_pytest_fixture(recorded_session: Path, tmp_path: Path) -> None:
     assert "ERROR test_bot.py::test_bot_diverges" in proc.stdout
     assert "ReplayDivergence" in proc.stdout
     assert "unexpected_request on connection 1" in proc.stdout
+
+
+async def test_a_client_without_a_recorder_is_recorded_through_the_proxy(
+    ctrader_simulator: Simulator, tmp_path: Path
+) -> None:
+    sim = ctrader_simulator
+    path = tmp_path / "proxied.ctrec"
+    async with RecordingProxy(Recorder(path), sim.host, sim.port, upstream_ssl=sim.ssl_context) as proxy:
+        async with AsyncClient(
+            proxy.host,
+            proxy.port,
+            ssl_context=proxy.ssl_context,
+            client_id=sim.client_id,
+            client_secret=sim.client_secret,
+            **FAST,
+        ) as client:
+            live = await bot(client, sim.demo_accounts[0], sim.access_token)
+        assert proxy.recorder.frames_written > 10
+    entries = list(read_recording(path))
+    assert [(e.kind, e.connection) for e in entries if isinstance(e, Boundary)] == [
+        ("open", 1),
+        ("close", 1),
+        ("end", 0),
+    ]
+    data = path.read_bytes()
+    for secret in (sim.client_secret, sim.access_token, sim.refresh_token):
+        assert secret.encode() not in data
+    async with ReplayServer(path) as replay:
+        assert replay.access_token == "redacted-access_token-1"
+        async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
+            replayed = await bot(client, replay.accounts[0], "token")
+        await replay.finished(timeout=10)
+    assert replayed == live
+
+
+async def test_ignored_fields_and_their_echoes(ctrader_simulator: Simulator, tmp_path: Path) -> None:
+    sim = ctrader_simulator
+    path = tmp_path / "history.ctrec"
+    now = int(time.time() * 1000)
+
+    async def history(client: AsyncClient, account: int, token: str, to: int) -> Any:
+        await client.send_account_auth_req(account, token)
+        return await client.send_get_trendbars_req(
+            account, TrendbarPeriod.M1, EURUSD, from_timestamp=to - 600_000, to_timestamp=to
+        )
+
+    async with make_client(
+        sim, recorder=Recorder(path), client_id=sim.client_id, client_secret=sim.client_secret
+    ) as client:
+        recorded = await history(client, sim.demo_accounts[0], sim.access_token, now)
+    assert recorded.timestamp == now
+    later = now + 90_000  # a bot that asks for history up to "now" asks for another window on replay
+    async with ReplayServer(path, ignore_fields={"fromTimestamp", "toTimestamp"}) as replay:
+        async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
+            replayed = await history(client, replay.accounts[0], "token", later)
+        await replay.finished(timeout=10)
+    assert replayed.timestamp == later  # the answer's echo of toTimestamp follows the live request
+    assert replayed.trendbar == recorded.trendbar
+    async with ReplayServer(path) as strict:  # without ignore_fields the other window diverges
+        async with AsyncClient(**{**strict.client_options(), **FAST}) as client:
+            with pytest.raises(APIError, match=DIVERGENCE_ERROR_CODE):
+                await history(client, strict.accounts[0], "token", later)
+        with pytest.raises(ReplayDivergence, match="toTimestamp"):
+            await strict.finished(timeout=10)

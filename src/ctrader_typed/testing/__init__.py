@@ -127,13 +127,15 @@ Replay
     the client reads or at the recorded pace; a request the recording does not have is a
     ``Divergence`` (the client gets ``ProtoOAErrorRes`` ``REPLAY_DIVERGENCE``; ``finished``
     raises ``ReplayDivergence``). The ``ctrader_replay`` pytest fixture starts one.
+    ``RecordingProxy`` records a client that has no recorder of its own (another SDK) by
+    standing between it and the server.
 """
 
 from ctrader_typed.testing._broker import AccountFigures
 from ctrader_typed.testing._connection import SimConnection, SpotSubscription
 from ctrader_typed.testing._settings import AccountSpec, SimulatorSettings
 from ctrader_typed.testing.raw import RawClient, RawPeer, RawServer, Received
-from ctrader_typed.testing.replay import Divergence, ReplayDivergence, ReplayServer
+from ctrader_typed.testing.replay import Divergence, RecordingProxy, ReplayDivergence, ReplayServer
 from ctrader_typed.testing.simulator import ConnectionInfo, Simulator
 
 __all__ = [
@@ -145,6 +147,7 @@ __all__ = [
     "RawPeer",
     "RawServer",
     "Received",
+    "RecordingProxy",
     "ReplayDivergence",
     "ReplayServer",
     "SimConnection",

@@ -21,7 +21,9 @@ Matching
     payload is equal once secrets (``clientSecret``, ``accessToken``, ``refreshToken``: the
     recording holds placeholders) and the ``ignore_fields`` are cleared; ``clientMsgId`` never
     counts. Requests may arrive in another order than recorded within ``lookahead`` entries
-    (concurrent requests). Heartbeats are never matched nor waited for.
+    (concurrent requests). Heartbeats are never matched nor waited for. An answer that echoes
+    an ignored field of its request (``GetTrendbarsRes.timestamp`` is the request's
+    ``toTimestamp``) carries the live request's value instead of the recorded one.
 
 Divergences (``Divergence``, and ``ReplayDivergence`` raised by ``finished``/``check``)
     * ``unexpected_request``: a request the recording does not have next; the client gets a
@@ -32,6 +34,11 @@ Divergences (``Divergence``, and ``ReplayDivergence`` raised by ``finished``/``c
     * ``missing_requests``: the client closed while recorded requests were still to come (not
       with ``partial=True``, for a test that plays only the start of a recording);
     * ``unexpected_connection``: more connections than the recording has (closed at once).
+
+Recording any client
+    ``RecordingProxy`` records a client that has no recorder of its own (another SDK): a TLS
+    server (its own throwaway CA) that forwards every connection to the real server and writes
+    what passes, in both directions, with a ``Recorder`` - redacted, in the same format.
 
 Pace
     ``pace=None`` (the default) sends as fast as the client reads; ``pace=1.0`` keeps the
@@ -63,11 +70,18 @@ from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage as Envelope
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
 from ctrader_typed.errors import CTraderError
-from ctrader_typed.recording import SECRET_FIELDS, Boundary, Entry, RecordedFrame, read_recording
+from ctrader_typed.recording import SECRET_FIELDS, Boundary, Entry, RecordedFrame, Recorder, read_recording
 from ctrader_typed.testing._certs import make_certificates
 from ctrader_typed.testing._wire import frame as encode_frame
 
-__all__ = ["DIVERGENCE_ERROR_CODE", "Divergence", "DivergenceKind", "ReplayDivergence", "ReplayServer"]
+__all__ = [
+    "DIVERGENCE_ERROR_CODE",
+    "Divergence",
+    "DivergenceKind",
+    "RecordingProxy",
+    "ReplayDivergence",
+    "ReplayServer",
+]
 
 DIVERGENCE_ERROR_CODE: Final = "REPLAY_DIVERGENCE"
 """The ``errorCode`` of the ``ProtoOAErrorRes`` a client gets for a request the recording does not have."""
@@ -152,6 +166,47 @@ def _clear(message: ProtobufMessage, ignore: Collection[str]) -> None:
             items = value if field.is_repeated else [value]
             for item in items:
                 _clear(item, ignore)
+
+
+def _scalars(envelope: Envelope, names: Collection[str]) -> dict[str, object]:
+    wrapper = PAYLOAD_TYPES.get(envelope.payloadType)
+    if wrapper is None or not issubclass(wrapper, ProtoWrapper):
+        return {}
+    try:
+        message = wrapper.PROTO.FromString(envelope.payload)
+    except DecodeError:
+        return {}
+    return {
+        field.name: value
+        for field, value in message.ListFields()
+        if field.name in names and field.message_type is None and not field.is_repeated
+    }
+
+
+def _ignored_values(recorded: Envelope, live: Envelope, ignore: Collection[str]) -> dict[object, object]:
+    """{recorded value: live value} of the ignored top-level fields that differ."""
+    before, after = _scalars(recorded, ignore), _scalars(live, ignore)
+    return {before[name]: after[name] for name in before.keys() & after.keys() if before[name] != after[name]}
+
+
+def _echo(payload_type: int, payload: bytes, echoes: dict[object, object]) -> bytes:
+    """``payload`` with each top-level scalar field that holds a recorded value of an ignored
+    request field set to the live request's value (an answer that echoes the request)."""
+    wrapper = PAYLOAD_TYPES.get(payload_type)
+    if wrapper is None or not issubclass(wrapper, ProtoWrapper):
+        return payload
+    try:
+        message = wrapper.PROTO.FromString(payload)
+    except DecodeError:
+        return payload
+    changed = False
+    for field, value in message.ListFields():
+        if field.message_type is None and not field.is_repeated and value in echoes:
+            live = echoes[value]
+            if type(live) is type(value):
+                setattr(message, field.name, live)
+                changed = True
+    return message.SerializePartialToString() if changed else payload
 
 
 @dataclasses.dataclass(slots=True)
@@ -279,6 +334,14 @@ class ReplayServer:
         """The client id of the recorded application auth (to authenticate the same way)."""
         request = self._first_request(model_pb.PROTO_OA_APPLICATION_AUTH_REQ)
         return request.clientId if isinstance(request, pb.ProtoOAApplicationAuthReq) else None
+
+    @property
+    def access_token(self) -> str | None:
+        """The access token of the recording's first account auth: its placeholder
+        (``redacted-access_token-1``), which a client may send back - the replay does not compare
+        tokens, and recorded answers that echo a token echo that placeholder."""
+        request = self._first_request(model_pb.PROTO_OA_ACCOUNT_AUTH_REQ)
+        return request.accessToken if isinstance(request, pb.ProtoOAAccountAuthReq) else None
 
     @property
     def accounts(self) -> list[int]:
@@ -439,6 +502,8 @@ class _Player:
         self.writer = writer
         self.ids: dict[str, str] = {}
         """Recorded clientMsgId -> the live client's."""
+        self.echoes: dict[str, dict[object, object]] = {}
+        """Recorded clientMsgId -> {recorded value of an ignored field: the live request's value}."""
         self.incoming: asyncio.Queue[Envelope | None] = asyncio.Queue()
         self.anchor = (script.opened_at, time.monotonic())
         """(recorded t, real monotonic time) the pace is measured from."""
@@ -536,6 +601,10 @@ class _Player:
                 self.server.requests_matched += 1
                 if candidate.client_msg_id is not None and envelope.HasField("clientMsgId"):
                     self.ids[candidate.client_msg_id] = envelope.clientMsgId
+                if candidate.client_msg_id is not None and self.server.ignore_fields:
+                    echoes = _ignored_values(candidate.frame.decode(), envelope, self.server.ignore_fields)
+                    if echoes:
+                        self.echoes[candidate.client_msg_id] = echoes
                 self.anchor = (candidate.frame.t, time.monotonic())
                 return
         due = next((s for s in window if s.key is not None and not s.matched), None)
@@ -558,6 +627,9 @@ class _Player:
                 await asyncio.sleep(delay)
         envelope = step.frame.decode()
         if envelope.HasField("clientMsgId"):
+            echoes = self.echoes.get(envelope.clientMsgId)
+            if echoes:
+                envelope.payload = _echo(envelope.payloadType, envelope.payload, echoes)
             live = self.ids.get(envelope.clientMsgId)
             if live is not None:
                 envelope.clientMsgId = live
@@ -568,3 +640,137 @@ class _Player:
     def _write(self, frame: bytes) -> None:
         if not self.writer.is_closing():
             self.writer.write(frame)
+
+
+class RecordingProxy:
+    """A TLS server that forwards each connection to ``upstream`` and records the frames both ways.
+
+    The recording is what a ``Recorder`` on the client would have written: each connection a
+    numbered link (``open``, ``out`` from the client, ``in`` from the server, ``close`` - with
+    an error when the server ended it), secrets replaced by placeholders.
+
+    Args:
+        recorder: Where the frames go (the proxy closes it when it stops).
+        upstream_host, upstream_port: The server to forward to.
+        upstream_ssl: How to reach it (e.g. ``Simulator.ssl_context``; default: the system's
+            trust store, host name checked).
+        host, port: Where the proxy listens (``port=0``: an ephemeral port).
+    """
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        upstream_ssl: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.recorder = recorder
+        self.upstream = (upstream_host, upstream_port)
+        self._upstream_ssl = upstream_ssl if upstream_ssl is not None else ssl.create_default_context()
+        self.host = host
+        self._port = port
+        self.port = 0
+        self.ca_file = Path()
+        self._server: asyncio.Server | None = None
+        self._tmpdir: Path | None = None
+        self._ssl_client: ssl.SSLContext | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"<RecordingProxy {self.host}:{self.port} -> {self.upstream[0]}:{self.upstream[1]}>"
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client-side context that trusts the proxy's throwaway CA."""
+        if self._ssl_client is None:
+            raise RuntimeError("the recording proxy is not started")
+        return self._ssl_client
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("the recording proxy is already running")
+        self._tmpdir = Path(tempfile.mkdtemp(prefix="ctrader-proxy-"))
+        certificates = make_certificates(self._tmpdir)
+        self.ca_file = certificates.ca_file
+        self._ssl_client = certificates.client_context()
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self._port, ssl=certificates.server_context(), ssl_handshake_timeout=10.0
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close the listener and every forwarded connection; close the recorder."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5.0)
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+            self._server = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+        self.recorder.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        number = self.recorder.next_connection()
+        upstream_writer: asyncio.StreamWriter | None = None
+        try:
+            try:
+                host, port = self.upstream
+                upstream_reader, upstream_writer = await asyncio.open_connection(
+                    host, port, ssl=self._upstream_ssl, server_hostname=host, ssl_handshake_timeout=10.0
+                )
+            except (OSError, TimeoutError) as exc:
+                self.recorder.record_boundary(number, "connect_failed", exc)
+                return
+            self.recorder.record_boundary(number, "open")
+            to_server = asyncio.ensure_future(self._pump(number, "out", reader, upstream_writer))
+            to_client = asyncio.ensure_future(self._pump(number, "in", upstream_reader, writer))
+            done, _ = await asyncio.wait({to_server, to_client}, return_when=asyncio.FIRST_COMPLETED)
+            server_ended = to_client in done
+            for pump in (to_server, to_client):
+                pump.cancel()
+            await asyncio.gather(to_server, to_client, return_exceptions=True)
+            error = ConnectionError("the server closed the connection") if server_ended else None
+            self.recorder.record_boundary(number, "close", error)
+        finally:
+            self._tasks.discard(task)
+            for side in (writer, upstream_writer):
+                if side is not None:
+                    side.close()
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(side.wait_closed(), 2.0)
+
+    async def _pump(
+        self,
+        number: int,
+        direction: Literal["in", "out"],
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+    ) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            while True:
+                header = await source.readexactly(4)
+                body = await source.readexactly(int.from_bytes(header, "big"))
+                self.recorder.record_frame(number, direction, body)
+                sink.write(header + body)
+                await sink.drain()
