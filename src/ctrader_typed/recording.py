@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
 import os
@@ -74,7 +75,7 @@ from google.protobuf.message import Message as ProtobufMessage
 from ctrader_typed._base import ProtoWrapper
 from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage as Envelope
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
-from ctrader_typed._secrets import _forms, scrub
+from ctrader_typed._secrets import _forms, get_logger, scrub
 from ctrader_typed.errors import CTraderError
 
 __all__ = [
@@ -104,6 +105,7 @@ SECRET_FIELDS: Final[dict[str, str]] = {
 """Field name -> the kind of secret it carries (wherever it appears in the schema)."""
 
 Direction = Literal["in", "out"]
+logger = get_logger("ctrader_typed.recording")
 _MIN_SECRET: Final = 8
 
 
@@ -349,6 +351,9 @@ class Recorder:
         self._start = time.monotonic()
         self._connections = 0
         self.frames_written = 0
+        self.error: OSError | None = None
+        """Why the recorder stopped writing (a full disk ...): it then ignores every entry, so the
+        client it records goes on unharmed; ``None`` while all is well."""
         self.segments: list[Path] = []
         """Paths of the segments written so far (deleted ones left out)."""
 
@@ -403,6 +408,19 @@ class Recorder:
         return round(time.monotonic() - self._start, 6)
 
     def _write(self, record: dict[str, object]) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._append(record)
+        except OSError as exc:  # a full disk must not break the client that records
+            self.error = exc
+            logger.error("recording to %s stopped: %s", self.path, exc)
+            file, self._file = self._file, None
+            if file is not None:
+                with contextlib.suppress(OSError):
+                    file.close()
+
+    def _append(self, record: dict[str, object]) -> None:
         if self._file is None:
             if self._segment < 0:
                 self._start = time.monotonic()
@@ -443,7 +461,8 @@ class Recorder:
         if dropped:
             record["payload_dropped"] = True
         self._write(record)
-        self.frames_written += 1
+        if self.error is None:
+            self.frames_written += 1
 
     def record_boundary(
         self, connection: int, kind: BoundaryKind, error: BaseException | None = None
@@ -458,10 +477,16 @@ class Recorder:
     def close(self) -> None:
         """Write the ``end`` entry and close the file. Idempotent; a later entry (a client that
         reuses the recorder) reopens the last segment and appends to it."""
-        if self._file is not None:
-            self._write_line({"k": "end", "t": self._now()})
-            self._file.close()
-            self._file = None
+        file = self._file
+        if file is not None:
+            try:
+                self._write_line({"k": "end", "t": self._now()})
+            except OSError as exc:
+                self.error = exc
+            finally:
+                self._file = None
+                with contextlib.suppress(OSError):
+                    file.close()
 
     def __enter__(self) -> Recorder:
         return self

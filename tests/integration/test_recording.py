@@ -236,3 +236,27 @@ def test_redactor_replaces_secrets_everywhere_consistently() -> None:
         cleaned, dropped = redactor.envelope(data)
         assert not redactor.leaks(cleaned)
     assert redactor.envelope(raw)[1] is True
+
+
+async def test_a_failing_disk_stops_the_recording_not_the_client(
+    ctrader_simulator: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = ctrader_simulator
+    recorder = Recorder(tmp_path / "full.ctrec")
+    async with make_client(
+        sim, recorder=recorder, client_id=sim.client_id, client_secret=sim.client_secret
+    ) as client:
+        await client.send_version_req()
+        assert recorder._file is not None
+
+        def full(data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+        recorder._file.write = full  # type: ignore[method-assign,assignment]
+        written = recorder.frames_written
+        assert (await client.send_version_req()).version  # the client goes on
+        await client.send_version_req()
+    assert isinstance(recorder.error, OSError)
+    assert recorder.frames_written == written
+    assert "recording to" in caplog.text
+    assert "No space left on device" in caplog.text

@@ -112,7 +112,7 @@ async def test_a_request_that_never_comes_stalls_without_hanging(
 ) -> None:
     path = tmp_path / "bot.ctrec"
     await _record(ctrader_simulator, path)
-    async with ReplayServer(path, stall_timeout=0.5) as replay:
+    async with ReplayServer(path, stall_timeout=2.0) as replay:
         async with AsyncClient(**{**replay.client_options(), **FAST, "reconnect": False}) as client:
             await client.send_account_auth_req(replay.accounts[0], "token")
             async with client.events(SpotEvent) as spots:
