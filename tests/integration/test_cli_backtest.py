@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .cli_support import clean_env, one_error_line, run
+import pytest
+
+from .cli_support import clean_env, in_process, one_error_line, run
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "backtest_sma.py"
 
@@ -43,3 +45,10 @@ def test_backtest_input_errors(tmp_path: Path) -> None:
     assert "the bot failed: RuntimeError('strategy bug')" in one_error_line(failed, "backtest")
     no_source = run(["backtest", str(EXAMPLE)], clean_env())
     assert no_source.returncode == 2
+
+
+def test_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["backtest", "--help"], ["record", "--help"]):
+        status, out, _ = in_process(command, capsys)
+        assert status == 0
+        assert out.startswith(f"usage: ctrader-typed {command[0]}")
