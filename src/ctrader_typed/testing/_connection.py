@@ -49,6 +49,7 @@ from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed._generated.registry import REQUEST_POLICIES
+from ctrader_typed.testing._endpoint import TransportName
 from ctrader_typed.testing._market import Market
 from ctrader_typed.testing._ratelimit import ConnectionLimits, Verdict
 from ctrader_typed.testing._settings import Environment, FaultSwitches, SimulatorSettings
@@ -214,7 +215,7 @@ class SimConnection:
         self._writer = writer
         self.environment = context.environment
         self.peer = writer.get_extra_info("peername")
-        self.transport: str = writer.get_extra_info("ctrader_transport", "tls")
+        self.transport: TransportName = writer.get_extra_info("ctrader_transport", "tls")
         self.opened_at = time.time()
         self.app_authenticated = False
         self.accounts: dict[int, Token] = {}

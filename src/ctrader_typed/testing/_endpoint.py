@@ -51,11 +51,13 @@ try:
 except ImportError:  # pragma: no cover - the sim extra installs it
     HAVE_WEBSOCKETS = False
 
-__all__ = ["DETECT_TIMEOUT", "Encoding", "start_endpoint"]
+__all__ = ["DETECT_TIMEOUT", "Encoding", "TransportName", "start_endpoint"]
 
 log = logging.getLogger("ctrader_typed.testing")
 
 Encoding = Literal["protobuf", "json"]
+TransportName = Literal["tls", "websocket", "json-websocket", "json-tls"]
+"""How a client reached an endpoint (``SimConnection.transport``)."""
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 DETECT_TIMEOUT: Final = 0.25
@@ -295,7 +297,7 @@ class _Bridge(asyncio.Transport):
     def is_closing(self) -> bool:
         return self._closing or self._real.is_closing()
 
-    transport_name = "bridged"
+    transport_name: TransportName = "websocket"
     """What ``get_extra_info("ctrader_transport")`` says (``SimConnection.transport``)."""
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
