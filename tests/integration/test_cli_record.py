@@ -40,3 +40,20 @@ def test_record_quotes_for_a_duration(sim: SimInfo, tmp_path: Path) -> None:
     again = run(["record", str(target), "--duration", "0.1"], env)
     assert again.returncode == 2
     assert "exists" in one_error_line(again, "record")
+
+    # the recorded quotes drive a backtest (here as the simulator's GBPUSD)
+    bot = tmp_path / "bot.py"
+    bot.write_text(
+        "async def main(client, account_id):\n    await client.send_subscribe_spots_req(account_id, [2])\n"
+    )
+    spots = [
+        e for e in entries if isinstance(e, RecordedFrame) and e.payload_type == model_pb.PROTO_OA_SPOT_EVENT
+    ]
+    backtest = run(["backtest", str(bot), "--recording", str(target), "--map", "1=GBPUSD"], env)
+    assert backtest.returncode == 0, backtest.stderr
+    quotes = int(backtest.stdout.splitlines()[0].rsplit(": ", 1)[1].split()[0])
+    assert 0 < quotes <= len(spots)
+    assert "trades: 0" in backtest.stdout
+    bad = run(["backtest", str(bot), "--recording", str(target), "--map", "EURUSD"], env)
+    assert bad.returncode == 2
+    assert "--map takes ID=SYMBOL" in one_error_line(bad, "backtest")

@@ -53,6 +53,14 @@ end: a summary, and with --out the trades and the equity curve as CSV.""",
     source.add_argument("--synthetic", metavar="SYMBOL", help="the simulator's synthetic history of SYMBOL")
     parser.add_argument("--symbol", metavar="SYMBOL", help="the symbol of a bars CSV given with --prices")
     parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="ID=SYMBOL",
+        help="with --recording: play the recorded symbol ID as the simulator's SYMBOL (repeatable; "
+        "only mapped symbols are played; default: the same ids)",
+    )
+    parser.add_argument(
         "--days", type=float, default=1.0, metavar="N", help="with --synthetic: this many days (default 1)"
     )
     parser.add_argument(
@@ -95,7 +103,14 @@ def _prices(args: argparse.Namespace) -> list[PriceTick]:
     if args.prices:
         return backtest.load_prices(args.prices, symbol=args.symbol)
     if args.recording:
-        return backtest.prices_from_recording(args.recording)
+        mapping: dict[int, int] | None = None
+        for item in args.map:
+            recorded, sep, name = item.partition("=")
+            if not sep or not recorded.strip().isdigit():
+                raise CLIError(f"--map takes ID=SYMBOL (e.g. 41=EURUSD), not {item!r}", exit_code=EXIT_USAGE)
+            mapping = mapping or {}
+            mapping[int(recorded)] = backtest.symbol_id_of(name.strip())
+        return backtest.prices_from_recording(args.recording, symbols=mapping)
     if args.days <= 0 or args.interval <= 0:
         raise CLIError("--days and --interval must be positive", exit_code=EXIT_USAGE)
     try:

@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     record = sub.add_parser(
         "record",
         help="record a session to a file (for replay and backtests)",
-        description="Connect, authorise the account, subscribe to the quotes of the given symbols and "
+        description="Connect, authorise the account, subscribe to the quotes of the given symbols (with "
+        "their timestamps) and "
         "record every frame in and out - redacted: the client secret and tokens are replaced by "
         "placeholders - to FILE until Ctrl-C (or --duration). The file can be replayed with "
         "ctrader_typed.testing.ReplayServer and drives 'ctrader-typed backtest --recording'.",
@@ -53,7 +54,9 @@ async def run_record(args: argparse.Namespace, progress: Progress) -> int:
                     symbols = await find_symbols(session, args.symbols)
                 with progress.step("subscribing to quotes"):
                     await client.send_subscribe_spots_req(
-                        session.account_id, [s.symbol_id for _, s in symbols]
+                        session.account_id,
+                        [s.symbol_id for _, s in symbols],
+                        subscribe_to_spot_timestamp=True,
                     )
             await client.send_reconcile_req(session.account_id)
             progress.info(
