@@ -70,7 +70,7 @@ from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed._transport import Link, LinkFactory, OnClosed, OnEnvelope
 from ctrader_typed.errors import CTraderError, MissingExtraError
 from ctrader_typed.recording import RecordedFrame, read_header, read_recording
-from ctrader_typed.testing._catalogue import SYMBOLS, SymbolSpec
+from ctrader_typed.testing._catalogue import ASSETS, SYMBOLS, SymbolSpec
 from ctrader_typed.testing._prices import PricePath
 from ctrader_typed.testing._settings import AccountSpec
 from ctrader_typed.units import Ohlc, Tick
@@ -617,6 +617,7 @@ async def run_backtest(
     Raises:
         BacktestError: No prices, a quote the simulator cannot take, or the bot failed (the
             bot's exception is the cause).
+        ValueError: ``speed`` or ``equity_interval_ms`` is not positive.
     """
     from ctrader_typed._client.options import ClientSettings
     from ctrader_typed._client.supervisor import tls_links
@@ -706,7 +707,7 @@ async def run_backtest(
             end = clock()
             if curve[-1].t_ms != end or curve[-1].equity != figures.equity:
                 curve.append(EquityPoint(end, figures.balance, figures.equity))
-            currency = next(a.name for a in _assets() if a.asset_id == state.deposit_asset_id)
+            currency = next(a.name for a in ASSETS if a.asset_id == state.deposit_asset_id)
             return BacktestReport(
                 account_id=account_id,
                 currency=currency,
@@ -723,12 +724,6 @@ async def run_backtest(
                 equity_curve=tuple(curve),
                 wall_seconds=time.monotonic() - started,
             )
-
-
-def _assets() -> Sequence[Any]:
-    from ctrader_typed.testing._catalogue import ASSETS
-
-    return ASSETS
 
 
 async def _call(bot: Bot, client: AsyncClient, account_id: int) -> object:
