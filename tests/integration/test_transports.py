@@ -441,3 +441,18 @@ async def test_a_message_over_max_frame_size_is_refused_before_it_is_buffered() 
             down = await next_of(events, Disconnected)
     assert isinstance(down.error, RemoteProtocolError)
     assert "larger than max_frame_size=4096" in str(down.error)
+
+
+@pytest.mark.ctrader_simulator(idle_timeout=0.3)
+async def test_an_upgrade_that_never_completes_is_dropped(ctrader_simulator: Simulator) -> None:
+    sim = ctrader_simulator
+    reader, writer = await asyncio.open_connection(sim.host, sim.port, ssl=sim.ssl_context)
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        await writer.drain()
+        async with asyncio.timeout(10):
+            with contextlib.suppress(ConnectionError):
+                assert await reader.read() == b""  # the simulator ended it
+        assert sim.connections == []
+    finally:
+        writer.close()

@@ -91,13 +91,18 @@ async def start_endpoint(
     max_frame_size: int,
     ssl_handshake_timeout: float = 10.0,
     detect_timeout: float = DETECT_TIMEOUT,
+    upgrade_timeout: float = 10.0,
 ) -> asyncio.Server:
     """Listen on ``host:port`` over TLS; each connection reaches ``handler(reader, writer)`` as
-    length-prefixed protobuf, whatever transport and encoding the client used."""
+    length-prefixed protobuf, whatever transport and encoding the client used.
+
+    A WebSocket opening handshake not complete within ``upgrade_timeout`` seconds of its first
+    bytes is dropped (the connection's own idle timeout only starts once it is open).
+    """
     loop = asyncio.get_running_loop()
 
     def factory() -> _Sniffer:
-        return _Sniffer(handler, encoding, max_frame_size, detect_timeout)
+        return _Sniffer(handler, encoding, max_frame_size, detect_timeout, upgrade_timeout)
 
     return await loop.create_server(factory, host, port, ssl=ssl, ssl_handshake_timeout=ssl_handshake_timeout)
 
@@ -112,12 +117,18 @@ class _Sniffer(asyncio.Protocol):
     """Every connection's first protocol: waits for the first bytes, then hands the socket on."""
 
     def __init__(
-        self, handler: Handler, encoding: Encoding, max_frame_size: int, detect_timeout: float
+        self,
+        handler: Handler,
+        encoding: Encoding,
+        max_frame_size: int,
+        detect_timeout: float,
+        upgrade_timeout: float,
     ) -> None:
         self._handler = handler
         self._encoding = encoding
         self._max_frame_size = max_frame_size
         self._detect_timeout = detect_timeout
+        self._upgrade_timeout = upgrade_timeout
         self._transport: asyncio.Transport | None = None
         self._held = b""
         self._timer: asyncio.TimerHandle | None = None
@@ -155,7 +166,9 @@ class _Sniffer(asyncio.Protocol):
                 transport.write(_NOT_IMPLEMENTED)
                 transport.close()
                 return
-            self._bridge = _WebSocketBridge(self, transport, self._encoding, self._max_frame_size)
+            self._bridge = _WebSocketBridge(
+                self, transport, self._encoding, self._max_frame_size, self._upgrade_timeout
+            )
         elif self._encoding == "protobuf":
             inner = _stream_protocol(self._handler)
             transport.set_protocol(inner)  # from now on the socket talks to the connection directly
@@ -351,10 +364,18 @@ class _WebSocketBridge(_Bridge):
     """WebSocket (after the opening handshake): protobuf as binary messages, or JSON as text."""
 
     def __init__(
-        self, sniffer: _Sniffer, transport: asyncio.Transport, encoding: Encoding, max_frame_size: int
+        self,
+        sniffer: _Sniffer,
+        transport: asyncio.Transport,
+        encoding: Encoding,
+        max_frame_size: int,
+        upgrade_timeout: float,
     ) -> None:
         super().__init__(sniffer, transport, max_frame_size)
         self._encoding = encoding
+        self._upgrade_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            upgrade_timeout, self._upgrade_expired
+        )
         self.transport_name = "json-websocket" if encoding == "json" else "websocket"
         self._ws = ServerProtocol(
             max_size=max_frame_size, logger=_QuietLogger(logging.getLogger("websockets"))
@@ -366,6 +387,18 @@ class _WebSocketBridge(_Bridge):
     def start(self, inner: asyncio.StreamReaderProtocol) -> None:
         self._connection = inner  # connected once the handshake succeeds
 
+    def _upgrade_expired(self) -> None:
+        self._upgrade_timer = None
+        if self._inner is None:
+            log.info("WebSocket upgrade not completed in time: dropping the connection")
+            self._real.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+        super().connection_lost(exc)
+
     def data_received(self, data: bytes) -> None:
         ws = self._ws
         ws.receive_data(data)
@@ -376,6 +409,9 @@ class _WebSocketBridge(_Bridge):
                 ws.send_response(response)
                 self._flush()
                 if ws.state is State.OPEN and self._connection is not None:
+                    if self._upgrade_timer is not None:
+                        self._upgrade_timer.cancel()
+                        self._upgrade_timer = None
                     super().start(self._connection)
             elif isinstance(event, Frame):
                 self._on_frame(event)

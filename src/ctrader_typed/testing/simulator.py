@@ -285,6 +285,7 @@ class Simulator:
                 ssl=certificates.server_context(),
                 ssl_handshake_timeout=10.0,
                 max_frame_size=self._settings.max_frame_size,
+                upgrade_timeout=self._settings.idle_timeout,
             )
             self.port = self._server.sockets[0].getsockname()[1]
             live_context = self._live_context
@@ -296,6 +297,7 @@ class Simulator:
                     ssl=certificates.server_context(),
                     ssl_handshake_timeout=10.0,
                     max_frame_size=self._settings.max_frame_size,
+                    upgrade_timeout=self._settings.idle_timeout,
                 )
                 self._live_port = self._live_server.sockets[0].getsockname()[1]
             self._json_server = await start_endpoint(
@@ -305,6 +307,7 @@ class Simulator:
                 ssl=certificates.server_context(),
                 ssl_handshake_timeout=10.0,
                 max_frame_size=self._settings.max_frame_size,
+                upgrade_timeout=self._settings.idle_timeout,
                 encoding="json",
             )
             self.json_port = self._json_server.sockets[0].getsockname()[1]
