@@ -163,6 +163,10 @@ class Deadlines:
 
     def _add(self, deadline: Deadline) -> None:
         heap = self._heap
+        # Finished ones at the top go at once (with one timeout for all, the oldest is on top),
+        # the rest when they outnumber the live ones.
+        while heap and heap[0][2].state == _EXITED:
+            heapq.heappop(heap)
         if len(heap) > 64 and len(heap) > 4 * self._live:
             heap[:] = [entry for entry in heap if entry[2].state == _ENTERED]
             heapq.heapify(heap)
