@@ -124,6 +124,17 @@ def interop(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def interop_replay(session: nox.Session) -> None:
+    """Record OpenApiPy's interop flow against the simulator (through a RecordingProxy), then replay it to OpenApiPy.
+
+    The flow must pass both times and the replay must see no divergence. OpenApiPy runs in the
+    interop runner's cached virtualenv. See docs/guide/record-replay.md.
+    """
+    session.install("-e", ".[sim]")
+    session.run("python", "tests/interop/replay_openapipy.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def typing(session: nox.Session) -> None:
     """Downstream typing: mypy --strict and pyright --strict on tests/typing, golden misuse, no Any in the API."""
     session.install("-e", ".[dev]")
