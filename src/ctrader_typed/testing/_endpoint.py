@@ -219,7 +219,6 @@ class _Bridge(asyncio.Transport):
         self._real = transport
         self._max_frame_size = max_frame_size
         self._inner: asyncio.StreamReaderProtocol | None = None
-        self._pending = b""
         self._broken = False
         self._closing = False
         self._lost = False
@@ -265,7 +264,7 @@ class _Bridge(asyncio.Transport):
         if self._broken:
             self._real.write(data)
             return
-        buffer = self._pending + bytes(data) if self._pending else bytes(data)
+        buffer = bytes(data)
         view = memoryview(buffer)
         pos, end = 0, len(buffer)
         bodies: list[bytes] = []
@@ -278,7 +277,6 @@ class _Bridge(asyncio.Transport):
             pos = stop
         if bodies:
             self._send_messages(bodies)
-        self._pending = b""
         if pos < end:
             # The connection writes whole frames; a rest is one of its broken-frame hooks.
             self._broken = True
