@@ -40,6 +40,12 @@ Recording any client
     server (its own throwaway CA) that forwards every connection to the real server and writes
     what passes, in both directions, with a ``Recorder`` - redacted, in the same format.
 
+Limits
+    The recording is read into memory when the server is made (a test-sized recording; split a
+    long one with ``max_bytes`` and replay a segment). Each recorded connection is played once,
+    so one server serves one run of the client. A frame recorded without its payload
+    (``payload_dropped``: a secret could not be located in it) is replayed as recorded.
+
 Pace
     ``pace=None`` (the default) sends as fast as the client reads; ``pace=1.0`` keeps the
     recorded delays between a request and what followed it; ``pace=10.0`` plays ten times
