@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message as ProtobufMessage
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
@@ -122,3 +127,64 @@ def test_output_is_protobufs_own_json_mapping_with_the_schema_names() -> None:
     res = pb.ProtoOAVersionRes(version="91")
     data = json.loads(envelope_to_json(envelope(2105, res.SerializeToString())))
     assert data["payload"] == json_format.MessageToDict(res, preserving_proto_field_name=True)
+
+
+# -- every message of the schema survives the round trip ------------------------------------------
+
+_SCALARS: dict[int, st.SearchStrategy[Any]] = {
+    FieldDescriptor.TYPE_INT32: st.integers(-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: st.integers(-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: st.integers(-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_UINT32: st.integers(0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: st.integers(0, 2**32 - 1),
+    FieldDescriptor.TYPE_INT64: st.integers(-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: st.integers(-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: st.integers(-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: st.integers(0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: st.integers(0, 2**64 - 1),
+    FieldDescriptor.TYPE_BOOL: st.booleans(),
+    FieldDescriptor.TYPE_STRING: st.text(max_size=20),
+    FieldDescriptor.TYPE_BYTES: st.binary(max_size=20),
+    FieldDescriptor.TYPE_DOUBLE: st.floats(allow_nan=False, allow_infinity=False),
+}
+
+
+def _fill(draw: st.DrawFn, message: ProtobufMessage, depth: int = 0) -> None:
+    for field in message.DESCRIPTOR.fields:
+        if field.name == "payloadType" or not draw(st.booleans()):
+            continue
+        repeated = field.is_repeated
+        count = draw(st.integers(0, 2)) if repeated else 1
+        for _ in range(count):
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                if depth >= 2:
+                    break
+                inner = getattr(message, field.name).add() if repeated else getattr(message, field.name)
+                inner.SetInParent()
+                _fill(draw, inner, depth + 1)
+                continue
+            if field.type == FieldDescriptor.TYPE_ENUM:
+                assert field.enum_type is not None
+                value: Any = draw(st.sampled_from([v.number for v in field.enum_type.values]))
+            else:
+                value = draw(_SCALARS[field.type])
+            if repeated:
+                getattr(message, field.name).append(value)
+            else:
+                setattr(message, field.name, value)
+
+
+@st.composite
+def envelopes(draw: st.DrawFn) -> bytes:
+    payload_type = draw(st.sampled_from(sorted(MESSAGE_CLASSES)))
+    message = MESSAGE_CLASSES[payload_type]()
+    _fill(draw, message)
+    client_msg_id = draw(st.none() | st.text(max_size=30))
+    return envelope(payload_type, message.SerializePartialToString(), client_msg_id)
+
+
+@given(envelopes())
+def test_every_message_of_the_schema_survives_json_both_ways(body: bytes) -> None:
+    text = envelope_to_json(body)
+    assert json_to_envelope(text) == body
+    assert json_to_envelope(text.encode()) == body
