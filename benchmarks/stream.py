@@ -42,7 +42,7 @@ from benchmarks._harness import ROOT, Row, load_average, log, median
 from benchmarks._raw import RawLink, raw_spot_session
 from benchmarks._simproc import SimProcess
 from ctrader_typed import AsyncClient, SpotEvent
-from ctrader_typed._framing import FrameDecoder
+from ctrader_typed._framing import DEFAULT_READ_SIZE, FrameDecoder
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 
@@ -102,11 +102,11 @@ def bare_skip_loop(data: bytes) -> int:
     return n
 
 
-def sdk_in_memory(data: bytes, chunk: int = 256 * 1024) -> int:
+def sdk_in_memory(data: bytes, chunk: int = DEFAULT_READ_SIZE) -> int:
     """The SDK's own receive path without a socket: FrameDecoder -> client dispatch -> stream.
 
-    Fed in 256 KiB chunks (what asyncio's TLS transport hands over at most), draining the
-    stream after each, as the consumer task would.
+    Fed in chunks of the TLS link's read size, draining the stream after each, as the
+    consumer task would.
     """
     client = AsyncClient("localhost", rate_limits=False)
     stream = client.events(SpotEvent, maxsize=1 << 20)
@@ -144,7 +144,7 @@ def breakdown(data: bytes, repeats: int = 5) -> dict[str, float]:
     """Microseconds per event of the parts of the SDK's receive path, in memory (best of ``repeats``).
 
     ``split_and_parse``: the SDK's FrameDecoder taking the envelope-skipping path and parsing
-    each spot payload (nothing built, nothing queued); ``wrap``: building ``SpotEvent`` from
+    each spot payload, fed as the TLS link reads (nothing built, nothing queued); ``wrap``: building ``SpotEvent`` from
     each parsed message; ``sdk_in_memory``: the whole path without a socket (decoder, dispatch,
     wrapper, stream queue, ``get_nowait``); and both bare loops.
     """
@@ -153,7 +153,9 @@ def breakdown(data: bytes, repeats: int = 5) -> dict[str, float]:
     build = SpotEvent._from_proto
 
     def split() -> None:
-        FrameDecoder(_Parsed()).feed(data)
+        decoder = FrameDecoder(_Parsed())
+        for offset in range(0, len(data), DEFAULT_READ_SIZE):  # as the TLS link reads
+            decoder.feed(data[offset : offset + DEFAULT_READ_SIZE])
 
     def wrap() -> None:
         for message in messages:

@@ -230,8 +230,8 @@ def feed_buffered(decoder: FrameDecoder, data: bytes, cuts: list[int]) -> None:
             assert len(target) > 0
             n = min(len(target), stop - start)
             target[:n] = data[start : start + n]
+            decoder.buffer_updated(n)  # the transport still holds its view, as asyncio's does
             del target
-            decoder.buffer_updated(n)
             start += n
     decoder.eof()
 
