@@ -270,7 +270,7 @@ class FrameDecoder:
         if filled >= HEADER_SIZE and rbuf is not None:
             (length,) = _unpack_header(rbuf, 0)
             if length <= self._max:
-                size = max(size, HEADER_SIZE + length + FAST_PREFIX)
+                size = max(size, HEADER_SIZE + length)
         if rbuf is None or len(rbuf) < size or (len(rbuf) > size and filled <= size // 2):
             # A new buffer (never a resize: the last read's view of the old one may be alive).
             grown = bytearray(max(size, filled))
