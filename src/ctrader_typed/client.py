@@ -332,7 +332,10 @@ class AsyncClient(GeneratedRequests):
 
     def __repr__(self) -> str:
         accounts = sorted(self._session.authorized_accounts())
-        return f"<AsyncClient {self.host}:{self.port} {self._state.state.value} accounts={accounts}>"
+        where = f"{self.host}:{self.port}"
+        if self.transport == "websocket":
+            where = f"wss://{where}"
+        return f"<AsyncClient {where} {self._state.state.value} accounts={accounts}>"
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -425,6 +428,11 @@ class AsyncClient(GeneratedRequests):
         self._router.finish_streams(error)
         if not state.close_requested:
             self._tasks.cancel()
+
+    @property
+    def transport(self) -> Transport:
+        """``"tls"`` or ``"websocket"``: how the client reaches the server (the ``transport`` option)."""
+        return self._settings.transport
 
     @property
     def is_ready(self) -> bool:

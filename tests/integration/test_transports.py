@@ -456,3 +456,10 @@ async def test_an_upgrade_that_never_completes_is_dropped(ctrader_simulator: Sim
         assert sim.connections == []
     finally:
         writer.close()
+
+
+def test_the_client_says_its_transport() -> None:
+    tls, websocket = AsyncClient("example.test"), AsyncClient.demo(transport="websocket")
+    assert (tls.transport, websocket.transport) == ("tls", "websocket")
+    assert repr(tls).startswith("<AsyncClient example.test:5035 new")
+    assert repr(websocket).startswith("<AsyncClient wss://demo.ctraderapi.com:5035 new")
