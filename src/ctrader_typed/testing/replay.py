@@ -65,7 +65,7 @@ import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Final, Literal, Self, TypedDict
 
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
@@ -85,6 +85,7 @@ __all__ = [
     "Divergence",
     "DivergenceKind",
     "RecordingProxy",
+    "ReplayClientOptions",
     "ReplayDivergence",
     "ReplayServer",
 ]
@@ -257,6 +258,18 @@ def _scripts(entries: Sequence[Entry], ignore: Collection[str]) -> list[_Script]
     return order
 
 
+class ReplayClientOptions(TypedDict, total=False):
+    """``AsyncClient`` keywords that reach a replay server (``ReplayServer.client_options``)."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext
+    reconnect_initial_delay: float
+    reconnect_max_delay: float
+    client_id: str
+    client_secret: str
+
+
 class ReplayServer:
     """A TLS server on ``host``:``port`` that plays a recording's server side (see the module docstring).
 
@@ -366,11 +379,11 @@ class ReplayServer:
         """How many connections the recording holds."""
         return len(self._scripts)
 
-    def client_options(self) -> dict[str, Any]:
+    def client_options(self) -> ReplayClientOptions:
         """Keywords for an ``AsyncClient`` of this server: ``AsyncClient(**replay.client_options())``
         connects to it trusting its CA, with quick reconnects and - if the recording authenticated
         an application - its client id (the secret is a placeholder: the replay never checks it)."""
-        options: dict[str, Any] = {
+        options: ReplayClientOptions = {
             "host": self.host,
             "port": self.port,
             "ssl_context": self.ssl_context,
@@ -379,7 +392,8 @@ class ReplayServer:
         }
         client_id = self.client_id
         if client_id is not None:
-            options.update(client_id=client_id, client_secret="replayed-client-secret")
+            options["client_id"] = client_id
+            options["client_secret"] = "replayed-client-secret"
         return options
 
     @property
