@@ -463,3 +463,22 @@ def test_the_client_says_its_transport() -> None:
     assert (tls.transport, websocket.transport) == ("tls", "websocket")
     assert repr(tls).startswith("<AsyncClient example.test:5035 new")
     assert repr(websocket).startswith("<AsyncClient wss://demo.ctraderapi.com:5035 new")
+
+
+async def test_stopping_drops_connections_still_being_upgraded() -> None:
+    sim = Simulator(idle_timeout=60.0)
+    await sim.start()
+    try:
+        reader, writer = await asyncio.open_connection(sim.host, sim.port, ssl=sim.ssl_context)
+        writer.write(b"GET / HTTP/1.1\r\n")  # an upgrade that is never finished
+        await writer.drain()
+        await asyncio.sleep(0.1)
+    finally:
+        async with asyncio.timeout(10):
+            await sim.stop()
+    try:
+        async with asyncio.timeout(5):  # not after the 60 s the upgrade would be given
+            with contextlib.suppress(ConnectionError):
+                assert await reader.read() == b""
+    finally:
+        writer.close()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, Literal
 
@@ -51,7 +52,7 @@ try:
 except ImportError:  # pragma: no cover - the sim extra installs it
     HAVE_WEBSOCKETS = False
 
-__all__ = ["DETECT_TIMEOUT", "Encoding", "TransportName", "start_endpoint"]
+__all__ = ["DETECT_TIMEOUT", "Encoding", "TransportName", "drop_unsettled", "start_endpoint"]
 
 log = logging.getLogger("ctrader_typed.testing")
 
@@ -100,11 +101,30 @@ async def start_endpoint(
     bytes is dropped (the connection's own idle timeout only starts once it is open).
     """
     loop = asyncio.get_running_loop()
+    unsettled: set[_Sniffer] = set()
 
     def factory() -> _Sniffer:
-        return _Sniffer(handler, encoding, max_frame_size, detect_timeout, upgrade_timeout)
+        sniffer = _Sniffer(handler, encoding, max_frame_size, detect_timeout, upgrade_timeout, unsettled)
+        unsettled.add(sniffer)
+        return sniffer
 
-    return await loop.create_server(factory, host, port, ssl=ssl, ssl_handshake_timeout=ssl_handshake_timeout)
+    server = await loop.create_server(
+        factory, host, port, ssl=ssl, ssl_handshake_timeout=ssl_handshake_timeout
+    )
+    _UNSETTLED[server] = unsettled
+    return server
+
+
+_UNSETTLED: weakref.WeakKeyDictionary[asyncio.Server, set[_Sniffer]] = weakref.WeakKeyDictionary()
+"""Per server, its connections that have no connection handler yet (first bytes or upgrade awaited)."""
+
+
+def drop_unsettled(server: asyncio.Server) -> None:
+    """Abort ``server``'s connections that are still being told apart or upgraded: they have no
+    ``SimConnection`` to drop them when the simulator stops (and ``Server.wait_closed`` waits
+    for every connection from Python 3.12 on)."""
+    for sniffer in list(_UNSETTLED.get(server, ())):
+        sniffer.abort()
 
 
 def _stream_protocol(handler: Handler) -> asyncio.StreamReaderProtocol:
@@ -123,7 +143,9 @@ class _Sniffer(asyncio.Protocol):
         max_frame_size: int,
         detect_timeout: float,
         upgrade_timeout: float,
+        unsettled: set[_Sniffer],
     ) -> None:
+        self._unsettled = unsettled
         self._handler = handler
         self._encoding = encoding
         self._max_frame_size = max_frame_size
@@ -138,6 +160,15 @@ class _Sniffer(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self._timer = asyncio.get_running_loop().call_later(self._detect_timeout, self._silent)
+
+    def settled(self) -> None:
+        """The connection has its handler now (or is gone): ``drop_unsettled`` leaves it alone."""
+        self._unsettled.discard(self)
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+        self.settled()
 
     def data_received(self, data: bytes) -> None:
         if self._bridge is not None:
@@ -173,11 +204,13 @@ class _Sniffer(asyncio.Protocol):
             inner = _stream_protocol(self._handler)
             transport.set_protocol(inner)  # from now on the socket talks to the connection directly
             inner.connection_made(transport)
+            self.settled()
             if held:
                 inner.data_received(held)
             return
         else:
             self._bridge = _JsonStreamBridge(self, transport, self._max_frame_size)
+            self.settled()
         self._bridge.start(_stream_protocol(self._handler))
         if held:
             self._bridge.data_received(held)
@@ -188,6 +221,7 @@ class _Sniffer(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.settled()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -410,6 +444,7 @@ class _WebSocketBridge(_Bridge):
                     if self._upgrade_timer is not None:
                         self._upgrade_timer.cancel()
                         self._upgrade_timer = None
+                    self._sniffer.settled()
                     super().start(self._connection)
             elif isinstance(event, Frame):
                 self._on_frame(event)

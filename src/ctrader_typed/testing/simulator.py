@@ -29,7 +29,7 @@ from ctrader_typed.testing._broker import AccountFigures, Broker
 from ctrader_typed.testing._certs import make_certificates
 from ctrader_typed.testing._connection import ConnectionContext, InboundBudget, SimConnection
 from ctrader_typed.testing._dispatch import Dispatcher
-from ctrader_typed.testing._endpoint import start_endpoint
+from ctrader_typed.testing._endpoint import drop_unsettled, start_endpoint
 from ctrader_typed.testing._market import Market
 from ctrader_typed.testing._oauth_http import OAuthHttpServer
 from ctrader_typed.testing._ratelimit import RateLimitMode
@@ -343,12 +343,10 @@ class Simulator:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._market_task
             self._market_task = None
-        if self._server is not None:
-            self._server.close()
-        if self._live_server is not None:
-            self._live_server.close()
-        if self._json_server is not None:
-            self._json_server.close()
+        for server in (self._server, self._live_server, self._json_server):
+            if server is not None:
+                server.close()
+                drop_unsettled(server)
         for conn in list(self._world.connections):
             conn.abort()
         if self._connection_tasks:
