@@ -354,6 +354,8 @@ class EventStream(Generic[E_co]):
     def _push_many(self, events: list[Any]) -> None:
         """Queue a run of small events at once (what ``_push`` does to each, in order; the
         router hands over only frames below ``SIZED`` this way)."""
+        if self._finished:
+            return  # closed while the run was being delivered to the sinks before it
         accepts = self._accepts
         if accepts is not None:
             events = [event for event in events if accepts(event)]

@@ -150,3 +150,33 @@ async def test_one_reader_at_a_time_across_both_ways_of_reading() -> None:
     stream.close()
     with pytest.raises(StopAsyncIteration):
         await waiting
+
+
+def test_a_stream_closed_during_a_run_queues_nothing_more() -> None:
+    client = AsyncClient("localhost", rate_limits=False)
+    seen: list[SpotEvent] = []
+    stream = client.events(SpotEvent, maxsize=100)
+
+    def close_it(event: SpotEvent) -> None:
+        seen.append(event)
+        stream.close()
+
+    client.on(SpotEvent, close_it)
+    # The stream was attached first, so it gets the run before the handler closes it ...
+    FrameDecoder(client._on_envelope).feed(frames([spot(n) for n in range(4)]))
+    assert stream.queued == 4
+    assert len(seen) == 4
+    # ... and a stream attached after the handler gets nothing once the handler closed it.
+    client2 = AsyncClient("localhost", rate_limits=False)
+    late: list[object] = []
+
+    def close_late(event: SpotEvent) -> None:
+        late.append(event)
+        second.close()
+
+    client2.on(SpotEvent, close_late)
+    second = client2.events(SpotEvent, maxsize=100)
+    FrameDecoder(client2._on_envelope).feed(frames([spot(n) for n in range(4)]))
+    assert len(late) == 4
+    assert second.queued == 0
+    assert second.closed
