@@ -124,6 +124,7 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
     bounds = _stream_bounds(now)
     if rtt is not None and rtt.met is False and rtt.ours is not None and rtt.baseline:
         memory = rtt.extra.get("in_memory_us", {})
+        written = rtt.extra.get("until_written_us", 0.0)
         added = rtt.ours - rtt.baseline
         bounds.append(
             f"- **Round trip p50, +{added:.0f} us over a bare client (target +10 us; {rtt.ratio:.2f}x).** "
@@ -132,9 +133,11 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
             f"future: the SDK's own work is {memory.get('ours', 0) - memory.get('bare', 0):.1f} us per request "
             "(three coroutine layers - the generated `send_*` method, the pipeline's call and its attempt - "
             "the request's policy, a deadline on the client's shared timer, the pending table, the "
-            "envelope, wrapping the answer). Over TLS the difference is larger than that, and noisy on a "
-            "shared machine; under a profiler the extra time shows up in the kernel's `send()` of our "
-            "process rather than in Python code, and it was not pinned down further."
+            "envelope, wrapping the answer). Over TLS the difference is larger, and noisy on a shared "
+            f"machine: from the call to the frame's write the SDK took {written:.1f} us over TLS against "
+            f"{memory.get('until_written', 0):.1f} us back to back in memory - the same code, run right after "
+            "the event loop woke from waiting on the socket (most likely with cold caches: under a profiler "
+            "even the kernel's `send()` of the request takes longer in our process than in the bare client's)."
         )
     if imp is not None and imp.met is False and imp.baseline:
         wrappers = imp.extra.get("wrappers_and_enums_only_ms", 0.0)
