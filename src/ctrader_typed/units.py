@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
 from ctrader_typed._generated.enums import TrendbarPeriod
-from ctrader_typed._generated.messages import LightSymbol, Symbol, TickData, Trendbar
+from ctrader_typed._generated.messages import LightSymbol, SpotEvent, Symbol, TickData, Trendbar
 
 __all__ = [
     "PRICE_SCALE",
@@ -36,6 +36,7 @@ __all__ = [
     "decimal_to_money",
     "decode_tick_data",
     "light_symbol_names",
+    "live_trendbars",
     "lots_to_volume",
     "money_to_decimal",
     "ms_to_datetime",
@@ -248,6 +249,43 @@ def trendbar_to_ohlc(
         tick_volume=bar.volume,
         period=bar.period if bar.period is not None else period,
     )
+
+
+def live_trendbars(
+    event: SpotEvent, digits: int = PRICE_DIGITS, *, last_bid: int | None = None
+) -> list[Ohlc]:
+    """The forming bars a ``SpotEvent`` carries (``SubscribeLiveTrendbarReq``), in prices.
+
+    Bars are built from bid prices, so a forming bar closes at the current bid. Where a bar
+    comes without ``delta_close`` (two independent clients report that Spotware's server leaves
+    it out of live bars; the simulator sends it), the close is the event's ``bid``, or
+    ``last_bid`` (the last bid seen for the symbol, in 1/100000, e.g. from a ``QuoteCache``)
+    when the event leaves the bid out because it did not change; ``high`` and ``low`` are
+    widened to include that close. A bar without ``delta_close`` and no bid to take it from
+    raises ``ValueError`` rather than report a made-up close. A bar's ``period`` is its own.
+    """
+    bars: list[Ohlc] = []
+    for bar in event.trendbar:
+        if bar.delta_close is not None:
+            bars.append(trendbar_to_ohlc(bar, digits))
+            continue
+        bid = event.bid if event.bid is not None else last_bid
+        if bid is None:
+            raise ValueError(
+                f"a live {bar.period.name if bar.period is not None else ''} bar of symbol "
+                f"{event.symbol_id} has no delta_close and no bid to close it at: pass last_bid"
+            )
+        low = min(bar.low or 0, bid)
+        filled = trendbar_to_ohlc(bar, digits)
+        bars.append(
+            dataclasses.replace(
+                filled,
+                low=relative_to_price(low, digits),
+                high=max(filled.high, relative_to_price(bid, digits)),
+                close=relative_to_price(bid, digits),
+            )
+        )
+    return bars
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
