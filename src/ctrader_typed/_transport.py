@@ -38,7 +38,16 @@ from ctrader_typed._framing import (
 from ctrader_typed._secrets import get_logger
 from ctrader_typed.errors import ConnectionClosedError, CTraderError, ProtocolError, TLSVerificationError
 
-__all__ = ["Link", "LinkFactory", "OnClosed", "OnEnvelope", "TLSLink", "check_tls_settings", "open_link"]
+__all__ = [
+    "Link",
+    "LinkBase",
+    "LinkFactory",
+    "OnClosed",
+    "OnEnvelope",
+    "TLSLink",
+    "check_tls_settings",
+    "open_link",
+]
 
 logger = get_logger("ctrader_typed.transport")
 
@@ -91,7 +100,125 @@ LinkFactory = Callable[[OnEnvelope, OnClosed], Awaitable[Link]]
 """Opens a link that reports to the two callbacks (``AsyncClient(link_factory=...)``)."""
 
 
-class TLSLink(asyncio.BufferedProtocol):
+class LinkBase:
+    """What every link shares: its end (``error``, ``wait_closed``, the ``on_closed`` report, said
+    once), its counters and the keep-alive timer (heartbeats, dead-link detection).
+
+    A subclass sets ``_transport`` when its socket is up, calls ``_start_keepalive`` once the link
+    is open, ``_stop_timers`` when the socket is gone, and says how a heartbeat is written
+    (``_send_heartbeat``).
+    """
+
+    def __init__(
+        self,
+        *,
+        on_closed: OnClosed,
+        heartbeat_interval: float,
+        dead_link_timeout: float | None,
+        close_timeout: float,
+        name: str,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._time = self._loop.time
+        self._on_closed: OnClosed | None = on_closed
+        self._keepalive = KeepAlive(
+            heartbeat_interval=heartbeat_interval, dead_link_timeout=dead_link_timeout, now=self._time()
+        )
+        self._close_timeout = close_timeout
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self._closing = False
+        self._error: CTraderError | None = None
+        self._done: asyncio.Future[CTraderError | None] = self._loop.create_future()
+        self.name = name
+        self.frames_sent = 0
+        self.bytes_received = 0
+
+    def _state(self) -> str:
+        return "closed" if self._done.done() else "closing" if self._closing else "open"
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the socket is gone."""
+        return self._done.done()
+
+    @property
+    def error(self) -> CTraderError | None:
+        """Why the link ended (``None`` while open or after a deliberate close)."""
+        return self._error
+
+    async def wait_closed(self) -> CTraderError | None:
+        """Wait until the connection is fully gone; return the error that ended it."""
+        return await asyncio.shield(self._done)
+
+    def close(self, error: CTraderError | None = None) -> None:
+        raise NotImplementedError
+
+    def _report(self, error: CTraderError | None) -> None:
+        self._error = error
+        callback, self._on_closed = self._on_closed, None
+        if callback is not None:
+            callback(self, error)  # type: ignore[arg-type]  # every subclass is a Link
+
+    def _internal_error(self, exc: Exception) -> None:
+        """Close the link after a bug in what handles received data (logged with its traceback)."""
+        logger.exception("%s: error while handling received data; closing the connection", self.name)
+        error = ConnectionClosedError(f"closed after an internal error: {exc!r}", may_have_been_sent=True)
+        error.__cause__ = exc
+        self.close(error)
+
+    # -- keep-alive ----------------------------------------------------------------------------
+
+    def _start_keepalive(self) -> None:
+        now = self._time()
+        self._keepalive.last_read = now
+        self._keepalive.last_write = now
+        self._schedule(
+            now + min(self._keepalive.heartbeat_interval, self._keepalive.dead_link_timeout or 1e9)
+        )
+
+    def _send_heartbeat(self, transport: asyncio.Transport) -> None:
+        raise NotImplementedError
+
+    def _schedule(self, when: float) -> None:
+        self._timer = self._loop.call_at(when, self._tick)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _stop_timers(self) -> None:
+        self._cancel_timer()
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+
+    def _tick(self) -> None:
+        self._timer = None
+        transport = self._transport
+        if self._closing or transport is None:
+            return
+        now = self._time()
+        action, deadline = self._keepalive.poll(now)
+        if action is KeepAliveAction.DEAD:
+            silence = self._keepalive.silence(now)
+            logger.warning("%s: no complete frame for %.1f s; closing the dead link", self.name, silence)
+            self.close(
+                ConnectionClosedError(
+                    f"no complete frame received from the server for {silence:.1f} s; "
+                    "the link is presumed dead",
+                    may_have_been_sent=True,
+                )
+            )
+            return
+        if action is KeepAliveAction.SEND_HEARTBEAT:
+            self._send_heartbeat(transport)
+        self._schedule(deadline)
+
+
+class TLSLink(LinkBase, asyncio.BufferedProtocol):
     """One TLS connection. Create it with ``open_link``.
 
     A buffered protocol: TLS decrypts straight into the frame decoder's read buffer
@@ -110,44 +237,24 @@ class TLSLink(asyncio.BufferedProtocol):
         close_timeout: float = CLOSE_TIMEOUT,
         name: str = "link",
     ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._time = self._loop.time
-        self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size)
-        self._on_closed: OnClosed | None = on_closed
-        self._keepalive = KeepAlive(
-            heartbeat_interval=heartbeat_interval, dead_link_timeout=dead_link_timeout, now=self._time()
+        super().__init__(
+            on_closed=on_closed,
+            heartbeat_interval=heartbeat_interval,
+            dead_link_timeout=dead_link_timeout,
+            close_timeout=close_timeout,
+            name=name,
         )
-        self._close_timeout = close_timeout
-        self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._abort_timer: asyncio.TimerHandle | None = None
-        self._closing = False
-        self._error: CTraderError | None = None
-        self._done: asyncio.Future[CTraderError | None] = self._loop.create_future()
-        self.name = name
-        self.frames_sent = 0
-        self.bytes_received = 0
+        self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size)
 
     def __repr__(self) -> str:
-        state = "closed" if self._done.done() else "closing" if self._closing else "open"
-        return f"<TLSLink {self.name} {state}>"
+        return f"<TLSLink {self.name} {self._state()}>"
 
     # -- public API ---------------------------------------------------------------------------
-
-    @property
-    def is_closed(self) -> bool:
-        """True once the socket is gone."""
-        return self._done.done()
 
     @property
     def is_open(self) -> bool:
         """True until a close was requested or the connection was lost."""
         return not self._closing and self._transport is not None
-
-    @property
-    def error(self) -> CTraderError | None:
-        """Why the link ended (``None`` while open or after a deliberate close)."""
-        return self._error
 
     def send(self, frame: bytes) -> None:
         """Write one complete frame.
@@ -186,27 +293,12 @@ class TLSLink(asyncio.BufferedProtocol):
             self._done.set_result(error)
         self._report(error)
 
-    def _report(self, error: CTraderError | None) -> None:
-        self._error = error
-        callback, self._on_closed = self._on_closed, None
-        if callback is not None:
-            callback(self, error)
-
-    async def wait_closed(self) -> CTraderError | None:
-        """Wait until the connection is fully gone; return the error that ended it."""
-        return await asyncio.shield(self._done)
-
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
-        now = self._time()
-        self._keepalive.last_read = now
-        self._keepalive.last_write = now
-        self._schedule(
-            now + min(self._keepalive.heartbeat_interval, self._keepalive.dead_link_timeout or 1e9)
-        )
+        self._start_keepalive()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._decoder.get_buffer(sizehint)
@@ -226,19 +318,13 @@ class TLSLink(asyncio.BufferedProtocol):
             logger.warning("%s: closing the connection: %s", self.name, exc)
             self.close(exc)
         except Exception as exc:
-            logger.exception("%s: error while handling received data; closing the connection", self.name)
-            error = ConnectionClosedError(f"closed after an internal error: {exc!r}", may_have_been_sent=True)
-            error.__cause__ = exc
-            self.close(error)
+            self._internal_error(exc)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        if self._abort_timer is not None:
-            self._abort_timer.cancel()
-            self._abort_timer = None
+        self._stop_timers()
         self._transport = None
         if not self._closing:
             self._closing = True
@@ -257,36 +343,8 @@ class TLSLink(asyncio.BufferedProtocol):
         if not self._done.done():
             self._done.set_result(self._error)
 
-    # -- keep-alive ----------------------------------------------------------------------------
-
-    def _schedule(self, when: float) -> None:
-        self._timer = self._loop.call_at(when, self._tick)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self._closing or self._transport is None:
-            return
-        now = self._time()
-        action, deadline = self._keepalive.poll(now)
-        if action is KeepAliveAction.DEAD:
-            silence = self._keepalive.silence(now)
-            logger.warning("%s: no complete frame for %.1f s; closing the dead link", self.name, silence)
-            self.close(
-                ConnectionClosedError(
-                    f"no complete frame received from the server for {silence:.1f} s; "
-                    "the link is presumed dead",
-                    may_have_been_sent=True,
-                )
-            )
-            return
-        if action is KeepAliveAction.SEND_HEARTBEAT:
-            self._transport.write(HEARTBEAT_FRAME)
-        self._schedule(deadline)
+    def _send_heartbeat(self, transport: asyncio.Transport) -> None:
+        transport.write(HEARTBEAT_FRAME)
 
 
 def check_tls_settings(

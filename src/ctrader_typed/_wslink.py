@@ -36,12 +36,10 @@ from ctrader_typed._framing import (
     DEFAULT_MAX_FRAME_SIZE,
     HEADER_SIZE,
     FrameDecoder,
-    KeepAlive,
-    KeepAliveAction,
 )
 from ctrader_typed._framing import HEARTBEAT_FRAME as _HEARTBEAT_FRAME
 from ctrader_typed._secrets import get_logger
-from ctrader_typed._transport import CLOSE_TIMEOUT, Link, LinkFactory, OnClosed, OnEnvelope
+from ctrader_typed._transport import CLOSE_TIMEOUT, Link, LinkBase, LinkFactory, OnClosed, OnEnvelope
 from ctrader_typed.errors import (
     ConnectionClosedError,
     CTraderError,
@@ -97,7 +95,7 @@ def websocket_url(host: str, port: int) -> str:
     return f"wss://{shown}:{port}"
 
 
-class WebSocketLink(asyncio.Protocol):
+class WebSocketLink(LinkBase, asyncio.Protocol):
     """One WebSocket connection over TLS. Create it with ``open_websocket_link``."""
 
     def __init__(
@@ -113,8 +111,13 @@ class WebSocketLink(asyncio.Protocol):
         name: str = "link",
     ) -> None:
         require_websockets()
-        self._loop = asyncio.get_running_loop()
-        self._time = self._loop.time
+        super().__init__(
+            on_closed=on_closed,
+            heartbeat_interval=heartbeat_interval,
+            dead_link_timeout=dead_link_timeout,
+            close_timeout=close_timeout,
+            name=name,
+        )
         self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size)
         self._max_frame_size = max_frame_size
         self._ws = ClientProtocol(
@@ -122,43 +125,18 @@ class WebSocketLink(asyncio.Protocol):
             max_size=max_frame_size,
             logger=_QuietLogger(logging.getLogger("websockets.client")),
         )
-        self._on_closed: OnClosed | None = on_closed
-        self._keepalive = KeepAlive(
-            heartbeat_interval=heartbeat_interval, dead_link_timeout=dead_link_timeout, now=self._time()
-        )
-        self._close_timeout = close_timeout
-        self._transport: asyncio.Transport | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._abort_timer: asyncio.TimerHandle | None = None
         self._opened: asyncio.Future[None] = self._loop.create_future()
         self._fragments: list[Buffer] | None = None
-        self._closing = False
-        self._error: CTraderError | None = None
-        self._done: asyncio.Future[CTraderError | None] = self._loop.create_future()
-        self.name = name
-        self.frames_sent = 0
-        self.bytes_received = 0
 
     def __repr__(self) -> str:
-        state = "closed" if self._done.done() else "closing" if self._closing else "open"
-        return f"<WebSocketLink {self.name} {state}>"
+        return f"<WebSocketLink {self.name} {self._state()}>"
 
     # -- public API ---------------------------------------------------------------------------
-
-    @property
-    def is_closed(self) -> bool:
-        """True once the socket is gone."""
-        return self._done.done()
 
     @property
     def is_open(self) -> bool:
         """True from the end of the opening handshake until a close was requested or the link lost."""
         return not self._closing and self._transport is not None and self._opened.done()
-
-    @property
-    def error(self) -> CTraderError | None:
-        """Why the link ended (``None`` while open or after a deliberate close)."""
-        return self._error
 
     def send(self, frame: bytes) -> None:
         """Send one length-prefixed frame as one binary message (its prefix stripped).
@@ -199,10 +177,6 @@ class WebSocketLink(asyncio.Protocol):
             self._done.set_result(error)
         self._report(error)
 
-    async def wait_closed(self) -> CTraderError | None:
-        """Wait until the connection is fully gone; return the error that ended it."""
-        return await asyncio.shield(self._done)
-
     async def wait_opened(self) -> None:
         """Wait for the end of the opening handshake.
 
@@ -210,12 +184,6 @@ class WebSocketLink(asyncio.Protocol):
             ConnectionClosedError: The server refused the upgrade or the socket ended first.
         """
         await self._opened
-
-    def _report(self, error: CTraderError | None) -> None:
-        self._error = error
-        callback, self._on_closed = self._on_closed, None
-        if callback is not None:
-            callback(self, error)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
@@ -248,19 +216,13 @@ class WebSocketLink(asyncio.Protocol):
             logger.warning("%s: closing the connection: %s", self.name, exc)
             self.close(exc)
         except Exception as exc:
-            logger.exception("%s: error while handling received data; closing the connection", self.name)
-            error = ConnectionClosedError(f"closed after an internal error: {exc!r}", may_have_been_sent=True)
-            error.__cause__ = exc
-            self.close(error)
+            self._internal_error(exc)
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        if self._abort_timer is not None:
-            self._abort_timer.cancel()
-            self._abort_timer = None
+        self._stop_timers()
         self._transport = None
         ws = self._ws
         partial = bool(ws.reader.buffer) or ws.current_size is not None
@@ -300,12 +262,7 @@ class WebSocketLink(asyncio.Protocol):
             error.__cause__ = failure
             self._opened.set_exception(error)
             return
-        now = self._time()
-        self._keepalive.last_read = now
-        self._keepalive.last_write = now
-        self._schedule(
-            now + min(self._keepalive.heartbeat_interval, self._keepalive.dead_link_timeout or 1e9)
-        )
+        self._start_keepalive()
         self._opened.set_result(None)
 
     def _on_frame(self, frame: Frame, batch: list[Buffer]) -> None:
@@ -373,36 +330,10 @@ class WebSocketLink(asyncio.Protocol):
 
     # -- keep-alive ----------------------------------------------------------------------------
 
-    def _schedule(self, when: float) -> None:
-        self._timer = self._loop.call_at(when, self._tick)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _tick(self) -> None:
-        self._timer = None
-        transport = self._transport
-        if self._closing or transport is None:
-            return
-        now = self._time()
-        action, deadline = self._keepalive.poll(now)
-        if action is KeepAliveAction.DEAD:
-            silence = self._keepalive.silence(now)
-            logger.warning("%s: no complete message for %.1f s; closing the dead link", self.name, silence)
-            self.close(
-                ConnectionClosedError(
-                    f"no complete frame received from the server for {silence:.1f} s; "
-                    "the link is presumed dead",
-                    may_have_been_sent=True,
-                )
-            )
-            return
-        if action is KeepAliveAction.SEND_HEARTBEAT and self._ws.state is State.OPEN:
+    def _send_heartbeat(self, transport: asyncio.Transport) -> None:
+        if self._ws.state is State.OPEN:
             self._ws.send_binary(_HEARTBEAT_MESSAGE)
             self._flush(transport)
-        self._schedule(deadline)
 
 
 async def open_websocket_link(
