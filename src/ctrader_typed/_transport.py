@@ -423,15 +423,21 @@ async def open_link(
                 ssl_handshake_timeout=connect_timeout,
                 ssl_shutdown_timeout=close_timeout,
             )
-    except ssl.SSLCertVerificationError as exc:
+    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+        raise connect_error(name, exc) from exc
+    return protocol
+
+
+def connect_error(name: str, exc: OSError | TimeoutError) -> TLSVerificationError | ConnectionClosedError:
+    """The error for a connection to ``name`` that failed with ``exc`` (raise it ``from exc``):
+    ``TLSVerificationError`` for an untrusted certificate, else ``ConnectionClosedError``."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or str(exc)
-        raise TLSVerificationError(
+        return TLSVerificationError(
             f"the TLS certificate of {name} was not trusted ({reason}); if the server uses a "
             "private CA (a simulator, a proxy), pass ssl_context=ssl.create_default_context("
             "cafile=...) with that CA",
             verify_message=exc.verify_message,
-        ) from exc
-    except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
-        detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        raise ConnectionClosedError(f"could not connect to {name}: {detail}") from exc
-    return protocol
+        )
+    detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+    return ConnectionClosedError(f"could not connect to {name}: {detail}")

@@ -39,14 +39,21 @@ from ctrader_typed._framing import (
 )
 from ctrader_typed._framing import HEARTBEAT_FRAME as _HEARTBEAT_FRAME
 from ctrader_typed._secrets import get_logger
-from ctrader_typed._transport import CLOSE_TIMEOUT, Link, LinkBase, LinkFactory, OnClosed, OnEnvelope
+from ctrader_typed._transport import (
+    CLOSE_TIMEOUT,
+    Link,
+    LinkBase,
+    LinkFactory,
+    OnClosed,
+    OnEnvelope,
+    connect_error,
+)
 from ctrader_typed.errors import (
     ConnectionClosedError,
     CTraderError,
     MissingExtraError,
     ProtocolError,
     RemoteProtocolError,
-    TLSVerificationError,
 )
 
 try:
@@ -390,18 +397,9 @@ async def open_websocket_link(
                 ssl_shutdown_timeout=close_timeout,
             )
             await link.wait_opened()
-    except ssl.SSLCertVerificationError as exc:
-        reason = exc.verify_message or exc.reason or str(exc)
-        raise TLSVerificationError(
-            f"the TLS certificate of {name} was not trusted ({reason}); if the server uses a "
-            "private CA (a simulator, a proxy), pass ssl_context=ssl.create_default_context("
-            "cafile=...) with that CA",
-            verify_message=exc.verify_message,
-        ) from exc
     except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
         _discard(link)
-        detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        raise ConnectionClosedError(f"could not connect to {url}: {detail}") from exc
+        raise connect_error(url, exc) from exc
     except BaseException:
         _discard(link)
         raise
