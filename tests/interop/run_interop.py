@@ -364,38 +364,33 @@ def _prepare_openapipy(_workdir: Path) -> list[str]:
     return [str(ensure_venv(DEFAULT_VENV)), str(HERE / "openapipy_flow.py")]
 
 
-def _prepare_node(workdir: Path) -> list[str]:
-    """The Node client (``node/client.js``, protobufjs); skipped with the reason where Node is missing."""
-    import importlib.util
+def _node_client(directory: str, marker: str, *, with_schema: bool = False) -> Callable[[Path], list[str]]:
+    """``prepare`` for the Node client in ``tests/interop/DIRECTORY`` (``node_prepare.py``); a missing
+    or old Node, or a failed ``npm ci``, is a skip with the reason."""
 
-    spec = importlib.util.spec_from_file_location("interop_prepare_node", HERE / "node" / "prepare_node.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        command: list[str] = module.prepare(workdir)
-    except module.Unavailable as exc:
-        raise Skip(str(exc)) from exc
-    return command
+    def prepare(workdir: Path) -> list[str]:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("interop_node_prepare", HERE / "node_prepare.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        try:
+            command: list[str] = module.prepare(
+                HERE / directory, workdir, marker=marker, with_schema=with_schema
+            )
+        except module.Unavailable as exc:
+            raise Skip(str(exc)) from exc
+        return command
+
+    return prepare
 
 
-def _prepare_node_json(workdir: Path) -> list[str]:
-    """The Node JSON-over-WebSocket client (``node_json/client.js``, ws); skipped where Node is missing."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "interop_prepare_node_json", HERE / "node_json" / "prepare.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        command: list[str] = module.prepare(workdir)
-    except module.Unavailable as exc:
-        raise Skip(str(exc)) from exc
-    return command
+_prepare_node = _node_client("node", "protobufjs", with_schema=True)
+"""The Node client (``node/client.js``, protobufjs); skipped with the reason where Node is missing."""
+_prepare_node_json = _node_client("node_json", "ws")
+"""The Node JSON-over-WebSocket client (``node_json/client.js``, ws); skipped where Node is missing."""
 
 
 CLIENTS: list[Client] = [
