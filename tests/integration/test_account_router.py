@@ -29,7 +29,7 @@ from ctrader_typed import (
 )
 from ctrader_typed.routing import Endpoint
 from ctrader_typed.testing import Simulator
-from tests.integration.support import EURUSD, FAST
+from tests.integration.support import EURUSD, FAST, WAIT
 
 pytestmark = pytest.mark.ctrader_simulator(live_endpoint=True, rate_limits=False)
 
@@ -105,7 +105,7 @@ async def test_orders_on_a_demo_and_a_live_account_each_with_its_events(ctrader_
                 filled = await client.wait_for_order_outcome(accepted, timeout=5)
                 assert filled.execution_type is ExecutionType.ORDER_FILLED
             for stream, account in ((demo_events, demo), (live_events, live)):
-                seen = [await stream.get(5), await stream.get(5)]
+                seen = [await stream.get(WAIT), await stream.get(WAIT)]
                 assert [e.execution_type for e in seen] == [
                     ExecutionType.ORDER_ACCEPTED,
                     ExecutionType.ORDER_FILLED,
@@ -135,7 +135,7 @@ async def test_closing_closes_both_connections_and_ends_the_streams(ctrader_simu
     assert all(client.is_closed for client in router.clients.values())
     for stream in (demo_stream, live_stream):
         with pytest.raises(StopAsyncIteration):
-            await stream.get(5)
+            await stream.get(WAIT)
     await sim.wait_until(lambda: not sim.connections)
     with pytest.raises(ConnectionClosedError):
         await router.client_for(demo)
@@ -200,7 +200,7 @@ async def test_streams_of_a_connection_never_opened_end_on_close(ctrader_simulat
         stream = router.events(ExecutionEvent, account_id=live)
     assert not router.clients["live"].is_ready
     with pytest.raises(StopAsyncIteration):
-        await stream.get(5)
+        await stream.get(WAIT)
     assert not sim.connections
 
 
@@ -215,7 +215,7 @@ async def test_a_lost_session_is_authorised_again_with_the_current_token(
         router.set_access_token(fresh_token)
         async with router.events(AccountLost, account_id=live) as lost:
             sim.emit_token_invalidated([live])  # the old token's sessions end
-            assert (await lost.get(5)).account_id == live
+            assert (await lost.get(WAIT)).account_id == live
         assert live not in client.authorized_accounts
         assert await router.client_for(live) is client  # authorised again, with the fresh token
         assert live in client.authorized_accounts

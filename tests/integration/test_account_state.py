@@ -32,7 +32,7 @@ from ctrader_typed.errors import APIError
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing._catalogue import symbol_spec
 
-from .support import authorized
+from .support import WAIT, authorized
 
 SYMBOLS = (1, 2, 3, 6, 8, 10)
 """EURUSD, GBPUSD, USDJPY, EURGBP, XAUUSD, BTCUSD: direct, inverse and two-step conversions."""
@@ -42,7 +42,7 @@ STEPS = 50
 async def settle(client: AsyncClient, account: TrackedAccount) -> None:
     """Everything the server sent before now has been applied."""
     await client.send_version_req()  # answered after every event sent before it
-    await account.settled(timeout=10)
+    await account.settled(timeout=WAIT)
 
 
 def assert_same(sim: Simulator, account: TrackedAccount, where: str) -> None:
@@ -358,9 +358,9 @@ async def test_live_changes_reach_handlers_and_streams(ctrader_simulator: Simula
                 await client.send_new_order_req(
                     account_id, 1, OrderType.MARKET, TradeSide.SELL, 200_000, relative_stop_loss=50
                 )
-                opened = await stream.get(timeout=5)
+                opened = await stream.get(timeout=WAIT)
                 while not isinstance(opened, PositionOpened):
-                    opened = await stream.get(timeout=5)
+                    opened = await stream.get(timeout=WAIT)
                 assert opened.position.side == TradeSide.SELL
                 assert opened.snapshot.positions[opened.position.position_id] == opened.position
                 await settle(client, account)

@@ -32,7 +32,7 @@ from ctrader_typed.client import ClientOptions
 from ctrader_typed.errors import AuthenticationError, ConnectionClosedError, LocalProtocolError, OrderError
 from ctrader_typed.testing import Simulator
 
-from .support import EURUSD, GBPUSD, authorized, make_client, next_of
+from .support import EURUSD, GBPUSD, WAIT, authorized, make_client, next_of
 
 
 async def test_the_documented_flow(ctrader_simulator: Simulator, client_transport: Transport) -> None:
@@ -48,7 +48,7 @@ async def test_the_documented_flow(ctrader_simulator: Simulator, client_transpor
         symbol_id = next(s.symbol_id for s in symbols.symbol if s.symbol_name == "EURUSD")
         async with client.events(SpotEvent, account_id=acc) as spots:
             await client.send_subscribe_spots_req(acc, [symbol_id])
-            spot = await spots.get(5)
+            spot = await spots.get(WAIT)
             assert_type(spot, SpotEvent)
             assert (spot.ctid_trader_account_id, spot.symbol_id) == (acc, symbol_id)
             assert spot.bid is not None
@@ -61,12 +61,12 @@ async def test_the_documented_flow(ctrader_simulator: Simulator, client_transpor
             assert_type(first, ExecutionEvent)
             assert first.execution_type is ExecutionType.ORDER_ACCEPTED
             assert first.order is not None
-            final = await client.wait_for_order_outcome(first, timeout=5)
+            final = await client.wait_for_order_outcome(first, timeout=WAIT)
             assert final.execution_type is ExecutionType.ORDER_FILLED
             assert final.order is not None
             assert final.order.order_id == first.order.order_id
             # Every execution, including the one the request returned, reaches the event API.
-            seen = [await executions.get(5), await executions.get(5)]
+            seen = [await executions.get(WAIT), await executions.get(WAIT)]
         assert [e.execution_type for e in seen] == [ExecutionType.ORDER_ACCEPTED, ExecutionType.ORDER_FILLED]
         assert client.order_executions(acc, first.order.order_id) == tuple(seen)
 
@@ -79,14 +79,14 @@ async def test_outcome_that_arrived_before_the_wait_is_not_missed(ctrader_simula
             assert first.execution_type is ExecutionType.ORDER_ACCEPTED
             # Wait until the fill has reached the client (the tracker sees every execution the
             # stream sees: the client's own sink runs right after yours, in the same delivery).
-            filled = await executions.get(5)
+            filled = await executions.get(WAIT)
             while filled.execution_type is not ExecutionType.ORDER_FILLED:
-                filled = await executions.get(5)
+                filled = await executions.get(WAIT)
         assert filled.order is not None
         assert filled.order.order_id == first.order.order_id
         assert client.order_executions(acc, first.order.order_id)[-1] == filled  # in before the wait
         # Nothing more comes for this order: only the fill already held can answer the wait.
-        final = await client.wait_for_order_outcome(first, timeout=5)
+        final = await client.wait_for_order_outcome(first, timeout=WAIT)
         assert final == filled
 
 
@@ -97,7 +97,7 @@ async def test_pending_order_outcome_is_its_cancellation(ctrader_simulator: Simu
         )
         assert first.execution_type is ExecutionType.ORDER_ACCEPTED
         assert first.order is not None
-        waiting = asyncio.create_task(client.wait_for_order_outcome(first, timeout=5))
+        waiting = asyncio.create_task(client.wait_for_order_outcome(first, timeout=WAIT))
         cancelled = await client.send_cancel_order_req(acc, first.order.order_id)
         assert cancelled.execution_type is ExecutionType.ORDER_CANCELLED
         outcome = await waiting
@@ -205,12 +205,12 @@ async def test_filters_by_account_and_symbol(ctrader_simulator: Simulator) -> No
             await client.send_subscribe_spots_req(other, [EURUSD])
             seen: set[tuple[int, int]] = set()
             while len(seen) < 3:
-                spot = await everything.get(5)
+                spot = await everything.get(WAIT)
                 seen.add((spot.ctid_trader_account_id, spot.symbol_id))
             assert seen == {(acc, EURUSD), (acc, GBPUSD), (other, EURUSD)}
             for _ in range(3):
-                assert (await gbp.get(5)).symbol_id == GBPUSD
-                assert (await other_account.get(5)).ctid_trader_account_id == other
+                assert (await gbp.get(WAIT)).symbol_id == GBPUSD
+                assert (await other_account.get(WAIT)).ctid_trader_account_id == other
 
 
 async def test_handlers_receive_events_until_unregistered(ctrader_simulator: Simulator) -> None:
@@ -232,17 +232,17 @@ async def test_handlers_receive_events_until_unregistered(ctrader_simulator: Sim
         client.on(SpotEvent, broken_handler)
         async with client.events(SpotEvent) as stream:
             await client.send_subscribe_spots_req(acc, [EURUSD], subscribe_to_spot_timestamp=True)
-            await stream.get(5)  # the first (technical) event
+            await stream.get(WAIT)  # the first (technical) event
             await sim.burst_spots(20, account_id=acc, symbol_id=EURUSD)
             for _ in range(20):
-                await stream.get(5)
+                await stream.get(WAIT)
             assert len(received) == 21
             unregister()
             unregister()  # idempotent
             unregister_slow()
             await sim.burst_spots(5, account_id=acc, symbol_id=EURUSD)
             for _ in range(5):
-                await stream.get(5)
+                await stream.get(WAIT)
         assert len(received) == 21
         await asyncio.sleep(0.01)
         assert awaited == [EURUSD] * 21
@@ -269,7 +269,7 @@ async def test_typed_multi_type_streams_and_lifecycle_events(ctrader_simulator: 
         async with client.events(AccountReady, Disconnected, account_id=sim.demo_accounts[0]) as lifecycle:
             await client.send_account_auth_req(sim.demo_accounts[1], sim.access_token)  # filtered out
             await client.send_account_auth_req(sim.demo_accounts[0], sim.access_token)
-            event = await lifecycle.get(5)
+            event = await lifecycle.get(WAIT)
             assert_type(event, AccountReady | Disconnected)
             assert event == AccountReady(account_id=sim.demo_accounts[0], restored=False)
 
@@ -279,7 +279,7 @@ async def test_streams_end_when_the_client_closes(ctrader_simulator: Simulator) 
     async with authorized(sim) as (client, acc):
         stream = client.events(SpotEvent)
         await client.send_subscribe_spots_req(acc, [EURUSD])
-        await stream.get(5)
+        await stream.get(WAIT)
     received = [spot async for spot in stream]  # whatever was queued, then the end
     assert all(isinstance(s, SpotEvent) for s in received)
     assert client.is_closed
@@ -309,7 +309,7 @@ async def test_disconnected_event_after_the_stream_was_read(ctrader_simulator: S
         assert not event.will_reconnect
         assert isinstance(event.error, ConnectionClosedError)
         with pytest.raises(ConnectionClosedError):
-            await stream.get(5)
+            await stream.get(WAIT)
 
 
 async def test_a_message_that_cannot_be_encoded_is_a_local_protocol_error(
@@ -338,16 +338,16 @@ async def test_execution_streams_filter_by_symbol_and_handlers_see_lifecycle(
         ):
             await client.send_new_order_req(acc, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
             await client.send_new_order_req(acc, GBPUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
-            execution = await gbp.get(5)
+            execution = await gbp.get(WAIT)
             assert execution.order is not None
             assert execution.order.trade_data.symbol_id == GBPUSD
             await client.send_subscribe_depth_quotes_req(acc, [EURUSD])
             await client.send_subscribe_spots_req(acc, [EURUSD])
-            quote = await quotes.get(5)
+            quote = await quotes.get(WAIT)
             assert_type(quote, SpotEvent | DepthEvent)
             async with client.events(Reconnected) as reconnected:
                 sim.drop_connections()
-                await reconnected.get(5)
+                await reconnected.get(WAIT)
         assert isinstance(lifecycle[0], Disconnected)
         assert lifecycle[1] == AccountReady(account_id=acc, restored=True)
 

@@ -27,7 +27,7 @@ from ctrader_typed.errors import APIError, ConnectionClosedError, RateLimitError
 from ctrader_typed.testing import Simulator
 from ctrader_typed.tokens import TokenSet
 
-from .support import EURUSD, GBPUSD, authorized, next_of
+from .support import EURUSD, GBPUSD, WAIT, authorized, next_of
 
 APPLICATION_AUTH = 2100
 
@@ -47,7 +47,7 @@ async def test_everything_is_restored_after_a_drop(ctrader_simulator: Simulator)
             sim.drop_connections()
             lifecycle: list[Disconnected | AccountReady | Reconnected] = []
             while len(lifecycle) < 4:
-                event = await events.get(5)
+                event = await events.get(WAIT)
                 if not isinstance(event, SpotEvent | DepthEvent):
                     lifecycle.append(event)
             assert isinstance(lifecycle[0], Disconnected)
@@ -90,7 +90,7 @@ async def test_what_was_undone_is_not_restored(ctrader_simulator: Simulator) -> 
             await next_of(events, AccountDisconnectEvent)  # completes the logout; not re-authorised
         async with client.events(Reconnected) as events:
             sim.drop_connections()
-            await events.get(5)
+            await events.get(WAIT)
         [conn] = sim.connections
         assert set(conn.accounts) == {acc}
         assert set(conn.spot_subscriptions) == {(acc, EURUSD)}
@@ -115,7 +115,7 @@ async def test_no_spot_is_lost_or_duplicated_across_a_reconnect(ctrader_simulato
         await burst
         segments: list[list[int]] = [[]]
         while True:
-            event = await events.get(5)
+            event = await events.get(WAIT)
             if isinstance(event, SpotEvent):
                 assert event.timestamp is not None
                 segments[-1].append(event.timestamp)
@@ -153,8 +153,8 @@ async def test_account_disconnect_event_re_authorises_the_account(ctrader_simula
             assert await next_of(events, AccountDisconnectEvent) == AccountDisconnectEvent(
                 ctid_trader_account_id=acc
             )
-            assert await events.get(5) == AccountReady(account_id=acc, restored=True)
-            spot = await events.get(5)  # re-subscribed after the announcement
+            assert await events.get(WAIT) == AccountReady(account_id=acc, restored=True)
+            spot = await events.get(WAIT)  # re-subscribed after the announcement
             assert isinstance(spot, SpotEvent)
             assert (spot.ctid_trader_account_id, spot.symbol_id) == (acc, EURUSD)
         assert sim.connections == [conn]
@@ -168,15 +168,15 @@ async def test_invalidated_token_without_a_fresher_one_is_surfaced(ctrader_simul
     async with authorized(sim) as (client, acc):
         async with client.events(AccountsTokenInvalidatedEvent, AccountLost, AccountReady) as events:
             sim.emit_token_invalidated([acc], reason="Access token was revoked")
-            invalidated = await events.get(5)
+            invalidated = await events.get(WAIT)
             assert isinstance(invalidated, AccountsTokenInvalidatedEvent)
             assert invalidated.ctid_trader_account_ids == (acc,)
-            lost = await events.get(5)
+            lost = await events.get(WAIT)
             assert lost == AccountLost(account_id=acc, reason="Access token was revoked", error=None)
         assert client.authorized_accounts == frozenset()
         async with client.events(Reconnected) as events:
             sim.drop_connections()
-            await events.get(5)
+            await events.get(WAIT)
         assert sim.connections[0].accounts == {}  # a lost account is not restored
 
 
@@ -189,7 +189,7 @@ async def test_invalidated_session_of_a_held_token_is_re_authorised(ctrader_simu
         async with client.events(AccountLost, AccountReady, SpotEvent) as events:
             sim.emit_token_invalidated([acc])
             assert await next_of(events, AccountReady) == AccountReady(account_id=acc, restored=True)
-            spot = await events.get(5)  # re-subscribed after the announcement
+            spot = await events.get(WAIT)  # re-subscribed after the announcement
             assert isinstance(spot, SpotEvent)
             assert (spot.ctid_trader_account_id, spot.symbol_id) == (acc, EURUSD)
         [conn] = sim.connections
@@ -202,13 +202,13 @@ async def test_blocked_application_stops_the_client(ctrader_simulator: Simulator
     async with authorized(sim) as (client, _):
         async with client.events(ClientDisconnectEvent, Disconnected) as events:
             sim.emit_client_disconnect("The application access was blocked by cTrader Administrator")
-            notice = await events.get(5)
+            notice = await events.get(WAIT)
             assert isinstance(notice, ClientDisconnectEvent)
-            disconnected = await events.get(5)
+            disconnected = await events.get(WAIT)
             assert isinstance(disconnected, Disconnected)
             assert not disconnected.will_reconnect
             with pytest.raises(ConnectionClosedError, match="blocked"):
-                await events.get(5)
+                await events.get(WAIT)
         assert client.is_closed
         with pytest.raises(ConnectionClosedError):
             await client.send_version_req()
@@ -233,7 +233,7 @@ async def test_maintenance_is_waited_out_not_hammered(ctrader_simulator: Simulat
         sim.set_maintenance(until)
         async with client.events(ReconnectFailed, Reconnected) as events:
             sim.drop_connections()
-            failed = await events.get(5)
+            failed = await events.get(WAIT)
             assert isinstance(failed, ReconnectFailed)
             assert isinstance(failed.error, APIError)
             assert failed.error.error_code == "SERVER_IS_UNDER_MAINTENANCE"
@@ -251,8 +251,8 @@ async def test_giving_up_after_max_attempts(ctrader_simulator: Simulator) -> Non
         sim.block_payload_type(APPLICATION_AUTH, 60)  # every new connection is refused
         async with client.events(ReconnectFailed, Reconnected) as events:
             sim.drop_connections()
-            first = await events.get(5)
-            second = await events.get(5)
+            first = await events.get(WAIT)
+            second = await events.get(WAIT)
             assert isinstance(first, ReconnectFailed)
             assert isinstance(second, ReconnectFailed)
             assert (first.attempt, second.attempt) == (1, 2)
@@ -260,7 +260,7 @@ async def test_giving_up_after_max_attempts(ctrader_simulator: Simulator) -> Non
             assert second.retry_in is None
             assert isinstance(second.error, RateLimitError)
             with pytest.raises(RateLimitError):
-                await events.get(5)
+                await events.get(WAIT)
         assert client.is_closed
 
 
@@ -278,13 +278,13 @@ async def test_restored_data_arrives_only_after_its_account_is_ready(ctrader_sim
             await client.send_subscribe_spots_req(acc, [EURUSD, GBPUSD])
             await client.send_subscribe_spots_req(other, [GBPUSD], subscribe_to_spot_timestamp=True)
             for _ in range(3):  # the first quotes of these subscriptions
-                assert isinstance(await events.get(5), SpotEvent)
+                assert isinstance(await events.get(WAIT), SpotEvent)
             sim.drop_connections()
             seen: list[Disconnected | AccountReady | Reconnected | SpotEvent] = []
             while sum(isinstance(e, SpotEvent) for e in seen) < 3 or not any(
                 isinstance(e, Reconnected) for e in seen
             ):
-                seen.append(await events.get(5))
+                seen.append(await events.get(WAIT))
             with pytest.raises(TimeoutError):
                 await events.get(0.3)  # nothing else: no quote twice
         names = [type(e).__name__ for e in seen]

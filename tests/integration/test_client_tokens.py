@@ -13,7 +13,7 @@ from ctrader_typed.errors import AuthenticationError
 from ctrader_typed.testing import Simulator
 from ctrader_typed.tokens import MemoryTokenStore, TokenSet
 
-from .support import EURUSD, authorized, make_client, next_of
+from .support import EURUSD, WAIT, authorized, make_client, next_of
 
 
 class WatchingStore:
@@ -45,7 +45,7 @@ async def test_refreshes_before_expiry_and_stores_before_use(ctrader_simulator: 
         client.events(TokensRefreshed, AccountsTokenInvalidatedEvent, AccountReady) as events,
     ):
         await client.send_subscribe_spots_req(acc, [EURUSD])
-        seen = [await events.get(5) for _ in range(3)]
+        seen = [await events.get(WAIT) for _ in range(3)]
         # The server retires the old token as it answers; the client re-authorises once the
         # new pair is stored.
         invalidated, refreshed, ready = seen
@@ -127,11 +127,11 @@ async def test_secrets_never_reach_the_logs(
         refreshed = await client.refresh_tokens()
         secrets |= {refreshed.access_token, refreshed.refresh_token}
         async with client.events(AccountReady) as events:
-            await events.get(5)  # re-authorised with the new token
+            await events.get(WAIT)  # re-authorised with the new token
         await client.send_subscribe_spots_req(acc, [EURUSD])
         sim.drop_connections()
         async with client.events(Reconnected) as events:
-            await events.get(5)
+            await events.get(WAIT)
         secrets |= {sim.access_token, sim.refresh_token}
         shown = repr(client) + repr(client.tokens)
     logged = caplog.text + shown

@@ -12,7 +12,7 @@ from ctrader_typed import Disconnected, Reconnected, SpotEvent, UnknownMessage
 from ctrader_typed.errors import ConnectionClosedError, RemoteProtocolError, RequestTimeoutError
 from ctrader_typed.testing import SimConnection, Simulator
 
-from .support import EURUSD, authorized, make_client, next_of
+from .support import EURUSD, WAIT, authorized, make_client, next_of
 
 VERSION_REQ = 2104
 HEARTBEAT = 51
@@ -125,7 +125,7 @@ async def test_unknown_payload_types_arrive_raw_and_the_link_stays_up(ctrader_si
     async with authorized(sim) as (client, _), client.events(UnknownMessage, Disconnected) as events:
         [conn] = sim.connections
         sim.send_unknown_payload_type(9999)
-        event = await events.get(5)
+        event = await events.get(WAIT)
         assert event == UnknownMessage(payload_type=9999, payload=b"\x08\x01", client_msg_id=None)
         assert (await client.send_version_req()).version
         assert sim.connections == [conn]
@@ -234,6 +234,6 @@ async def test_dispatch_under_load_keeps_order_per_connection(ctrader_simulator:
         await client.send_subscribe_spots_req(acc, [EURUSD], subscribe_to_spot_timestamp=True)
         sent = await sim.burst_spots(20_000, account_id=acc, symbol_id=EURUSD)
         [conn] = sim.connections
-        stamps = [(await spots.get(5)).timestamp for _ in range(sent + 1)]
+        stamps = [(await spots.get(WAIT)).timestamp for _ in range(sent + 1)]
         assert stamps == [conn.spot_timestamp_base + n for n in range(1, sent + 2)]
         assert spots.dropped == 0

@@ -10,7 +10,7 @@ import pytest
 from ctrader_typed import Quote, QuoteCache, SpotEvent, SymbolUnits
 from ctrader_typed.testing import Simulator
 
-from .support import EURUSD, authorized, next_of
+from .support import EURUSD, WAIT, authorized, next_of
 
 USDJPY = 3
 
@@ -22,8 +22,8 @@ async def test_watch_gives_full_quotes_at_each_symbols_digits(ctrader_simulator:
         units = await quotes.watch(account, [EURUSD, USDJPY])
         assert units[USDJPY].digits == 3
         assert client.subscribed_spots(account) >= {EURUSD, USDJPY}
-        eurusd = await quotes.wait_for(EURUSD, timeout=5)
-        usdjpy = await quotes.wait_for(USDJPY, account, timeout=5)
+        eurusd = await quotes.wait_for(EURUSD, timeout=WAIT)
+        usdjpy = await quotes.wait_for(USDJPY, account, timeout=WAIT)
     state = sim.market.state(USDJPY)
     assert state is not None
     assert usdjpy.bid_relative == state.bid
@@ -44,15 +44,15 @@ async def test_a_one_sided_spot_event_keeps_the_other_side(ctrader_simulator: Si
     sim.pause_market()
     async with authorized(sim) as (client, account), QuoteCache(client) as quotes:
         await quotes.watch(account, [EURUSD])
-        await quotes.wait_for(EURUSD, timeout=5)
+        await quotes.wait_for(EURUSD, timeout=WAIT)
         async with quotes.updates(EURUSD, conflate=False) as updates, client.events(SpotEvent) as raw:
             sim.set_price(EURUSD, 108_500, 108_510)
-            first = await updates.get(5)
+            first = await updates.get(WAIT)
             sim.set_price(EURUSD, 108_505, 108_510)  # only the bid changes
             event = await next_of(raw, SpotEvent)
             while event.bid != 108_505:
                 event = await next_of(raw, SpotEvent)
-            second = await updates.get(5)
+            second = await updates.get(WAIT)
     assert (first.bid, first.ask) == (Decimal("1.08500"), Decimal("1.08510"))
     assert event.ask is None  # the wire carried the bid alone
     assert (second.bid, second.ask) == (Decimal("1.08505"), Decimal("1.08510"))
@@ -67,8 +67,8 @@ async def test_updates_conflate_for_slow_readers_or_keep_every_quote(ctrader_sim
     sim.pause_market()
     async with authorized(sim) as (client, account), QuoteCache(client) as quotes:
         await quotes.watch(account, [EURUSD, USDJPY])
-        await quotes.wait_for(EURUSD, timeout=5)
-        await quotes.wait_for(USDJPY, timeout=5)
+        await quotes.wait_for(EURUSD, timeout=WAIT)
+        await quotes.wait_for(USDJPY, timeout=WAIT)
         newest = quotes.updates()
         every = quotes.updates(EURUSD, conflate=False)
         yen = quotes.updates(USDJPY, conflate=False)
@@ -76,12 +76,12 @@ async def test_updates_conflate_for_slow_readers_or_keep_every_quote(ctrader_sim
         for bid in bids:
             sim.set_price(EURUSD, bid, bid + 10)
         sim.set_price(USDJPY, 15_000_000, 15_001_000)
-        got_every = [await every.get(5) for _ in bids]
+        got_every = [await every.get(WAIT) for _ in bids]
         assert [q.bid_relative for q in got_every] == bids
-        assert (await yen.get(5)).bid_relative == 15_000_000  # every update has reached every reader
+        assert (await yen.get(WAIT)).bid_relative == 15_000_000  # every update has reached every reader
         # The reader that did not keep up: the newest EURUSD quote, then USDJPY, in the order they changed.
-        latest_eurusd = await newest.get(5)
-        latest_usdjpy = await newest.get(5)
+        latest_eurusd = await newest.get(WAIT)
+        latest_usdjpy = await newest.get(WAIT)
         assert (latest_eurusd.symbol_id, latest_eurusd.bid_relative) == (EURUSD, 108_620)
         assert (latest_usdjpy.symbol_id, str(latest_usdjpy.bid)) == (USDJPY, "150.000")
         with pytest.raises(TimeoutError):
@@ -99,8 +99,8 @@ async def test_quotes_are_kept_per_account(ctrader_simulator: Simulator) -> None
         await client.send_account_auth_req(second, sim.access_token)
         await quotes.watch(first, [EURUSD])
         await quotes.watch(second, [EURUSD])
-        one = await quotes.wait_for(EURUSD, first, timeout=5)
-        two = await quotes.wait_for(EURUSD, second, timeout=5)
+        one = await quotes.wait_for(EURUSD, first, timeout=WAIT)
+        two = await quotes.wait_for(EURUSD, second, timeout=WAIT)
         assert (one.account_id, two.account_id) == (first, second)
         with pytest.raises(LookupError, match="pass account_id"):
             quotes.latest(EURUSD)
@@ -113,7 +113,7 @@ async def test_server_timestamps_when_asked_for(ctrader_simulator: Simulator) ->
     sim = ctrader_simulator
     async with authorized(sim) as (client, account), QuoteCache(client) as quotes:
         await quotes.watch(account, [EURUSD], timestamps=True)
-        quote = await quotes.wait_for(EURUSD, timeout=5)
+        quote = await quotes.wait_for(EURUSD, timeout=WAIT)
     assert quote.server_time
 
 

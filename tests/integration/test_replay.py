@@ -28,7 +28,7 @@ from ctrader_typed.recording import Boundary, Recorder, read_recording
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing.replay import DIVERGENCE_ERROR_CODE, RecordingProxy, ReplayDivergence, ReplayServer
 
-from .support import EURUSD, FAST, make_client, next_of
+from .support import EURUSD, FAST, WAIT, make_client, next_of
 
 BARS_FROM = 1_700_000_000_000
 BARS_TO = BARS_FROM + 3_600_000
@@ -41,14 +41,14 @@ async def bot(client: AsyncClient, account: int, access_token: str) -> list[Any]
     async with client.events(SpotEvent, ExecutionEvent, account_id=account) as events:
         await client.send_subscribe_spots_req(account, [EURUSD])
         while len([e for e in seen if isinstance(e, SpotEvent)]) < 3:
-            seen.append(await events.get(5))
+            seen.append(await events.get(WAIT))
         accepted = await client.send_new_order_req(account, EURUSD, OrderType.MARKET, TradeSide.BUY, 100_000)
-        filled = await client.wait_for_order_outcome(accepted, timeout=5)
+        filled = await client.wait_for_order_outcome(accepted, timeout=WAIT)
         assert filled.execution_type == ExecutionType.ORDER_FILLED
         assert filled.position is not None
         seen += [accepted, filled]
         closing = await client.send_close_position_req(account, filled.position.position_id, 100_000)
-        seen.append(await client.wait_for_order_outcome(closing, timeout=5))
+        seen.append(await client.wait_for_order_outcome(closing, timeout=WAIT))
         await client.send_unsubscribe_spots_req(account, [EURUSD])
     bars = await client.send_get_trendbars_req(
         account, TrendbarPeriod.M5, EURUSD, from_timestamp=BARS_FROM, to_timestamp=BARS_TO
@@ -74,7 +74,7 @@ async def test_a_simulator_session_replays_identically(ctrader_simulator: Simula
         assert replay.accounts == [ctrader_simulator.demo_accounts[0]]
         async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             replayed = await bot(client, replay.accounts[0], "any token: tokens are not compared")
-        await replay.finished(timeout=10)
+        await replay.finished(timeout=WAIT)
     assert replayed == live
     assert replay.divergences == []
     assert replay.requests_matched >= 8
@@ -97,7 +97,7 @@ async def test_an_unexpected_request_is_a_typed_divergence(
             # the replay still waits for the recorded request: nothing hangs
             await client.send_subscribe_spots_req(account, [EURUSD])
         with pytest.raises(ReplayDivergence) as diverged:
-            await replay.finished(timeout=10)
+            await replay.finished(timeout=WAIT)
     kinds = [d.kind for d in diverged.value.divergences]
     assert kinds == ["unexpected_request", "missing_requests"]
     first = diverged.value.divergences[0]
@@ -118,9 +118,9 @@ async def test_a_request_that_never_comes_stalls_without_hanging(
             async with client.events(SpotEvent) as spots:
                 # the recording goes on with a subscription; this client waits for quotes instead
                 with pytest.raises(ConnectionClosedError):
-                    await spots.get(10)
+                    await spots.get(WAIT)
         with pytest.raises(ReplayDivergence, match="stalled on connection 1"):
-            await replay.finished(timeout=10)
+            await replay.finished(timeout=WAIT)
 
 
 async def test_a_recorded_reconnect_is_replayed(ctrader_simulator: Simulator, tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ async def test_a_recorded_reconnect_is_replayed(ctrader_simulator: Simulator, tm
         assert replay.connections == 2
         async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             replayed = await session(client, replay.accounts[0], "token")
-        await replay.finished(timeout=10)
+        await replay.finished(timeout=WAIT)
     assert replay.connections_accepted == 2
     assert [type(e).__name__ for e in replayed] == [type(e).__name__ for e in live]
     assert replayed[0] == live[0]
@@ -176,7 +176,7 @@ async def test_pace_keeps_the_recorded_delays(tmp_path: Path) -> None:
                 started = time.monotonic()
                 version = await client.send_version_req()
                 waited = time.monotonic() - started
-            await replay.finished(timeout=10)
+            await replay.finished(timeout=WAIT)
         assert version.version == "91"
         assert waited >= at_least  # never shorter than recorded (a lower bound: no machine is too fast)
 
@@ -227,7 +227,7 @@ def test_the_pytest_fixture(recorded_session: Path, tmp_path: Path) -> None:
                     await client.send_account_auth_req(account, "token")
                     async with client.events(SpotEvent) as spots:
                         await client.send_subscribe_spots_req(account, [1])
-                        assert (await spots.get(5)).symbol_id == 1
+                        assert (await spots.get(60)).symbol_id == 1
 
             @pytest.mark.ctrader_replay({str(recorded_session)!r})
             async def test_bot_diverges(ctrader_replay):
@@ -294,7 +294,7 @@ async def test_a_client_without_a_recorder_is_recorded_through_the_proxy(
         assert replay.access_token == "redacted-access_token-1"
         async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             replayed = await bot(client, replay.accounts[0], "token")
-        await replay.finished(timeout=10)
+        await replay.finished(timeout=WAIT)
     assert replayed == live
 
 
@@ -318,7 +318,7 @@ async def test_ignored_fields_and_their_echoes(ctrader_simulator: Simulator, tmp
     async with ReplayServer(path, ignore_fields={"fromTimestamp", "toTimestamp"}) as replay:
         async with AsyncClient(**{**replay.client_options(), **FAST}) as client:
             replayed = await history(client, replay.accounts[0], "token", later)
-        await replay.finished(timeout=10)
+        await replay.finished(timeout=WAIT)
     assert replayed.timestamp == later  # the answer's echo of toTimestamp follows the live request
     assert replayed.trendbar == recorded.trendbar
     async with ReplayServer(path) as strict:  # without ignore_fields the other window diverges
@@ -326,4 +326,4 @@ async def test_ignored_fields_and_their_echoes(ctrader_simulator: Simulator, tmp
             with pytest.raises(APIError, match=DIVERGENCE_ERROR_CODE):
                 await history(client, strict.accounts[0], "token", later)
         with pytest.raises(ReplayDivergence, match="toTimestamp"):
-            await strict.finished(timeout=10)
+            await strict.finished(timeout=WAIT)

@@ -22,7 +22,7 @@ from ctrader_typed import (
     place_bracket_order,
 )
 from ctrader_typed.testing import Simulator
-from tests.integration.support import EURUSD, GBPUSD, authorized
+from tests.integration.support import EURUSD, GBPUSD, WAIT, authorized
 
 VOLUME = 100_000  # 1 000 units
 
@@ -38,7 +38,7 @@ def sim(ctrader_simulator: Simulator) -> Simulator:
 
 async def buy(client: AsyncClient, account: int, symbol_id: int = EURUSD) -> int:
     first = await client.send_new_order_req(account, symbol_id, OrderType.MARKET, TradeSide.BUY, VOLUME)
-    filled = await client.wait_for_order_outcome(first, timeout=5)
+    filled = await client.wait_for_order_outcome(first, timeout=WAIT)
     assert filled.execution_type == ExecutionType.ORDER_FILLED
     assert filled.position is not None
     return filled.position.position_id
@@ -274,7 +274,7 @@ async def test_pending_bracket_carries_its_levels_to_the_position(sim: Simulator
         async with client.events(type(result.entry.execution), account_id=account) as stream:
             sim.set_price(EURUSD, 108_290, 108_300)  # the ask reaches the limit
             while True:
-                event = await stream.get(5)
+                event = await stream.get(WAIT)
                 if event.execution_type == ExecutionType.ORDER_FILLED:
                     break
         [position] = (await positions(client, account)).values()

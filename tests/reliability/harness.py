@@ -47,7 +47,7 @@ from ctrader_typed.errors import ConnectionClosedError
 from ctrader_typed.events import Event
 from ctrader_typed.testing import SimConnection, Simulator
 from ctrader_typed.tokens import TokenSet
-from tests.integration.support import EURUSD, FAST, make_client, next_of
+from tests.integration.support import EURUSD, FAST, WAIT, make_client, next_of
 from tests.integration.test_client_tokens import WatchingStore
 
 __all__ = [
@@ -291,6 +291,6 @@ async def _check_usable(ctx: Ctx, after: After, patience: float) -> None:
     assert account in conn.accounts
     assert (account, EURUSD) in conn.spot_subscriptions, "the spot subscription was not restored"
     async with client.events(SpotEvent, account_id=account) as spots:
-        spot = await spots.get(5)  # data flows on the (restored) subscription
+        spot = await spots.get(WAIT)  # data flows on the (restored) subscription
     assert spot.symbol_id == EURUSD
     assert spot.timestamp is not None

@@ -44,7 +44,7 @@ from ctrader_typed.errors import (
     RemoteProtocolError,
     RequestTimeoutError,
 )
-from tests.integration.support import EURUSD
+from tests.integration.support import EURUSD, WAIT
 
 from .harness import Case, Ctx, authorize_and_subscribe, run_case, settle
 
@@ -133,7 +133,7 @@ async def drop_during_subscription(ctx: Ctx) -> None:
         await burst
         segments: list[list[int]] = [[]]
         while True:
-            event = await stream.get(5)
+            event = await stream.get(WAIT)
             if isinstance(event, SpotEvent):
                 assert event.timestamp is not None
                 segments[-1].append(event.timestamp)
@@ -343,7 +343,7 @@ async def client_disconnect_blocked(ctx: Ctx) -> None:
     down = await ctx.next(Disconnected)
     assert not down.will_reconnect
     with pytest.raises(ConnectionClosedError, match="blocked"):
-        await ctx.events.get(5)  # the stream ends with the reason
+        await ctx.events.get(WAIT)  # the stream ends with the reason
     assert ctx.client.is_closed
 
 
@@ -410,7 +410,7 @@ async def maintenance_beyond_cap(ctx: Ctx) -> None:
     async with ctx.client.events(MaintenanceScheduled) as announced:
         ctx.sim.set_maintenance(until)
         ctx.sim.drop_connections()
-        scheduled = await announced.get(5)
+        scheduled = await announced.get(WAIT)
     assert scheduled == MaintenanceScheduled(until=until, gives_up=True)
     down = await ctx.next(Disconnected)  # the drop itself
     assert down.will_reconnect
@@ -445,10 +445,10 @@ async def close_while_paced(ctx: Ctx) -> None:
 
 async def second_stream_reader(ctx: Ctx) -> None:
     async with ctx.client.events(SpotEvent, account_id=ctx.account) as spots:
-        first = asyncio.ensure_future(spots.get(5))
+        first = asyncio.ensure_future(spots.get(WAIT))
         await asyncio.sleep(0)
         with pytest.raises(RuntimeError, match="reader"):
-            await spots.get(5)  # at once, not a hang
+            await spots.get(WAIT)  # at once, not a hang
         assert isinstance(await first, SpotEvent)  # the first reader is served
 
 

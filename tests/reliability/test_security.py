@@ -42,7 +42,7 @@ from ctrader_typed.oauth import AsyncAuth, code_from_redirect
 from ctrader_typed.testing import Simulator
 from ctrader_typed.testing._certs import Certificates, make_certificates
 from ctrader_typed.tokens import FileTokenStore, TokenSet
-from tests.integration.support import EURUSD, FAST, next_of
+from tests.integration.support import EURUSD, FAST, WAIT, next_of
 from tests.integration.test_oauth_sim import consent, make_auth
 
 # -- TLS ------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ async def test_secrets_never_leak_across_a_full_flow(ctrader_simulator: Simulato
             account_id = sim.demo_accounts[0]
             await client.send_subscribe_spots_req(account_id, [EURUSD])
             async with client.events(SpotEvent) as spots:
-                seen_events.append(await spots.get(5))
+                seen_events.append(await spots.get(WAIT))
             refreshed = await client.refresh_tokens()
             secrets.add_tokens(refreshed)
             seen_events.append(await next_of(events, TokensRefreshed))

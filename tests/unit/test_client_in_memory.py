@@ -32,6 +32,7 @@ from ctrader_typed import (
 from ctrader_typed._client.state import ClientState, Lifecycle
 from ctrader_typed._memlink import MemoryNetwork, MemoryPeer
 from ctrader_typed.errors import APIError, ConnectionClosedError
+from tests.integration.support import WAIT
 
 ACC = 7
 
@@ -108,7 +109,7 @@ async def test_server_events_reach_streams_with_their_filters() -> None:
         async with client.events(SpotEvent, symbol_id=2) as spots:
             peer.send(SpotEvent(ctid_trader_account_id=ACC, symbol_id=1, bid=10))
             peer.send(SpotEvent(ctid_trader_account_id=ACC, symbol_id=2, bid=20, ask=21))
-            spot = await spots.get(5)
+            spot = await spots.get(WAIT)
         assert (spot.symbol_id, spot.bid, spot.ask) == (2, 20, 21)
         assert spots.queued == 0
 
@@ -122,7 +123,7 @@ async def test_link_loss_fails_requests_in_flight_and_without_reconnect_stops() 
             with pytest.raises(ConnectionClosedError) as caught:
                 await asking
             assert caught.value.may_have_been_sent
-            disconnected = await lifecycle.get(5)
+            disconnected = await lifecycle.get(WAIT)
         assert isinstance(disconnected, Disconnected)
         assert not disconnected.will_reconnect
         assert client.is_closed
@@ -147,7 +148,7 @@ async def test_link_loss_reconnects_and_restores_the_session() -> None:
         network.refusals = 1  # the first attempt finds nobody
         async with client.events(Disconnected, Reconnected, AccountReady) as lifecycle:
             peer.close()
-            first = await lifecycle.get(5)
+            first = await lifecycle.get(WAIT)
             assert isinstance(first, Disconnected)
             assert first.will_reconnect
             assert repr(client) == "<AsyncClient memory:5035 reconnecting accounts=[]>"
@@ -164,8 +165,8 @@ async def test_link_loss_reconnects_and_restores_the_session() -> None:
             assert SubscribeSpotsReq.from_bytes(spots.payload).symbol_id == (1, 2)
             second.answer(spots, SubscribeSpotsRes(ctid_trader_account_id=ACC))
 
-            assert await lifecycle.get(5) == AccountReady(account_id=ACC, restored=True)
-            reconnected = await lifecycle.get(5)
+            assert await lifecycle.get(WAIT) == AccountReady(account_id=ACC, restored=True)
+            reconnected = await lifecycle.get(WAIT)
             assert isinstance(reconnected, Reconnected)
             assert reconnected.attempts == 2
             version = await second.receive()  # only now, on the restored session
@@ -182,7 +183,7 @@ async def test_garbage_from_the_server_closes_the_link() -> None:
     async with connected(reconnect=False) as (client, peer, _):
         async with client.events(Disconnected) as lifecycle:
             peer.send_frame(b"\xff\xff\xff\xff")  # announces a 4 GiB frame
-            disconnected = await lifecycle.get(5)
+            disconnected = await lifecycle.get(WAIT)
         assert isinstance(disconnected, Disconnected)
         assert "max_frame_size" in str(disconnected.error)
         assert client.is_closed
@@ -246,7 +247,7 @@ async def test_coroutine_handlers_run_at_most_handler_task_limit_tasks(
             for symbol in range(10):
                 peer.send(SpotEvent(ctid_trader_account_id=ACC, symbol_id=symbol, bid=1))
             for _ in range(10):
-                await spots.get(5)
+                await spots.get(WAIT)
             await asyncio.sleep(0)  # let the handler tasks start
             assert registration.limit == limit
             assert registration.running == limit

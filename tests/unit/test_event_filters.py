@@ -34,6 +34,7 @@ from ctrader_typed import (
 from ctrader_typed._generated import messages as generated
 from ctrader_typed._memlink import MemoryNetwork
 from ctrader_typed.events import AccountScoped, SymbolScoped, Unscoped
+from tests.integration.support import WAIT
 from tests.unit.test_client_in_memory import connect
 
 EVENT_MESSAGES = [
@@ -167,7 +168,7 @@ async def test_a_refused_handler_is_not_registered_and_filtered_streams_still_wo
         async with client.events(MarginChangedEvent, account_id=7) as margins:
             peer.send(MarginChangedEvent(ctid_trader_account_id=8, position_id=1, used_margin=10))
             peer.send(MarginChangedEvent(ctid_trader_account_id=7, position_id=2, used_margin=20))
-            event = await margins.get(5)
+            event = await margins.get(WAIT)
             assert (event.ctid_trader_account_id, event.position_id) == (7, 2)
             await asyncio.sleep(0)
         assert seen == []
