@@ -394,7 +394,7 @@ async def test_reanchoring_adopts_the_servers_figure(ctrader_simulator: Simulato
             position.swap -= 123  # the server charges swap without telling: the next anchor shows it
             async with account.changes(FiguresChanged) as figures:
                 while account.snapshot.unrealized_net != sim.account_figures(account_id).unrealized_net:
-                    await figures.get(timeout=5)
+                    await figures.get(timeout=WAIT)
             assert account.equity == sim.account_figures(account_id).equity
 
 
@@ -414,7 +414,7 @@ async def test_the_view_follows_a_running_market(ctrader_simulator: Simulator) -
                 await client.send_new_order_req(account_id, symbol, OrderType.MARKET, side, volume)
             moved = 0
             while moved < 50:  # quotes keep moving the figures while anchors are taken in between
-                await figures.get(timeout=5)
+                await figures.get(timeout=WAIT)
                 moved += 1
         sim.pause_market()
         await settle(client, account)
@@ -438,14 +438,14 @@ async def test_a_fill_during_a_server_side_session_loss_is_found(ctrader_simulat
             [position_id] = account.positions
             sim.emit_account_disconnect(account_id)  # the link stays up; the session ends
             sim.set_price(1, sim.market.symbols[1].bid + 200)  # the stop loss, told to no one
-            closed = await changes.get(timeout=10)
+            closed = await changes.get(timeout=WAIT)
             assert isinstance(closed, PositionClosed)
             assert (closed.position.position_id, closed.reason, closed.offline) == (
                 position_id,
                 CloseReason.STOP_LOSS,
                 True,
             )
-            assert isinstance(await changes.get(timeout=10), Resynced)
+            assert isinstance(await changes.get(timeout=WAIT), Resynced)
             await settle(client, account)
             assert_same(sim, account, "after the session came back")
 
