@@ -28,9 +28,8 @@ import struct
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
 
+from benchmarks._simproc import ChildProcess
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 
@@ -170,60 +169,11 @@ async def _serve() -> None:
         shutil.rmtree(certs_dir, ignore_errors=True)
 
 
-class Firehose:
+class Firehose(ChildProcess):
     """Start ``python -m benchmarks._firehose`` and talk to it (the interface of ``SimProcess``)."""
 
-    def __init__(self) -> None:
-        self._process: asyncio.subprocess.Process | None = None
-        self.info: dict[str, Any] = {}
-
-    async def __aenter__(self) -> Self:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "benchmarks._firehose",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        self.info = json.loads(await self._readline(60.0))
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.returncode is None:
-            assert process.stdin is not None
-            try:
-                process.stdin.write(b"quit\n")
-                await process.stdin.drain()
-                await asyncio.wait_for(process.wait(), 15.0)
-            except (TimeoutError, ConnectionError):
-                process.kill()
-                await process.wait()
-        self._process = None
-
-    async def _readline(self, timeout: float) -> str:
-        assert self._process is not None
-        assert self._process.stdout is not None
-        line = await asyncio.wait_for(self._process.stdout.readline(), timeout)
-        if not line:
-            raise RuntimeError("the firehose process ended")
-        return line.decode()
-
-    @property
-    def host(self) -> str:
-        return str(self.info["host"])
-
-    @property
-    def port(self) -> int:
-        return int(self.info["port"])
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client context trusting the firehose's throwaway CA (host name checked)."""
-        return ssl.create_default_context(cafile=self.info["ca_file"])
+    MODULE = "benchmarks._firehose"
+    WHAT = "the firehose process"
 
     async def burst(self, n: int, account_id: int) -> int:
         """Write ``n`` pre-encoded spot frames to each connection subscribed for ``account_id``;

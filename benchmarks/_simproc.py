@@ -72,8 +72,14 @@ async def _run_simulator(extra: dict[str, Any]) -> None:
             sys.stdout.flush()
 
 
-class SimProcess:
-    """Start ``python -m benchmarks._simproc`` and talk to it."""
+class ChildProcess:
+    """A benchmark server run as ``python -m MODULE``: its first stdout line is a JSON object (host,
+    port, ca_file ...), then it answers one command line per request; ``quit`` ends it."""
+
+    MODULE = ""
+    """The module that ``python -m`` runs."""
+    WHAT = "the child process"
+    """What it is called in errors."""
 
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
@@ -83,7 +89,7 @@ class SimProcess:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "benchmarks._simproc",
+            self.MODULE,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -112,7 +118,7 @@ class SimProcess:
         assert self._process.stdout is not None
         line = await asyncio.wait_for(self._process.stdout.readline(), timeout)
         if not line:
-            raise RuntimeError("the simulator process ended")
+            raise RuntimeError(f"{self.WHAT} ended")
         return line.decode()
 
     @property
@@ -124,8 +130,15 @@ class SimProcess:
         return int(self.info["port"])
 
     def ssl_context(self) -> ssl.SSLContext:
-        """A client context trusting the simulator's throwaway CA (host name checked)."""
+        """A client context trusting the process's throwaway CA (host name checked)."""
         return ssl.create_default_context(cafile=self.info["ca_file"])
+
+
+class SimProcess(ChildProcess):
+    """Start ``python -m benchmarks._simproc`` and talk to it."""
+
+    MODULE = "benchmarks._simproc"
+    WHAT = "the simulator process"
 
     def echo_ssl_context(self) -> ssl.SSLContext:
         """A client context trusting the echo server's CA (host name checked)."""
