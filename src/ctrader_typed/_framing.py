@@ -318,12 +318,13 @@ class FrameDecoder:
         limit = self._max
         routes = self._routes
         unpack_fast = _unpack_fast
+        overhead = _FAST_ENVELOPE_OVERHEAD
         try:
             while end - pos >= HEADER_SIZE and not self._stopped:
                 if routes and end - pos >= FAST_PREFIX:
                     length, head, size = unpack_fast(view, pos)
                     route = routes.get(head)
-                    if route is not None and length == size + 5 and size <= _FAST_MAX_PAYLOAD:
+                    if route is not None and length == size + overhead and size <= _FAST_MAX_PAYLOAD:
                         stop = pos + HEADER_SIZE + length
                         if stop > end:
                             break  # the rest of this frame is still to come
@@ -339,7 +340,7 @@ class FrameDecoder:
                                 if end - pos < FAST_PREFIX:
                                     break
                                 length, following, size = unpack_fast(view, pos)
-                                if following != head or length != size + 5 or size > _FAST_MAX_PAYLOAD:
+                                if following != head or length != size + overhead or size > _FAST_MAX_PAYLOAD:
                                     break
                                 stop = pos + HEADER_SIZE + length
                                 if stop > end:
@@ -371,27 +372,6 @@ class FrameDecoder:
             self._progress = pos
             raise
         return pos
-
-    def feed_envelope(self, body: bytes | bytearray | memoryview) -> None:
-        """Consume one whole serialized ``ProtoMessage`` with no length prefix (a link whose
-        transport frames messages itself, e.g. one per WebSocket message): the same checks and
-        the same envelope-skipping path as a frame ``feed`` would take. A decoder is fed either
-        this way or with ``feed``, not both.
-
-        Raises:
-            RemoteProtocolError: As ``feed`` (the decoder is unusable afterwards).
-        """
-        if self._error is not None:
-            raise self._error
-        if self._stopped:
-            return
-        length = len(body)
-        if length > self._max:
-            raise self._fail(
-                f"message of {length} bytes, more than max_frame_size={self._max}; "
-                "the stream is corrupt or not an Open API protobuf stream"
-            )
-        self.feed(_pack_header(length) + bytes(body))
 
     def _halted(self) -> bool:
         return self._error is not None or self._stopped

@@ -90,10 +90,10 @@ OnEnvelope = Callable[[Envelope], object]
 """Called with every envelope the link receives, in order.
 
 What the client passes is also a ``_framing.BatchingSink`` (it has ``batch_routes``). A link
-that feeds its bytes to a ``FrameDecoder(on_envelope)`` - ``feed`` for a length-prefixed byte
-stream (``TLSLink``), ``feed_envelope`` for one whole ``ProtoMessage`` at a time (a transport
-that frames messages itself) - gets the envelope-skipping batch path for free; a link that
-calls ``on_envelope(envelope)`` itself still works, one envelope at a time."""
+that feeds length-prefixed frames to a ``FrameDecoder(on_envelope)`` (``TLSLink`` its byte
+stream; ``WebSocketLink`` the messages of one read, each given its length prefix) gets the
+envelope-skipping batch path for free; a link that calls ``on_envelope(envelope)`` itself
+still works, one envelope at a time."""
 OnClosed = Callable[[Link, CTraderError | None], object]
 """Called once when the link ends, with the error that ended it (``None``: closed deliberately)."""
 LinkFactory = Callable[[OnEnvelope, OnClosed], Awaitable[Link]]

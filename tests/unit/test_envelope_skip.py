@@ -194,24 +194,6 @@ def test_a_short_max_frame_size_disables_the_fast_path() -> None:
     assert sink.items == []
 
 
-def test_feed_envelope_takes_whole_messages() -> None:
-    sink = RecordingSink({2131})
-    decoder = FrameDecoder(sink)
-    frames = [encode_envelope(2131, spot(1)), encode_envelope(2131, spot(2), "c9"), encode_envelope(51, b"")]
-    for frame in frames:
-        decoder.feed_envelope(frame[4:])
-    assert sink.items == reference(frames)
-    assert sink.batches == [1]
-    with pytest.raises(RemoteProtocolError):
-        decoder.feed_envelope(b"\xff\xff")
-
-
-def test_feed_envelope_checks_the_size() -> None:
-    decoder = FrameDecoder(RecordingSink(set()), max_frame_size=10)
-    with pytest.raises(RemoteProtocolError, match="max_frame_size"):
-        decoder.feed_envelope(b"\x08\x33" + b"\x00" * 20)
-
-
 def test_envelope_head_is_the_wire_bytes() -> None:
     frame = encode_envelope(2131, b"x")
     assert envelope_head(2131) == struct.unpack(">I", frame[4:8])[0]
