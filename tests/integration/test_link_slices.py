@@ -38,7 +38,9 @@ async def server() -> AsyncIterator[RawServer]:
         yield raw
 
 
-async def test_a_backlog_is_read_a_slice_at_a_time_with_the_consumer_running_between(server: RawServer) -> None:
+async def test_a_backlog_is_read_a_slice_at_a_time_with_the_consumer_running_between(
+    server: RawServer,
+) -> None:
     frames = [spot_frame(i % 1000) for i in range(6 * READ_SLICE // len(spot_frame(0)))]
     smallest = min(len(f) for f in frames)
     per_slice = READ_SLICE // smallest + 1  # a slice may also finish the frame the last one cut
@@ -83,7 +85,8 @@ async def test_a_backlog_is_read_a_slice_at_a_time_with_the_consumer_running_bet
         async with asyncio.timeout(WAIT):
             await woke.wait()
         assert received[-1] == 110_007
-        assert link.is_open and not closed
+        assert link.is_open
+        assert not closed
     finally:
         task.cancel()
         link.close()
