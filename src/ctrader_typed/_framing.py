@@ -10,7 +10,8 @@ of the protocol testable without the network:
   raises ``RemoteProtocolError``; after that the decoder refuses further input, since
   the stream can no longer be trusted. Given a ``BatchingSink``, it skips the envelope
   parse for the commonest frames (see "The envelope-skipping path" below).
-* ``encode_frame`` / ``encode_envelope`` build outgoing frames.
+* ``encode_frame`` / ``encode_envelope`` / ``encode_request`` build outgoing frames (the envelope
+  encoded by hand, byte for byte what protobuf writes).
 * ``KeepAlive`` decides when a heartbeat is due (nothing written for
   ``heartbeat_interval``) and when the link is dead (nothing read for
   ``dead_link_timeout``).
@@ -70,7 +71,9 @@ __all__ = [
     "PendingTable",
     "encode_envelope",
     "encode_frame",
+    "encode_request",
     "envelope_head",
+    "envelope_prefix",
 ]
 
 HEADER_SIZE: Final = 4
@@ -116,8 +119,85 @@ def encode_frame(envelope: bytes) -> bytes:
     return _pack_header(len(envelope)) + envelope
 
 
+_ONE_BYTE: Final = tuple(bytes((n,)) for n in range(0x80))
+"""The varint of 0..127: one byte."""
+_PAYLOAD_TAG: Final = b"\x12"
+"""Field 2 (``payload``), length-delimited."""
+_CLIENT_MSG_ID_TAG: Final = b"\x1a"
+"""Field 3 (``clientMsgId``), length-delimited."""
+_MAX_UINT32: Final = 0xFFFFFFFF
+
+
+def _varint(value: int) -> bytes:
+    """The protobuf base-128 varint of ``value`` (0 or more)."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def envelope_prefix(payload_type: int) -> bytes:
+    """The bytes every envelope carrying ``payload_type`` and a payload starts with: field 1 (the
+    payload type, a varint) and the tag of field 2. ``encode_request`` takes it, so a sender can
+    compute it once per payload type.
+
+    Raises:
+        ValueError: ``payload_type`` is not a uint32.
+    """
+    if type(payload_type) is not int or not 0 <= payload_type <= _MAX_UINT32:
+        raise ValueError(f"payload type out of range: {payload_type!r}")
+    return b"\x08" + _varint(payload_type) + _PAYLOAD_TAG
+
+
+def encode_request(prefix: bytes, payload: bytes, client_msg_id: str) -> bytes:
+    """One complete frame: the envelope that ``prefix`` (``envelope_prefix``) starts, with
+    ``payload`` and ``client_msg_id``. Byte for byte what ``ProtoMessage.SerializeToString`` writes
+    (fields in number order, each set field written even when empty), framed.
+
+    Raises:
+        LocalProtocolError: The frame would be longer than the length prefix can say.
+        UnicodeEncodeError: ``client_msg_id`` is not valid text (a lone surrogate).
+    """
+    msg_id = client_msg_id.encode()
+    size = len(payload)
+    id_size = len(msg_id)
+    if size < 0x80 and id_size < 0x80:  # the commonest case: both lengths one byte long
+        length = len(prefix) + size + id_size + 3
+        return (
+            _pack_header(length)
+            + prefix
+            + _ONE_BYTE[size]
+            + payload
+            + _CLIENT_MSG_ID_TAG
+            + _ONE_BYTE[id_size]
+            + msg_id
+        )
+    body = b"".join((prefix, _varint(size), payload, _CLIENT_MSG_ID_TAG, _varint(id_size), msg_id))
+    return encode_frame(body)
+
+
 def encode_envelope(payload_type: int, payload: bytes, client_msg_id: str | None = None) -> bytes:
-    """Build one complete frame: envelope with payload type, payload and optional clientMsgId."""
+    """Build one complete frame: envelope with payload type, payload and optional clientMsgId.
+
+    Encoded by hand (``encode_request``), byte for byte what protobuf writes; arguments of other
+    types than ``int``, ``bytes`` and ``str`` go through protobuf itself, which accepts or refuses
+    them as it always did (``ValueError`` for a payload type out of range, ``TypeError`` for a
+    wrong type).
+    """
+    if (
+        type(payload_type) is int
+        and 0 <= payload_type <= _MAX_UINT32
+        and type(payload) is bytes
+        and (client_msg_id is None or type(client_msg_id) is str)
+    ):
+        prefix = envelope_prefix(payload_type)
+        if client_msg_id is not None:
+            return encode_request(prefix, payload, client_msg_id)
+        return encode_frame(prefix + _varint(len(payload)) + payload)
     envelope = _PbEnvelope(payloadType=payload_type, payload=payload)
     if client_msg_id is not None:
         envelope.clientMsgId = client_msg_id
