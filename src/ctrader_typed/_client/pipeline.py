@@ -44,7 +44,7 @@ from ctrader_typed._client.scrubbing import Scrubber
 from ctrader_typed._client.session import SessionState
 from ctrader_typed._client.state import ClientState, Lifecycle
 from ctrader_typed._client.tokens import TokenKeeper
-from ctrader_typed._framing import Answer, PendingTable, encode_envelope
+from ctrader_typed._framing import Answer, PendingTable, encode_envelope, encode_request, envelope_prefix
 from ctrader_typed._generated import OpenApiMessages_pb2 as _pb
 from ctrader_typed._generated.messages import (
     CommonErrorRes,
@@ -98,6 +98,7 @@ class PendingRequest:
 
 
 _ENTERED, _EXPIRING, _EXITED = 1, 2, 3
+_READY = ClientState.READY
 
 
 class Deadline:
@@ -134,6 +135,10 @@ class Deadline:
             if self._task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError:
                 raise TimeoutError from exc  # our cancellation, and nobody else's since
 
+    def done(self) -> bool:
+        """Exited, or expiring: nothing (more) for the timer to do."""
+        return self.state != _ENTERED
+
     def _expire(self) -> None:
         assert self._task is not None
         self.state = _EXPIRING
@@ -143,15 +148,17 @@ class Deadline:
 class Deadlines:
     """The deadlines of the requests in flight, on one event-loop timer armed at the earliest.
 
-    A heap of ``(when, n, Deadline)``; finished ones are dropped when they reach its top, or all
-    at once when they outnumber the live ones. Per request that is a heap push, where
-    ``asyncio.timeout_at`` schedules and cancels a timer handle of its own.
+    A heap of ``(when, n, item)``. An item is a ``Deadline`` (a scope whose task is cancelled when
+    it expires) or, for a request that awaits nothing but its answer, that answer's future
+    (``watch``): an expired one gets a ``TimeoutError``. Finished items are dropped when they reach
+    the heap's top, or all at once when they outnumber the live ones. Per request that is a heap
+    push, where ``asyncio.timeout_at`` schedules and cancels a timer handle of its own.
     """
 
     __slots__ = ("_count", "_heap", "_live", "_loop", "_timer", "_timer_at")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Deadline]] = []
+        self._heap: list[tuple[float, int, Deadline | asyncio.Future[Any]]] = []
         self._count = itertools.count()
         self._live = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -162,19 +169,31 @@ class Deadlines:
         return Deadline(self, when)
 
     def _add(self, deadline: Deadline) -> None:
+        self._push(deadline.when, deadline)
+
+    def watch(self, when: float, future: asyncio.Future[Any]) -> None:
+        """Fail ``future`` with ``TimeoutError`` at ``when`` unless it is done by then. The caller
+        calls ``unwatch`` once it is done with it (however it ended)."""
+        self._push(when, future)
+
+    def unwatch(self) -> None:
+        """A watched future's request is over (its entry goes when it reaches the heap's top)."""
+        self._live -= 1
+
+    def _push(self, when: float, item: Deadline | asyncio.Future[Any]) -> None:
         heap = self._heap
         # Finished ones at the top go at once (with one timeout for all, the oldest is on top),
         # the rest when they outnumber the live ones.
-        while heap and heap[0][2].state == _EXITED:
+        while heap and heap[0][2].done():
             heapq.heappop(heap)
         if len(heap) > 64 and len(heap) > 4 * self._live:
-            heap[:] = [entry for entry in heap if entry[2].state == _ENTERED]
+            heap[:] = [entry for entry in heap if not entry[2].done()]
             heapq.heapify(heap)
-        heapq.heappush(heap, (deadline.when, next(self._count), deadline))
+        heapq.heappush(heap, (when, next(self._count), item))
         self._live += 1
         loop = asyncio.get_running_loop()
-        if deadline.when < self._timer_at or loop is not self._loop:
-            self._arm(loop, deadline.when)
+        if when < self._timer_at or loop is not self._loop:
+            self._arm(loop, when)
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:
@@ -190,10 +209,14 @@ class Deadlines:
         assert loop is not None
         now = loop.time()
         heap = self._heap
-        while heap and (heap[0][2].state != _ENTERED or heap[0][0] <= now):
-            _, _, deadline = heapq.heappop(heap)
-            if deadline.state == _ENTERED:
-                deadline._expire()
+        while heap and (heap[0][0] <= now or heap[0][2].done()):
+            _, _, item = heapq.heappop(heap)
+            if item.done():
+                continue
+            if isinstance(item, Deadline):
+                item._expire()
+            else:
+                item.set_exception(TimeoutError())
         if heap:
             self._arm(loop, heap[0][0])
 
@@ -230,6 +253,8 @@ class RequestPipeline:
         self.gate: SendGate | None = None
         self.pending: PendingTable[PendingRequest] = PendingTable()
         self._deadlines = Deadlines()
+        self._paced = self.limiter.enabled
+        """Requests take turns (``SendGate``): the limits are fixed when the client is made."""
 
     def start(self) -> None:
         """The client connects (the gate needs the running loop)."""
@@ -263,8 +288,17 @@ class RequestPipeline:
         *,
         internal: bool = False,
     ) -> W:
-        """Send ``message`` and return its answer as ``response_type`` (see the module docstring)."""
-        payload_type = payload_type_of(message.DESCRIPTOR.full_name)
+        """Send ``message`` and return its answer as ``response_type`` (see the module docstring).
+
+        The common case - the link usable now, no pacing, no lock on the payload type - sends at
+        once and awaits nothing but the answer, whose future the client's ``Deadlines`` fail when
+        the time is up. Anything else (waiting for the link or a turn, a refusal to retry or
+        renew after) continues in ``_call_slowly``.
+        """
+        known = _KNOWN.get(type(message))
+        if known is None:
+            known = _learn(type(message))
+        payload_type, prefix, restores = known
         try:
             payload = message.SerializeToString()
         except EncodeError as exc:
@@ -273,10 +307,80 @@ class RequestPipeline:
         response_payload_type = response_type.PAYLOAD_TYPE
         if response_payload_type is None:
             raise TypeError(f"{response_type.__name__} cannot answer a request")
-        policy = REQUEST_POLICIES.get(payload_type) or _unruled(payload_type, response_payload_type)
-        timeout = self._request_timeout if timeout is None else timeout
+        if timeout is None:
+            timeout = self._request_timeout
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        now = loop.time()
+        deadline = now + timeout
+        state = self._state
+        link = state.link
+        if (
+            link is None
+            or not link.is_open
+            or (state.state is not _READY and (not internal or state.ending()))
+            or self._paced
+            or self.limiter.blocked_until(payload_type, now) is not None
+        ):
+            return await self._call_slowly(
+                message, payload_type, payload, response_type, timeout, deadline, internal, None, None
+            )
+        future: asyncio.Future[Wrapper] = loop.create_future()
+        pending = PendingRequest(future, response_type, payload_type)
+        client_msg_id = self.pending.add(response_payload_type, pending)
+        deadlines = self._deadlines
+        deadlines.watch(deadline, future)
+        try:
+            link.send(encode_request(prefix, payload, client_msg_id))
+            pending.sent = True
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("sent %s as %s", name_of(payload_type), client_msg_id)
+            result = await future
+        except APIError as exc:
+            refused: APIError | None = exc
+        except TimeoutError as exc:
+            raise RequestTimeoutError(f"no answer to {name_of(payload_type)} within {timeout:g} s") from exc
+        else:
+            refused = None
+        finally:
+            self.pending.discard(client_msg_id)
+            deadlines.unwatch()
+        if refused is not None:
+            # A refusal to retry after, a token to renew, an "already done": the slow path's rules.
+            return await self._call_slowly(
+                message,
+                payload_type,
+                payload,
+                response_type,
+                timeout,
+                deadline,
+                internal,
+                refused,
+                link if internal else None,
+            )
+        if restores or isinstance(result, RefreshTokenRes):
+            # Only these change the session (see _after_success): the rest costs nothing more here.
+            policy = REQUEST_POLICIES.get(payload_type) or _unruled(payload_type, response_payload_type)
+            await self._after_success(policy, message, result, internal)
+        return cast(W, result)
+
+    async def _call_slowly(
+        self,
+        message: ProtobufMessage,
+        payload_type: int,
+        payload: bytes,
+        response_type: type[W],
+        timeout: float,
+        deadline: float,
+        internal: bool,
+        refused: APIError | None,
+        bound: Link | None,
+    ) -> W:
+        """``call`` when the request must wait (for the link, a turn, a lock to end) or was
+        ``refused`` once already (on ``bound``, the link an internal request belongs to); the
+        whole of it runs within one ``Deadline`` scope."""
+        response_payload_type = response_type.PAYLOAD_TYPE
+        assert response_payload_type is not None
+        policy = REQUEST_POLICIES.get(payload_type) or _unruled(payload_type, response_payload_type)
         attempts = 0
         renewed = False
         result: Wrapper
@@ -284,8 +388,17 @@ class RequestPipeline:
             with self._deadlines.scope(deadline):
                 while True:
                     try:
+                        if refused is not None:
+                            error, refused = refused, None
+                            raise error
                         result = await self._attempt(
-                            payload_type, payload, response_type, response_payload_type, deadline, internal
+                            payload_type,
+                            payload,
+                            response_type,
+                            response_payload_type,
+                            deadline,
+                            internal,
+                            bound,
                         )
                     except RateLimitError as exc:
                         if not self._retry_after_rate_limit(payload_type, exc, attempts, deadline):
@@ -338,14 +451,14 @@ class RequestPipeline:
         response_payload_type: int,
         deadline: float,
         internal: bool,
+        bound: Link | None,
     ) -> Wrapper:
         loop = asyncio.get_running_loop()
         limiter = self.limiter
         gate = self.gate
-        bound: Link | None = None
         # An internal request (restoring the session) belongs to the link it started on.
         while True:
-            # Usable right now (the common case) needs no await; otherwise wait until it is.
+            # Usable right now needs no await; otherwise wait until it is.
             now_usable = self._link_now(internal)
             link = now_usable if now_usable is not None else await self._usable_link(internal)
             if internal:
@@ -528,3 +641,20 @@ def _already_done(message: ProtobufMessage, policy: RequestPolicy) -> Wrapper:
     if "ctidTraderAccountId" in answer.DESCRIPTOR.fields_by_name:
         cast(Any, answer).ctidTraderAccountId = cast(Any, message).ctidTraderAccountId
     return response.from_proto(answer)
+
+
+_KNOWN: dict[type[ProtobufMessage], tuple[int, bytes, bool]] = {}
+"""Request class -> its payload type, the start of its envelope (``envelope_prefix``), and whether
+a success changes the session (its policy has a ``restore``): what ``call`` needs of the class."""
+
+
+def _learn(cls: type[ProtobufMessage]) -> tuple[int, bytes, bool]:
+    """``_KNOWN[cls]``, computed and kept. Raises ``KeyError`` for a message without a payload type."""
+    payload_type = payload_type_of(cls.DESCRIPTOR.full_name)
+    policy = REQUEST_POLICIES.get(payload_type)
+    known = _KNOWN[cls] = (
+        payload_type,
+        envelope_prefix(payload_type),
+        policy is not None and policy.restore is not None,
+    )
+    return known
