@@ -401,10 +401,11 @@ class EventStream(Generic[E_co]):
     async def _iterate(self) -> AsyncIterator[E_co]:
         buffer = self._buffer
         popleft = buffer.popleft
+        sizes = self._sizes  # the same dict for the stream's life
         while True:
             while buffer:
                 event = popleft()
-                if self._sizes:
+                if sizes:
                     self._forget(event)
                 yield event
             if self._finished:

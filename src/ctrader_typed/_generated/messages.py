@@ -7291,9 +7291,7 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
             if owned
             else _Trendbar_many(m.trendbar, False)
         )
-        b.session_close = (
-            v_session_close if (v_session_close := m.sessionClose) or "sessionClose" in m else None
-        )
+        b.session_close = m.sessionClose if "sessionClose" in m else None
         b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
         o: Self = b
         try:
