@@ -205,6 +205,16 @@ class Message:
     def lazy_fields(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.lazy)
 
+    @property
+    def lite(self) -> bool:
+        """Whether the generated module has a ``_<Name>_from_lite`` builder (``LITE_EVENTS``)."""
+        return self.proto_name in LITE_EVENTS and self.payload_type is not None and bool(self.lite_skipped)
+
+    @property
+    def lite_skipped(self) -> tuple[Field, ...]:
+        """The repeated sub-message fields the lite variant reads as bytes (``_lite``)."""
+        return tuple(f for f in self.fields if f.label == "repeated" and f.kind == "message")
+
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
@@ -470,6 +480,14 @@ def _absent_value(
         return repr(number) if math.isfinite(number) else None
     return str(int(value))
 
+
+LITE_EVENTS: Final = frozenset({"ProtoOASpotEvent"})
+"""Events whose repeated sub-messages are absent from almost every one (a spot event carries
+bars only for a live-bar subscription). Their stream fast path parses a *lite* variant of the
+message, where those fields are plain bytes (``ctrader_typed._lite``): reading an absent
+repeated field from protobuf builds a container, the single costliest read of the event. The
+generated ``_<Name>_from_lite`` builds the same wrapper, and refuses a message that does carry
+one of them (the client then parses it in full)."""
 
 USUALLY_ABSENT: Final = frozenset({"ProtoOASpotEvent.sessionClose"})
 """Optional fields the server leaves out of almost every message they belong to: the wrapper

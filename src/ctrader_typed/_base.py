@@ -80,6 +80,16 @@ class ProtoWrapper(Wrapper, Generic[P]):
         return cls._from_proto(cast(P, cls.PROTO.FromString(data)), True)
 
 
+class LiteMessageRefused(Exception):
+    """A lite builder (``_generated.messages.LITE_BUILDERS``) met a field that its lite variant
+    reads as bytes (``ctrader_typed._lite``): the message must be parsed in full. Internal: the
+    frame decoder takes such a frame the full way, and this never reaches you."""
+
+    def __init__(self, wrapper: str, field: str) -> None:
+        super().__init__(f"{wrapper} carries {field}: parse it in full")
+        self.field = field
+
+
 # From this many items on, wrapping a repeated field runs with the cyclic garbage collector
 # paused: every wrapper is a new container object, and the collections their allocation
 # triggers (full ones included, which walk every object of the process) only find them

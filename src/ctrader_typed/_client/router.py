@@ -34,7 +34,9 @@ from ctrader_typed._client.scrubbing import TEXT_BEARING, Scrubber
 from ctrader_typed._client.tasks import TaskSet
 from ctrader_typed._filters import make_filter
 from ctrader_typed._framing import ORDER_ERROR_PAYLOAD_TYPE, BatchRoute, Envelope, envelope_head
+from ctrader_typed._generated.messages import LITE_BUILDERS
 from ctrader_typed._generated.registry import PAYLOAD_TYPES
+from ctrader_typed._lite import lite_class
 from ctrader_typed._secrets import get_logger
 from ctrader_typed.errors import RemoteProtocolError
 from ctrader_typed.events import (
@@ -196,6 +198,10 @@ class EventRouter:
         """Sinks that take a list at once (streams): their push -> that."""
         self.batch_routes: dict[int, BatchRoute] = {}
         """Envelope head (``_framing.envelope_head``) -> parse, build, deliver a run."""
+        self._lite: set[int] = set()
+        """Payload types whose batch route parses the lite variant (``ctrader_typed._lite``)."""
+        self._lite_refused: set[int] = set()
+        """Payload types that came the full way while their batch route was lite: never lite again."""
         self.on_envelope = EnvelopeReceiver(self._on_envelope, self.batch_routes)
         """The callback every link feeds its envelopes to (a ``_framing.BatchingSink``)."""
         self._ended = False
@@ -386,8 +392,22 @@ class EventRouter:
             # each event's delivery to your sinks.
             batch_sinks = tuple(self._batch_sinks.get(sink) or _each(sink) for sink in sinks)
             deliver = batch_sinks[0] if len(batch_sinks) == 1 else _all(batch_sinks)
-            self.batch_routes[head] = (parse, build, deliver)
+            lite = LITE_BUILDERS.get(payload_type)
+            if (
+                lite is not None
+                and lite[0] is event_type
+                and payload_type not in TEXT_BEARING
+                and payload_type not in self._lite_refused
+            ):
+                # The lite variant refuses a message with a repeated sub-message: that frame takes
+                # the full way (``_on_envelope``), which turns the lite route off.
+                self._lite.add(payload_type)
+                self.batch_routes[head] = (lite_class(wrapper.PROTO).FromString, lite[1], deliver)
+            else:
+                self._lite.discard(payload_type)
+                self.batch_routes[head] = (parse, build, deliver)
         else:
+            self._lite.discard(payload_type)
             self.batch_routes.pop(head, None)
 
     def _scrubbing(self, build: Callable[[Any, bool], Wrapper]) -> Callable[[Any, bool], Wrapper]:
@@ -418,6 +438,11 @@ class EventRouter:
                 self._on_unknown(payload_type, envelope)
             return
         cls, parse, build, sinks = route
+        if payload_type in self._lite:
+            # The fast path let this one through the full way (it carries what the lite variant
+            # refuses, e.g. live bars, or something else unusual): parse these in full from now on.
+            self._lite_refused.add(payload_type)
+            self._route(payload_type, cls)
         payload = envelope.payload
         if event is None:
             try:

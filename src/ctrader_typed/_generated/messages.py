@@ -9,10 +9,10 @@ to and from the protobuf classes in the ``*_pb2`` modules.
 from __future__ import annotations
 
 import builtins as _builtins
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Self
 
-from ctrader_typed._base import ProtoWrapper, _install_lazy, _Pending
+from ctrader_typed._base import LiteMessageRefused, ProtoWrapper, _install_lazy, _Pending
 from ctrader_typed._dataclass import adopt, build_class, wrapper_dataclass
 from ctrader_typed._dataclass import field as _field
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
@@ -7313,6 +7313,25 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
 
 
 _SpotEvent_BUILD = build_class(SpotEvent)
+
+
+def _SpotEvent_from_lite(m: Any, owned: bool) -> SpotEvent:
+    """``SpotEvent._from_proto`` of the message's lite variant (``ctrader_typed._lite``), where
+    ``trendbar`` is bytes: ``LiteMessageRefused`` when it is present."""
+    if "trendbar" in m:
+        raise LiteMessageRefused("SpotEvent", "trendbar")
+    b: Any = _new(_SpotEvent_BUILD)
+    b.ctid_trader_account_id = m.ctidTraderAccountId
+    b.symbol_id = m.symbolId
+    b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
+    b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
+    b.trendbar = ()
+    b.session_close = m.sessionClose if "sessionClose" in m else None
+    b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
+    b.__class__ = SpotEvent
+    return b  # type: ignore[no-any-return]
+
+
 _install_lazy(SpotEvent, "trendbar")
 
 
@@ -9362,3 +9381,8 @@ class GetPositionUnrealizedPnLRes(
 
 _GetPositionUnrealizedPnLRes_BUILD = build_class(GetPositionUnrealizedPnLRes)
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
+
+LITE_BUILDERS: dict[int, tuple[type[ProtoWrapper[Any]], Callable[[Any, bool], ProtoWrapper[Any]]]] = {
+    2131: (SpotEvent, _SpotEvent_from_lite),
+}
+"""Payload type -> the wrapper and its builder from the lite variant (``ctrader_typed._lite``)."""

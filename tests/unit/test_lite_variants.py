@@ -1,0 +1,103 @@
+"""The lite variant of ``ProtoOASpotEvent`` (``ctrader_typed._lite``) and its generated builder:
+the same wrapper as the full parse for any spot event without bars, a refusal for one with bars,
+and a client whose stream fast path switches to the full parse once bars show up - every event
+delivered, in order, as ``from_bytes`` builds it."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ctrader_typed import AsyncClient, SpotEvent
+from ctrader_typed._base import LiteMessageRefused
+from ctrader_typed._framing import FrameDecoder, encode_envelope, envelope_head
+from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
+from ctrader_typed._generated.messages import LITE_BUILDERS
+from ctrader_typed._lite import LITE_PACKAGE, lite_class
+
+SPOT = 2131
+uint64 = st.integers(min_value=0, max_value=2**64 - 1)
+int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+NO_BARS = st.just(0)
+
+
+@st.composite
+def spot_events(draw: st.DrawFn, bars: st.SearchStrategy[int] = NO_BARS) -> pb.ProtoOASpotEvent:
+    event = pb.ProtoOASpotEvent(ctidTraderAccountId=draw(int64), symbolId=draw(int64))
+    for name in ("bid", "ask", "sessionClose"):
+        if draw(st.booleans()):
+            setattr(event, name, draw(uint64))
+    if draw(st.booleans()):
+        event.timestamp = draw(int64)
+    for _ in range(draw(bars)):
+        event.trendbar.add(volume=draw(int64), period=model_pb.M1, low=draw(int64), deltaClose=draw(uint64))
+    return event
+
+
+def test_the_lite_class_is_made_once_and_reads_the_bars_as_bytes() -> None:
+    lite = lite_class(pb.ProtoOASpotEvent)
+    assert lite is lite_class(pb.ProtoOASpotEvent)
+    assert lite.DESCRIPTOR.full_name == f"{LITE_PACKAGE}.ProtoOASpotEvent"
+    bars = lite.DESCRIPTOR.fields_by_name["trendbar"]
+    assert bars.number == 6
+    assert bars.type == bars.TYPE_BYTES
+    assert [f.number for f in lite.DESCRIPTOR.fields] == [
+        f.number for f in pb.ProtoOASpotEvent.DESCRIPTOR.fields
+    ]
+
+
+def test_a_message_without_repeated_sub_messages_has_no_lite_variant() -> None:
+    with pytest.raises(ValueError, match="no lite variant"):
+        lite_class(pb.ProtoOAVersionRes)
+
+
+@given(spot_events())
+def test_without_bars_the_lite_builder_builds_what_from_bytes_builds(message: pb.ProtoOASpotEvent) -> None:
+    payload = message.SerializeToString()
+    wrapper, build = LITE_BUILDERS[SPOT]
+    assert wrapper is SpotEvent
+    built = build(lite_class(pb.ProtoOASpotEvent).FromString(payload), True)
+    expected = SpotEvent.from_bytes(payload)
+    assert type(built) is SpotEvent
+    assert built == expected
+    assert repr(built) == repr(expected)
+
+
+@given(spot_events(bars=st.integers(min_value=1, max_value=3)))
+def test_with_bars_the_lite_builder_refuses(message: pb.ProtoOASpotEvent) -> None:
+    _, build = LITE_BUILDERS[SPOT]
+    with pytest.raises(LiteMessageRefused, match="trendbar"):
+        build(lite_class(pb.ProtoOASpotEvent).FromString(message.SerializeToString()), True)
+
+
+@given(
+    st.lists(spot_events(bars=st.sampled_from([0, 0, 0, 1, 2])), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=300),
+)
+def test_the_client_delivers_every_spot_event_in_order_and_leaves_the_lite_route_at_the_first_bar(
+    messages: list[pb.ProtoOASpotEvent], read_size: int
+) -> None:
+    client = AsyncClient("localhost", rate_limits=False)
+    stream = client.events(SpotEvent, maxsize=1000)
+    router = client._router
+    head = envelope_head(SPOT)
+    assert head is not None
+    lite = lite_class(pb.ProtoOASpotEvent)
+    assert router.batch_routes[head][0] == lite.FromString  # the fast path starts lite
+    decoder = FrameDecoder(client._on_envelope)
+    data = b"".join(encode_envelope(SPOT, m.SerializeToString()) for m in messages)
+    for cut in range(0, len(data), read_size):
+        decoder.feed(data[cut : cut + read_size])
+    got = [event for _ in range(stream.queued) if (event := stream.get_nowait()) is not None]
+    assert got == [SpotEvent.from_bytes(m.SerializeToString()) for m in messages]
+    with_bars = any(len(m.trendbar) for m in messages)
+    assert (router.batch_routes[head][0] == pb.ProtoOASpotEvent.FromString) is with_bars
+    assert (SPOT in router._lite) is not with_bars
+    if with_bars:
+        # A new stream re-makes the route: still the full parse.
+        other = client.events(SpotEvent)
+        assert router.batch_routes[head][0] == pb.ProtoOASpotEvent.FromString
+        other.close()
+    stream.close()
