@@ -42,9 +42,12 @@ from benchmarks._harness import ROOT, Row, load_average, log, median
 from benchmarks._raw import RawLink, raw_spot_session
 from benchmarks._simproc import SimProcess
 from ctrader_typed import AsyncClient, SpotEvent
-from ctrader_typed._framing import DEFAULT_READ_SIZE, FrameDecoder
+from ctrader_typed._framing import FrameDecoder
 from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
+from ctrader_typed._generated.messages import LITE_BUILDERS
+from ctrader_typed._lite import lite_class
+from ctrader_typed._transport import READ_SLICE
 
 SPOT_EVENT = 2131
 _HEADER = struct.Struct(">I")
@@ -102,7 +105,7 @@ def bare_skip_loop(data: bytes) -> int:
     return n
 
 
-def sdk_in_memory(data: bytes, chunk: int = DEFAULT_READ_SIZE) -> int:
+def sdk_in_memory(data: bytes, chunk: int = READ_SLICE) -> int:
     """The SDK's own receive path without a socket: FrameDecoder -> client dispatch -> stream.
 
     Fed in chunks of the TLS link's read size, draining the stream after each, as the
@@ -125,9 +128,9 @@ def sdk_in_memory(data: bytes, chunk: int = DEFAULT_READ_SIZE) -> int:
 class _Parsed:
     """A ``BatchingSink`` that parses spot payloads and builds nothing (the breakdown's split part)."""
 
-    def __init__(self) -> None:
+    def __init__(self, parse: Callable[[Any], Any]) -> None:
         self.n = 0
-        self.batch_routes = {SPOT_HEAD: (pb.ProtoOASpotEvent.FromString, self._keep, self._count)}
+        self.batch_routes = {SPOT_HEAD: (parse, self._keep, self._count)}
 
     @staticmethod
     def _keep(message: Any, owned: bool) -> Any:
@@ -144,18 +147,20 @@ def breakdown(data: bytes, repeats: int = 5) -> dict[str, float]:
     """Microseconds per event of the parts of the SDK's receive path, in memory (best of ``repeats``).
 
     ``split_and_parse``: the SDK's FrameDecoder taking the envelope-skipping path and parsing
-    each spot payload, fed as the TLS link reads (nothing built, nothing queued); ``wrap``: building ``SpotEvent`` from
-    each parsed message; ``sdk_in_memory``: the whole path without a socket (decoder, dispatch,
-    wrapper, stream queue, ``get_nowait``); and both bare loops.
+    each spot payload with the lite variant the stream path uses (``ctrader_typed._lite``), fed
+    as the TLS link reads (nothing built, nothing queued); ``wrap``: building ``SpotEvent`` from
+    each parsed lite message, as the stream path does; ``sdk_in_memory``: the whole path without
+    a socket (decoder, dispatch, wrapper, stream queue, ``get_nowait``); and both bare loops.
     """
-    messages = [pb.ProtoOASpotEvent.FromString(payload) for payload in _payloads(data)]
+    lite = lite_class(pb.ProtoOASpotEvent)
+    messages = [lite.FromString(payload) for payload in _payloads(data)]
     n = len(messages)
-    build = SpotEvent._from_proto
+    build = LITE_BUILDERS[SPOT_EVENT][1]
 
     def split() -> None:
-        decoder = FrameDecoder(_Parsed())
-        for offset in range(0, len(data), DEFAULT_READ_SIZE):  # as the TLS link reads
-            decoder.feed(data[offset : offset + DEFAULT_READ_SIZE])
+        decoder = FrameDecoder(_Parsed(lite.FromString))
+        for offset in range(0, len(data), READ_SLICE):  # as the TLS link reads
+            decoder.feed(data[offset : offset + READ_SLICE])
 
     def wrap() -> None:
         for message in messages:
