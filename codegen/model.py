@@ -211,6 +211,11 @@ class Message:
         return self.proto_name in LITE_EVENTS and self.payload_type is not None and bool(self.lite_skipped)
 
     @property
+    def lite_skipped_text(self) -> str:
+        """``a`` or ``a``, ``b``: the fields of ``lite_skipped``, for docstrings."""
+        return " or ".join(f"``{f.proto_name}``" for f in self.lite_skipped)
+
+    @property
     def lite_skipped(self) -> tuple[Field, ...]:
         """The repeated sub-message fields the lite variant reads as bytes (``_lite``)."""
         return tuple(f for f in self.fields if f.label == "repeated" and f.kind == "message")

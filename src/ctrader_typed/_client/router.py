@@ -402,13 +402,35 @@ class EventRouter:
                 # The lite variant refuses a message with a repeated sub-message: that frame takes
                 # the full way (``_on_envelope``), which turns the lite route off.
                 self._lite.add(payload_type)
-                self.batch_routes[head] = (lite_class(wrapper.PROTO).FromString, lite[1], deliver)
+                self._lite_route(head, lite_class(wrapper.PROTO), lite[1], deliver)
             else:
                 self._lite.discard(payload_type)
                 self.batch_routes[head] = (parse, build, deliver)
         else:
             self._lite.discard(payload_type)
             self.batch_routes.pop(head, None)
+
+    def _lite_route(
+        self,
+        head: int,
+        lite: type[ProtobufMessage],
+        builder: Callable[[Any], Callable[[object, bool], Any]],
+        deliver: Callable[[list[Any]], None],
+    ) -> None:
+        """A batch route that parses each frame into one lite message and wraps it from there
+        (making a new message costs more than the parse). A run's events are wrappers that copied
+        what they needed, so the message is free again for the next frame; a new one is made for
+        each run all the same, because a parse into a message keeps any unknown fields it met in
+        the message's memory until the message is dropped."""
+        message = lite()
+
+        def run_done(events: list[Any]) -> None:
+            if self.batch_routes.get(head) is route:
+                self._lite_route(head, lite, builder, deliver)
+            deliver(events)
+
+        route: BatchRoute = (message.ParseFromString, builder(message), run_done)
+        self.batch_routes[head] = route
 
     def _scrubbing(self, build: Callable[[Any, bool], Wrapper]) -> Callable[[Any, bool], Wrapper]:
         scrub = self._scrubber.wrapper

@@ -7315,21 +7315,29 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
 _SpotEvent_BUILD = build_class(SpotEvent)
 
 
-def _SpotEvent_from_lite(m: Any, owned: bool) -> SpotEvent:
-    """``SpotEvent._from_proto`` of the message's lite variant (``ctrader_typed._lite``), where
-    ``trendbar`` is bytes: ``LiteMessageRefused`` when it is present."""
-    if "trendbar" in m:
-        raise LiteMessageRefused("SpotEvent", "trendbar")
-    b: Any = _new(_SpotEvent_BUILD)
-    b.ctid_trader_account_id = m.ctidTraderAccountId
-    b.symbol_id = m.symbolId
-    b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
-    b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
-    b.trendbar = ()
-    b.session_close = m.sessionClose if "sessionClose" in m else None
-    b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
-    b.__class__ = SpotEvent
-    return b  # type: ignore[no-any-return]
+def _SpotEvent_lite_builder(m: Any) -> Callable[[object, bool], SpotEvent]:
+    """A builder of ``SpotEvent`` from ``m``, a lite-variant message parsed into again for each event.
+
+    The builder ignores its first argument (what ``m.ParseFromString`` returned) and wraps ``m`` as
+    ``SpotEvent._from_proto`` wraps the full message, or raises ``LiteMessageRefused`` when ``m``
+    carries ``trendbar`` (bytes in the lite variant, ``ctrader_typed._lite``).
+    """
+
+    def build(_parsed: object, owned: bool) -> SpotEvent:
+        if "trendbar" in m:
+            raise LiteMessageRefused("SpotEvent", "trendbar")
+        b: Any = _SpotEvent_BUILD()
+        b.ctid_trader_account_id = m.ctidTraderAccountId
+        b.symbol_id = m.symbolId
+        b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
+        b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
+        b.trendbar = ()
+        b.session_close = m.sessionClose if "sessionClose" in m else None
+        b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
+        b.__class__ = SpotEvent
+        return b  # type: ignore[no-any-return]
+
+    return build
 
 
 _install_lazy(SpotEvent, "trendbar")
@@ -9382,7 +9390,7 @@ class GetPositionUnrealizedPnLRes(
 _GetPositionUnrealizedPnLRes_BUILD = build_class(GetPositionUnrealizedPnLRes)
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
 
-LITE_BUILDERS: dict[int, tuple[type[ProtoWrapper[Any]], Callable[[Any, bool], ProtoWrapper[Any]]]] = {
-    2131: (SpotEvent, _SpotEvent_from_lite),
+LITE_BUILDERS: dict[int, tuple[type[ProtoWrapper[Any]], Callable[[Any], Callable[[object, bool], Any]]]] = {
+    2131: (SpotEvent, _SpotEvent_lite_builder),
 }
-"""Payload type -> the wrapper and its builder from the lite variant (``ctrader_typed._lite``)."""
+"""Payload type -> the wrapper, and what makes its builder from a reused lite message (``ctrader_typed._lite``)."""
