@@ -220,8 +220,9 @@ def wrapper_dataclass(cls: type[_T]) -> type[_T]:
 def build_class(cls: type) -> type[Any]:
     """A class with exactly the slots of the wrapper ``cls`` and no frozen ``__setattr__``.
 
-    An instance of it can be filled with plain attribute stores (the interpreter's fastest
-    way into a slot), then turned into a ``cls`` by assigning ``__class__``. It derives from
+    An instance of it (made by calling it: no base defines ``__init__``, which is checked here)
+    can be filled with plain attribute stores (the interpreter's fastest way into a slot), then
+    turned into a ``cls`` by assigning ``__class__``. It derives from
     the same base as ``cls``, which CPython requires of that assignment; the assignment is
     tried once here, so a class it cannot serve fails at import, not on the first message.
     """
@@ -234,7 +235,10 @@ def build_class(cls: type) -> type[Any]:
         (base,),
         {"__slots__": slots, "__module__": cls.__module__, "__qualname__": f"{cls.__qualname__}Build"},
     )
-    probe = object.__new__(builder)
+    if builder.__init__ is not object.__init__:
+        # Calling the build class (its cheapest instantiation) must run no __init__ of a base.
+        raise TypeError(f"{cls.__qualname__}: a base class defines __init__; it cannot have a build class")
+    probe = builder()
     probe.__class__ = cls
     return builder
 

@@ -275,7 +275,7 @@ class ProtoMessage(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoMessage]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoMessage, owned: bool) -> Self:
-        b: Any = _new(_ProtoMessage_BUILD)
+        b: Any = _ProtoMessage_BUILD()
         b.payload_type = m.payloadType
         b.payload = v_payload if (v_payload := m.payload) or "payload" in m else None
         b.client_msg_id = (
@@ -337,7 +337,7 @@ class CommonErrorRes(ProtoWrapper[_OpenApiCommonMessages_pb2.ProtoErrorRes], Uns
 
     @classmethod
     def _from_proto(cls, m: _OpenApiCommonMessages_pb2.ProtoErrorRes, owned: bool) -> Self:
-        b: Any = _new(_CommonErrorRes_BUILD)
+        b: Any = _CommonErrorRes_BUILD()
         b.error_code = v_error_code if (v_error_code := m.errorCode).__class__ is str else _text(v_error_code)
         b.description = (
             (v_description if v_description.__class__ is str else _text(v_description))
@@ -430,7 +430,7 @@ class Asset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAsset]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAsset, owned: bool) -> Self:
-        b: Any = _new(_Asset_BUILD)
+        b: Any = _Asset_BUILD()
         b.asset_id = m.assetId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
         b.display_name = (
@@ -463,7 +463,7 @@ def _Asset_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOAAsset], owned: 
     out: list[Asset] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Asset_BUILD)
+        b: Any = _Asset_BUILD()
         b.asset_id = m.assetId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
         b.display_name = (
@@ -721,7 +721,7 @@ class Symbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbol]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbol, owned: bool) -> Self:
-        b: Any = _new(_Symbol_BUILD)
+        b: Any = _Symbol_BUILD()
         b.symbol_id = m.symbolId
         b.digits = m.digits
         b.pip_position = m.pipPosition
@@ -942,7 +942,7 @@ def _Symbol_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOASymbol], owned
     out: list[Symbol] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Symbol_BUILD)
+        b: Any = _Symbol_BUILD()
         b.symbol_id = m.symbolId
         b.digits = m.digits
         b.pip_position = m.pipPosition
@@ -1142,7 +1142,7 @@ class LightSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOALightSymbol]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOALightSymbol, owned: bool) -> Self:
-        b: Any = _new(_LightSymbol_BUILD)
+        b: Any = _LightSymbol_BUILD()
         b.symbol_id = m.symbolId
         b.symbol_name = (
             (v_symbol_name if v_symbol_name.__class__ is str else _text(v_symbol_name))
@@ -1199,7 +1199,7 @@ def _LightSymbol_many(
     out: list[LightSymbol] = []
     append = out.append
     for m in items:
-        b: Any = _new(_LightSymbol_BUILD)
+        b: Any = _LightSymbol_BUILD()
         b.symbol_id = m.symbolId
         b.symbol_name = (
             (v_symbol_name if v_symbol_name.__class__ is str else _text(v_symbol_name))
@@ -1269,7 +1269,7 @@ class ArchivedSymbol(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAArchivedSymbo
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAArchivedSymbol, owned: bool) -> Self:
-        b: Any = _new(_ArchivedSymbol_BUILD)
+        b: Any = _ArchivedSymbol_BUILD()
         b.symbol_id = m.symbolId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
         b.utc_last_update_timestamp = m.utcLastUpdateTimestamp
@@ -1304,7 +1304,7 @@ def _ArchivedSymbol_many(
     out: list[ArchivedSymbol] = []
     append = out.append
     for m in items:
-        b: Any = _new(_ArchivedSymbol_BUILD)
+        b: Any = _ArchivedSymbol_BUILD()
         b.symbol_id = m.symbolId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
         b.utc_last_update_timestamp = m.utcLastUpdateTimestamp
@@ -1356,7 +1356,7 @@ class SymbolCategory(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOASymbolCategor
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOASymbolCategory, owned: bool) -> Self:
-        b: Any = _new(_SymbolCategory_BUILD)
+        b: Any = _SymbolCategory_BUILD()
         b.id = m.id
         b.asset_class_id = m.assetClassId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
@@ -1389,7 +1389,7 @@ def _SymbolCategory_many(
     out: list[SymbolCategory] = []
     append = out.append
     for m in items:
-        b: Any = _new(_SymbolCategory_BUILD)
+        b: Any = _SymbolCategory_BUILD()
         b.id = m.id
         b.asset_class_id = m.assetClassId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
@@ -1430,7 +1430,7 @@ class Interval(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAInterval]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAInterval, owned: bool) -> Self:
-        b: Any = _new(_Interval_BUILD)
+        b: Any = _Interval_BUILD()
         b.start_second = m.startSecond
         b.end_second = m.endSecond
         o: Self = b
@@ -1457,7 +1457,7 @@ def _Interval_many(
     out: list[Interval] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Interval_BUILD)
+        b: Any = _Interval_BUILD()
         b.start_second = m.startSecond
         b.end_second = m.endSecond
         b.__class__ = Interval
@@ -1607,7 +1607,7 @@ class Trader(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrader]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrader, owned: bool) -> Self:
-        b: Any = _new(_Trader_BUILD)
+        b: Any = _Trader_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.balance = m.balance
         b.balance_version = (
@@ -1838,7 +1838,7 @@ class Position(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPosition]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPosition, owned: bool) -> Self:
-        b: Any = _new(_Position_BUILD)
+        b: Any = _Position_BUILD()
         b.position_id = m.positionId
         b.trade_data = TradeData._from_proto(m.tradeData, owned)
         b.position_status = _PositionStatus_BY_VALUE[m.positionStatus]
@@ -1917,7 +1917,7 @@ def _Position_many(
     out: list[Position] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Position_BUILD)
+        b: Any = _Position_BUILD()
         b.position_id = m.positionId
         b.trade_data = TradeData._from_proto(m.tradeData, owned)
         b.position_status = _PositionStatus_BY_VALUE[m.positionStatus]
@@ -2022,7 +2022,7 @@ class TradeData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATradeData]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATradeData, owned: bool) -> Self:
-        b: Any = _new(_TradeData_BUILD)
+        b: Any = _TradeData_BUILD()
         b.symbol_id = m.symbolId
         b.volume = m.volume
         b.trade_side = _TradeSide_BY_VALUE[m.tradeSide]
@@ -2216,7 +2216,7 @@ class Order(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAOrder]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAOrder, owned: bool) -> Self:
-        b: Any = _new(_Order_BUILD)
+        b: Any = _Order_BUILD()
         b.order_id = m.orderId
         b.trade_data = TradeData._from_proto(m.tradeData, owned)
         b.order_type = _OrderType_BY_VALUE[m.orderType]
@@ -2337,7 +2337,7 @@ def _Order_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOAOrder], owned: 
     out: list[Order] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Order_BUILD)
+        b: Any = _Order_BUILD()
         b.order_id = m.orderId
         b.trade_data = TradeData._from_proto(m.tradeData, owned)
         b.order_type = _OrderType_BY_VALUE[m.orderType]
@@ -2481,7 +2481,7 @@ class BonusDepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOABonusDe
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOABonusDepositWithdraw, owned: bool) -> Self:
-        b: Any = _new(_BonusDepositWithdraw_BUILD)
+        b: Any = _BonusDepositWithdraw_BUILD()
         b.operation_type = _ChangeBonusType_BY_VALUE[m.operationType]
         b.bonus_history_id = m.bonusHistoryId
         b.manager_bonus = m.managerBonus
@@ -2589,7 +2589,7 @@ class DepositWithdraw(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepositWithd
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepositWithdraw, owned: bool) -> Self:
-        b: Any = _new(_DepositWithdraw_BUILD)
+        b: Any = _DepositWithdraw_BUILD()
         b.operation_type = _ChangeBalanceType_BY_VALUE[m.operationType]
         b.balance_history_id = m.balanceHistoryId
         b.balance = m.balance
@@ -2636,7 +2636,7 @@ def _DepositWithdraw_many(
     out: list[DepositWithdraw] = []
     append = out.append
     for m in items:
-        b: Any = _new(_DepositWithdraw_BUILD)
+        b: Any = _DepositWithdraw_BUILD()
         b.operation_type = _ChangeBalanceType_BY_VALUE[m.operationType]
         b.balance_history_id = m.balanceHistoryId
         b.balance = m.balance
@@ -2761,7 +2761,7 @@ class Deal(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADeal]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADeal, owned: bool) -> Self:
-        b: Any = _new(_Deal_BUILD)
+        b: Any = _Deal_BUILD()
         b.deal_id = m.dealId
         b.order_id = m.orderId
         b.position_id = m.positionId
@@ -2832,7 +2832,7 @@ def _Deal_many(items: Iterable[_OpenApiModelMessages_pb2.ProtoOADeal], owned: bo
     out: list[Deal] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Deal_BUILD)
+        b: Any = _Deal_BUILD()
         b.deal_id = m.dealId
         b.order_id = m.orderId
         b.position_id = m.positionId
@@ -2907,7 +2907,7 @@ class DealOffset(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADealOffset]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADealOffset, owned: bool) -> Self:
-        b: Any = _new(_DealOffset_BUILD)
+        b: Any = _DealOffset_BUILD()
         b.deal_id = m.dealId
         b.volume = m.volume
         b.execution_timestamp = (
@@ -2944,7 +2944,7 @@ def _DealOffset_many(
     out: list[DealOffset] = []
     append = out.append
     for m in items:
-        b: Any = _new(_DealOffset_BUILD)
+        b: Any = _DealOffset_BUILD()
         b.deal_id = m.dealId
         b.volume = m.volume
         b.execution_timestamp = (
@@ -3030,7 +3030,7 @@ class ClosePositionDetail(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAClosePos
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAClosePositionDetail, owned: bool) -> Self:
-        b: Any = _new(_ClosePositionDetail_BUILD)
+        b: Any = _ClosePositionDetail_BUILD()
         b.entry_price = m.entryPrice
         b.gross_profit = m.grossProfit
         b.swap = m.swap
@@ -3135,7 +3135,7 @@ class Trendbar(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATrendbar]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATrendbar, owned: bool) -> Self:
-        b: Any = _new(_Trendbar_BUILD)
+        b: Any = _Trendbar_BUILD()
         b.volume = m.volume
         b.period = (
             _TrendbarPeriod_BY_VALUE[v_period] if (v_period := m.period) != 1 or "period" in m else None
@@ -3182,7 +3182,7 @@ def _Trendbar_many(
     out: list[Trendbar] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Trendbar_BUILD)
+        b: Any = _Trendbar_BUILD()
         b.volume = m.volume
         b.period = (
             _TrendbarPeriod_BY_VALUE[v_period] if (v_period := m.period) != 1 or "period" in m else None
@@ -3235,7 +3235,7 @@ class ExpectedMargin(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAExpectedMargi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAExpectedMargin, owned: bool) -> Self:
-        b: Any = _new(_ExpectedMargin_BUILD)
+        b: Any = _ExpectedMargin_BUILD()
         b.volume = m.volume
         b.buy_margin = m.buyMargin
         b.sell_margin = m.sellMargin
@@ -3264,7 +3264,7 @@ def _ExpectedMargin_many(
     out: list[ExpectedMargin] = []
     append = out.append
     for m in items:
-        b: Any = _new(_ExpectedMargin_BUILD)
+        b: Any = _ExpectedMargin_BUILD()
         b.volume = m.volume
         b.buy_margin = m.buyMargin
         b.sell_margin = m.sellMargin
@@ -3302,7 +3302,7 @@ class TickData(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOATickData]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOATickData, owned: bool) -> Self:
-        b: Any = _new(_TickData_BUILD)
+        b: Any = _TickData_BUILD()
         b.timestamp = m.timestamp
         b.tick = m.tick
         o: Self = b
@@ -3329,7 +3329,7 @@ def _TickData_many(
     out: list[TickData] = []
     append = out.append
     for m in items:
-        b: Any = _new(_TickData_BUILD)
+        b: Any = _TickData_BUILD()
         b.timestamp = m.timestamp
         b.tick = m.tick
         b.__class__ = TickData
@@ -3360,7 +3360,7 @@ class CtidProfile(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidProfile]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidProfile, owned: bool) -> Self:
-        b: Any = _new(_CtidProfile_BUILD)
+        b: Any = _CtidProfile_BUILD()
         b.user_id = m.userId
         o: Self = b
         try:
@@ -3426,7 +3426,7 @@ class CtidTraderAccount(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOACtidTrader
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOACtidTraderAccount, owned: bool) -> Self:
-        b: Any = _new(_CtidTraderAccount_BUILD)
+        b: Any = _CtidTraderAccount_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.is_live = v_is_live if (v_is_live := m.isLive) or "isLive" in m else None
         b.trader_login = v_trader_login if (v_trader_login := m.traderLogin) or "traderLogin" in m else None
@@ -3475,7 +3475,7 @@ def _CtidTraderAccount_many(
     out: list[CtidTraderAccount] = []
     append = out.append
     for m in items:
-        b: Any = _new(_CtidTraderAccount_BUILD)
+        b: Any = _CtidTraderAccount_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.is_live = v_is_live if (v_is_live := m.isLive) or "isLive" in m else None
         b.trader_login = v_trader_login if (v_trader_login := m.traderLogin) or "traderLogin" in m else None
@@ -3534,7 +3534,7 @@ class AssetClass(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAAssetClass]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAAssetClass, owned: bool) -> Self:
-        b: Any = _new(_AssetClass_BUILD)
+        b: Any = _AssetClass_BUILD()
         b.id = v_id if (v_id := m.id) or "id" in m else None
         b.name = (
             (v_name if v_name.__class__ is str else _text(v_name))
@@ -3569,7 +3569,7 @@ def _AssetClass_many(
     out: list[AssetClass] = []
     append = out.append
     for m in items:
-        b: Any = _new(_AssetClass_BUILD)
+        b: Any = _AssetClass_BUILD()
         b.id = v_id if (v_id := m.id) or "id" in m else None
         b.name = (
             (v_name if v_name.__class__ is str else _text(v_name))
@@ -3623,7 +3623,7 @@ class DepthQuote(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADepthQuote]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADepthQuote, owned: bool) -> Self:
-        b: Any = _new(_DepthQuote_BUILD)
+        b: Any = _DepthQuote_BUILD()
         b.id = m.id
         b.size = m.size
         b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
@@ -3654,7 +3654,7 @@ def _DepthQuote_many(
     out: list[DepthQuote] = []
     append = out.append
     for m in items:
-        b: Any = _new(_DepthQuote_BUILD)
+        b: Any = _DepthQuote_BUILD()
         b.id = m.id
         b.size = m.size
         b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
@@ -3698,7 +3698,7 @@ class MarginCall(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAMarginCall]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAMarginCall, owned: bool) -> Self:
-        b: Any = _new(_MarginCall_BUILD)
+        b: Any = _MarginCall_BUILD()
         b.margin_call_type = _NotificationType_BY_VALUE[m.marginCallType]
         b.margin_level_threshold = m.marginLevelThreshold
         b.utc_last_update_timestamp = (
@@ -3731,7 +3731,7 @@ def _MarginCall_many(
     out: list[MarginCall] = []
     append = out.append
     for m in items:
-        b: Any = _new(_MarginCall_BUILD)
+        b: Any = _MarginCall_BUILD()
         b.margin_call_type = _NotificationType_BY_VALUE[m.marginCallType]
         b.margin_level_threshold = m.marginLevelThreshold
         b.utc_last_update_timestamp = (
@@ -3803,7 +3803,7 @@ class Holiday(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAHoliday]):
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAHoliday, owned: bool) -> Self:
-        b: Any = _new(_Holiday_BUILD)
+        b: Any = _Holiday_BUILD()
         b.holiday_id = m.holidayId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
         b.description = (
@@ -3850,7 +3850,7 @@ def _Holiday_many(
     out: list[Holiday] = []
     append = out.append
     for m in items:
-        b: Any = _new(_Holiday_BUILD)
+        b: Any = _Holiday_BUILD()
         b.holiday_id = m.holidayId
         b.name = v_name if (v_name := m.name).__class__ is str else _text(v_name)
         b.description = (
@@ -3900,7 +3900,7 @@ class DynamicLeverage(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicLever
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverage, owned: bool) -> Self:
-        b: Any = _new(_DynamicLeverage_BUILD)
+        b: Any = _DynamicLeverage_BUILD()
         b.leverage_id = m.leverageId
         b.tiers = (
             (_Pending(r_tiers, _DynamicLeverageTier_many) if (r_tiers := m.tiers) else ())
@@ -3954,7 +3954,7 @@ class DynamicLeverageTier(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOADynamicL
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOADynamicLeverageTier, owned: bool) -> Self:
-        b: Any = _new(_DynamicLeverageTier_BUILD)
+        b: Any = _DynamicLeverageTier_BUILD()
         b.volume = m.volume
         b.leverage = m.leverage
         o: Self = b
@@ -3981,7 +3981,7 @@ def _DynamicLeverageTier_many(
     out: list[DynamicLeverageTier] = []
     append = out.append
     for m in items:
-        b: Any = _new(_DynamicLeverageTier_BUILD)
+        b: Any = _DynamicLeverageTier_BUILD()
         b.volume = m.volume
         b.leverage = m.leverage
         b.__class__ = DynamicLeverageTier
@@ -4023,7 +4023,7 @@ class PositionUnrealizedPnL(ProtoWrapper[_OpenApiModelMessages_pb2.ProtoOAPositi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiModelMessages_pb2.ProtoOAPositionUnrealizedPnL, owned: bool) -> Self:
-        b: Any = _new(_PositionUnrealizedPnL_BUILD)
+        b: Any = _PositionUnrealizedPnL_BUILD()
         b.position_id = m.positionId
         b.gross_unrealized_pnl = m.grossUnrealizedPnL
         b.net_unrealized_pnl = m.netUnrealizedPnL
@@ -4052,7 +4052,7 @@ def _PositionUnrealizedPnL_many(
     out: list[PositionUnrealizedPnL] = []
     append = out.append
     for m in items:
-        b: Any = _new(_PositionUnrealizedPnL_BUILD)
+        b: Any = _PositionUnrealizedPnL_BUILD()
         b.position_id = m.positionId
         b.gross_unrealized_pnl = m.grossUnrealizedPnL
         b.net_unrealized_pnl = m.netUnrealizedPnL
@@ -4092,7 +4092,7 @@ class ApplicationAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAApplicationAut
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAApplicationAuthReq, owned: bool) -> Self:
-        b: Any = _new(_ApplicationAuthReq_BUILD)
+        b: Any = _ApplicationAuthReq_BUILD()
         b.client_id = v_client_id if (v_client_id := m.clientId).__class__ is str else _text(v_client_id)
         b.client_secret = (
             v_client_secret
@@ -4170,7 +4170,7 @@ class AccountAuthReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthReq], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthReq, owned: bool) -> Self:
-        b: Any = _new(_AccountAuthReq_BUILD)
+        b: Any = _AccountAuthReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.access_token = (
             v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
@@ -4216,7 +4216,7 @@ class AccountAuthRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountAuthRes], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountAuthRes, owned: bool) -> Self:
-        b: Any = _new(_AccountAuthRes_BUILD)
+        b: Any = _AccountAuthRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -4281,7 +4281,7 @@ class ErrorRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAErrorRes], AccountScoped
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAErrorRes, owned: bool) -> Self:
-        b: Any = _new(_ErrorRes_BUILD)
+        b: Any = _ErrorRes_BUILD()
         b.ctid_trader_account_id = (
             v_ctid_trader_account_id
             if (v_ctid_trader_account_id := m.ctidTraderAccountId) or "ctidTraderAccountId" in m
@@ -4344,7 +4344,7 @@ class ClientDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClientDisco
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClientDisconnectEvent, owned: bool) -> Self:
-        b: Any = _new(_ClientDisconnectEvent_BUILD)
+        b: Any = _ClientDisconnectEvent_BUILD()
         b.reason = (
             (v_reason if v_reason.__class__ is str else _text(v_reason))
             if (v_reason := m.reason) or "reason" in m
@@ -4398,7 +4398,7 @@ class AccountsTokenInvalidatedEvent(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountsTokenInvalidatedEvent, owned: bool) -> Self:
-        b: Any = _new(_AccountsTokenInvalidatedEvent_BUILD)
+        b: Any = _AccountsTokenInvalidatedEvent_BUILD()
         b.ctid_trader_account_ids = tuple(m.ctidTraderAccountIds)
         b.reason = (
             (v_reason if v_reason.__class__ is str else _text(v_reason))
@@ -4469,7 +4469,7 @@ class VersionRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAVersionRes], Unscoped)
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAVersionRes, owned: bool) -> Self:
-        b: Any = _new(_VersionRes_BUILD)
+        b: Any = _VersionRes_BUILD()
         b.version = v_version if (v_version := m.version).__class__ is str else _text(v_version)
         o: Self = b
         try:
@@ -4625,7 +4625,7 @@ class NewOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOANewOrderReq], SymbolS
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOANewOrderReq, owned: bool) -> Self:
-        b: Any = _new(_NewOrderReq_BUILD)
+        b: Any = _NewOrderReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.order_type = _OrderType_BY_VALUE[m.orderType]
@@ -4807,7 +4807,7 @@ class ExecutionEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExecutionEvent], S
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExecutionEvent, owned: bool) -> Self:
-        b: Any = _new(_ExecutionEvent_BUILD)
+        b: Any = _ExecutionEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.execution_type = _ExecutionType_BY_VALUE[m.executionType]
         b.position = Position._from_proto(m.position, owned) if "position" in m else None
@@ -4885,7 +4885,7 @@ class CancelOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACancelOrderReq], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACancelOrderReq, owned: bool) -> Self:
-        b: Any = _new(_CancelOrderReq_BUILD)
+        b: Any = _CancelOrderReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order_id = m.orderId
         o: Self = b
@@ -4999,7 +4999,7 @@ class AmendOrderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendOrderReq], Acc
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendOrderReq, owned: bool) -> Self:
-        b: Any = _new(_AmendOrderReq_BUILD)
+        b: Any = _AmendOrderReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order_id = m.orderId
         b.volume = v_volume if (v_volume := m.volume) or "volume" in m else None
@@ -5135,7 +5135,7 @@ class AmendPositionSLTPReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAmendPositio
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAmendPositionSLTPReq, owned: bool) -> Self:
-        b: Any = _new(_AmendPositionSLTPReq_BUILD)
+        b: Any = _AmendPositionSLTPReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_id = m.positionId
         b.stop_loss = v_stop_loss if (v_stop_loss := m.stopLoss) or "stopLoss" in m else None
@@ -5216,7 +5216,7 @@ class ClosePositionReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAClosePositionReq
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAClosePositionReq, owned: bool) -> Self:
-        b: Any = _new(_ClosePositionReq_BUILD)
+        b: Any = _ClosePositionReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_id = m.positionId
         b.volume = m.volume
@@ -5282,7 +5282,7 @@ class TrailingSLChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATrailingSL
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATrailingSLChangedEvent, owned: bool) -> Self:
-        b: Any = _new(_TrailingSLChangedEvent_BUILD)
+        b: Any = _TrailingSLChangedEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_id = m.positionId
         b.order_id = m.orderId
@@ -5333,7 +5333,7 @@ class AssetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListReq], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListReq, owned: bool) -> Self:
-        b: Any = _new(_AssetListReq_BUILD)
+        b: Any = _AssetListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -5380,7 +5380,7 @@ class AssetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetListRes], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetListRes, owned: bool) -> Self:
-        b: Any = _new(_AssetListRes_BUILD)
+        b: Any = _AssetListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.asset = (
             (_Pending(r_asset, _Asset_many) if (r_asset := m.asset) else ())
@@ -5437,7 +5437,7 @@ class SymbolsListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListReq], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListReq, owned: bool) -> Self:
-        b: Any = _new(_SymbolsListReq_BUILD)
+        b: Any = _SymbolsListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.include_archived_symbols = (
             v_include_archived_symbols
@@ -5495,7 +5495,7 @@ class SymbolsListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolsListRes], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsListRes, owned: bool) -> Self:
-        b: Any = _new(_SymbolsListRes_BUILD)
+        b: Any = _SymbolsListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol = (
             (_Pending(r_symbol, _LightSymbol_many) if (r_symbol := m.symbol) else ())
@@ -5559,7 +5559,7 @@ class SymbolByIdReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdReq], Sym
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdReq, owned: bool) -> Self:
-        b: Any = _new(_SymbolByIdReq_BUILD)
+        b: Any = _SymbolByIdReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = tuple(m.symbolId)
         o: Self = b
@@ -5613,7 +5613,7 @@ class SymbolByIdRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolByIdRes], Acc
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolByIdRes, owned: bool) -> Self:
-        b: Any = _new(_SymbolByIdRes_BUILD)
+        b: Any = _SymbolByIdRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol = (
             (_Pending(r_symbol, _Symbol_many) if (r_symbol := m.symbol) else ())
@@ -5685,7 +5685,7 @@ class SymbolsForConversionReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionReq, owned: bool) -> Self:
-        b: Any = _new(_SymbolsForConversionReq_BUILD)
+        b: Any = _SymbolsForConversionReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.first_asset_id = m.firstAssetId
         b.last_asset_id = m.lastAssetId
@@ -5738,7 +5738,7 @@ class SymbolsForConversionRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolsForConversionRes, owned: bool) -> Self:
-        b: Any = _new(_SymbolsForConversionRes_BUILD)
+        b: Any = _SymbolsForConversionRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol = (
             (_Pending(r_symbol, _LightSymbol_many) if (r_symbol := m.symbol) else ())
@@ -5792,7 +5792,7 @@ class SymbolChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolChangedE
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolChangedEvent, owned: bool) -> Self:
-        b: Any = _new(_SymbolChangedEvent_BUILD)
+        b: Any = _SymbolChangedEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = tuple(m.symbolId)
         o: Self = b
@@ -5837,7 +5837,7 @@ class AssetClassListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListReq, owned: bool) -> Self:
-        b: Any = _new(_AssetClassListReq_BUILD)
+        b: Any = _AssetClassListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -5884,7 +5884,7 @@ class AssetClassListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAssetClassListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAssetClassListRes, owned: bool) -> Self:
-        b: Any = _new(_AssetClassListRes_BUILD)
+        b: Any = _AssetClassListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.asset_class = (
             (_Pending(r_asset_class, _AssetClass_many) if (r_asset_class := m.assetClass) else ())
@@ -5934,7 +5934,7 @@ class TraderReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderReq], AccountScop
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderReq, owned: bool) -> Self:
-        b: Any = _new(_TraderReq_BUILD)
+        b: Any = _TraderReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -5981,7 +5981,7 @@ class TraderRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderRes], AccountScop
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderRes, owned: bool) -> Self:
-        b: Any = _new(_TraderRes_BUILD)
+        b: Any = _TraderRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.trader = Trader._from_proto(m.trader, owned)
         o: Self = b
@@ -6030,7 +6030,7 @@ class TraderUpdatedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOATraderUpdatedE
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOATraderUpdatedEvent, owned: bool) -> Self:
-        b: Any = _new(_TraderUpdatedEvent_BUILD)
+        b: Any = _TraderUpdatedEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.trader = Trader._from_proto(m.trader, owned)
         o: Self = b
@@ -6081,7 +6081,7 @@ class ReconcileReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileReq], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileReq, owned: bool) -> Self:
-        b: Any = _new(_ReconcileReq_BUILD)
+        b: Any = _ReconcileReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.return_protection_orders = (
             v_return_protection_orders
@@ -6139,7 +6139,7 @@ class ReconcileRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAReconcileRes], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAReconcileRes, owned: bool) -> Self:
-        b: Any = _new(_ReconcileRes_BUILD)
+        b: Any = _ReconcileRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position = (
             (_Pending(r_position, _Position_many) if (r_position := m.position) else ())
@@ -6215,7 +6215,7 @@ class OrderErrorEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderErrorEvent],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderErrorEvent, owned: bool) -> Self:
-        b: Any = _new(_OrderErrorEvent_BUILD)
+        b: Any = _OrderErrorEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.error_code = v_error_code if (v_error_code := m.errorCode).__class__ is str else _text(v_error_code)
         b.order_id = v_order_id if (v_order_id := m.orderId) or "orderId" in m else None
@@ -6285,7 +6285,7 @@ class DealListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListReq], Account
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListReq, owned: bool) -> Self:
-        b: Any = _new(_DealListReq_BUILD)
+        b: Any = _DealListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.from_timestamp = (
             v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
@@ -6345,7 +6345,7 @@ class DealListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealListRes], Account
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListRes, owned: bool) -> Self:
-        b: Any = _new(_DealListRes_BUILD)
+        b: Any = _DealListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deal = (
             (_Pending(r_deal, _Deal_many) if (r_deal := m.deal) else ())
@@ -6406,7 +6406,7 @@ class OrderListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListReq], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListReq, owned: bool) -> Self:
-        b: Any = _new(_OrderListReq_BUILD)
+        b: Any = _OrderListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.from_timestamp = (
             v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
@@ -6464,7 +6464,7 @@ class OrderListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderListRes], Accou
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListRes, owned: bool) -> Self:
-        b: Any = _new(_OrderListRes_BUILD)
+        b: Any = _OrderListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order = (
             (_Pending(r_order, _Order_many) if (r_order := m.order) else ())
@@ -6526,7 +6526,7 @@ class ExpectedMarginReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginReq, owned: bool) -> Self:
-        b: Any = _new(_ExpectedMarginReq_BUILD)
+        b: Any = _ExpectedMarginReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.volume = tuple(m.volume)
@@ -6582,7 +6582,7 @@ class ExpectedMarginRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAExpectedMarginR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAExpectedMarginRes, owned: bool) -> Self:
-        b: Any = _new(_ExpectedMarginRes_BUILD)
+        b: Any = _ExpectedMarginRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.margin = (
             (_Pending(r_margin, _ExpectedMargin_many) if (r_margin := m.margin) else ())
@@ -6648,7 +6648,7 @@ class MarginChangedEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginChangedE
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginChangedEvent, owned: bool) -> Self:
-        b: Any = _new(_MarginChangedEvent_BUILD)
+        b: Any = _MarginChangedEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_id = m.positionId
         b.used_margin = m.usedMargin
@@ -6708,7 +6708,7 @@ class CashFlowHistoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListReq, owned: bool) -> Self:
-        b: Any = _new(_CashFlowHistoryListReq_BUILD)
+        b: Any = _CashFlowHistoryListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.from_timestamp = m.fromTimestamp
         b.to_timestamp = m.toTimestamp
@@ -6759,7 +6759,7 @@ class CashFlowHistoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOACashFlowHi
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOACashFlowHistoryListRes, owned: bool) -> Self:
-        b: Any = _new(_CashFlowHistoryListRes_BUILD)
+        b: Any = _CashFlowHistoryListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deposit_withdraw = (
             (
@@ -6815,7 +6815,7 @@ class GetAccountListByAccessTokenReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenReq, owned: bool) -> Self:
-        b: Any = _new(_GetAccountListByAccessTokenReq_BUILD)
+        b: Any = _GetAccountListByAccessTokenReq_BUILD()
         b.access_token = (
             v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
         )
@@ -6871,7 +6871,7 @@ class GetAccountListByAccessTokenRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetAccountListByAccessTokenRes, owned: bool) -> Self:
-        b: Any = _new(_GetAccountListByAccessTokenRes_BUILD)
+        b: Any = _GetAccountListByAccessTokenRes_BUILD()
         b.access_token = (
             v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
         )
@@ -6937,7 +6937,7 @@ class RefreshTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenReq],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenReq, owned: bool) -> Self:
-        b: Any = _new(_RefreshTokenReq_BUILD)
+        b: Any = _RefreshTokenReq_BUILD()
         b.refresh_token = (
             v_refresh_token
             if (v_refresh_token := m.refreshToken).__class__ is str
@@ -6998,7 +6998,7 @@ class RefreshTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOARefreshTokenRes],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOARefreshTokenRes, owned: bool) -> Self:
-        b: Any = _new(_RefreshTokenRes_BUILD)
+        b: Any = _RefreshTokenRes_BUILD()
         b.access_token = (
             v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
         )
@@ -7063,7 +7063,7 @@ class SubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsReq, owned: bool) -> Self:
-        b: Any = _new(_SubscribeSpotsReq_BUILD)
+        b: Any = _SubscribeSpotsReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = tuple(m.symbolId)
         b.subscribe_to_spot_timestamp = (
@@ -7115,7 +7115,7 @@ class SubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASubscribeSpotsR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeSpotsRes, owned: bool) -> Self:
-        b: Any = _new(_SubscribeSpotsRes_BUILD)
+        b: Any = _SubscribeSpotsRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -7163,7 +7163,7 @@ class UnsubscribeSpotsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsReq, owned: bool) -> Self:
-        b: Any = _new(_UnsubscribeSpotsReq_BUILD)
+        b: Any = _UnsubscribeSpotsReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = tuple(m.symbolId)
         o: Self = b
@@ -7208,7 +7208,7 @@ class UnsubscribeSpotsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAUnsubscribeSp
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeSpotsRes, owned: bool) -> Self:
-        b: Any = _new(_UnsubscribeSpotsRes_BUILD)
+        b: Any = _UnsubscribeSpotsRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -7281,7 +7281,7 @@ class SpotEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASpotEvent], SymbolScope
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASpotEvent, owned: bool) -> Self:
-        b: Any = _new(_SpotEvent_BUILD)
+        b: Any = _SpotEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
@@ -7380,7 +7380,7 @@ class SubscribeLiveTrendbarReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarReq, owned: bool) -> Self:
-        b: Any = _new(_SubscribeLiveTrendbarReq_BUILD)
+        b: Any = _SubscribeLiveTrendbarReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.period = _TrendbarPeriod_BY_VALUE[m.period]
         b.symbol_id = m.symbolId
@@ -7428,7 +7428,7 @@ class SubscribeLiveTrendbarRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeLiveTrendbarRes, owned: bool) -> Self:
-        b: Any = _new(_SubscribeLiveTrendbarRes_BUILD)
+        b: Any = _SubscribeLiveTrendbarRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -7483,7 +7483,7 @@ class UnsubscribeLiveTrendbarReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarReq, owned: bool) -> Self:
-        b: Any = _new(_UnsubscribeLiveTrendbarReq_BUILD)
+        b: Any = _UnsubscribeLiveTrendbarReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.period = _TrendbarPeriod_BY_VALUE[m.period]
         b.symbol_id = m.symbolId
@@ -7531,7 +7531,7 @@ class UnsubscribeLiveTrendbarRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeLiveTrendbarRes, owned: bool) -> Self:
-        b: Any = _new(_UnsubscribeLiveTrendbarRes_BUILD)
+        b: Any = _UnsubscribeLiveTrendbarRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -7599,7 +7599,7 @@ class GetTrendbarsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsReq],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsReq, owned: bool) -> Self:
-        b: Any = _new(_GetTrendbarsReq_BUILD)
+        b: Any = _GetTrendbarsReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.from_timestamp = (
             v_from_timestamp if (v_from_timestamp := m.fromTimestamp) or "fromTimestamp" in m else None
@@ -7680,7 +7680,7 @@ class GetTrendbarsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTrendbarsRes],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTrendbarsRes, owned: bool) -> Self:
-        b: Any = _new(_GetTrendbarsRes_BUILD)
+        b: Any = _GetTrendbarsRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.period = _TrendbarPeriod_BY_VALUE[m.period]
         b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
@@ -7758,7 +7758,7 @@ class GetTickDataReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataReq], S
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataReq, owned: bool) -> Self:
-        b: Any = _new(_GetTickDataReq_BUILD)
+        b: Any = _GetTickDataReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.type = _QuoteType_BY_VALUE[m.type]
@@ -7821,7 +7821,7 @@ class GetTickDataRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetTickDataRes], A
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetTickDataRes, owned: bool) -> Self:
-        b: Any = _new(_GetTickDataRes_BUILD)
+        b: Any = _GetTickDataRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.tick_data = (
             (_Pending(r_tick_data, _TickData_many) if (r_tick_data := m.tickData) else ())
@@ -7873,7 +7873,7 @@ class GetCtidProfileByTokenReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenReq, owned: bool) -> Self:
-        b: Any = _new(_GetCtidProfileByTokenReq_BUILD)
+        b: Any = _GetCtidProfileByTokenReq_BUILD()
         b.access_token = (
             v_access_token if (v_access_token := m.accessToken).__class__ is str else _text(v_access_token)
         )
@@ -7917,7 +7917,7 @@ class GetCtidProfileByTokenRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAGetCtidP
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetCtidProfileByTokenRes, owned: bool) -> Self:
-        b: Any = _new(_GetCtidProfileByTokenRes_BUILD)
+        b: Any = _GetCtidProfileByTokenRes_BUILD()
         b.profile = CtidProfile._from_proto(m.profile, owned)
         o: Self = b
         try:
@@ -7975,7 +7975,7 @@ class DepthEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADepthEvent], SymbolSco
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADepthEvent, owned: bool) -> Self:
-        b: Any = _new(_DepthEvent_BUILD)
+        b: Any = _DepthEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.new_quotes = (
@@ -8036,7 +8036,7 @@ class SubscribeDepthQuotesReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesReq, owned: bool) -> Self:
-        b: Any = _new(_SubscribeDepthQuotesReq_BUILD)
+        b: Any = _SubscribeDepthQuotesReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = tuple(m.symbolId)
         o: Self = b
@@ -8082,7 +8082,7 @@ class SubscribeDepthQuotesRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASubscribeDepthQuotesRes, owned: bool) -> Self:
-        b: Any = _new(_SubscribeDepthQuotesRes_BUILD)
+        b: Any = _SubscribeDepthQuotesRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8132,7 +8132,7 @@ class UnsubscribeDepthQuotesReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesReq, owned: bool) -> Self:
-        b: Any = _new(_UnsubscribeDepthQuotesReq_BUILD)
+        b: Any = _UnsubscribeDepthQuotesReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = tuple(m.symbolId)
         o: Self = b
@@ -8178,7 +8178,7 @@ class UnsubscribeDepthQuotesRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAUnsubscribeDepthQuotesRes, owned: bool) -> Self:
-        b: Any = _new(_UnsubscribeDepthQuotesRes_BUILD)
+        b: Any = _UnsubscribeDepthQuotesRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8221,7 +8221,7 @@ class SymbolCategoryListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListReq, owned: bool) -> Self:
-        b: Any = _new(_SymbolCategoryListReq_BUILD)
+        b: Any = _SymbolCategoryListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8268,7 +8268,7 @@ class SymbolCategoryListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOASymbolCateg
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOASymbolCategoryListRes, owned: bool) -> Self:
-        b: Any = _new(_SymbolCategoryListRes_BUILD)
+        b: Any = _SymbolCategoryListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_category = (
             (
@@ -8322,7 +8322,7 @@ class AccountLogoutReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutReq
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutReq, owned: bool) -> Self:
-        b: Any = _new(_AccountLogoutReq_BUILD)
+        b: Any = _AccountLogoutReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8365,7 +8365,7 @@ class AccountLogoutRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountLogoutRes
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountLogoutRes, owned: bool) -> Self:
-        b: Any = _new(_AccountLogoutRes_BUILD)
+        b: Any = _AccountLogoutRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8408,7 +8408,7 @@ class AccountDisconnectEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAAccountDis
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAAccountDisconnectEvent, owned: bool) -> Self:
-        b: Any = _new(_AccountDisconnectEvent_BUILD)
+        b: Any = _AccountDisconnectEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8451,7 +8451,7 @@ class MarginCallListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListReq, owned: bool) -> Self:
-        b: Any = _new(_MarginCallListReq_BUILD)
+        b: Any = _MarginCallListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -8494,7 +8494,7 @@ class MarginCallListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallListRes, owned: bool) -> Self:
-        b: Any = _new(_MarginCallListRes_BUILD)
+        b: Any = _MarginCallListRes_BUILD()
         b.margin_call = (
             (_Pending(r_margin_call, _MarginCall_many) if (r_margin_call := m.marginCall) else ())
             if owned
@@ -8547,7 +8547,7 @@ class MarginCallUpdateReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallUpd
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateReq, owned: bool) -> Self:
-        b: Any = _new(_MarginCallUpdateReq_BUILD)
+        b: Any = _MarginCallUpdateReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.margin_call = MarginCall._from_proto(m.marginCall, owned)
         o: Self = b
@@ -8619,7 +8619,7 @@ class MarginCallUpdateEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCallU
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallUpdateEvent, owned: bool) -> Self:
-        b: Any = _new(_MarginCallUpdateEvent_BUILD)
+        b: Any = _MarginCallUpdateEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.margin_call = MarginCall._from_proto(m.marginCall, owned)
         o: Self = b
@@ -8669,7 +8669,7 @@ class MarginCallTriggerEvent(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAMarginCall
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAMarginCallTriggerEvent, owned: bool) -> Self:
-        b: Any = _new(_MarginCallTriggerEvent_BUILD)
+        b: Any = _MarginCallTriggerEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.margin_call = MarginCall._from_proto(m.marginCall, owned)
         o: Self = b
@@ -8721,7 +8721,7 @@ class GetDynamicLeverageByIDReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDReq, owned: bool) -> Self:
-        b: Any = _new(_GetDynamicLeverageByIDReq_BUILD)
+        b: Any = _GetDynamicLeverageByIDReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.leverage_id = m.leverageId
         o: Self = b
@@ -8772,7 +8772,7 @@ class GetDynamicLeverageByIDRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetDynamicLeverageByIDRes, owned: bool) -> Self:
-        b: Any = _new(_GetDynamicLeverageByIDRes_BUILD)
+        b: Any = _GetDynamicLeverageByIDRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.leverage = DynamicLeverage._from_proto(m.leverage, owned)
         o: Self = b
@@ -8833,7 +8833,7 @@ class DealListByPositionIdReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdReq, owned: bool) -> Self:
-        b: Any = _new(_DealListByPositionIdReq_BUILD)
+        b: Any = _DealListByPositionIdReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_id = m.positionId
         b.from_timestamp = (
@@ -8895,7 +8895,7 @@ class DealListByPositionIdRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealListByPositionIdRes, owned: bool) -> Self:
-        b: Any = _new(_DealListByPositionIdRes_BUILD)
+        b: Any = _DealListByPositionIdRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deal = (
             (_Pending(r_deal, _Deal_many) if (r_deal := m.deal) else ())
@@ -8952,7 +8952,7 @@ class OrderDetailsReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsReq],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsReq, owned: bool) -> Self:
-        b: Any = _new(_OrderDetailsReq_BUILD)
+        b: Any = _OrderDetailsReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order_id = m.orderId
         o: Self = b
@@ -9006,7 +9006,7 @@ class OrderDetailsRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOAOrderDetailsRes],
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderDetailsRes, owned: bool) -> Self:
-        b: Any = _new(_OrderDetailsRes_BUILD)
+        b: Any = _OrderDetailsRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order = Order._from_proto(m.order, owned)
         b.deal = (
@@ -9075,7 +9075,7 @@ class OrderListByPositionIdReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdReq, owned: bool) -> Self:
-        b: Any = _new(_OrderListByPositionIdReq_BUILD)
+        b: Any = _OrderListByPositionIdReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_id = m.positionId
         b.from_timestamp = (
@@ -9137,7 +9137,7 @@ class OrderListByPositionIdRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAOrderListByPositionIdRes, owned: bool) -> Self:
-        b: Any = _new(_OrderListByPositionIdRes_BUILD)
+        b: Any = _OrderListByPositionIdRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.order = (
             (_Pending(r_order, _Order_many) if (r_order := m.order) else ())
@@ -9194,7 +9194,7 @@ class DealOffsetListReq(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListReq, owned: bool) -> Self:
-        b: Any = _new(_DealOffsetListReq_BUILD)
+        b: Any = _DealOffsetListReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.deal_id = m.dealId
         o: Self = b
@@ -9248,7 +9248,7 @@ class DealOffsetListRes(ProtoWrapper[_OpenApiMessages_pb2.ProtoOADealOffsetListR
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOADealOffsetListRes, owned: bool) -> Self:
-        b: Any = _new(_DealOffsetListRes_BUILD)
+        b: Any = _DealOffsetListRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.offset_by = (
             (_Pending(r_offset_by, _DealOffset_many) if (r_offset_by := m.offsetBy) else ())
@@ -9306,7 +9306,7 @@ class GetPositionUnrealizedPnLReq(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLReq, owned: bool) -> Self:
-        b: Any = _new(_GetPositionUnrealizedPnLReq_BUILD)
+        b: Any = _GetPositionUnrealizedPnLReq_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         o: Self = b
         try:
@@ -9360,7 +9360,7 @@ class GetPositionUnrealizedPnLRes(
 
     @classmethod
     def _from_proto(cls, m: _OpenApiMessages_pb2.ProtoOAGetPositionUnrealizedPnLRes, owned: bool) -> Self:
-        b: Any = _new(_GetPositionUnrealizedPnLRes_BUILD)
+        b: Any = _GetPositionUnrealizedPnLRes_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.position_unrealized_pnl = (
             (
