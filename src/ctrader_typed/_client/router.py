@@ -410,6 +410,16 @@ class EventRouter:
             self._lite.discard(payload_type)
             self.batch_routes.pop(head, None)
 
+    def _lite_check(self, payload_type: int, cls: type[Wrapper], event: Wrapper) -> None:
+        """An event of a lite batch route came the full way: the lite builder refused it, or the
+        frame was unusual in another way (the first spot event after a subscription echoes the
+        request's ``clientMsgId``). If it carries what the lite variant refuses (live bars), parse
+        that payload type in full from now on: most of its events will."""
+        skipped = LITE_BUILDERS[payload_type][2]
+        if any(getattr(event, name) for name in skipped):
+            self._lite_refused.add(payload_type)
+            self._route(payload_type, cls)
+
     def _lite_route(
         self,
         head: int,
@@ -460,11 +470,6 @@ class EventRouter:
                 self._on_unknown(payload_type, envelope)
             return
         cls, parse, build, sinks = route
-        if payload_type in self._lite:
-            # The fast path let this one through the full way (it carries what the lite variant
-            # refuses, e.g. live bars, or something else unusual): parse these in full from now on.
-            self._lite_refused.add(payload_type)
-            self._route(payload_type, cls)
         payload = envelope.payload
         if event is None:
             try:
@@ -477,6 +482,8 @@ class EventRouter:
                 logger.warning("cannot represent a %s: %s; delivering it raw", cls.__name__, exc)
                 self._on_unknown(payload_type, envelope)
                 return
+        if payload_type in self._lite:
+            self._lite_check(payload_type, cls, event)
         if len(payload) < SIZED:
             for sink in sinks:
                 sink(event)

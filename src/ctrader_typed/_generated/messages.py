@@ -9390,7 +9390,14 @@ class GetPositionUnrealizedPnLRes(
 _GetPositionUnrealizedPnLRes_BUILD = build_class(GetPositionUnrealizedPnLRes)
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
 
-LITE_BUILDERS: dict[int, tuple[type[ProtoWrapper[Any]], Callable[[Any], Callable[[object, bool], Any]]]] = {
-    2131: (SpotEvent, _SpotEvent_lite_builder),
+LITE_BUILDERS: dict[
+    int, tuple[type[ProtoWrapper[Any]], Callable[[Any], Callable[[object, bool], Any]], tuple[str, ...]]
+] = {
+    2131: (
+        SpotEvent,
+        _SpotEvent_lite_builder,
+        ("trendbar",),
+    ),
 }
-"""Payload type -> the wrapper, and what makes its builder from a reused lite message (``ctrader_typed._lite``)."""
+"""Payload type -> the wrapper, what makes its builder from a reused lite message
+(``ctrader_typed._lite``), and the wrapper fields that builder refuses (it makes them ``()``)."""
