@@ -597,6 +597,10 @@ class PendingTable(Generic[T]):
         del self._entries[client_msg_id]
         return kind, handle
 
+    def handles(self) -> list[T]:
+        """Every pending handle, in the order the requests were added."""
+        return [handle for _, handle in self._entries.values()]
+
     def drain(self) -> list[T]:
         """Remove and return every pending handle (the link dropped)."""
         handles = [handle for _, handle in self._entries.values()]

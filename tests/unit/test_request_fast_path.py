@@ -42,7 +42,7 @@ async def test_watched_futures_fail_in_the_order_of_their_deadlines() -> None:
         future: asyncio.Future[str] = loop.create_future()
         future.add_done_callback(note(delay))
         futures[delay] = future
-        deadlines.watch(start + delay, future)
+        deadlines.watch(start + delay, future, loop)
     futures[hour].set_result("answered")
     futures[2 * hour].set_result("answered")
     await asyncio.gather(*futures.values(), return_exceptions=True)
@@ -58,7 +58,7 @@ async def test_watched_futures_and_scopes_share_the_timer() -> None:
     deadlines = Deadlines()
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
-    deadlines.watch(loop.time() + 0.03, future)
+    deadlines.watch(loop.time() + 0.03, future, loop)
     with pytest.raises(TimeoutError), deadlines.scope(loop.time() + 0.01):
         await asyncio.sleep(3600)
     assert not future.done()  # its deadline is later: the timer was re-armed for it
@@ -73,7 +73,7 @@ async def test_done_futures_are_dropped_as_new_ones_arrive() -> None:
     loop = asyncio.get_running_loop()
     for _ in range(1000):
         future: asyncio.Future[None] = loop.create_future()
-        deadlines.watch(loop.time() + 60, future)
+        deadlines.watch(loop.time() + 60, future, loop)
         future.set_result(None)
         deadlines.unwatch()
     assert deadlines._live == 0
@@ -173,3 +173,63 @@ class _OpenLink:
 
     def send(self, frame: bytes) -> None:
         self.frames.append(frame)
+
+
+async def test_requests_with_one_timeout_expire_in_order_on_one_timer() -> None:
+    async with connected() as (client, peer, _):
+        pipeline = client._pipeline
+        asking = [asyncio.create_task(client.send_version_req(timeout=0.02)) for _ in range(5)]
+        requests = [await peer.receive() for _ in asking]
+        peer.answer(requests[2], VersionRes(version="answered"))  # one of them is answered in time
+        results = await asyncio.gather(*asking, return_exceptions=True)
+        assert [type(r).__name__ for r in results] == [
+            "RequestTimeoutError",
+            "RequestTimeoutError",
+            "VersionRes",
+            "RequestTimeoutError",
+            "RequestTimeoutError",
+        ]
+        assert client.pending_requests == 0
+        assert pipeline._deadlines._live == 0  # none of them needed the heap
+
+
+async def test_a_shorter_timeout_after_a_long_one_is_not_held_up_by_it() -> None:
+    """A request with an hour's timeout is in flight; one of 10 ms after it times out in its
+    time (a timer held at the hour would hang the test: pytest-timeout fails it)."""
+    async with connected() as (client, peer, _):
+        long = asyncio.create_task(client.send_version_req(timeout=3600))
+        await peer.receive()
+        with pytest.raises(RequestTimeoutError):
+            await client.send_version_req(timeout=0.01)
+        assert not long.done()
+        long.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await long
+        # Nothing pending any more: a short timeout is watched in order again, on a timer armed
+        # for it (not the hour's).
+        with pytest.raises(RequestTimeoutError):
+            await client.send_version_req(timeout=0.01)
+        assert client.pending_requests == 0
+        assert client._pipeline._deadlines._live == 0
+
+
+async def test_a_request_pending_on_the_slow_path_does_not_stop_the_in_order_expiry() -> None:
+    """The in-order timer, armed for a request answered since, finds a request of the slow path
+    (no in-order deadline) ahead of one watched in order: it passes over it and waits for the
+    next one (were it to stop there, the last request would wait an hour: pytest-timeout)."""
+    async with connected() as (client, peer, _):
+        pipeline = client._pipeline
+        loop = asyncio.get_running_loop()
+        first = asyncio.create_task(client.send_version_req(timeout=0.2))  # arms the in-order timer
+        peer.answer(await peer.receive(), VersionRes(version="1"))
+        await first
+        pipeline.limiter.block(2104, loop.time() + 0.001)  # VersionReq
+        slow = asyncio.create_task(client.send_version_req(timeout=3600))  # waits out the lock
+        await peer.receive()  # then sent from the slow path, and left unanswered
+        with pytest.raises(RequestTimeoutError):
+            await client.send_version_req(timeout=0.2)
+        assert not slow.done()
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert client.pending_requests == 0

@@ -94,6 +94,9 @@ class PendingRequest:
     future: asyncio.Future[Any]
     response_type: type[Wrapper]
     payload_type: int
+    when: float = math.inf
+    """Its deadline, when the pipeline's in-order expiry watches it (``RequestPipeline._expire``);
+    infinite when something else does (a ``Deadline`` scope, or ``Deadlines.watch``)."""
     sent: bool = False
 
 
@@ -169,18 +172,14 @@ class Deadlines:
         return Deadline(self, when)
 
     def _add(self, deadline: Deadline) -> None:
-        self._push(deadline.when, deadline)
+        self.watch(deadline.when, deadline, asyncio.get_running_loop())
 
-    def watch(self, when: float, future: asyncio.Future[Any]) -> None:
-        """Fail ``future`` with ``TimeoutError`` at ``when`` unless it is done by then. The caller
-        calls ``unwatch`` once it is done with it (however it ended)."""
-        self._push(when, future)
-
-    def unwatch(self) -> None:
-        """A watched future's request is over (its entry goes when it reaches the heap's top)."""
-        self._live -= 1
-
-    def _push(self, when: float, item: Deadline | asyncio.Future[Any]) -> None:
+    def watch(
+        self, when: float, item: Deadline | asyncio.Future[Any], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Expire ``item`` at ``when`` unless it is done by then: a ``Deadline`` cancels its task,
+        a future gets a ``TimeoutError``. For a future, the caller calls ``unwatch`` once done
+        with it (however it ended); a ``Deadline`` does that on its way out."""
         heap = self._heap
         # Finished ones at the top go at once (with one timeout for all, the oldest is on top),
         # the rest when they outnumber the live ones.
@@ -191,9 +190,12 @@ class Deadlines:
             heapq.heapify(heap)
         heapq.heappush(heap, (when, next(self._count), item))
         self._live += 1
-        loop = asyncio.get_running_loop()
         if when < self._timer_at or loop is not self._loop:
             self._arm(loop, when)
+
+    def unwatch(self) -> None:
+        """A watched future's request is over (its entry goes when it reaches the heap's top)."""
+        self._live -= 1
 
     def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:
@@ -253,6 +255,10 @@ class RequestPipeline:
         self.gate: SendGate | None = None
         self.pending: PendingTable[PendingRequest] = PendingTable()
         self._deadlines = Deadlines()
+        self._last_when = -math.inf
+        """The latest deadline the in-order expiry watches (see ``_expire``)."""
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_loop: asyncio.AbstractEventLoop | None = None
         self._paced = self.limiter.enabled
         """Requests take turns (``SendGate``): the limits are fixed when the client is made."""
 
@@ -325,10 +331,23 @@ class RequestPipeline:
                 message, payload_type, payload, response_type, timeout, deadline, internal, None, None
             )
         future: asyncio.Future[Wrapper] = loop.create_future()
-        pending = PendingRequest(future, response_type, payload_type)
+        in_order = deadline >= self._last_when
+        if not in_order and not self.pending:
+            # Nothing is watched in order any more (a long timeout came before): start again.
+            in_order = True
+            self._arm_expiry(loop, deadline)
+        if in_order:
+            # The commonest case by far (every request with the client's timeout): no later
+            # deadline is watched in order, so the pending table, in the order requests were
+            # added, is in the order of their deadlines: one timer for all, at the oldest.
+            self._last_when = deadline
+            pending = PendingRequest(future, response_type, payload_type, deadline)
+            if self._expiry is None or self._expiry_loop is not loop:
+                self._arm_expiry(loop, deadline)
+        else:
+            pending = PendingRequest(future, response_type, payload_type)
+            self._deadlines.watch(deadline, future, loop)
         client_msg_id = self.pending.add(response_payload_type, pending)
-        deadlines = self._deadlines
-        deadlines.watch(deadline, future)
         try:
             link.send(encode_request(prefix, payload, client_msg_id))
             pending.sent = True
@@ -343,7 +362,8 @@ class RequestPipeline:
             refused = None
         finally:
             self.pending.discard(client_msg_id)
-            deadlines.unwatch()
+            if not in_order:
+                self._deadlines.unwatch()
         if refused is not None:
             # A refusal to retry after, a token to renew, an "already done": the slow path's rules.
             return await self._call_slowly(
@@ -362,6 +382,37 @@ class RequestPipeline:
             policy = REQUEST_POLICIES.get(payload_type) or _unruled(payload_type, response_payload_type)
             await self._after_success(policy, message, result, internal)
         return cast(W, result)
+
+    def _arm_expiry(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry_loop = loop
+        self._expiry = loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """Fail the requests watched in order whose deadline has passed (with ``TimeoutError``,
+        which ``call`` turns into ``RequestTimeoutError``), then wait for the next deadline.
+
+        Those are the pending requests with a finite ``when``: in the table's order, their
+        deadlines never decrease (``call`` watches a request in order only if its deadline is
+        the latest yet), so the first one still ahead ends the walk. The table holds no
+        finished request, so the walk is short."""
+        self._expiry = None
+        loop = self._expiry_loop
+        assert loop is not None
+        now = loop.time()
+        expired: list[asyncio.Future[Any]] = []
+        for pending in self.pending.handles():
+            when = pending.when
+            if when > now:
+                if when == math.inf:
+                    continue
+                self._arm_expiry(loop, when)
+                break
+            expired.append(pending.future)
+        for future in expired:
+            if not future.done():
+                future.set_exception(TimeoutError())
 
     async def _call_slowly(
         self,
