@@ -17,7 +17,7 @@ from ctrader_typed._framing import encode_envelope
 from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage
 from ctrader_typed._generated.OpenApiMessages_pb2 import ProtoOAVersionReq
 from ctrader_typed._memlink import MemoryNetwork
-from ctrader_typed.errors import ConnectionClosedError, RequestTimeoutError
+from ctrader_typed.errors import APIError, ConnectionClosedError, RequestTimeoutError
 from tests.unit.test_client_in_memory import connect, connected
 
 
@@ -223,7 +223,7 @@ async def test_a_request_pending_on_the_slow_path_does_not_stop_the_in_order_exp
         first = asyncio.create_task(client.send_version_req(timeout=0.2))  # arms the in-order timer
         peer.answer(await peer.receive(), VersionRes(version="1"))
         await first
-        pipeline.limiter.block(2104, loop.time() + 0.001)  # VersionReq
+        pipeline.block(2104, loop.time() + 0.001)  # VersionReq
         slow = asyncio.create_task(client.send_version_req(timeout=3600))  # waits out the lock
         await peer.receive()  # then sent from the slow path, and left unanswered
         with pytest.raises(RequestTimeoutError):
@@ -233,3 +233,17 @@ async def test_a_request_pending_on_the_slow_path_does_not_stop_the_in_order_exp
         with pytest.raises(asyncio.CancelledError):
             await slow
         assert client.pending_requests == 0
+
+
+async def test_a_secret_the_request_carries_is_scrubbed_from_its_error_answer() -> None:
+    token = "tok-fast-path-5f0c2a"
+    async with connected() as (client, peer, _):
+        asking = asyncio.create_task(
+            client.send_account_auth_req(ctid_trader_account_id=7, access_token=token)
+        )
+        request = await peer.receive()
+        peer.answer(request, ErrorRes(error_code="INVALID_REQUEST", description=f"cannot use {token} here"))
+        with pytest.raises(APIError) as caught:
+            await asking
+        assert token not in str(caught.value)
+        assert token not in repr(caught.value.raw)

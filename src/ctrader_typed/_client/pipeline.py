@@ -40,6 +40,7 @@ from ctrader_typed._client.maintenance import Maintenance
 from ctrader_typed._client.options import ClientSettings
 from ctrader_typed._client.orders import OrderBook
 from ctrader_typed._client.router import UNANSWERED, Unanswered
+from ctrader_typed._client.scrubbing import _SECRET_REQUESTS as SECRET_REQUESTS
 from ctrader_typed._client.scrubbing import Scrubber
 from ctrader_typed._client.session import SessionState
 from ctrader_typed._client.state import ClientState, Lifecycle
@@ -260,6 +261,8 @@ class RequestPipeline:
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_loop: asyncio.AbstractEventLoop | None = None
         self._paced = self.limiter.enabled
+        self._blocking = False
+        """A payload type was locked (``block``) on this client at some point."""
         """Requests take turns (``SendGate``): the limits are fixed when the client is made."""
 
     def start(self) -> None:
@@ -304,12 +307,13 @@ class RequestPipeline:
         known = _KNOWN.get(type(message))
         if known is None:
             known = _learn(type(message))
-        payload_type, prefix, restores = known
+        payload_type, prefix, restores, holds_secrets = known
         try:
             payload = message.SerializeToString()
         except EncodeError as exc:
             raise LocalProtocolError(f"cannot encode {name_of(payload_type)}: {exc}") from exc
-        self._scrubber.hold_sent(payload_type, message)
+        if holds_secrets:
+            self._scrubber.hold_sent(payload_type, message)
         response_payload_type = response_type.PAYLOAD_TYPE
         if response_payload_type is None:
             raise TypeError(f"{response_type.__name__} cannot answer a request")
@@ -325,7 +329,7 @@ class RequestPipeline:
             or not link.is_open
             or (state.state is not _READY and (not internal or state.ending()))
             or self._paced
-            or self.limiter.blocked_until(payload_type, now) is not None
+            or (self._blocking and self.limiter.blocked_until(payload_type, now) is not None)
         ):
             return await self._call_slowly(
                 message, payload_type, payload, response_type, timeout, deadline, internal, None, None
@@ -557,6 +561,12 @@ class RequestPipeline:
         finally:
             self.pending.discard(client_msg_id)
 
+    def block(self, payload_type: int, until: float) -> None:
+        """Hold requests of ``payload_type`` back until ``until`` (loop time): the limiter's lock,
+        which ``call`` then looks at for every request (it does not while nothing was ever locked)."""
+        self._blocking = True
+        self.limiter.block(payload_type, until)
+
     def _retry_after_rate_limit(
         self, payload_type: int, error: RateLimitError, attempts: int, deadline: float
     ) -> bool:
@@ -565,7 +575,7 @@ class RequestPipeline:
         for every request, trading ones included."""
         now = asyncio.get_running_loop().time()
         wait = error.retry_after if error.retry_after is not None else min(2.0**attempts, 10.0)
-        self.limiter.block(payload_type, now + wait)
+        self.block(payload_type, now + wait)
         return (
             attempts < self._rate_limit_retries
             and wait <= self._rate_limit_max_wait
@@ -625,8 +635,13 @@ class RequestPipeline:
             cls = OrderErrorEvent
         else:
             cls = ErrorRes if payload_type == ErrorRes.PAYLOAD_TYPE else CommonErrorRes
+        value: Wrapper
         try:
-            value = cls.from_bytes(payload)
+            if issubclass(cls, ProtoWrapper):
+                # What ``cls.from_bytes`` does (a parsed message is owned), two calls fewer.
+                value = cls._from_proto(cls.PROTO.FromString(payload), True)
+            else:
+                value = cls.from_bytes(payload)
         except (DecodeError, ValueError) as exc:
             error = RemoteProtocolError(
                 f"undecodable {cls.__name__} answering {name_of(pending.payload_type)}: {exc}"
@@ -694,12 +709,13 @@ def _already_done(message: ProtobufMessage, policy: RequestPolicy) -> Wrapper:
     return response.from_proto(answer)
 
 
-_KNOWN: dict[type[ProtobufMessage], tuple[int, bytes, bool]] = {}
-"""Request class -> its payload type, the start of its envelope (``envelope_prefix``), and whether
-a success changes the session (its policy has a ``restore``): what ``call`` needs of the class."""
+_KNOWN: dict[type[ProtobufMessage], tuple[int, bytes, bool, bool]] = {}
+"""Request class -> its payload type, the start of its envelope (``envelope_prefix``), whether a
+success changes the session (its policy has a ``restore``), and whether it carries a secret the
+scrubber must hold (``Scrubber.hold_sent``): what ``call`` needs of the class."""
 
 
-def _learn(cls: type[ProtobufMessage]) -> tuple[int, bytes, bool]:
+def _learn(cls: type[ProtobufMessage]) -> tuple[int, bytes, bool, bool]:
     """``_KNOWN[cls]``, computed and kept. Raises ``KeyError`` for a message without a payload type."""
     payload_type = payload_type_of(cls.DESCRIPTOR.full_name)
     policy = REQUEST_POLICIES.get(payload_type)
@@ -707,5 +723,6 @@ def _learn(cls: type[ProtobufMessage]) -> tuple[int, bytes, bool]:
         payload_type,
         envelope_prefix(payload_type),
         policy is not None and policy.restore is not None,
+        bool(SECRET_REQUESTS.get(payload_type)),
     )
     return known
