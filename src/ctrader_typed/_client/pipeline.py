@@ -334,7 +334,7 @@ class RequestPipeline:
             return await self._call_slowly(
                 message, payload_type, payload, response_type, timeout, deadline, internal, None, None
             )
-        future: asyncio.Future[Wrapper] = loop.create_future()
+        future: asyncio.Future[W] = loop.create_future()  # correlate sets a response_type
         in_order = deadline >= self._last_when
         if not in_order and not self.pending:
             # Nothing is watched in order any more (a long timeout came before): start again.
@@ -358,14 +358,19 @@ class RequestPipeline:
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("sent %s as %s", name_of(payload_type), client_msg_id)
             result = await future
+            # Answered: correlate took the request out of the table (no discard needed).
         except APIError as exc:
+            self.pending.discard(client_msg_id)  # (taken out already, as for any answer)
             refused: APIError | None = exc
         except TimeoutError as exc:
+            self.pending.discard(client_msg_id)
             raise RequestTimeoutError(f"no answer to {name_of(payload_type)} within {timeout:g} s") from exc
+        except BaseException:
+            self.pending.discard(client_msg_id)  # cancelled, the link lost, not written ...
+            raise
         else:
             refused = None
         finally:
-            self.pending.discard(client_msg_id)
             if not in_order:
                 self._deadlines.unwatch()
         if refused is not None:
@@ -385,7 +390,7 @@ class RequestPipeline:
             # Only these change the session (see _after_success): the rest costs nothing more here.
             policy = REQUEST_POLICIES.get(payload_type) or _unruled(payload_type, response_payload_type)
             await self._after_success(policy, message, result, internal)
-        return cast(W, result)
+        return result
 
     def _arm_expiry(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._expiry is not None:
