@@ -125,20 +125,22 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
     if rtt is not None and rtt.met is False and rtt.ours is not None and rtt.baseline:
         memory = rtt.extra.get("in_memory_us", {})
         written = rtt.extra.get("until_written_us", 0.0)
-        own = memory.get("ours", 0) - memory.get("bare", 0)
+        handled = rtt.extra.get("answer_handled_us", 0.0)
+        own = max(memory.get("ours", 0) - memory.get("bare", 0), 1e-9)
         bounds.append(
             f"- **Round trip, +{rtt.ours:.1f} us over a bare client (target +10 us; p50 {rtt.ratio:.2f}x).** "
             f"Without a socket, against an instant in-memory server, a request costs "
             f"{memory.get('ours', 0):.1f} us through the SDK and {memory.get('bare', 0):.1f} us as a bare "
-            f"future: the SDK's own work is {own:.1f} us per request (three coroutine layers - the generated "
-            "`send_*` method, the pipeline's call and its attempt - the request's policy, a deadline on the client's "
-            "shared timer, the pending table, the envelope, wrapping the answer). Over TLS it adds "
-            f"{rtt.ours - own:.1f} us more than that: from the call to the frame's write the SDK took "
-            f"{written:.1f} us over TLS against {memory.get('until_written', 0):.1f} us back to back in "
-            "memory - the same code, run right after the event loop woke from waiting on the socket "
-            "(with cold caches: under a profiler even the kernel's `send()` of the request takes longer in "
-            "our process than in the bare client's) - and the SDK's link and router do more per read "
-            "than the bare protocol's few lines."
+            f"future: the SDK's own work is {own:.1f} us per request (two coroutine layers - the generated "
+            "`send_*` method and the pipeline's call - the request's pending-table entry and deadline, "
+            "the envelope, routing and correlating the answer, parsing the response and building its "
+            "wrapper; the bare client hands back the envelope and parses no response). Over TLS the SDK "
+            f"adds {rtt.ours / own:.1f}x that much, and the parts measured on their own show why: from the "
+            f"call to the frame's write it took {written:.1f} us over TLS against "
+            f"{memory.get('until_written', 0):.1f} us back to back in memory, and handling the answer's "
+            f"envelope {handled:.1f} us against {memory.get('answer_handled', 0):.1f} us - the same code, "
+            "run right after the event loop woke from waiting on the socket, most likely with cold caches "
+            "(the simulator's process runs in between, on a machine of two cores)."
         )
     if imp is not None and imp.met is False and imp.baseline:
         wrappers = imp.extra.get("wrappers_and_enums_only_ms", 0.0)

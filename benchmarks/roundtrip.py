@@ -23,7 +23,7 @@ import itertools
 import time
 from typing import Any
 
-from benchmarks._harness import Row, log, median, percentile
+from benchmarks._harness import Row, load_average, log, median, percentile
 from benchmarks._raw import EchoClient, open_raw
 from benchmarks._simproc import SimProcess
 from ctrader_typed import AsyncClient
@@ -91,6 +91,33 @@ async def until_written(client: AsyncClient, n: int = 1_000) -> float:
     return median(out) * 1e6
 
 
+def _load_text() -> str:
+    load = load_average()
+    return f"{load[0]:.2f}" if load else "unknown"
+
+
+async def answer_handled(client: AsyncClient, n: int = 1_000) -> float:
+    """Median microseconds the client spends on an answer once its envelope is parsed: routing it,
+    correlating it with its request, parsing and wrapping the response, resolving the request's
+    future (a diagnostic, like ``until_written``: the router's entry point is wrapped for it)."""
+    receiver: Any = client._router.on_envelope
+    deliver = receiver._deliver
+    spent: list[float] = []
+
+    def timed(envelope: Envelope) -> None:
+        started = time.perf_counter()
+        deliver(envelope)
+        spent.append(time.perf_counter() - started)
+
+    receiver._deliver = timed
+    try:
+        for _ in range(n):
+            await client.send_version_req()
+    finally:
+        receiver._deliver = deliver
+    return median(spent) * 1e6
+
+
 async def in_memory(rounds: int = 5, block: int = 5_000) -> dict[str, float]:
     """Microseconds per sequential request without a socket: the SDK against an instant in-memory
     server, and a bare future resolved the same way (same frame encode and parse on both sides).
@@ -125,6 +152,7 @@ async def in_memory(rounds: int = 5, block: int = 5_000) -> dict[str, float]:
                     out[name].append((time.perf_counter() - started) / block * 1e6)
         figures = {name: median(values) for name, values in out.items()}
         figures["until_written"] = await until_written(client)
+        figures["answer_handled"] = await answer_handled(client)
     finally:
         await client.close()
     return figures
@@ -198,6 +226,7 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
                 rates.append(await burst())
                 log(f"  roundtrip: {concurrent} concurrent -> {rates[-1]:,.0f} requests/s")
             written = await until_written(client)
+            handled = await answer_handled(client)
         finally:
             await client.close()
             assert echo.transport is not None
@@ -254,6 +283,8 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
                 "echo_p99_us": b99,
                 "in_memory_us": memory,
                 "until_written_us": written,
+                "answer_handled_us": handled,
+                "load_average_after": load_average(),
             },
             notes=[
                 f"{len(ours):,} round trips per side, one request per side at a time (the order of ours, the "
@@ -262,7 +293,11 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
                 f"(over {repeats} consecutive slices of the run: {', '.join(f'{x:+.1f}' for x in slices)} us). "
                 f"p50 {p50:.0f} us against {s50:.0f} us (difference of the p50s {p50 - s50:+.1f} us), "
                 f"p99 {p99:.0f} us against {s99:.0f} us. From the call to the frame's write the SDK takes "
-                f"{written:.1f} us over TLS (median), {memory['until_written']:.1f} us in memory."
+                f"{written:.1f} us over TLS (median), {memory['until_written']:.1f} us in memory; handling the "
+                f"answer's envelope (routing, correlation, parsing and wrapping the response) "
+                f"{handled:.1f} us over TLS, {memory['answer_handled']:.1f} us in memory. On a busy machine "
+                "the figure grows and moves between slices (load average after this benchmark: "
+                f"{_load_text()})."
             ],
         ),
         Row(
