@@ -79,6 +79,20 @@ class SendGate:
             raise
         return Turn(self, tuple(held))
 
+    def try_turn(self, payload_type: int) -> Turn | None:
+        """The turn ``turn`` would give without waiting - when every lane ``payload_type``
+        needs is free (nobody holds or waits for it) and its pace allows a send now - or
+        ``None`` (then ``await turn(...)``). The caller sends at once and calls ``done``."""
+        lanes = self.limiter.lanes(payload_type)
+        now = self._time()
+        for lane in lanes:
+            queue = self._queues[lane]
+            if queue.busy or queue.waiters or self.limiter.earliest(lane, now) > now:
+                return None
+        for lane in lanes:
+            self._queues[lane].busy = True
+        return Turn(self, lanes)
+
     def fail(self, error: BaseException) -> None:
         """Wake every waiting sender with ``error``."""
         for queue in self._queues.values():

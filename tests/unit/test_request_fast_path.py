@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 
-from ctrader_typed import ErrorRes, VersionReq, VersionRes
+from ctrader_typed import ApplicationAuthRes, AsyncClient, ErrorRes, VersionReq, VersionRes
 from ctrader_typed._client.pipeline import _KNOWN, Deadlines
 from ctrader_typed._framing import encode_envelope
 from ctrader_typed._generated.OpenApiCommonMessages_pb2 import ProtoMessage
 from ctrader_typed._generated.OpenApiMessages_pb2 import ProtoOAVersionReq
 from ctrader_typed._memlink import MemoryNetwork
+from ctrader_typed._ratelimit import Lane
 from ctrader_typed.errors import APIError, ConnectionClosedError, RequestTimeoutError
 from tests.unit.test_client_in_memory import connect, connected
+from tests.unit.test_pacing_refresh import SPACING
 
 
 async def test_watched_futures_fail_in_the_order_of_their_deadlines() -> None:
@@ -247,3 +249,30 @@ async def test_a_secret_the_request_carries_is_scrubbed_from_its_error_answer() 
             await asking
         assert token not in str(caught.value)
         assert token not in repr(caught.value.raw)
+
+
+async def test_with_the_limits_on_a_request_the_pace_allows_is_recorded_and_paces_the_next() -> None:
+    network = MemoryNetwork()
+    client = AsyncClient("memory", link_factory=network.open, client_id="app", client_secret="s")
+    connecting = asyncio.create_task(client.connect())
+    peer = await network.accept()
+    peer.answer(await peer.receive(), ApplicationAuthRes())  # application auth: paced like any request
+    await connecting
+    try:
+        pipeline = client._pipeline
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(SPACING)  # the pace allows the next send now
+        first = asyncio.create_task(client.send_version_req())
+        request = await peer.receive()
+        now = loop.time()
+        assert pipeline.limiter.earliest(Lane.ORDINARY, now) > now  # its send was recorded
+        second = asyncio.create_task(client.send_version_req())
+        peer.answer(request, VersionRes(version="1"))
+        assert (await first).version == "1"
+        later = await peer.receive()  # once the pace allowed it
+        peer.answer(later, VersionRes(version="2"))
+        assert (await second).version == "2"
+        assert pipeline.waiting == 0
+        assert client.pending_requests == 0
+    finally:
+        await client.close()

@@ -61,7 +61,7 @@ from ctrader_typed._generated.registry import (
     RequestPolicy,
     payload_type_of,
 )
-from ctrader_typed._pacing import SendGate
+from ctrader_typed._pacing import SendGate, Turn
 from ctrader_typed._ratelimit import RateLimiter
 from ctrader_typed._secrets import get_logger
 from ctrader_typed._transport import Link
@@ -299,10 +299,11 @@ class RequestPipeline:
     ) -> W:
         """Send ``message`` and return its answer as ``response_type`` (see the module docstring).
 
-        The common case - the link usable now, no pacing, no lock on the payload type - sends at
-        once and awaits nothing but the answer, whose future the client's ``Deadlines`` fail when
-        the time is up. Anything else (waiting for the link or a turn, a refusal to retry or
-        renew after) continues in ``_call_slowly``.
+        The common case - the link usable now, no lock on the payload type, and the pace allowing
+        a send now (``SendGate.try_turn``) or no pacing - sends at once and awaits nothing but the
+        answer, whose future is failed at its deadline (in the pending table's order, see
+        ``_expire``; or by the client's ``Deadlines``). Anything else (waiting for the link or a
+        turn, a refusal to retry or renew after) continues in ``_call_slowly``.
         """
         known = _KNOWN.get(type(message))
         if known is None:
@@ -328,12 +329,19 @@ class RequestPipeline:
             link is None
             or not link.is_open
             or (state.state is not _READY and (not internal or state.ending()))
-            or self._paced
             or (self._blocking and self.limiter.blocked_until(payload_type, now) is not None)
         ):
             return await self._call_slowly(
                 message, payload_type, payload, response_type, timeout, deadline, internal, None, None
             )
+        turn: Turn | None = None
+        if self._paced:
+            # Paced: the turn now, if nothing holds it back (else wait for it on the slow path).
+            gate = self.gate
+            if gate is None or (turn := gate.try_turn(payload_type)) is None:
+                return await self._call_slowly(
+                    message, payload_type, payload, response_type, timeout, deadline, internal, None, None
+                )
         future: asyncio.Future[W] = loop.create_future()  # correlate sets a response_type
         in_order = deadline >= self._last_when
         if not in_order and not self.pending:
@@ -353,7 +361,11 @@ class RequestPipeline:
             self._deadlines.watch(deadline, future, loop)
         client_msg_id = self.pending.add(response_payload_type, pending)
         try:
-            link.send(encode_request(prefix, payload, client_msg_id))
+            try:
+                link.send(encode_request(prefix, payload, client_msg_id))
+            finally:
+                if turn is not None:
+                    turn.done(sent=True)
             pending.sent = True
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("sent %s as %s", name_of(payload_type), client_msg_id)
