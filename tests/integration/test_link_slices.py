@@ -9,14 +9,8 @@ more events alive at once than Python's garbage collector leaves unwalked).
 from __future__ import annotations
 
 import asyncio
-import struct
-from collections.abc import AsyncIterator
 
-import pytest
-
-from ctrader_typed import SpotEvent
-from ctrader_typed._framing import Envelope
-from ctrader_typed._generated import OpenApiCommonMessages_pb2 as common_pb
+from ctrader_typed._framing import Envelope, encode_envelope
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._transport import READ_SLICE, Link, open_link
 from ctrader_typed.errors import CTraderError
@@ -27,20 +21,13 @@ from .support import WAIT
 
 def spot_frame(i: int) -> bytes:
     spot = pb.ProtoOASpotEvent(ctidTraderAccountId=1001, symbolId=1, bid=110_000 + i, ask=110_020 + i)
-    body = common_pb.ProtoMessage(payloadType=SpotEvent.PAYLOAD_TYPE, payload=spot.SerializeToString())
-    data = body.SerializeToString()
-    return struct.pack(">I", len(data)) + data
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[RawServer]:
-    async with await RawServer.start() as raw:
-        yield raw
+    return encode_envelope(2131, spot.SerializeToString())
 
 
 async def test_a_backlog_is_read_a_slice_at_a_time_with_the_consumer_running_between(
-    server: RawServer,
+    raw_server: RawServer,
 ) -> None:
+    server = raw_server
     frames = [spot_frame(i % 1000) for i in range(6 * READ_SLICE // len(spot_frame(0)))]
     smallest = min(len(f) for f in frames)
     per_slice = READ_SLICE // smallest + 1  # a slice may also finish the frame the last one cut
