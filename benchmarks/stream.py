@@ -154,8 +154,9 @@ def breakdown(data: bytes, repeats: int = 5) -> dict[str, float]:
     """
     payloads = _payloads(data)
     n = len(payloads)
-    reused = lite_class(pb.ProtoOASpotEvent)()
-    build = LITE_BUILDERS[SPOT_EVENT][1](reused)
+    lite = LITE_BUILDERS[SPOT_EVENT]
+    reused = lite_class(pb.ProtoOASpotEvent, lite.refused)()
+    build = lite.builder(reused)
     reused.ParseFromString(payloads[0])  # every event of the burst has the same fields set
 
     def split() -> None:

@@ -207,18 +207,29 @@ class Message:
 
     @property
     def lite(self) -> bool:
-        """Whether the generated module has a ``_<Name>_from_lite`` builder (``LITE_EVENTS``)."""
+        """Whether the generated module has a ``_<Name>_lite_builder`` (``LITE_EVENTS``)."""
         return self.proto_name in LITE_EVENTS and self.payload_type is not None and bool(self.lite_skipped)
 
     @property
-    def lite_skipped_text(self) -> str:
-        """``a`` or ``a``, ``b``: the fields of ``lite_skipped``, for docstrings."""
-        return " or ".join(f"``{f.proto_name}``" for f in self.lite_skipped)
+    def lite_skipped(self) -> tuple[Field, ...]:
+        """The repeated sub-message fields: the lite variant reads them as bytes (``_lite``), and
+        one present turns the client's lite route off."""
+        return tuple(f for f in self.fields if f.label == "repeated" and f.kind == "message")
 
     @property
-    def lite_skipped(self) -> tuple[Field, ...]:
-        """The repeated sub-message fields the lite variant reads as bytes (``_lite``)."""
-        return tuple(f for f in self.fields if f.label == "repeated" and f.kind == "message")
+    def lite_refused(self) -> tuple[Field, ...]:
+        """The fields the lite builder refuses: ``lite_skipped`` and the message's ``USUALLY_ABSENT``
+        ones (the lite variant gathers them in one oneof, so one call tells whether any is there)."""
+        return tuple(
+            f
+            for f in self.fields
+            if f in self.lite_skipped or f"{self.proto_name}.{f.proto_name}" in USUALLY_ABSENT
+        )
+
+    @property
+    def lite_refused_text(self) -> str:
+        """``a`` or ``b``: the fields of ``lite_refused``, for docstrings."""
+        return " or ".join(f"``{f.proto_name}``" for f in self.lite_refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,10 +500,11 @@ def _absent_value(
 LITE_EVENTS: Final = frozenset({"ProtoOASpotEvent"})
 """Events whose repeated sub-messages are absent from almost every one (a spot event carries
 bars only for a live-bar subscription). Their stream fast path parses a *lite* variant of the
-message, where those fields are plain bytes (``ctrader_typed._lite``): reading an absent
-repeated field from protobuf builds a container, the single costliest read of the event. The
-generated ``_<Name>_from_lite`` builds the same wrapper, and refuses a message that does carry
-one of them (the client then parses it in full)."""
+message (``ctrader_typed._lite``), where those fields are plain bytes - reading an absent repeated
+field from protobuf builds a container, the single costliest read of the event - and sit in one
+oneof with the message's ``USUALLY_ABSENT`` fields. The generated ``_<Name>_lite_builder`` builds
+the same wrapper, and refuses a message that carries any field of that oneof (the client then
+parses it in full)."""
 
 USUALLY_ABSENT: Final = frozenset({"ProtoOASpotEvent.sessionClose"})
 """Optional fields the server leaves out of almost every message they belong to: the wrapper

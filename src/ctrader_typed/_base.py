@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar, cast
 
 from google.protobuf.message import Message as ProtobufMessage
 
@@ -81,13 +81,28 @@ class ProtoWrapper(Wrapper, Generic[P]):
 
 
 class LiteMessageRefused(Exception):
-    """A lite builder (``_generated.messages.LITE_BUILDERS``) met a field that its lite variant
-    reads as bytes (``ctrader_typed._lite``): the message must be parsed in full. Internal: the
-    frame decoder takes such a frame the full way, and this never reaches you."""
+    """A lite builder (``_generated.messages.LITE_BUILDERS``) met a field it refuses (one its lite
+    variant reads as bytes, or one that is rarely there: ``ctrader_typed._lite``): the message must
+    be parsed in full. Internal: the frame decoder takes such a frame the full way, and this never
+    reaches you."""
 
     def __init__(self, wrapper: str, field: str) -> None:
         super().__init__(f"{wrapper} carries {field}: parse it in full")
         self.field = field
+
+
+class LiteEvent(NamedTuple):
+    """An event with a lite variant (``_generated.messages.LITE_BUILDERS``, ``ctrader_typed._lite``)."""
+
+    wrapper: type[Wrapper]
+    builder: Callable[[Any], Callable[[object, bool], Any]]
+    """Given the lite message that each frame is parsed into, the ``build(parsed, owned)`` of the
+    stream fast path (raising ``LiteMessageRefused`` for a message it refuses)."""
+    refused: tuple[str, ...]
+    """The schema names of the fields the lite variant gathers in its oneof ``lite_refused``."""
+    turns_off: tuple[str, ...]
+    """The wrapper fields that, when an event of the full parse has them, make the client stop
+    using the lite variant (the repeated sub-messages: once live bars come, most events have them)."""
 
 
 # From this many items on, wrapping a repeated field runs with the cyclic garbage collector

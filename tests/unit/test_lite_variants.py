@@ -6,6 +6,7 @@ delivered, in order, as ``from_bytes`` builds it."""
 from __future__ import annotations
 
 import pytest
+from google.protobuf.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,20 +16,30 @@ from ctrader_typed._framing import FrameDecoder, encode_envelope, envelope_head
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._generated import OpenApiModelMessages_pb2 as model_pb
 from ctrader_typed._generated.messages import LITE_BUILDERS
-from ctrader_typed._lite import LITE_PACKAGE, lite_class
+from ctrader_typed._lite import LITE_PACKAGE, REFUSED_ONEOF, lite_class
 
 SPOT = 2131
 uint64 = st.integers(min_value=0, max_value=2**64 - 1)
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 NO_BARS = st.just(0)
+NEVER = st.just(False)
+REFUSED = LITE_BUILDERS[SPOT].refused
+
+
+def lite_spot() -> type[Message]:
+    return lite_class(pb.ProtoOASpotEvent, REFUSED)
 
 
 @st.composite
-def spot_events(draw: st.DrawFn, bars: st.SearchStrategy[int] = NO_BARS) -> pb.ProtoOASpotEvent:
+def spot_events(
+    draw: st.DrawFn, bars: st.SearchStrategy[int] = NO_BARS, session_close: st.SearchStrategy[bool] = NEVER
+) -> pb.ProtoOASpotEvent:
     event = pb.ProtoOASpotEvent(ctidTraderAccountId=draw(int64), symbolId=draw(int64))
-    for name in ("bid", "ask", "sessionClose"):
+    for name in ("bid", "ask"):
         if draw(st.booleans()):
             setattr(event, name, draw(uint64))
+    if draw(session_close):
+        event.sessionClose = draw(uint64)
     if draw(st.booleans()):
         event.timestamp = draw(int64)
     for _ in range(draw(bars)):
@@ -36,34 +47,51 @@ def spot_events(draw: st.DrawFn, bars: st.SearchStrategy[int] = NO_BARS) -> pb.P
     return event
 
 
-def test_the_lite_class_is_made_once_and_reads_the_bars_as_bytes() -> None:
-    lite = lite_class(pb.ProtoOASpotEvent)
-    assert lite is lite_class(pb.ProtoOASpotEvent)
-    assert lite.DESCRIPTOR.full_name == f"{LITE_PACKAGE}.ProtoOASpotEvent"
+def test_the_lite_class_is_made_once_reads_the_bars_as_bytes_and_gathers_the_refused_fields() -> None:
+    lite = lite_spot()
+    assert REFUSED == ("trendbar", "sessionClose")
+    assert lite is lite_spot()
+    assert lite.DESCRIPTOR.full_name.startswith(f"{LITE_PACKAGE}.ProtoOASpotEvent")
     bars = lite.DESCRIPTOR.fields_by_name["trendbar"]
     assert bars.number == 6
     assert bars.type == bars.TYPE_BYTES
-    assert [f.number for f in lite.DESCRIPTOR.fields] == [
-        f.number for f in pb.ProtoOASpotEvent.DESCRIPTOR.fields
-    ]
+    numbers = [f.number for f in pb.ProtoOASpotEvent.DESCRIPTOR.fields]
+    assert [f.number for f in lite.DESCRIPTOR.fields] == numbers
+    oneof = lite.DESCRIPTOR.oneofs_by_name[REFUSED_ONEOF]
+    assert [f.name for f in oneof.fields] == ["trendbar", "sessionClose"]
 
 
-def test_a_message_without_repeated_sub_messages_has_no_lite_variant() -> None:
-    with pytest.raises(ValueError, match="no lite variant"):
-        lite_class(pb.ProtoOAVersionRes)
+@pytest.mark.parametrize(
+    ("proto", "refused", "message"),
+    [
+        (pb.ProtoOASpotEvent, ("sessionClose",), "must be refused"),
+        (pb.ProtoOASpotEvent, ("trendbar", "nope"), "no field 'nope'"),
+        (pb.ProtoOASymbolChangedEvent, ("symbolId",), "repeated scalar"),
+        (pb.ProtoOAVersionRes, (), "at least one field"),
+    ],
+)
+def test_a_lite_variant_that_cannot_serve_is_refused(
+    proto: type[Message], refused: tuple[str, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        lite_class(proto, refused)
 
 
 @given(spot_events())
-def test_without_bars_the_lite_builder_builds_what_from_bytes_builds(message: pb.ProtoOASpotEvent) -> None:
+def test_without_refused_fields_the_lite_builder_builds_what_from_bytes_builds(
+    message: pb.ProtoOASpotEvent,
+) -> None:
     payload = message.SerializeToString()
-    wrapper, builder, skipped = LITE_BUILDERS[SPOT]
-    assert skipped == ("trendbar",)
+    wrapper, builder, _, turns_off = LITE_BUILDERS[SPOT]
+    assert turns_off == ("trendbar",)
     assert wrapper is SpotEvent
-    reused = lite_class(pb.ProtoOASpotEvent)()
+    reused = lite_spot()()
     build = builder(reused)
-    reused.ParseFromString(pb.ProtoOASpotEvent(ctidTraderAccountId=1, symbolId=2, bid=3).SerializeToString())
-    build(None, True)  # an earlier event parsed into the same message leaves nothing behind
-    reused.ParseFromString(payload)
+    earlier = pb.ProtoOASpotEvent(ctidTraderAccountId=1, symbolId=2, bid=3, sessionClose=4, timestamp=5)
+    reused.ParseFromString(earlier.SerializeToString())
+    with pytest.raises(LiteMessageRefused):
+        build(None, True)
+    reused.ParseFromString(payload)  # an earlier message parsed into the same one leaves nothing behind
     built = build(None, True)
     expected = SpotEvent.from_bytes(payload)
     assert type(built) is SpotEvent
@@ -71,17 +99,27 @@ def test_without_bars_the_lite_builder_builds_what_from_bytes_builds(message: pb
     assert repr(built) == repr(expected)
 
 
-@given(spot_events(bars=st.integers(min_value=1, max_value=3)))
-def test_with_bars_the_lite_builder_refuses(message: pb.ProtoOASpotEvent) -> None:
-    _, builder, _ = LITE_BUILDERS[SPOT]
-    reused = lite_class(pb.ProtoOASpotEvent).FromString(message.SerializeToString())
-    with pytest.raises(LiteMessageRefused, match="trendbar"):
+@given(
+    st.one_of(
+        spot_events(bars=st.integers(min_value=1, max_value=3), session_close=st.booleans()),
+        spot_events(session_close=st.just(True)),
+    )
+)
+def test_with_bars_or_a_session_close_the_lite_builder_refuses(message: pb.ProtoOASpotEvent) -> None:
+    _, builder, _, _ = LITE_BUILDERS[SPOT]
+    reused = lite_spot().FromString(message.SerializeToString())
+    with pytest.raises(LiteMessageRefused, match=r"trendbar|sessionClose"):
         builder(reused)(None, True)
 
 
 @given(
     st.lists(
-        st.tuples(spot_events(bars=st.sampled_from([0, 0, 0, 1, 2])), st.sampled_from([None, None, "c7"])),
+        st.tuples(
+            spot_events(
+                bars=st.sampled_from([0, 0, 0, 1, 2]), session_close=st.sampled_from([False] * 4 + [True])
+            ),
+            st.sampled_from([None, None, "c7"]),
+        ),
         min_size=1,
         max_size=40,
     ),
@@ -98,7 +136,7 @@ def test_the_client_delivers_every_spot_event_in_order_and_leaves_the_lite_route
     router = client._router
     head = envelope_head(SPOT)
     assert head is not None
-    lite = lite_class(pb.ProtoOASpotEvent)
+    lite = lite_spot()
 
     def parses_into() -> object:
         parse = router.batch_routes[head][0]
@@ -117,7 +155,8 @@ def test_the_client_delivers_every_spot_event_in_order_and_leaves_the_lite_route
     with_bars = any(len(m.trendbar) for m in messages)
     assert (router.batch_routes[head][0] == pb.ProtoOASpotEvent.FromString) is with_bars
     assert (SPOT in router._lite) is not with_bars
-    if not with_bars and any(client_msg_id is None for _, client_msg_id in frames):
+    fast = [m for m, client_msg_id in frames if client_msg_id is None and not m.HasField("sessionClose")]
+    if not with_bars and fast:
         now = parses_into()
         assert isinstance(now, lite)
         assert now is not first  # a new message for each run: unknown fields cannot pile up in one

@@ -395,14 +395,14 @@ class EventRouter:
             lite = LITE_BUILDERS.get(payload_type)
             if (
                 lite is not None
-                and lite[0] is event_type
+                and lite.wrapper is event_type
                 and payload_type not in TEXT_BEARING
                 and payload_type not in self._lite_refused
             ):
-                # The lite variant refuses a message with a repeated sub-message: that frame takes
-                # the full way (``_on_envelope``), which turns the lite route off.
+                # The lite builder refuses a message with a repeated sub-message (or a rare field):
+                # that frame takes the full way (``_on_envelope``), which may turn the route off.
                 self._lite.add(payload_type)
-                self._lite_route(head, lite_class(wrapper.PROTO), lite[1], deliver)
+                self._lite_route(head, lite_class(wrapper.PROTO, lite.refused), lite.builder, deliver)
             else:
                 self._lite.discard(payload_type)
                 self.batch_routes[head] = (parse, build, deliver)
@@ -415,8 +415,7 @@ class EventRouter:
         frame was unusual in another way (the first spot event after a subscription echoes the
         request's ``clientMsgId``). If it carries what the lite variant refuses (live bars), parse
         that payload type in full from now on: most of its events will."""
-        skipped = LITE_BUILDERS[payload_type][2]
-        if any(getattr(event, name) for name in skipped):
+        if any(getattr(event, name) for name in LITE_BUILDERS[payload_type].turns_off):
             self._lite_refused.add(payload_type)
             self._route(payload_type, cls)
 

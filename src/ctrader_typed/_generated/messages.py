@@ -12,7 +12,7 @@ import builtins as _builtins
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Self
 
-from ctrader_typed._base import LiteMessageRefused, ProtoWrapper, _install_lazy, _Pending
+from ctrader_typed._base import LiteEvent, LiteMessageRefused, ProtoWrapper, _install_lazy, _Pending
 from ctrader_typed._dataclass import adopt, build_class, wrapper_dataclass
 from ctrader_typed._dataclass import field as _field
 from ctrader_typed._generated import OpenApiCommonModelMessages_pb2 as _OpenApiCommonModelMessages_pb2
@@ -7320,19 +7320,21 @@ def _SpotEvent_lite_builder(m: Any) -> Callable[[object, bool], SpotEvent]:
 
     The builder ignores its first argument (what ``m.ParseFromString`` returned) and wraps ``m`` as
     ``SpotEvent._from_proto`` wraps the full message, or raises ``LiteMessageRefused`` when ``m``
-    carries ``trendbar`` (bytes in the lite variant, ``ctrader_typed._lite``).
+    carries ``trendbar`` or ``sessionClose``
+    (the lite variant's oneof ``lite_refused``: ``ctrader_typed._lite``).
     """
+    refused = m.WhichOneof  # bound once: one call per event then tells whether any is there
 
     def build(_parsed: object, owned: bool) -> SpotEvent:
-        if "trendbar" in m:
-            raise LiteMessageRefused("SpotEvent", "trendbar")
+        if (present := refused("lite_refused")) is not None:
+            raise LiteMessageRefused("SpotEvent", present)
         b: Any = _SpotEvent_BUILD()
         b.ctid_trader_account_id = m.ctidTraderAccountId
         b.symbol_id = m.symbolId
         b.bid = v_bid if (v_bid := m.bid) or "bid" in m else None
         b.ask = v_ask if (v_ask := m.ask) or "ask" in m else None
         b.trendbar = ()
-        b.session_close = m.sessionClose if "sessionClose" in m else None
+        b.session_close = None
         b.timestamp = v_timestamp if (v_timestamp := m.timestamp) or "timestamp" in m else None
         b.__class__ = SpotEvent
         return b  # type: ignore[no-any-return]
@@ -9390,14 +9392,15 @@ class GetPositionUnrealizedPnLRes(
 _GetPositionUnrealizedPnLRes_BUILD = build_class(GetPositionUnrealizedPnLRes)
 _install_lazy(GetPositionUnrealizedPnLRes, "position_unrealized_pnl")
 
-LITE_BUILDERS: dict[
-    int, tuple[type[ProtoWrapper[Any]], Callable[[Any], Callable[[object, bool], Any]], tuple[str, ...]]
-] = {
-    2131: (
+LITE_BUILDERS: dict[int, LiteEvent] = {
+    2131: LiteEvent(
         SpotEvent,
         _SpotEvent_lite_builder,
-        ("trendbar",),
+        refused=(
+            "trendbar",
+            "sessionClose",
+        ),
+        turns_off=("trendbar",),
     ),
 }
-"""Payload type -> the wrapper, what makes its builder from a reused lite message
-(``ctrader_typed._lite``), and the wrapper fields that builder refuses (it makes them ``()``)."""
+"""Payload type -> its lite variant's builder and fields (``ctrader_typed._lite``)."""
