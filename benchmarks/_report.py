@@ -202,9 +202,10 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
         "Each run of frames is parsed into one such message, made once per run (making a message "
         "costs more than the parse; a new one per run because a message keeps the unknown fields it "
         "parsed until it is dropped), and the generated builder copies the fields into the frozen "
-        "`SpotEvent`. An event with bars is refused by that builder and parsed in full, and the "
-        "client parses every spot event in full from then on; Hypothesis tests check both paths "
-        "build what `from_bytes` builds.",
+        "`SpotEvent`. The bars and the rarely sent `sessionClose` sit in one oneof of the variant, "
+        "so one call per event tells whether either is there; such an event is refused by that "
+        "builder and parsed in full (after one with bars, every spot event is); Hypothesis tests "
+        "check both paths build what `from_bytes` builds.",
         "- The TLS link is an `asyncio.BufferedProtocol`: TLS decrypts into the decoder's own buffer "
         "(no copy per read), 16 KiB at a time. When a read fills the slice the link pauses reading "
         "until the consumers that read woke have run (asyncio's TLS transport schedules its next "
