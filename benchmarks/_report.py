@@ -206,12 +206,12 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
         "so one call per event tells whether either is there; such an event is refused by that "
         "builder and parsed in full (after one with bars, every spot event is); Hypothesis tests "
         "check both paths build what `from_bytes` builds.",
-        "- The TLS link is an `asyncio.BufferedProtocol`: TLS decrypts into the decoder's own buffer "
-        "(no copy per read), 16 KiB at a time. When a read fills the slice the link pauses reading "
-        "until the consumers that read woke have run (asyncio's TLS transport schedules its next "
-        "read ahead of them), so a consumer that keeps up holds one slice of events at a time - "
-        "fewer than the 700 new objects after which Python's garbage collector walks the young "
-        "ones, which cost the stream about a tenth of its speed while two or more slices piled up.",
+        "- The TLS link feeds what it reads to the decoder 16 KiB at a time and takes the rest of a "
+        "larger read in callbacks of its own, each after the consumers the last slice woke, so a "
+        "consumer that keeps up holds one slice of events at a time - fewer than the 700 new "
+        "objects after which Python's garbage collector walks the young ones, which cost the stream "
+        "about a tenth of its speed while two or more slices piled up. At the end of a stream it "
+        "delivers everything it holds first.",
         "- `async for` over a stream resumes one async generator; `stream.batches()` hands out "
         "everything queued at once.",
         "",
@@ -290,7 +290,7 @@ def readme_section(rows: Sequence[Row], machine: dict[str, Any], elapsed: float)
             "- The client's dispatch table holds each wrapper's parse and build functions, so an event "
             "costs no `from_bytes`/`cast` call, and an absent `clientMsgId` is not read.",
             "- The stream's fast path (issue 15, second round): the lite spot-event variant and one "
-            "message per run (above), 16 KiB reads with a pause for the consumers, `sessionClose` "
+            "message per run (above), 16 KiB slices with the consumers running between, `sessionClose` "
             "tested for presence first (it rides only on the first event after a subscription), and "
             "wrappers made by calling their build class rather than `object.__new__` on it.",
             "- Wrapper classes are made by `wrapper_dataclass` (same classes as "

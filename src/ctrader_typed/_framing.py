@@ -56,7 +56,6 @@ from ctrader_typed.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
-    "DEFAULT_READ_SIZE",
     "ERROR_PAYLOAD_TYPES",
     "HEADER_SIZE",
     "HEARTBEAT_FRAME",
@@ -79,10 +78,6 @@ __all__ = [
 HEADER_SIZE: Final = 4
 DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
 """16 MiB: symbol lists and long histories can run to several MB; the official Python SDK allows 15 MB."""
-DEFAULT_READ_SIZE: Final = 32 * 1024
-"""Bytes per read into a decoder's own buffer (``get_buffer``): about 1,000 spot frames. A reader
-that is behind takes its backlog in slices this large, the consumers running in between, so
-fewer events are alive at once (and asyncio's TLS transport hands over the rest right after)."""
 MAX_WIRE_LENGTH: Final = 0xFFFFFFFF
 
 HEARTBEAT_PAYLOAD_TYPE: Final = 51
@@ -249,22 +244,14 @@ class FrameDecoder:
     only a frame split across reads is kept back. When ``on_message`` is a ``BatchingSink``,
     the frames its ``batch_routes`` name skip the envelope parse and reach their route in
     lists (see the module docstring); everything reaches the sink in the order received.
-
-    Bytes come in one of two ways, not both: ``feed(data)`` (a copy the caller made), or
-    ``get_buffer()`` then ``buffer_updated(n)`` (the caller writes into the decoder's own read
-    buffer, as an ``asyncio.BufferedProtocol`` does: no copy, and reads no larger than
-    ``read_size``, so a reader that is behind takes its backlog in slices).
     """
 
     __slots__ = (
         "_buf",
         "_error",
-        "_filled",
         "_max",
         "_on_message",
         "_progress",
-        "_rbuf",
-        "_read_size",
         "_routes",
         "_stopped",
     )
@@ -274,16 +261,10 @@ class FrameDecoder:
         on_message: Callable[[_PbEnvelope], object],
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-        read_size: int = DEFAULT_READ_SIZE,
     ) -> None:
         if not 1 <= max_frame_size <= MAX_WIRE_LENGTH:
             raise ValueError(f"max_frame_size must be between 1 and {MAX_WIRE_LENGTH}, not {max_frame_size}")
-        if read_size < HEADER_SIZE:
-            raise ValueError(f"read_size must be at least {HEADER_SIZE}, not {read_size}")
         self._buf = bytearray()
-        self._rbuf: bytearray | None = None
-        self._filled = 0
-        self._read_size = read_size
         self._progress = 0
         self._max = max_frame_size
         self._on_message = on_message
@@ -301,7 +282,7 @@ class FrameDecoder:
     @property
     def buffered(self) -> int:
         """Bytes held back waiting for the rest of a frame."""
-        return len(self._buf) + self._filled
+        return len(self._buf)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Consume ``data``; call ``on_message`` for every complete envelope in it (or hand the
@@ -338,57 +319,6 @@ class FrameDecoder:
                 del buf[:pos]
             elif pos < end:
                 buf += memoryview(src)[pos:]
-
-    def get_buffer(self, sizehint: int = -1) -> memoryview:
-        """Where the next read goes (``asyncio.BufferedProtocol.get_buffer``): the free part of
-        the decoder's read buffer, after the unfinished frame it holds (if any). ``read_size``
-        bytes long, or as long as that frame needs when it is larger (up to
-        ``max_frame_size``); ``sizehint`` is not needed."""
-        rbuf = self._rbuf
-        filled = self._filled
-        size = self._read_size
-        if filled >= HEADER_SIZE and rbuf is not None:
-            (length,) = _unpack_header(rbuf, 0)
-            if length <= self._max:
-                size = max(size, HEADER_SIZE + length)
-        if rbuf is None or len(rbuf) < size or (len(rbuf) > size and filled <= size // 2):
-            # A new buffer (never a resize: the last read's view of the old one may be alive).
-            grown = bytearray(max(size, filled))
-            if filled:
-                assert rbuf is not None
-                grown[:filled] = rbuf[:filled]
-            rbuf = self._rbuf = grown
-        return memoryview(rbuf)[filled:]
-
-    def buffer_updated(self, nbytes: int) -> None:
-        """``nbytes`` were written at the start of the last ``get_buffer``: consume them as ``feed``
-        would (``asyncio.BufferedProtocol.buffer_updated``).
-
-        Raises:
-            RemoteProtocolError: As ``feed``.
-        """
-        if self._error is not None:
-            raise self._error
-        if self._stopped:
-            return
-        rbuf = self._rbuf
-        assert rbuf is not None, "buffer_updated() without get_buffer()"
-        end = self._filled + nbytes
-        pos = 0
-        try:
-            with memoryview(rbuf) as view:
-                pos = self._consume(view, end)
-        except BaseException:
-            pos = self._progress
-            raise
-        finally:
-            if self._halted():
-                self._filled = 0
-            else:
-                tail = end - pos
-                if tail and pos:
-                    rbuf[:tail] = rbuf[pos:end]  # same length: no resize
-                self._filled = tail
 
     def _consume(self, view: memoryview, end: int) -> int:
         """Deliver every complete frame in ``view[:end]``; return where the first incomplete one
@@ -466,10 +396,9 @@ class FrameDecoder:
         Raises:
             RemoteProtocolError: The stream ended inside a frame.
         """
-        held_back = self._buf if self._buf else self._rbuf
-        held = self.buffered
+        held_back = self._buf
+        held = len(held_back)
         if self._error is None and not self._stopped and held:
-            assert held_back is not None
             if held >= HEADER_SIZE:
                 (length,) = _unpack_header(held_back, 0)
                 detail = f"{held - HEADER_SIZE} of {length} bytes of a frame"

@@ -5,9 +5,13 @@ wait until closed; inbound envelopes and the end of the link reach it through th
 callbacks it was opened with (``LinkFactory``).
 
 ``open_link`` dials the server over TLS (certificate and host name verified, SNI sent)
-and returns a ``TLSLink``, an ``asyncio.BufferedProtocol``. Its reads land in the sans-IO
-``FrameDecoder``'s buffer; the decoder hands each envelope to a callback (and runs of
-unsolicited events to the callback's batch routes, one list per run: see ``OnEnvelope``).
+and returns a ``TLSLink``, an ``asyncio.Protocol``. What it reads goes to the sans-IO
+``FrameDecoder`` a slice at a time (``READ_SLICE``); the decoder hands each envelope to a
+callback (and runs of unsolicited events to the callback's batch routes, one list per run:
+see ``OnEnvelope``). A plain protocol, not a buffered one: when the peer ends the stream,
+asyncio's TLS transport hands a plain protocol everything it decrypted, where it gives a
+buffered protocol one buffer more and drops the rest (a server that closed while the client
+was behind lost the end of what it sent).
 The link writes whole frames, sends a heartbeat when nothing was written for
 ``heartbeat_interval`` and closes itself when no complete frame was read for
 ``dead_link_timeout`` (bytes that never finish a frame - a server trickling one byte at a
@@ -23,6 +27,7 @@ once, from the event loop: ``error`` is ``None`` when we closed it deliberately,
 from __future__ import annotations
 
 import asyncio
+import collections
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
@@ -55,11 +60,18 @@ CLOSE_TIMEOUT: Final = 2.0
 """Seconds a graceful TLS close may take before the socket is aborted."""
 
 READ_SLICE: Final = 16 * 1024
-"""Bytes a ``TLSLink`` takes per read: some 550 spot frames. A link that is behind reads its
-backlog a slice at a time and lets the event consumers run after each, so a consumer that
-keeps up holds one slice of events at a time - fewer than the 700 allocations after which
-Python's garbage collector walks its youngest objects (events still queued when it runs get
-walked, and walked again later: at 32 KiB per read that cost a stream about 10% of its speed)."""
+"""Bytes a ``TLSLink`` feeds to its decoder at a time: some 550 spot frames. A link that is
+behind takes its backlog a slice at a time and lets the event consumers run after each, so a
+consumer that keeps up holds one slice of events at a time - fewer than the 700 allocations
+after which Python's garbage collector walks its youngest objects (events still queued when it
+runs get walked, and walked again later: with two or more slices queued at each wake-up that
+cost a stream about a tenth of its speed)."""
+
+_BACKLOG_HIGH: Final = 1024 * 1024
+"""Bytes held back (not fed yet) above which a ``TLSLink`` stops reading the socket..."""
+_BACKLOG_LOW: Final = 256 * 1024
+"""... until it is back under this. asyncio reads a TLS socket as fast as data comes: without
+this, a link whose consumers cannot keep up would hold everything the server sends."""
 
 
 class Link(Protocol):
@@ -225,12 +237,13 @@ class LinkBase:
         self._schedule(deadline)
 
 
-class TLSLink(LinkBase, asyncio.BufferedProtocol):
+class TLSLink(LinkBase, asyncio.Protocol):
     """One TLS connection. Create it with ``open_link``.
 
-    A buffered protocol: TLS decrypts straight into the frame decoder's read buffer
-    (``FrameDecoder.get_buffer``), ``READ_SLICE`` bytes at most per read, so a backlog is taken
-    in slices with the event consumers running in between (see ``READ_SLICE``).
+    What TLS hands over is fed to the frame decoder ``READ_SLICE`` bytes at a time: a larger
+    read keeps the rest back and takes the next slice in a callback of its own, after the
+    event consumers the slice woke have run (see ``READ_SLICE``). When the peer ends the
+    stream, everything held back is delivered before the end is reported.
     """
 
     def __init__(
@@ -251,11 +264,12 @@ class TLSLink(LinkBase, asyncio.BufferedProtocol):
             close_timeout=close_timeout,
             name=name,
         )
-        self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size, read_size=READ_SLICE)
-        self._offered = 0
-        """Length of the buffer the last ``get_buffer`` handed out."""
-        self._yielding = False
-        """Reading is paused until the event consumers have run (``_yield_to_consumers``)."""
+        self._decoder = FrameDecoder(on_envelope, max_frame_size=max_frame_size)
+        self._backlog: collections.deque[memoryview] = collections.deque()
+        """Bytes received and not fed to the decoder yet, oldest first."""
+        self._backlog_size = 0
+        self._more_scheduled = False
+        self._paused_for_backlog = False
 
     def __repr__(self) -> str:
         return f"<TLSLink {self.name} {self._state()}>"
@@ -292,6 +306,8 @@ class TLSLink(LinkBase, asyncio.BufferedProtocol):
             return
         self._closing = True
         self._decoder.stop()
+        self._backlog.clear()
+        self._backlog_size = 0
         self._cancel_timer()
         transport = self._transport
         if transport is not None:
@@ -311,55 +327,83 @@ class TLSLink(LinkBase, asyncio.BufferedProtocol):
         self._transport = transport
         self._start_keepalive()
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        buffer = self._decoder.get_buffer(sizehint)
-        self._offered = len(buffer)
-        return buffer
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.bytes_received += nbytes
+    def data_received(self, data: bytes) -> None:
+        self.bytes_received += len(data)
         if self._closing:
             return
+        if self._backlog:  # behind already: in order, after what is held back
+            self._hold(memoryview(data))
+            return
+        if len(data) <= READ_SLICE:
+            self._feed(data)
+            return
+        view = memoryview(data)
+        self._feed(view[:READ_SLICE])
+        if not self._closing:
+            self._hold(view[READ_SLICE:])
+
+    def _hold(self, data: memoryview) -> None:
+        """Keep ``data`` for a later slice; past ``_BACKLOG_HIGH`` bytes held, stop reading."""
+        self._backlog.append(data)
+        self._backlog_size += len(data)
+        if not self._more_scheduled:
+            # Scheduled after the wake-ups of the consumers the slice fed (the loop runs callbacks
+            # in order), so they take it before the next one comes.
+            self._more_scheduled = True
+            self._loop.call_soon(self._more)
+        transport = self._transport
+        if self._backlog_size > _BACKLOG_HIGH and not self._paused_for_backlog and transport is not None:
+            self._paused_for_backlog = True
+            transport.pause_reading()
+
+    def _more(self) -> None:
+        """The next slice of what is held back."""
+        self._more_scheduled = False
+        self._take(READ_SLICE)
+        transport = self._transport
+        if self._backlog and not self._closing:
+            self._more_scheduled = True
+            self._loop.call_soon(self._more)
+        if self._paused_for_backlog and self._backlog_size <= _BACKLOG_LOW and transport is not None:
+            self._paused_for_backlog = False
+            if not self._closing:
+                transport.resume_reading()
+
+    def _take(self, budget: int) -> None:
+        """Feed up to ``budget`` bytes of the backlog to the decoder, oldest first."""
+        backlog = self._backlog
+        while backlog and budget > 0 and not self._closing:
+            chunk = backlog[0]
+            if len(chunk) > budget:
+                piece = chunk[:budget]
+                backlog[0] = chunk[budget:]
+            else:
+                piece = backlog.popleft()
+            budget -= len(piece)
+            self._backlog_size -= len(piece)
+            self._feed(piece)
+
+    def _feed(self, data: bytes | memoryview) -> None:
         decoder = self._decoder
-        held = decoder.buffered + nbytes
+        held = decoder.buffered + len(data)
         try:
-            decoder.buffer_updated(nbytes)
+            decoder.feed(data)
             # Liveness counts complete frames: the decoder consumed bytes only if one ended here.
             if decoder.buffered < held:
                 self._keepalive.last_read = self._time()
         except ProtocolError as exc:
             logger.warning("%s: closing the connection: %s", self.name, exc)
             self.close(exc)
-            return
         except Exception as exc:
             self._internal_error(exc)
-            return
-        if nbytes >= self._offered and not self._closing:
-            self._yield_to_consumers()
-
-    def _yield_to_consumers(self) -> None:
-        """The read filled the slice it was offered: more is waiting, and asyncio's TLS transport
-        has already scheduled the next read, ahead of the consumers the events just woke. Pause
-        reading until they have run (the resume is scheduled after their wake-ups, and the loop
-        runs callbacks in order), so each takes one slice at a time rather than two or more."""
-        transport = self._transport
-        if transport is None or self._yielding:
-            return
-        self._yielding = True
-        transport.pause_reading()
-        self._loop.call_soon(self._resume_after_consumers)
-
-    def _resume_after_consumers(self) -> None:
-        self._yielding = False
-        transport = self._transport
-        if transport is not None and not self._closing:
-            transport.resume_reading()
 
     def eof_received(self) -> bool | None:
+        self._take(self._backlog_size)  # the peer said all it will: deliver what is held back
         return None  # let the transport close itself
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timers()
+        self._take(self._backlog_size)  # what arrived before the end is delivered before it
         self._transport = None
         if not self._closing:
             self._closing = True

@@ -1,19 +1,22 @@
-"""A TLS link that is behind reads its backlog a slice at a time, the event consumers running
-after each slice (``_transport.READ_SLICE``), over real TLS sockets.
+"""A TLS link that is behind takes its backlog a slice at a time, the event consumers running
+after each slice (``_transport.READ_SLICE``), and delivers everything it holds before it reports
+the end of the stream - over real TLS sockets.
 
-asyncio's TLS transport schedules its next read before the consumers a read woke, so without
-the link's pause a consumer would find two or more slices queued at each wake-up (and hold
-more events alive at once than Python's garbage collector leaves unwalked).
+asyncio's TLS transport hands a protocol everything it decrypted at once; without the link's
+slices a consumer would find all of it queued at its next wake-up (and hold more events alive
+at once than Python's garbage collector leaves unwalked).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ctrader_typed._framing import Envelope, encode_envelope
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
 from ctrader_typed._transport import READ_SLICE, Link, open_link
-from ctrader_typed.errors import CTraderError
+from ctrader_typed.errors import ConnectionClosedError, CTraderError
 from ctrader_typed.testing import RawServer
 
 from .support import WAIT
@@ -76,5 +79,43 @@ async def test_a_backlog_is_read_a_slice_at_a_time_with_the_consumer_running_bet
         assert not closed
     finally:
         task.cancel()
+        link.close()
+        await link.wait_closed()
+
+
+@pytest.mark.parametrize("frames_sent", [10, 2_000, 20_000])
+async def test_everything_sent_before_the_server_closes_is_delivered(
+    raw_server: RawServer, frames_sent: int
+) -> None:
+    """A server that writes a backlog and closes at once (TLS close_notify, FIN): every frame
+    written before the close reaches the callback, in order, before the link reports its end -
+    however many slices the backlog takes, and whether or not the consumer keeps up."""
+    received: list[int] = []
+    ended: asyncio.Future[CTraderError | None] = asyncio.get_running_loop().create_future()
+
+    def on_envelope(envelope: Envelope) -> None:
+        assert not ended.done(), "an envelope after the end was reported"
+        received.append(pb.ProtoOASpotEvent.FromString(envelope.payload).bid)
+
+    def on_closed(link: Link, error: CTraderError | None) -> None:
+        ended.set_result(error)
+
+    link = await open_link(
+        raw_server.host,
+        raw_server.port,
+        ssl_context=raw_server.ssl_context,
+        on_envelope=on_envelope,
+        on_closed=on_closed,
+    )
+    peer = await raw_server.accept()
+    try:
+        peer.send_bytes(b"".join(spot_frame(i % 1000) for i in range(frames_sent)))
+        peer.close()
+        async with asyncio.timeout(WAIT):
+            error = await ended
+        assert isinstance(error, ConnectionClosedError)  # the server closed it
+        assert len(received) == frames_sent
+        assert received == [110_000 + i % 1000 for i in range(frames_sent)]
+    finally:
         link.close()
         await link.wait_closed()
