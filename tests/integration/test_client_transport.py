@@ -237,3 +237,31 @@ async def test_dispatch_under_load_keeps_order_per_connection(ctrader_simulator:
         stamps = [(await spots.get(WAIT)).timestamp for _ in range(sent + 1)]
         assert stamps == [conn.spot_timestamp_base + n for n in range(1, sent + 2)]
         assert spots.dropped == 0
+
+
+@pytest.mark.ctrader_simulator(spot_timestamps="sequence")
+@pytest.mark.parametrize("frames", [1, 600, 5_000, 30_000])
+async def test_a_server_close_after_a_burst_delivers_everything_sent_before_it(
+    ctrader_simulator: Simulator, frames: int
+) -> None:
+    """The server writes a burst and closes gracefully while the client is still reading it:
+    every event written before the close reaches the stream, in order, before ``Disconnected``
+    (the end of the stream must not cut what the transport still holds)."""
+    sim = ctrader_simulator
+    sim.pause_market()
+    async with (
+        authorized(sim, reconnect=False) as (client, acc),
+        client.events(SpotEvent, Disconnected, maxsize=100_000) as events,
+    ):
+        await client.send_subscribe_spots_req(acc, [EURUSD], subscribe_to_spot_timestamp=True)
+        await next_of(events, SpotEvent)  # the subscription's first event
+        [conn] = sim.connections
+        sim.drop_after_frames(frames, connection=conn)
+        burst = asyncio.create_task(sim.burst_spots(frames + 1_000, account_id=acc, symbol_id=EURUSD))
+        stamps: list[int | None] = []
+        while not isinstance(event := await events.get(WAIT), Disconnected):
+            stamps.append(event.timestamp)
+        await burst
+        assert isinstance(event.error, ConnectionClosedError)
+        assert len(stamps) == frames
+        assert stamps == [conn.spot_timestamp_base + n for n in range(2, frames + 2)]
