@@ -360,6 +360,8 @@ class RequestPipeline:
             pending = PendingRequest(future, response_type, payload_type)
             self._deadlines.watch(deadline, future, loop)
         client_msg_id = self.pending.add(response_payload_type, pending)
+        # The send below mirrors the slow path's (``_attempt``), written out here: a helper both
+        # could call would cost every request a call.
         try:
             try:
                 link.send(encode_request(prefix, payload, client_msg_id))
