@@ -88,7 +88,6 @@ class LiteMessageRefused(Exception):
 
     def __init__(self, wrapper: str, field: str) -> None:
         super().__init__(f"{wrapper} carries {field}: parse it in full")
-        self.field = field
 
 
 class LiteEvent(NamedTuple):
