@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif name == "roundtrip":
             rows += asyncio.run(roundtrip.run(samples=500 if quick else 3_000, repeats=2 if quick else 5))
+            with asyncio.Runner(loop_factory=roundtrip.spinning_loop) as runner:
+                rows.append(runner.run(roundtrip.added_while_spinning(samples=500 if quick else 3_000)))
         elif name == "websocket":
             rows += asyncio.run(
                 websocket.run(

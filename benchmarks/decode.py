@@ -14,6 +14,12 @@ presence test, no enum or text conversion, no frozen class; the garbage collecto
 as ours pauses it), then read every field back. Whatever reads a field's value out
 of protobuf once and hands it out from a Python object of its own pays at least that; its
 ratio to the bare reads is reported beside ours.
+
+A fourth side, ``compiled``, builds the very same wrappers in C (``_compiled.c``: each instance
+allocated and its slots filled with the generated code's presence tests and conversions, no
+Python per element), then reads every field back: the lowest a compiled accelerator of these
+wrappers could go. It needs this Python's C compiler and headers; without them the side is
+left out and the row says why.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks._compiled import compiled_builder, why_not
 from benchmarks._harness import Row, interleave, log, median
 from ctrader_typed import GetTrendbarsRes, SymbolsListRes
 from ctrader_typed._generated import OpenApiMessages_pb2 as pb
@@ -146,22 +153,48 @@ def _case(
             gc.enable()
         _touch(built, element_fields)
 
-    samples = interleave(
-        {
-            "bare": _timed(bare),
-            "ours": _timed(ours),
-            "ours_all": _timed(ours_all),
-            "bare_all": _timed(bare_all),
-            "floor_all": _timed(floor_all),
-        },
-        repeats,
-    )
+    sides = {
+        "bare": _timed(bare),
+        "ours": _timed(ours),
+        "ours_all": _timed(ours_all),
+        "bare_all": _timed(bare_all),
+        "floor_all": _timed(floor_all),
+    }
+    element_class = type(getattr(wrapper.from_bytes(data), repeated)[0])
+    compiled = compiled_builder(element_class)
+    if compiled is not None:
+        compiled_many = compiled
+        expected = getattr(wrapper.from_bytes(data), repeated)
+        if compiled_many(getattr(proto_cls.FromString(data), repeated)) != expected:
+            raise RuntimeError(f"the compiled builder does not build what from_bytes builds ({label})")
+
+        def compiled_all() -> None:
+            items = getattr(proto_cls.FromString(data), repeated)
+            gc.disable()  # as ours does for a large repeated field
+            try:
+                built = compiled_many(items)
+            finally:
+                gc.enable()
+            _touch(built, element_fields)
+
+        sides["compiled_all"] = _timed(compiled_all)
+    samples = interleave(sides, repeats)
     b, o, oa, ba, fa = (
         median(samples[k]) * 1e3 for k in ("bare", "ours", "ours_all", "bare_all", "floor_all")
     )
+    ca = median(samples["compiled_all"]) * 1e3 if "compiled_all" in samples else None
+    compiled_text = (
+        f"compiled {ca:.1f} ms ({ca / ba:.2f}x)" if ca is not None else f"compiled: not built ({why_not()})"
+    )
     log(
         f"  decode {label}: bare {b:.1f} ms, ours {o:.1f} ms, ours+read all {oa:.1f} ms, "
-        f"bare+read all {ba:.1f} ms ({oa / ba:.2f}x), floor {fa:.1f} ms ({fa / ba:.2f}x)"
+        f"bare+read all {ba:.1f} ms ({oa / ba:.2f}x), floor {fa:.1f} ms ({fa / ba:.2f}x), {compiled_text}"
+    )
+    compiled_note = (
+        f"the same wrappers built in C (every slot filled with the same presence tests and conversions, "
+        f"no Python per element), then read back: {ca:.1f} ms, {ca / ba:.2f}x the bare reads."
+        if ca is not None
+        else f"the compiled side was not built here: {why_not()}."
     )
     return [
         Row(
@@ -208,12 +241,16 @@ def _case(
             extra={
                 "floor_ms": fa,
                 "floor_ratio": fa / ba,
+                "compiled_ms": ca,
+                "compiled_ratio": ca / ba if ca is not None else None,
+                "compiled_missing": None if ca is not None else why_not(),
                 "elements": len(getattr(proto_cls.FromString(data), repeated)),
             },
             notes=[
                 f"the floor of any eager wrapping (every field read from protobuf into a plain slotted "
                 f"object, no presence test or conversion, then read back): {fa:.1f} ms, {fa / ba:.2f}x the "
-                "bare reads."
+                "bare reads.",
+                compiled_note,
             ],
         ),
     ]

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import selectors
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks._harness import Row, load_average, log, median, percentile
@@ -158,6 +160,101 @@ async def in_memory(rounds: int = 5, block: int = 5_000) -> dict[str, float]:
     return figures
 
 
+async def _in_turns(sides: dict[str, Callable[[], Awaitable[float]]], samples: int) -> dict[str, list[float]]:
+    """``samples`` timed calls per side after ``_WARMUP`` untimed ones, one call per side at a time,
+    the order rotating through every permutation of the sides."""
+    orders = list(itertools.permutations(sides))
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    for i in range(_WARMUP + samples):
+        for name in orders[i % len(orders)]:
+            elapsed = await sides[name]()
+            if i >= _WARMUP:
+                times[name].append(elapsed)
+    return times
+
+
+class SpinningSelector(selectors.DefaultSelector):
+    """A selector that never sleeps: it polls without a timeout until something is ready (or the
+    timeout it was given has passed), so the event loop's thread keeps its core busy."""
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        clock = time.monotonic
+        until = None if timeout is None else clock() + timeout
+        poll = super().select
+        while True:
+            ready = poll(0)
+            if ready or (until is not None and clock() >= until):
+                return ready
+
+
+def spinning_loop() -> asyncio.AbstractEventLoop:
+    """An event loop over ``SpinningSelector`` (``asyncio.Runner(loop_factory=spinning_loop)``)."""
+    return asyncio.SelectorEventLoop(SpinningSelector())
+
+
+async def added_while_spinning(samples: int = 3_000) -> Row:
+    """The latency the SDK adds over the bare client, measured as in ``run`` but on an event loop
+    that never sleeps (``spinning_loop``): how much of the added latency comes from running right
+    after the process woke from waiting on the socket."""
+    async with SimProcess() as sim:
+        info = sim.info
+        client = AsyncClient(
+            sim.host,
+            sim.port,
+            ssl_context=sim.ssl_context(),
+            client_id=info["client_id"],
+            client_secret=info["client_secret"],
+            rate_limits=False,
+        )
+        bare = await open_raw(sim.host, sim.port, sim.ssl_context())
+        await bare.request(
+            2100,
+            ProtoOAApplicationAuthReq(
+                clientId=info["client_id"], clientSecret=info["client_secret"]
+            ).SerializeToString(),
+            2101,
+        )
+        await client.connect()
+        clock = time.perf_counter
+
+        async def ours_once() -> float:
+            started = clock()
+            await client.send_version_req()
+            return clock() - started
+
+        async def bare_once() -> float:
+            started = clock()
+            await bare.round_trip(2104, b"", 2105)
+            return clock() - started
+
+        try:
+            times = await _in_turns({"ours": ours_once, "bare": bare_once}, samples)
+        finally:
+            await client.close()
+            await bare.close()
+    ours = [x * 1e6 for x in times["ours"]]
+    bare_us = [x * 1e6 for x in times["bare"]]
+    added = median([a - b for a, b in zip(ours, bare_us, strict=True)])
+    log(f"  roundtrip, spinning event loop: added {added:+.1f} us (ours p50 {median(ours):.0f} us)")
+    return Row(
+        key="roundtrip_spinning",
+        what="request round trip (VersionReq) on an event loop that never sleeps: latency the SDK adds",
+        ours=added,
+        unit="us",
+        baseline=median(bare_us),
+        baseline_label=f"bare asyncio client's p50 on the same loop; ours {median(ours):.0f} us",
+        ratio=median(ours) / median(bare_us),
+        ratio_label="(p50, ours / bare client)",
+        target="context",
+        samples={"ours_us": ours, "bare_client_simulator_us": bare_us},
+        notes=[
+            f"{len(ours):,} round trips per side, paired as in the round-trip row, with the client's event "
+            "loop polling the socket instead of sleeping on it (its core stays busy): what the SDK adds "
+            "when its code does not run right after a wake-up."
+        ],
+    )
+
+
 async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -> list[Row]:
     """``samples`` sequential round trips per side, taken one request per side at a time (the
     order rotating through every permutation), then ``repeats`` bursts of ``concurrent``."""
@@ -212,14 +309,7 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
                     raise RuntimeError("not every concurrent request got its answer")
                 return concurrent / elapsed
 
-            sides = {"ours": ours_once, "bare": bare_once, "echo": echo_once}
-            orders = list(itertools.permutations(sides))
-            times: dict[str, list[float]] = {name: [] for name in sides}
-            for i in range(_WARMUP + samples):
-                for name in orders[i % len(orders)]:
-                    elapsed = await sides[name]()
-                    if i >= _WARMUP:
-                        times[name].append(elapsed)
+            times = await _in_turns({"ours": ours_once, "bare": bare_once, "echo": echo_once}, samples)
             await burst()  # warm-up
             rates = []
             for _ in range(repeats):
