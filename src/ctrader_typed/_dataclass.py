@@ -17,7 +17,7 @@ treat the classes as the frozen dataclasses they are. ``tests/unit/test_dataclas
 checks the result against ``dataclasses.dataclass`` itself, class by class.
 
 ``build_class`` and ``adopt`` are how the generated ``_from_proto`` builds an instance
-cheaply: it fills the slots of a *build class* (same slots, no frozen ``__setattr__``,
+cheaply: it fills the slots of a *build class* (a subclass adding no slot, no frozen ``__setattr__``,
 so each ``b.field = value`` is a plain slot store) and then gives the object the
 wrapper's class by ``__class__`` assignment, which CPython allows between classes whose
 layouts are the same.
@@ -218,26 +218,33 @@ def wrapper_dataclass(cls: type[_T]) -> type[_T]:
 
 
 def build_class(cls: type) -> type[Any]:
-    """A class with exactly the slots of the wrapper ``cls`` and no frozen ``__setattr__``.
+    """A subclass of the wrapper ``cls`` that adds no slot and has no frozen ``__setattr__``.
 
-    An instance of it (made by calling it: no base defines ``__init__``, which is checked here)
-    can be filled with plain attribute stores (the interpreter's fastest way into a slot), then
-    turned into a ``cls`` by assigning ``__class__``. It derives from
-    the same base as ``cls``, which CPython requires of that assignment; the assignment is
-    tried once here, so a class it cannot serve fails at import, not on the first message.
+    An instance of it (made by calling it: its ``__init__`` is ``object.__init__``) can be
+    filled with plain attribute stores (the interpreter's fastest way into a slot: its
+    ``__setattr__`` and ``__delattr__`` are ``object``'s, so CPython stores straight into the
+    slot), then turned into a ``cls`` by assigning ``__class__``. Being a subclass that adds
+    nothing, it has the layout of ``cls`` itself, which makes that assignment the cheap case
+    for CPython (no comparison of the two classes' slot names). Its namespace holds the slots'
+    own descriptors, so a store is never caught by a descriptor that ``cls`` puts over a slot
+    later (``_base._install_lazy``). The assignment is tried once here, so a class it cannot
+    serve fails at import, not on the first message.
     """
     slots = cls.__dict__.get("__slots__")
-    base = cls.__base__
-    if slots is None or base is None:
+    if slots is None or cls.__base__ is None:
         raise TypeError(f"{cls.__qualname__} declares no __slots__: it is not a wrapper class")
-    builder: type[Any] = type(
-        f"{cls.__name__}Build",
-        (base,),
-        {"__slots__": slots, "__module__": cls.__module__, "__qualname__": f"{cls.__qualname__}Build"},
+    names: tuple[str, ...] = (slots,) if isinstance(slots, str) else tuple(slots)
+    namespace: dict[str, Any] = {name: cls.__dict__[name] for name in names}
+    namespace.update(
+        __slots__=(),
+        __init__=object.__init__,
+        __setattr__=object.__setattr__,
+        __delattr__=object.__delattr__,
+        __module__=cls.__module__,
+        __qualname__=f"{cls.__qualname__}Build",
+        WRAPPER_SLOTS=names,
     )
-    if builder.__init__ is not object.__init__:
-        # Calling the build class (its cheapest instantiation) must run no __init__ of a base.
-        raise TypeError(f"{cls.__qualname__}: a base class defines __init__; it cannot have a build class")
+    builder: type[Any] = type(f"{cls.__name__}Build", (cls,), namespace)
     probe = builder()
     probe.__class__ = cls
     return builder
@@ -250,7 +257,7 @@ def adopt(cls: type[_T], built: object) -> _T:
     ``__dict__`` or slots of its own), where ``__class__`` assignment is refused.
     """
     made = object.__new__(cls)
-    names: tuple[str, ...] = type(built).__dict__["__slots__"]
+    names: tuple[str, ...] = cast("Any", type(built)).WRAPPER_SLOTS
     for name in names:
         object.__setattr__(made, name, getattr(built, name))
     return made

@@ -126,14 +126,38 @@ def test_the_wrapper_class_is_the_generated_one_and_behaves_as_before() -> None:
 
 
 def test_build_class_has_the_wrapper_slots_and_no_frozen_setattr() -> None:
-    builder = build_class(Trendbar)
-    assert set(builder.__slots__) == set(Trendbar.__dataclass_fields__)
-    b = object.__new__(builder)
-    for name in builder.__slots__:
+    builder: Any = build_class(Trendbar)
+    assert set(builder.WRAPPER_SLOTS) == set(Trendbar.__dataclass_fields__)
+    # A subclass that adds nothing: the same layout, so __class__ assignment is allowed.
+    assert issubclass(builder, Trendbar)
+    assert builder.__basicsize__ == Trendbar.__basicsize__
+    assert builder.__setattr__ is object.__setattr__
+    b = builder()
+    for name in builder.WRAPPER_SLOTS:
         setattr(b, name, None)
     b.volume = 5
     copied: Trendbar = adopt(Trendbar, b)
     assert copied == Trendbar(volume=5)
+    b.__class__ = Trendbar
+    assert b == Trendbar(volume=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.volume = 6
+
+
+def test_a_build_class_stores_past_a_lazy_field() -> None:
+    # SpotEvent.trendbar is a lazy field (a descriptor over the slot, installed after the build
+    # class was made): the build class still stores straight into the slot.
+    lazy = SpotEvent.__dict__["trendbar"]
+    assert type(lazy).__name__ == "_LazyField"
+    b = generated._SpotEvent_BUILD()
+    bar = Trendbar(volume=1)
+    for name in type(b).WRAPPER_SLOTS:
+        setattr(b, name, None)
+    b.ctid_trader_account_id, b.symbol_id, b.trendbar = 1, 2, (bar,)
+    assert type(b).__dict__["trendbar"] is not lazy
+    b.__class__ = SpotEvent
+    assert b.trendbar == (bar,)
+    assert b == SpotEvent(ctid_trader_account_id=1, symbol_id=2, trendbar=(bar,))
 
 
 def test_build_class_refuses_a_class_without_slots() -> None:
