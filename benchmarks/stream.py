@@ -326,7 +326,7 @@ async def _client(host: str, port: int, context: Any, info: dict[str, Any], acco
 
 
 async def run(
-    n: int = 200_000, repeats: int = 5, openapipy_n: int = 50_000, openapipy: bool = True
+    n: int = 200_000, repeats: int = 9, openapipy_n: int = 50_000, openapipy: bool = True
 ) -> list[Row]:
     load_before = load_average()
     cpu: dict[str, list[float]] = {}
