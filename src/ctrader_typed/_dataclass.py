@@ -28,6 +28,7 @@ from __future__ import annotations
 import operator
 import sys
 from collections.abc import Callable
+from types import MemberDescriptorType
 from typing import TYPE_CHECKING, Any, TypeVar, cast, dataclass_transform
 
 if TYPE_CHECKING:
@@ -235,6 +236,12 @@ def build_class(cls: type) -> type[Any]:
         raise TypeError(f"{cls.__qualname__} declares no __slots__: it is not a wrapper class")
     names: tuple[str, ...] = (slots,) if isinstance(slots, str) else tuple(slots)
     namespace: dict[str, Any] = {name: cls.__dict__[name] for name in names}
+    for name, descriptor in namespace.items():
+        if type(descriptor) is not MemberDescriptorType:
+            raise TypeError(
+                f"{cls.__qualname__}.{name} is not a plain slot any more: make the build class "
+                "before anything is put over the slot"
+            )
     namespace.update(
         __slots__=(),
         __init__=object.__init__,
