@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from benchmarks._harness import Row, load_average, log, median, percentile
-from benchmarks._raw import EchoClient, open_raw
+from benchmarks._raw import EchoClient, RawLink, open_raw
 from benchmarks._simproc import SimProcess
 from ctrader_typed import AsyncClient
 from ctrader_typed._framing import Envelope, FrameDecoder, encode_envelope
@@ -192,11 +192,16 @@ def spinning_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(SpinningSelector())
 
 
-async def added_while_spinning(samples: int = 3_000) -> Row:
-    """The latency the SDK adds over the bare client, measured as in ``run`` but on an event loop
-    that never sleeps (``spinning_loop``): how much of the added latency comes from running right
-    after the process woke from waiting on the socket."""
-    async with SimProcess() as sim:
+class _Pair:
+    """The SDK's client and the bare client, both application-authorised against one simulator;
+    each ``*_once`` makes one ``VersionReq`` round trip and returns how long it took."""
+
+    def __init__(self, client: AsyncClient, bare: RawLink) -> None:
+        self.client = client
+        self.bare = bare
+
+    @classmethod
+    async def open(cls, sim: SimProcess) -> _Pair:
         info = sim.info
         client = AsyncClient(
             sim.host,
@@ -215,23 +220,33 @@ async def added_while_spinning(samples: int = 3_000) -> Row:
             2101,
         )
         await client.connect()
-        clock = time.perf_counter
+        return cls(client, bare)
 
-        async def ours_once() -> float:
-            started = clock()
-            await client.send_version_req()
-            return clock() - started
+    async def ours_once(self) -> float:
+        started = time.perf_counter()
+        await self.client.send_version_req()
+        return time.perf_counter() - started
 
-        async def bare_once() -> float:
-            started = clock()
-            await bare.round_trip(2104, b"", 2105)
-            return clock() - started
+    async def bare_once(self) -> float:
+        started = time.perf_counter()
+        await self.bare.round_trip(2104, b"", 2105)
+        return time.perf_counter() - started
 
+    async def close(self) -> None:
+        await self.client.close()
+        await self.bare.close()
+
+
+async def added_while_spinning(samples: int = 3_000) -> Row:
+    """The latency the SDK adds over the bare client, measured as in ``run`` but on an event loop
+    that never sleeps (``spinning_loop``): how much of the added latency comes from running right
+    after the process woke from waiting on the socket."""
+    async with SimProcess() as sim:
+        pair = await _Pair.open(sim)
         try:
-            times = await _in_turns({"ours": ours_once, "bare": bare_once}, samples)
+            times = await _in_turns({"ours": pair.ours_once, "bare": pair.bare_once}, samples)
         finally:
-            await client.close()
-            await bare.close()
+            await pair.close()
     ours = [x * 1e6 for x in times["ours"]]
     bare_us = [x * 1e6 for x in times["bare"]]
     added = median([a - b for a, b in zip(ours, bare_us, strict=True)])
@@ -260,41 +275,16 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
     order rotating through every permutation), then ``repeats`` bursts of ``concurrent``."""
     async with SimProcess() as sim:
         info = sim.info
-        client = AsyncClient(
-            sim.host,
-            sim.port,
-            ssl_context=sim.ssl_context(),
-            client_id=info["client_id"],
-            client_secret=info["client_secret"],
-            rate_limits=False,
-        )
         loop = asyncio.get_running_loop()
         _, echo = await loop.create_connection(
             EchoClient, sim.host, int(info["echo_port"]), ssl=sim.echo_ssl_context(), server_hostname=sim.host
         )
-        bare = await open_raw(sim.host, sim.port, sim.ssl_context())
-        await bare.request(
-            2100,
-            ProtoOAApplicationAuthReq(
-                clientId=info["client_id"], clientSecret=info["client_secret"]
-            ).SerializeToString(),
-            2101,
-        )
+        pair = await _Pair.open(sim)
+        client = pair.client
         # What the client writes for a VersionReq (its ids run c1, c2 ...: use one of that length).
         frame = encode_envelope(2104, b"", f"c{samples}")
-        await client.connect()
         try:
             clock = time.perf_counter
-
-            async def ours_once() -> float:
-                started = clock()
-                await client.send_version_req()
-                return clock() - started
-
-            async def bare_once() -> float:
-                started = clock()
-                await bare.round_trip(2104, b"", 2105)
-                return clock() - started
 
             async def echo_once() -> float:
                 started = clock()
@@ -309,7 +299,9 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
                     raise RuntimeError("not every concurrent request got its answer")
                 return concurrent / elapsed
 
-            times = await _in_turns({"ours": ours_once, "bare": bare_once, "echo": echo_once}, samples)
+            times = await _in_turns(
+                {"ours": pair.ours_once, "bare": pair.bare_once, "echo": echo_once}, samples
+            )
             await burst()  # warm-up
             rates = []
             for _ in range(repeats):
@@ -318,10 +310,9 @@ async def run(samples: int = 3_000, repeats: int = 5, concurrent: int = 1_000) -
             written = await until_written(client)
             handled = await answer_handled(client)
         finally:
-            await client.close()
+            await pair.close()
             assert echo.transport is not None
             echo.transport.close()
-            await bare.close()
 
     us = {name: [x * 1e6 for x in values] for name, values in times.items()}
     ours, bare_sim, raw = us["ours"], us["bare"], us["echo"]
