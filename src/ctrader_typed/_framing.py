@@ -532,6 +532,6 @@ class PendingTable(Generic[T]):
 
     def drain(self) -> list[T]:
         """Remove and return every pending handle (the link dropped)."""
-        handles = [handle for _, handle in self._entries.values()]
+        handles = self.handles()
         self._entries.clear()
         return handles

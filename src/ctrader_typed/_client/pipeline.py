@@ -261,9 +261,9 @@ class RequestPipeline:
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_loop: asyncio.AbstractEventLoop | None = None
         self._paced = self.limiter.enabled
+        """Requests take turns (``SendGate``): the limits are fixed when the client is made."""
         self._blocking = False
         """A payload type was locked (``block``) on this client at some point."""
-        """Requests take turns (``SendGate``): the limits are fixed when the client is made."""
 
     def start(self) -> None:
         """The client connects (the gate needs the running loop)."""
